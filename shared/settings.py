@@ -1,0 +1,54 @@
+"""Settings shared by every process: addresses, folders and the schema path.
+
+Every value comes from an environment variable with the ``COC_`` prefix (or a
+``.env`` file); nothing else in the code hard-codes an address or a folder.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlparse
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+KIT_XSD = PROJECT_ROOT.parent / "shared" / "ivi2" / "IVI-2.0.xsd"
+XSD_DOWNLOAD_HINT = (
+    "Download 'IVI 2.0 - Initial Vehicle Information XSD Scheme' (IVI-2.0.xsd, with the "
+    "xmldsig-core-schema.xsd it imports) from the documentation page of the EUCARIS eCoC "
+    "site, put both files in one folder and set COC_IVI_XSD to the IVI-2.0.xsd path."
+)
+
+
+class CocSettings(BaseSettings):
+    """Base settings; each service extends it with its own fields."""
+
+    model_config = SettingsConfigDict(env_prefix="COC_", env_file=".env", extra="ignore")
+
+    kafka_bootstrap: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers")
+    mongo_url: str = Field("mongodb://127.0.0.1:27017", description="MongoDB connection URL")
+    mongo_db: str = Field("coc", description="MongoDB database name")
+    state_dir: Path = Field(PROJECT_ROOT / ".state", description="Logs, pids and data of the local stack")
+    cache_dir: Path = Field(PROJECT_ROOT / ".cache", description="Downloaded and built stack binaries")
+    ivi_xsd: Path | None = Field(None, description="Path of the official IVI-2.0.xsd")
+    otel_exporter: str = Field("none", description="Trace exporter: none, console or otlp")
+    otel_endpoint: str = Field("http://127.0.0.1:4318/v1/traces", description="OTLP/HTTP endpoint")
+
+    @property
+    def kafka_host_port(self) -> tuple[str, int]:
+        first = self.kafka_bootstrap.split(",")[0]
+        host, _, port = first.rpartition(":")
+        return host or "127.0.0.1", int(port or 9092)
+
+    @property
+    def mongo_host_port(self) -> tuple[str, int]:
+        parsed = urlparse(self.mongo_url)
+        return parsed.hostname or "127.0.0.1", parsed.port or 27017
+
+    def xsd_path(self) -> Path:
+        """The official schema: the configured path, else the reference kit beside the project."""
+        candidate = self.ivi_xsd or KIT_XSD
+        if not candidate.is_file():
+            raise FileNotFoundError(f"IVI 2.0 schema not found at {candidate}. {XSD_DOWNLOAD_HINT}")
+        return candidate

@@ -1,0 +1,19 @@
+"""Topic names: part of the contract, so constants rather than settings."""
+
+BUILDS = "coc.builds.v1"
+APPROVALS = "coc.approvals.v1"
+REVIEWS = "coc.reviews.v1"
+ACCEPTED = "coc.records.accepted.v1"
+VALIDATED = "coc.records.validated.v1"
+RENDERED = "coc.documents.rendered.v1"
+SIGNED = "coc.documents.signed.v1"
+ARCHIVED = "coc.documents.archived.v1"
+STATUS = "coc.status.v1"
+
+ALL = (BUILDS, APPROVALS, REVIEWS, ACCEPTED, VALIDATED, RENDERED, SIGNED, ARCHIVED, STATUS)
+COMPACTED = frozenset({APPROVALS})
+
+
+def dlq(topic: str) -> str:
+    """The dead-letter topic of a source topic."""
+    return f"{topic}.dlq"
