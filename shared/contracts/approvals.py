@@ -1,0 +1,87 @@
+"""Approval master data: what the type-approval team maintains per type, variant and version.
+
+The certificate data is a tree keyed by IVI 2.0 element names, shaped the way a
+schema-aware decoder reads a document: a complex element is a mapping, a
+repeated element a list, a leaf its lexical value as a string. It holds every
+``CocDataGroup`` element the approved version fixes, for any vehicle category,
+and none of the per-vehicle ones (VIN, date of manufacture, colour, actual mass,
+fitted tyre indicator, signature date): those come from the build record.
+Which names exist and which are per vehicle is decided by the official schema
+(``shared.ivi``), not by this model.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from shared.contracts.base import Contract
+
+# Type-approval number: e<member state>*<act>*<base number>*<extension>, e.g. e6*2018/858*00294*01
+# (domain.md, "Type-approval number"; Regulation (EU) 2020/683 Annex I).
+APPROVAL_NUMBER = re.compile(r"^e\d{1,2}\*[0-9/]+\*\d{4,5}\*\d{2}$")
+
+CertificateTree = dict[str, Any]
+
+
+class Approval(Contract):
+    """One approved version of a type, with the certificate values it fixes."""
+
+    schema_version: Literal[1] = Field(1, description="Version of this contract")
+    number: str = Field(description="Type-approval number, e.g. e6*2018/858*00294*01")
+    issue_date: dt.date = Field(description="Issue date of the current extension (IVI TypeApprovalIssueDate)")
+    designated_country: str = Field(
+        description="Approval authority country code as in IVI, e.g. e6 (DesignatedTypeApprovalCountry)"
+    )
+    type: str = Field(min_length=1, max_length=15, description="IVI Type (Text15)")
+    variant: str = Field(min_length=1, max_length=25, description="IVI Variant (Text25)")
+    version: str = Field(min_length=1, max_length=35, description="IVI Version (Text35)")
+    category: str = Field(min_length=1, description="IVI VehicleCategory code, e.g. M1 or N1")
+    wmis: tuple[str, ...] = Field(
+        default=(),
+        description="World manufacturer identifiers (VIN positions 1-3) of the approval holder",
+    )
+    actual_mass_min_kg: int | None = Field(
+        None, ge=0, description="Lowest actual mass a vehicle of this version may have (kg)"
+    )
+    actual_mass_max_kg: int | None = Field(
+        None, ge=0, description="Highest actual mass a vehicle of this version may have (kg)"
+    )
+    certificate: CertificateTree = Field(
+        default_factory=dict,
+        description="CocDataGroup content fixed by the version, keyed by IVI element names",
+    )
+
+    @field_validator("number")
+    @classmethod
+    def _number_format(cls, value: str) -> str:
+        if not APPROVAL_NUMBER.match(value):
+            raise ValueError("must look like e6*2018/858*00294*01 (e<state>*<act>*<base>*<ext>)")
+        return value
+
+    @field_validator("wmis")
+    @classmethod
+    def _wmi_format(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for wmi in value:
+            if len(wmi) != 3 or not wmi.isalnum() or wmi.upper() != wmi:
+                raise ValueError(f"WMI {wmi!r} must be three capital letters or digits")
+        return value
+
+    @model_validator(mode="after")
+    def _mass_range_ordered(self) -> Approval:
+        low, high = self.actual_mass_min_kg, self.actual_mass_max_kg
+        if low is not None and high is not None and low > high:
+            raise ValueError("actual_mass_min_kg is greater than actual_mass_max_kg")
+        return self
+
+    @property
+    def key(self) -> str:
+        """The approval key: the compacted topic's key and the lookup key of a build."""
+        return approval_key(self.number, self.type, self.variant, self.version)
+
+
+def approval_key(number: str, type_: str, variant: str, version: str) -> str:
+    return f"{number}|{type_}|{variant}|{version}"

@@ -1,0 +1,77 @@
+"""The MES build record: the public input contract of coc.builds.v1 and POST /v1/builds.
+
+One record per built vehicle; a correction is the same VIN with the next revision.
+The VIN is only loosely shaped here (a string the rules can read): whether it is
+a valid ISO 3779 VIN is a finding with an owner, not a rejected message.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from pydantic import AwareDatetime, Field, field_validator
+
+from shared.contracts.approvals import approval_key
+from shared.contracts.base import Contract
+
+
+class ApprovalRef(Contract):
+    """Which approved type, variant and version this vehicle was built to."""
+
+    number: str = Field(min_length=1, description="Type-approval number")
+    type: str = Field(min_length=1, description="Approved type")
+    variant: str = Field(min_length=1, description="Approved variant")
+    version: str = Field(min_length=1, description="Approved version")
+
+    @property
+    def key(self) -> str:
+        return approval_key(self.number, self.type, self.variant, self.version)
+
+
+class FittedTyre(Contract):
+    """The approved tyre and rim option fitted on one axle (IVI TyreAxleGroup/TyreNumber)."""
+
+    axle: int = Field(ge=1, le=99, description="Axle number, 1 at the front (IVI AxleNumber)")
+    option: int = Field(ge=1, le=99, description="Approved tyre option of that axle (IVI TyreNumber)")
+
+
+class BuildRecord(Contract):
+    """What the factory MES knows of one built vehicle."""
+
+    schema_version: Literal[1] = Field(1, description="Version of this contract")
+    vin: str = Field(min_length=1, max_length=32, description="Vehicle identification number")
+    build_id: str = Field(min_length=1, max_length=64, description="The MES's own id of the build")
+    revision: int = Field(1, ge=1, description="1 for the first record of a VIN, +1 per correction")
+    manufactured_on: dt.date = Field(description="Date of manufacture (IVI DateManufactureVehicle)")
+    plant: str = Field(min_length=1, max_length=64, description="Plant that built the vehicle")
+    vehicle_group: str = Field(
+        min_length=1, max_length=64, description="Release group, e.g. a model line (release policy)"
+    )
+    approval: ApprovalRef = Field(description="Approved type, variant and version built to")
+    intended_country: str | None = Field(
+        None, description="Vienna code of the intended registration country (e.g. NL, D)"
+    )
+    actual_mass_kg: int | None = Field(
+        None, ge=0, description="Actual mass of this vehicle in kg (IVI ActualMass)"
+    )
+    colours: tuple[str, ...] = Field(
+        default=(), description="IVI colour codes (1-10) of the bodywork, main colour first"
+    )
+    tyres: tuple[FittedTyre, ...] = Field(
+        default=(), description="The approved tyre option fitted on each axle"
+    )
+    released_at: AwareDatetime | None = Field(
+        None,
+        description="When the MES released the vehicle; IviVersionDateTime. Set by intake if absent",
+    )
+
+    @field_validator("vin")
+    @classmethod
+    def _vin_upper(cls, value: str) -> str:
+        return value.upper()
+
+    @property
+    def record_id(self) -> str:
+        """VIN:revision, the identity of a record at every stage (design, "Identity")."""
+        return f"{self.vin}:{self.revision}"
