@@ -1,0 +1,73 @@
+"""Kafka plumbing every service shares: the broker factory and the envelope conventions.
+
+Conventions (design.md, "Topics" and "Delivery and failure"):
+- the key is the VIN (approvals: the approval key), so one vehicle stays on one partition;
+- the value is the JSON of a pydantic contract carrying ``schema_version``;
+- the record id travels as FastStream's correlation id, the schema version and
+  the trace context as headers;
+- producers wait for all in-sync replicas; consumers commit only after the
+  handler finished, and a handler that raises has its message delivered again.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker
+from pydantic import BaseModel
+
+from shared.settings import CocSettings
+
+SCHEMA_VERSION_HEADER = "coc-schema-version"
+SERVICE_HEADER = "coc-service"
+
+
+def make_broker(settings: CocSettings, *, client_id: str, **options: Any) -> KafkaBroker:
+    """A broker whose producer waits for every in-sync replica and never duplicates on retry."""
+    return KafkaBroker(
+        settings.kafka_bootstrap,
+        client_id=client_id,
+        acks="all",
+        enable_idempotence=True,
+        **options,
+    )
+
+
+def subscriber_options(group_id: str) -> dict[str, Any]:
+    """Options for a subscriber that shares work with its other instances.
+
+    Offsets are committed after the handler returns (AckPolicy.NACK_ON_ERROR
+    acks on success and rewinds to the message on an exception), so a process
+    killed mid-handler leaves the message to be delivered again.
+    """
+    return {
+        "group_id": group_id,
+        "ack_policy": AckPolicy.NACK_ON_ERROR,
+        "auto_offset_reset": "earliest",
+    }
+
+
+def envelope_headers(model: BaseModel, *, service: str) -> dict[str, str]:
+    """Headers of a published contract: its schema version and the publishing service."""
+    version = getattr(model, "schema_version", 1)
+    return {SCHEMA_VERSION_HEADER: str(version), SERVICE_HEADER: service}
+
+
+async def publish(
+    broker: KafkaBroker,
+    model: BaseModel,
+    *,
+    topic: str,
+    key: str,
+    correlation_id: str,
+    service: str,
+) -> None:
+    """Publish a contract with the envelope conventions (key, correlation id, headers)."""
+    await broker.publish(
+        model,
+        topic=topic,
+        key=key.encode(),
+        correlation_id=correlation_id,
+        headers=envelope_headers(model, service=service),
+    )
