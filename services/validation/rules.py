@@ -1,0 +1,398 @@
+"""The validation rules: pure functions from (build record, approval table, settings) to findings.
+
+Each rule returns the findings it has about one record; ``check`` runs them all.
+Findings about the approval's own data (completeness against the schema and
+IVI's filling rules) depend on the approval alone, so the approval table works
+them out once per approval and every record built to it reuses them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from shared.ivi import IviSchema
+
+from services.validation.settings import CheckDigitMode, RuleSettings
+from shared.contracts import Approval, BuildRecord, Finding, Owner, Severity
+
+ROOT = "CocDataGroup"
+VIN_PATH = f"{ROOT}/VehicleIdentificationNumber"
+
+# ISO 3779: 17 characters, digits and capital letters without I, O and Q.
+VIN_ALPHABET = frozenset("0123456789ABCDEFGHJKLMNPRSTUVWXYZ")
+# ISO 3779 / 49 CFR 565.15 check digit: letter values and position weights (domain.md, "VIN").
+VIN_LETTER_VALUES = {
+    **dict(zip("ABCDEFGH", range(1, 9), strict=True)),
+    **dict(zip("JKLMN", range(1, 6), strict=True)),
+    "P": 7,
+    "R": 9,
+    **dict(zip("STUVWXYZ", range(2, 10), strict=True)),
+}
+VIN_WEIGHTS = (8, 7, 6, 5, 4, 3, 2, 10, 0, 9, 8, 7, 6, 5, 4, 3, 2)
+
+# Groups IVI 2.0 requires in every certificate (change overview, "Mandatory fields in IVI 2.0").
+ALWAYS_REQUIRED_GROUPS = (
+    "SigningAuthorityTable",
+    "MakeTable",
+    "ManufacturerTable",
+    "GeneralConstructionGroup",
+    "MassGroup",
+    "DimensionGroup",
+)
+SIGNER_FIELDS = ("SignerName", "SignerPosition", "SignatureLocation")
+# Categories whose CoC model has the colour item (Regulation (EU) 2020/683, Annex I models;
+# guidelines 1.13-1.14: an element outside the category's model is an error).
+COLOUR_CATEGORIES = frozenset({"M1", "N1", "N2", "N3"})
+# Categories whose CoC model has the pure-electric indicator (change overview, "ICM").
+ELECTRIC_INDICATOR_CATEGORIES = frozenset({"M1", "M2", "M3", "N1", "N2", "N3"})
+ELECTRICITY = "95"
+COLOUR_CODES = frozenset(str(n) for n in range(1, 11))
+
+
+def finding(code: str, path: str, message: str, owner: Owner, severity: Severity = Severity.ERROR) -> Finding:
+    return Finding(code=code, path=path, message=message, severity=severity, owner=owner)
+
+
+# --- the approval table ---------------------------------------------------------------------
+
+
+@dataclass
+class ApprovalTable:
+    """The approvals a validator knows, with the findings about each one's own data."""
+
+    schema: IviSchema
+    approvals: dict[str, Approval] = field(default_factory=dict)
+    master_findings: dict[str, tuple[Finding, ...]] = field(default_factory=dict)
+    numbers: set[str] = field(default_factory=set)
+
+    def add(self, approval: Approval) -> None:
+        """Add or replace an approval (the compacted topic sends the newest last)."""
+        self.approvals[approval.key] = approval
+        self.master_findings[approval.key] = tuple(master_data_findings(approval, self.schema))
+        self.numbers.add(approval.number)
+
+    def get(self, key: str) -> Approval | None:
+        return self.approvals.get(key)
+
+    @classmethod
+    def of(cls, schema: IviSchema, approvals: Iterable[Approval]) -> ApprovalTable:
+        table = cls(schema)
+        for approval in approvals:
+            table.add(approval)
+        return table
+
+
+def master_data_findings(approval: Approval, schema: IviSchema) -> Iterator[Finding]:
+    """What the approval's certificate data lacks or gets wrong; owned by type-approval."""
+    tree = approval.certificate
+    for problem in schema.check_tree(tree, at=ROOT):
+        yield finding("MASTER_DATA_INVALID", problem.path, problem.message, Owner.TYPE_APPROVAL)
+    for group in ALWAYS_REQUIRED_GROUPS:
+        if group not in tree:
+            yield finding(
+                "MASTER_DATA_GROUP_MISSING",
+                f"{ROOT}/{group}",
+                f"{group} is required in every IVI 2.0 certificate; add it to approval "
+                f"{approval.number} version {approval.version}",
+                Owner.TYPE_APPROVAL,
+            )
+    yield from _signing_authority_findings(tree)
+    yield from _electric_indicator_findings(approval)
+    if approval.actual_mass_min_kg is None or approval.actual_mass_max_kg is None:
+        yield finding(
+            "APPROVAL_MASS_RANGE_MISSING",
+            f"{ROOT}/MassGroup/ActualMass",
+            f"approval {approval.number} version {approval.version} has no approved actual-mass "
+            "range (actual_mass_min_kg and actual_mass_max_kg)",
+            Owner.TYPE_APPROVAL,
+        )
+
+
+def _signing_authority_findings(tree: Mapping[str, Any]) -> Iterator[Finding]:
+    """The signer's name, position and place must be known (change overview; set-up manual)."""
+    path = f"{ROOT}/SigningAuthorityTable/SigningAuthorityGroup"
+    groups = _as_list(tree.get("SigningAuthorityTable", {}).get("SigningAuthorityGroup"))
+    if not groups:
+        yield finding(
+            "SIGNING_AUTHORITY_MISSING",
+            path,
+            "no signing authority: name the person who signs for the manufacturer or its EU "
+            "representative (name, position, place)",
+            Owner.COMPLIANCE,
+        )
+        return
+    for name in SIGNER_FIELDS:
+        if not groups[0].get(name):
+            yield finding(
+                "SIGNING_AUTHORITY_MISSING",
+                f"{path}/{name}",
+                f"the signing authority has no {name}",
+                Owner.COMPLIANCE,
+            )
+
+
+def _electric_indicator_findings(approval: Approval) -> Iterator[Finding]:
+    """PureElectricVehicleIndicator: present where the model has it; Y only if every source is 95.
+
+    (guidelines 1.13-1.14 and change overview "ICM")
+    """
+    if approval.category not in ELECTRIC_INDICATOR_CATEGORIES:
+        return
+    path = f"{ROOT}/PureElectricVehicleIndicator"
+    indicator = approval.certificate.get("PureElectricVehicleIndicator")
+    if indicator is None:
+        yield finding(
+            "INDICATOR_MISSING",
+            path,
+            f"a {approval.category} certificate states PureElectricVehicleIndicator (Y or N)",
+            Owner.TYPE_APPROVAL,
+        )
+        return
+    sources = set(_energy_sources(approval.certificate))
+    all_electric = bool(sources) and sources == {ELECTRICITY}
+    if (indicator == "Y") != all_electric:
+        yield finding(
+            "INDICATOR_INCONSISTENT",
+            path,
+            f"PureElectricVehicleIndicator is {indicator} but the energy sources are "
+            f"{', '.join(sorted(sources)) or 'none'}; it is Y only when every source is 95",
+            Owner.TYPE_APPROVAL,
+        )
+
+
+def _energy_sources(tree: Mapping[str, Any]) -> Iterator[str]:
+    convertors = _as_list(tree.get("EnergyConvertorTable", {}).get("EnergyConvertorGroup"))
+    for convertor in convertors:
+        for source in _as_list(convertor.get("EnergySourceTable", {}).get("EnergySourceGroup")):
+            if "EnergySource" in source:
+                yield str(source["EnergySource"])
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+# --- rules about one build ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Context:
+    build: BuildRecord
+    approval: Approval | None
+    settings: RuleSettings
+    today: dt.date
+
+
+Rule = Callable[[Context], Iterable[Finding]]
+
+
+def vin_format(ctx: Context) -> Iterator[Finding]:
+    """ISO 3779: 17 characters from the VIN alphabet (no I, O or Q)."""
+    vin = ctx.build.vin
+    if len(vin) != 17:
+        yield finding(
+            "VIN_LENGTH", VIN_PATH, f"VIN {vin} has {len(vin)} characters; a VIN has 17", Owner.PRODUCTION
+        )
+    bad = sorted(set(vin) - VIN_ALPHABET)
+    if bad:
+        yield finding(
+            "VIN_CHARACTERS",
+            VIN_PATH,
+            f"VIN {vin} contains {', '.join(bad)}; only digits and capital letters other than "
+            "I, O and Q are allowed",
+            Owner.PRODUCTION,
+        )
+
+
+def vin_check_digit(ctx: Context) -> Iterator[Finding]:
+    """The position-9 check digit, enforced as the manufacturer's setting says."""
+    vin = ctx.build.vin
+    mode = ctx.settings.check_digit_mode(vin[:3])
+    if mode is CheckDigitMode.OFF or len(vin) != 17 or set(vin) - VIN_ALPHABET:
+        return
+    expected = check_digit(vin)
+    if vin[8] != expected:
+        severity = Severity.ERROR if mode is CheckDigitMode.ERROR else Severity.WARNING
+        yield finding(
+            "VIN_CHECK_DIGIT",
+            VIN_PATH,
+            f"VIN {vin} has check digit {vin[8]}, expected {expected}",
+            Owner.PRODUCTION,
+            severity,
+        )
+
+
+def check_digit(vin: str) -> str:
+    """ISO 3779 check digit of a 17-character VIN: weighted sum mod 11, 10 written X."""
+    total = sum(
+        (int(char) if char.isdigit() else VIN_LETTER_VALUES[char]) * weight
+        for char, weight in zip(vin, VIN_WEIGHTS, strict=True)
+    )
+    remainder = total % 11
+    return "X" if remainder == 10 else str(remainder)
+
+
+def vin_manufacturer(ctx: Context) -> Iterator[Finding]:
+    """The WMI (positions 1-3) must be one of the approval holder's."""
+    if ctx.approval is None or not ctx.approval.wmis:
+        return
+    wmi = ctx.build.vin[:3]
+    if wmi not in ctx.approval.wmis:
+        yield finding(
+            "VIN_WMI_FOREIGN",
+            VIN_PATH,
+            f"VIN {ctx.build.vin} starts with WMI {wmi}, which is not the manufacturer's "
+            f"({', '.join(ctx.approval.wmis)})",
+            Owner.PRODUCTION,
+        )
+
+
+def approval_exists(ctx: Context, numbers: set[str]) -> Iterator[Finding]:
+    if ctx.approval is not None:
+        return
+    ref = ctx.build.approval
+    if ref.number in numbers:
+        message = (
+            f"approval {ref.number} has no type {ref.type}, variant {ref.variant}, version "
+            f"{ref.version}; add that version to the master data or correct the build"
+        )
+    else:
+        message = f"approval {ref.number} is unknown; load its master data or correct the build"
+    yield finding("APPROVAL_UNKNOWN", f"{ROOT}/TypeApprovalNumber", message, Owner.TYPE_APPROVAL)
+
+
+def manufacture_date(ctx: Context) -> Iterator[Finding]:
+    """Not before the approval's issue date (domain.md), and not in the future."""
+    made = ctx.build.manufactured_on
+    path = f"{ROOT}/DateManufactureVehicle"
+    if made > ctx.today:
+        yield finding(
+            "MANUFACTURED_IN_FUTURE", path, f"date of manufacture {made} is in the future", Owner.PRODUCTION
+        )
+    if ctx.approval is not None and made < ctx.approval.issue_date:
+        yield finding(
+            "MANUFACTURED_BEFORE_APPROVAL",
+            path,
+            f"date of manufacture {made} is before approval {ctx.approval.number} was issued "
+            f"({ctx.approval.issue_date})",
+            Owner.PRODUCTION,
+        )
+
+
+def actual_mass(ctx: Context) -> Iterator[Finding]:
+    """Present and inside the approved range; outside is an error, not a warning (domain.md)."""
+    path = f"{ROOT}/MassGroup/ActualMass"
+    mass = ctx.build.actual_mass_kg
+    if mass is None:
+        yield finding(
+            "ACTUAL_MASS_MISSING",
+            path,
+            "the build record has no actual mass (actual_mass_kg)",
+            Owner.PRODUCTION,
+        )
+        return
+    if ctx.approval is None:
+        return
+    low, high = ctx.approval.actual_mass_min_kg, ctx.approval.actual_mass_max_kg
+    if low is None or high is None:
+        return  # reported once per approval as APPROVAL_MASS_RANGE_MISSING
+    if not low <= mass <= high:
+        yield finding(
+            "ACTUAL_MASS_OUT_OF_RANGE",
+            path,
+            f"actual mass {mass} kg is outside the approved range {low}-{high} kg",
+            Owner.PRODUCTION,
+        )
+
+
+def fitted_tyres(ctx: Context) -> Iterator[Finding]:
+    """Each axle's fitted tyre is one of the approved options of that axle."""
+    if ctx.approval is None:
+        return
+    options = approved_tyre_options(ctx.approval.certificate)
+    fitted = {tyre.axle: tyre.option for tyre in ctx.build.tyres}
+    for axle, option in sorted(fitted.items()):
+        path = f"{ROOT}/AxleTable/AxleGroup[{axle}]/TyreAxleTable"
+        if option not in options.get(axle, ()):
+            approved = ", ".join(map(str, sorted(options.get(axle, ())))) or "none"
+            yield finding(
+                "TYRE_NOT_APPROVED",
+                path,
+                f"tyre option {option} on axle {axle} is not approved (approved: {approved})",
+                Owner.PRODUCTION,
+            )
+    for axle in sorted(set(options) - set(fitted)):
+        yield finding(
+            "TYRE_MISSING",
+            f"{ROOT}/AxleTable/AxleGroup[{axle}]/TyreAxleTable",
+            f"the build record does not say which tyre option is fitted on axle {axle}",
+            Owner.PRODUCTION,
+        )
+
+
+def approved_tyre_options(tree: Mapping[str, Any]) -> dict[int, set[int]]:
+    """Axle number → the approved TyreNumber options of that axle."""
+    options: dict[int, set[int]] = {}
+    for axle in _as_list(tree.get("AxleTable", {}).get("AxleGroup")):
+        tyres = _as_list(axle.get("TyreAxleTable", {}).get("TyreAxleGroup"))
+        numbers = {int(t["TyreNumber"]) for t in tyres if "TyreNumber" in t}
+        if "AxleNumber" in axle and numbers:
+            options[int(axle["AxleNumber"])] = numbers
+    return options
+
+
+def colours(ctx: Context) -> Iterator[Finding]:
+    """Colour present where the category's CoC model has it, absent where it does not."""
+    path = f"{ROOT}/ColourTable/ColourGroup/Colour"
+    if ctx.approval is None:
+        return
+    has_colour_item = ctx.approval.category in COLOUR_CATEGORIES
+    if has_colour_item and not ctx.build.colours:
+        yield finding("COLOUR_MISSING", path, "the build record has no colour", Owner.PRODUCTION)
+    if not has_colour_item and ctx.build.colours:
+        yield finding(
+            "COLOUR_NOT_IN_MODEL",
+            path,
+            f"a {ctx.approval.category} certificate has no colour item; remove the colour",
+            Owner.PRODUCTION,
+        )
+    for code in ctx.build.colours:
+        if code not in COLOUR_CODES:
+            yield finding(
+                "COLOUR_INVALID",
+                path,
+                f"colour code {code!r} is not an IVI colour code (1-10)",
+                Owner.PRODUCTION,
+            )
+
+
+BUILD_RULES: tuple[Rule, ...] = (
+    vin_format,
+    vin_check_digit,
+    vin_manufacturer,
+    manufacture_date,
+    actual_mass,
+    fitted_tyres,
+    colours,
+)
+
+
+def check(build: BuildRecord, table: ApprovalTable, settings: RuleSettings, today: dt.date) -> list[Finding]:
+    """Every finding about one build record: its own, then its approval's."""
+    approval = table.get(build.approval.key)
+    ctx = Context(build=build, approval=approval, settings=settings, today=today)
+    findings = list(approval_exists(ctx, table.numbers))
+    for rule in BUILD_RULES:
+        findings.extend(rule(ctx))
+    if approval is not None:
+        findings.extend(table.master_findings[approval.key])
+    return findings
+
+
+def blocking(findings: Iterable[Finding]) -> list[Finding]:
+    return [f for f in findings if f.severity is Severity.ERROR]
