@@ -19,6 +19,8 @@ COMMAND_MODULES = (
     "services.render.commands",
     "services.validation.commands",
     "services.intake.commands",
+    "services.intake.samples_cli",
+    "shared.workbench",
 )
 
 
