@@ -1,0 +1,127 @@
+"""Messages between the stages, and the status event ops dashboards read (coc.status.v1)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import AwareDatetime, Field
+
+from shared.contracts.approvals import Approval
+from shared.contracts.base import Contract
+from shared.contracts.builds import BuildRecord
+from shared.contracts.findings import Finding, Owner
+
+
+class State(StrEnum):
+    """Where a record stands (design, "A record's life")."""
+
+    RECEIVED = "received"
+    VALIDATED = "validated"
+    RENDERED = "rendered"
+    SIGNED = "signed"
+    ARCHIVED = "archived"
+    REJECTED = "rejected"  # the input broke its contract
+    BLOCKED = "blocked"  # an error finding; waits for a correction or an approval
+    NEEDS_REVIEW = "needs_review"  # a warning, or a group set to review; waits for a reviewer
+    HELD = "held"  # its vehicle group is not yet released
+    FAILED = "failed"  # a stage gave up; the message sits in a DLQ
+
+
+class AcceptedRecord(Contract):
+    """A build record that kept its contract, with its identity (coc.records.accepted.v1)."""
+
+    schema_version: Literal[1] = Field(1, description="Version of this contract")
+    record_id: str = Field(description="VIN:revision")
+    received_at: AwareDatetime = Field(description="When intake accepted the record")
+    build: BuildRecord = Field(description="The normalised build record (released_at always set)")
+
+
+class ValidatedRecord(Contract):
+    """A record that passed the rules, with the approval it was checked against."""
+
+    schema_version: Literal[1] = Field(1, description="Version of this contract")
+    record_id: str = Field(description="VIN:revision")
+    build: BuildRecord = Field(description="The build record")
+    approval: Approval = Field(description="Snapshot of the approval the record was checked against")
+    reviewed_by: str | None = Field(None, description="Reviewer who released it, if one did")
+
+
+class Document(Contract):
+    """An IVI 2.0 document between render, signing and archive."""
+
+    schema_version: Literal[1] = Field(1, description="Version of this contract")
+    record_id: str = Field(description="VIN:revision")
+    vin: str = Field(description="Vehicle identification number")
+    revision: int = Field(ge=1, description="Build record revision")
+    version_number: int = Field(ge=1, description="IviVersionNumber: certificates issued for this VIN")
+    xml: str = Field(description="The document, UTF-8 text exactly as produced")
+    sha256: str = Field(description="SHA-256 of the document bytes, hex")
+    signer_fingerprint: str | None = Field(None, description="SHA-256 of the seal certificate (signed only)")
+
+
+class ArchiveReceipt(Contract):
+    """A certificate stored once per VIN and revision (coc.documents.archived.v1)."""
+
+    schema_version: Literal[1] = Field(1, description="Version of this contract")
+    record_id: str = Field(description="VIN:revision")
+    vin: str = Field(description="Vehicle identification number")
+    revision: int = Field(ge=1, description="Build record revision")
+    sha256: str = Field(description="SHA-256 of the signed document")
+    previous_sha256: str | None = Field(None, description="SHA-256 of the VIN's certificate stored before")
+    signer_fingerprint: str = Field(description="SHA-256 of the seal certificate")
+    archived_at: AwareDatetime = Field(description="When the certificate was stored")
+
+
+class Decision(StrEnum):
+    ACCEPT = "accept"
+    REJECT = "reject"
+
+
+class Review(Contract):
+    """A reviewer's decision on a record waiting for review or held (coc.reviews.v1)."""
+
+    schema_version: Literal[1] = Field(1, description="Version of this contract")
+    vin: str = Field(min_length=1, max_length=32, description="VIN of the record")
+    revision: int = Field(ge=1, description="Revision decided on")
+    decision: Decision = Field(description="accept releases the record; reject blocks it")
+    reviewer: str = Field(min_length=1, max_length=128, description="Who decided")
+    comment: str = Field("", max_length=2000, description="Why")
+
+
+class StatusEvent(Contract):
+    """One transition of one record: the contract ops dashboards read (coc.status.v1)."""
+
+    schema_version: Literal[1] = Field(1, description="Version of this contract")
+    vin: str = Field(description="Vehicle identification number (the key)")
+    record_id: str = Field(description="VIN:revision")
+    revision: int = Field(ge=0, description="Build record revision (0 when unreadable)")
+    build_id: str | None = Field(None, description="The MES build id, for tracing")
+    vehicle_group: str | None = Field(None, description="Release group of the vehicle")
+    stage: str = Field(description="Service stage that emitted it: intake, validation, render, ...")
+    state: State = Field(description="The record's state after this event")
+    findings: tuple[Finding, ...] = Field((), description="Open findings (blocked, needs_review)")
+    owner: Owner | None = Field(None, description="Team that must act next, if any")
+    reason: str | None = Field(None, description="Why, for rejected and failed")
+    time: AwareDatetime = Field(description="When it happened")
+    service: str = Field(description="Service instance that emitted it")
+    trace_id: str | None = Field(None, description="OpenTelemetry trace id of the record")
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class DeadLetter(Contract):
+    """A message a stage could not use, kept with the reason (<topic>.dlq)."""
+
+    schema_version: Literal[1] = Field(1, description="Version of this contract")
+    source_topic: str = Field(description="Topic the message came from")
+    partition: int | None = Field(None, description="Partition it came from")
+    offset: int | None = Field(None, description="Offset it had there")
+    key: str | None = Field(None, description="Its key, as text")
+    value: str = Field(description="Its value, as text (undecodable bytes replaced)")
+    reason: str = Field(description="Why it could not be used, naming the field")
+    service: str = Field(description="Service that gave up on it")
+    time: AwareDatetime = Field(description="When")

@@ -1,0 +1,95 @@
+"""What every stage does besides its own work: say where a record stands, keep what it cannot use.
+
+``Emitter`` publishes status events to coc.status.v1 (key = VIN, correlation id
+= record id, trace id of the record) and dead letters to ``<topic>.dlq``. The
+pure logic of a stage returns what happened; the subscriber hands it here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from faststream.kafka import KafkaBroker, KafkaMessage
+
+from shared import topics
+from shared.contracts import Finding, Owner
+from shared.contracts.builds import BuildRecord
+from shared.contracts.events import DeadLetter, State, StatusEvent, now
+from shared.messaging import publish
+from shared.telemetry import current_trace_id
+
+
+@dataclass(frozen=True)
+class Emitter:
+    broker: KafkaBroker
+    service: str  # e.g. "signing@host:pid"
+    stage: str  # e.g. "signing"
+
+    async def status(
+        self,
+        *,
+        vin: str,
+        revision: int,
+        state: State,
+        build: BuildRecord | None = None,
+        findings: Iterable[Finding] = (),
+        reason: str | None = None,
+    ) -> StatusEvent:
+        found = tuple(findings)
+        event = StatusEvent(
+            vin=vin,
+            record_id=f"{vin}:{revision}",
+            revision=revision,
+            build_id=build.build_id if build else None,
+            vehicle_group=build.vehicle_group if build else None,
+            stage=self.stage,
+            state=state,
+            findings=found,
+            owner=owner_of(found),
+            reason=reason,
+            time=now(),
+            service=self.service,
+            trace_id=current_trace_id(),
+        )
+        await publish(
+            self.broker,
+            event,
+            topic=topics.STATUS,
+            key=vin,
+            correlation_id=event.record_id,
+            service=self.stage,
+        )
+        return event
+
+    async def dead_letter(self, msg: KafkaMessage, reason: str) -> DeadLetter:
+        raw = msg.raw_message
+        record = raw[0] if isinstance(raw, tuple) else raw
+        key = record.key.decode("utf-8", "replace") if record.key else None
+        letter = DeadLetter(
+            source_topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            key=key,
+            value=(record.value or b"").decode("utf-8", "replace"),
+            reason=reason,
+            service=self.service,
+            time=now(),
+        )
+        await publish(
+            self.broker,
+            letter,
+            topic=topics.dlq(record.topic),
+            key=key or "",
+            correlation_id=msg.correlation_id,
+            service=self.stage,
+        )
+        return letter
+
+
+def owner_of(findings: tuple[Finding, ...]) -> Owner | None:
+    """The team that must act first: the owner of the first error, else of the first finding."""
+    for finding in findings:
+        if finding.severity == "error":
+            return finding.owner
+    return findings[0].owner if findings else None
