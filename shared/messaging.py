@@ -11,13 +11,16 @@ Conventions (design.md, "Topics" and "Delivery and failure"):
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
-from pydantic import BaseModel
+from faststream.message import StreamMessage
+from pydantic import BaseModel, ValidationError
 
 from shared.settings import CocSettings
+
+M = TypeVar("M", bound=BaseModel)
 
 SCHEMA_VERSION_HEADER = "coc-schema-version"
 SERVICE_HEADER = "coc-service"
@@ -71,3 +74,33 @@ async def publish(
         correlation_id=correlation_id,
         headers=envelope_headers(model, service=service),
     )
+
+
+async def raw_body(msg: StreamMessage[Any]) -> bytes:
+    """Decoder that hands the handler the bytes as they came.
+
+    Every stage parses its own input with its pydantic contract, so a message
+    that breaks the contract becomes a dead letter with a reason instead of a
+    decoding error that would be redelivered for ever.
+    """
+    return msg.body
+
+
+def parse_as(model: type[M], body: bytes) -> M:
+    """Parse a message body with its contract; raises ContractError naming each bad field."""
+    try:
+        return model.model_validate_json(body)
+    except ValidationError as exc:
+        raise ContractError(describe(exc)) from None
+
+
+class ContractError(ValueError):
+    """A message or request body broke its contract; the text names each field and why."""
+
+
+def describe(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors(include_url=False):
+        where = ".".join(str(p) for p in err["loc"]) or "(body)"
+        parts.append(f"{where}: {err['msg']}")
+    return "; ".join(parts)

@@ -27,7 +27,13 @@ class CocSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="COC_", env_file=".env", extra="ignore")
 
     kafka_bootstrap: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers")
+    kafka_controller_port: int = Field(
+        9093, description="Port of the local Kafka's KRaft controller listener (same host)"
+    )
     mongo_url: str = Field("mongodb://127.0.0.1:27017", description="MongoDB connection URL")
+    ferretdb_debug_addr: str = Field(
+        "-", description="Local FerretDB's metrics/debug HTTP address, host:port; '-' disables it"
+    )
     mongo_db: str = Field("coc", description="MongoDB database name")
     state_dir: Path = Field(PROJECT_ROOT / ".state", description="Logs, pids and data of the local stack")
     cache_dir: Path = Field(PROJECT_ROOT / ".cache", description="Downloaded and built stack binaries")
@@ -52,3 +58,15 @@ class CocSettings(BaseSettings):
         if not candidate.is_file():
             raise FileNotFoundError(f"IVI 2.0 schema not found at {candidate}. {XSD_DOWNLOAD_HINT}")
         return candidate
+
+
+class ServiceSettings(CocSettings):
+    """What every service process adds: its HTTP address and the addresses of the others."""
+
+    http_host: str = Field("127.0.0.1", description="Address the service's HTTP server binds")
+    http_port: int = Field(0, description="Port of the service's HTTP server (0: the service's default)")
+    intake_url: str = Field("http://127.0.0.1:8081", description="Intake HTTP base URL")
+    status_url: str = Field("http://127.0.0.1:8087", description="Status HTTP base URL")
+    archive_url: str = Field("http://127.0.0.1:8086", description="Archive HTTP base URL")
+    retry_initial_s: float = Field(0.5, description="First wait before a transient fault is retried")
+    retry_max_s: float = Field(15.0, description="Longest wait between retries of a transient fault")

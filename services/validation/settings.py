@@ -6,7 +6,7 @@ from enum import StrEnum
 
 from pydantic import Field
 
-from shared.settings import CocSettings
+from shared.settings import ServiceSettings
 
 
 class CheckDigitMode(StrEnum):
@@ -23,7 +23,7 @@ class ReleasePolicy(StrEnum):
     HOLD = "hold"  # the group is not yet released
 
 
-class RuleSettings(CocSettings):
+class RuleSettings(ServiceSettings):
     """Per-manufacturer rule choices (COC_ environment variables, JSON for the mappings)."""
 
     check_digit: CheckDigitMode = Field(

@@ -1,0 +1,39 @@
+"""Archive's HTTP: certificates by VIN, the latest or one revision, exactly as signed."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Response, status
+
+from services.archive.adapters.store import CertificateStore
+from shared.auth import Authenticator, Role
+
+
+def router(store: CertificateStore, auth: Authenticator) -> APIRouter:
+    api = APIRouter(prefix="/v1")
+    reader = Depends(auth.require())
+
+    @api.get("/certificates/{vin}")
+    async def latest(vin: str, _role: Annotated[Role, reader]) -> Response:
+        return as_response(await store.get(vin.upper()), vin)
+
+    @api.get("/certificates/{vin}/{revision}")
+    async def one(vin: str, revision: int, _role: Annotated[Role, reader]) -> Response:
+        return as_response(await store.get(vin.upper(), revision), f"{vin} revision {revision}")
+
+    return api
+
+
+def as_response(doc: dict[str, Any] | None, what: str) -> Response:
+    if doc is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no certificate for {what}")
+    headers = {
+        "X-Coc-Revision": str(doc["revision"]),
+        "X-Coc-Sha256": doc["sha256"],
+        "X-Coc-Previous-Sha256": doc.get("previous_sha256") or "",
+        "X-Coc-Signer-Fingerprint": doc["signer_fingerprint"],
+        "X-Coc-Version-Number": str(doc.get("version_number", "")),
+    }
+    # The bytes exactly as signed: any re-formatting would break the signature.
+    return Response(content=doc["xml"].encode("utf-8"), media_type="application/xml", headers=headers)

@@ -1,0 +1,104 @@
+"""Intake's HTTP entry: builds from an MES, approvals from type-approval, reviews from reviewers."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any, TypeVar
+
+from fastapi import APIRouter, Depends, HTTPException, Request, status
+from pydantic import BaseModel, ValidationError
+
+from services.intake.handlers import BodyError, Problem, accept, parse_builds, problems_of, split_body
+from services.intake.settings import IntakeSettings
+from services.intake.subscribers import forward
+from shared import topics
+from shared.auth import Authenticator, Role
+from shared.contracts import Approval
+from shared.contracts.events import Review, now
+from shared.messaging import publish
+from shared.pipeline import Emitter
+from shared.service import Service
+
+M = TypeVar("M", bound=BaseModel)
+CHUNK = 500  # publishes in flight at once; the producer batches them
+
+
+def router(service: Service, auth: Authenticator) -> APIRouter:
+    api = APIRouter(prefix="/v1")
+    emitter = Emitter(service.broker, service.instance, service.stage)
+    settings = service.settings
+    assert isinstance(settings, IntakeSettings)
+
+    @api.post("/builds", status_code=status.HTTP_202_ACCEPTED)
+    async def post_builds(
+        request: Request, _role: Annotated[Role, Depends(auth.require(Role.MES))]
+    ) -> dict[str, Any]:
+        """One build record, a JSON list, or NDJSON; all keep the contract or none is taken."""
+        body = await request.body()
+        try:
+            builds = parse_builds(body, request.headers.get("content-type", ""))
+        except BodyError as exc:
+            raise unprocessable(exc.problems) from None
+        if len(builds) > settings.max_request_records:
+            raise unprocessable([Problem(0, "(body)", f"more than {settings.max_request_records} records")])
+        received_at = now()
+        records = [accept(build, received_at) for build in builds]
+        for start in range(0, len(records), CHUNK):
+            await asyncio.gather(*(forward(emitter, r) for r in records[start : start + CHUNK]))
+        return {"accepted": [r.record_id for r in records]}
+
+    @api.post("/approvals", status_code=status.HTTP_202_ACCEPTED)
+    async def post_approvals(
+        request: Request, _role: Annotated[Role, Depends(auth.require(Role.TYPE_APPROVAL))]
+    ) -> dict[str, Any]:
+        """One approval or a JSON list; published to the compacted approvals topic."""
+        approvals = parse_items(Approval, await request.body(), request.headers.get("content-type", ""))
+        for approval in approvals:
+            await publish(
+                service.broker,
+                approval,
+                topic=topics.APPROVALS,
+                key=approval.key,
+                correlation_id=approval.key,
+                service=service.stage,
+            )
+        return {"accepted": [a.key for a in approvals]}
+
+    @api.post("/reviews", status_code=status.HTTP_202_ACCEPTED)
+    async def post_reviews(
+        request: Request, role: Annotated[Role, Depends(auth.require(Role.REVIEWER))]
+    ) -> dict[str, Any]:
+        """A reviewer's decisions on records waiting for review or held."""
+        reviews = parse_items(Review, await request.body(), request.headers.get("content-type", ""))
+        for review in reviews:
+            await publish(
+                service.broker,
+                review,
+                topic=topics.REVIEWS,
+                key=review.vin,
+                correlation_id=f"{review.vin}:{review.revision}",
+                service=service.stage,
+            )
+        return {"accepted": [f"{r.vin}:{r.revision}" for r in reviews]}
+
+    return api
+
+
+def parse_items(model: type[M], body: bytes, content_type: str) -> list[M]:
+    try:
+        items = split_body(body, content_type)
+    except BodyError as exc:
+        raise unprocessable(exc.problems) from None
+    parsed, problems = [], []
+    for number, item in enumerate(items, start=1):
+        try:
+            parsed.append(model.model_validate(item))
+        except ValidationError as exc:
+            problems.extend(problems_of(exc, number))
+    if problems or not parsed:
+        raise unprocessable(problems or [Problem(0, "(body)", "nothing in the request")])
+    return parsed
+
+
+def unprocessable(problems: list[Problem]) -> HTTPException:
+    return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, {"problems": [p.as_dict() for p in problems]})
