@@ -7,6 +7,7 @@ pure logic of a stage returns what happened; the subscriber hands it here.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -93,3 +94,24 @@ def owner_of(findings: tuple[Finding, ...]) -> Owner | None:
         if finding.severity == "error":
             return finding.owner
     return findings[0].owner if findings else None
+
+
+class Backoff:
+    """Waits longer after each consecutive failure; a success resets it.
+
+    A handler whose transient fault (broker or database away) propagates has its
+    message delivered again at once (the offset is not committed); waiting here
+    first keeps that redelivery from spinning while the fault lasts.
+    """
+
+    def __init__(self, initial_s: float, max_s: float) -> None:
+        self.initial_s, self.max_s = initial_s, max_s
+        self.failures = 0
+
+    def succeeded(self) -> None:
+        self.failures = 0
+
+    async def failed(self) -> None:
+        delay = min(self.max_s, self.initial_s * (2**self.failures))
+        self.failures += 1
+        await asyncio.sleep(delay)

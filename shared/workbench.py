@@ -68,7 +68,9 @@ def load_json(path: Path) -> Any:
     try:
         return json.loads(read_bytes(path))
     except json.JSONDecodeError as exc:
-        raise CommandError(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
+        raise CommandError(
+            f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
+        ) from None
 
 
 def load_approvals(path: Path) -> list[Approval]:
