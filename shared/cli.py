@@ -21,6 +21,8 @@ COMMAND_MODULES = (
     "services.intake.commands",
     "services.intake.samples_cli",
     "shared.workbench",
+    "shared.service_commands",
+    "shared.client_commands",
 )
 
 

@@ -1,4 +1,4 @@
-"""Signing: wiring only. The key is read here, once, and handed to the seal."""
+"""Signing: wiring only. The key is read in the lifespan, once, and handed to the seal."""
 
 from __future__ import annotations
 
@@ -11,9 +11,13 @@ from shared.service import Service
 
 
 def create_app(settings: SigningSettings | None = None) -> FastAPI:
-    settings = settings or SigningSettings()  # paths come from COC_SEAL_KEY and COC_SEAL_CERT
-    password = settings.seal_key_password.get_secret_value().encode() if settings.seal_key_password else None
-    seal = Seal.from_pem(settings.seal_key.read_bytes(), settings.seal_cert.read_bytes(), password)
+    settings = settings or SigningSettings()
     service = Service("signing", settings)
-    subscribers.register(service, seal)
+    holder = subscribers.SealHolder()
+
+    async def load_seal() -> None:
+        holder.seal = Seal.from_pem(*settings.load_seal_pems())
+
+    service.on_start.append(load_seal)
+    subscribers.register(service, holder)
     return service.asgi()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 
 from faststream.kafka import KafkaMessage
 
@@ -15,10 +16,19 @@ from shared.service import Service, consume
 from shared.xml import XmlInputError
 
 
-def register(service: Service, seal: Seal) -> None:
+@dataclass
+class SealHolder:
+    """The seal, set by the lifespan before the first message is consumed."""
+
+    seal: Seal | None = None
+
+
+def register(service: Service, holder: SealHolder) -> None:
     emitter = Emitter(service.broker, service.instance, service.stage)
 
     async def on_rendered(document: Document, msg: KafkaMessage) -> None:
+        seal = holder.seal
+        assert seal is not None, "the lifespan loads the seal before consuming"
         try:
             signed = seal.sign(document.xml.encode("utf-8"))
         except (SigningError, XmlInputError) as exc:
