@@ -1,0 +1,324 @@
+"""The seal: enveloped XML-DSig as the EUCARIS set-up manual asks, checked three ways.
+
+Our own verifier, xmlsec1 (an independent implementation, from Debian) and the
+published schema must all accept what ``Seal.sign`` produces.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+import stat
+import subprocess
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from lxml import etree
+
+from services.signing.keys import CERT_FILE, KEY_FILE, Algorithm, generate_dev_seal, write_dev_seal
+from services.signing.seal import (
+    DIGEST_SHA256,
+    ECDSA_SHA256,
+    ENVELOPED,
+    EXC_C14N,
+    RSA_SHA256,
+    Seal,
+    SigningError,
+    certificate_fingerprint,
+    verify,
+)
+from shared.cli import main as coc
+from shared.xml import DSIG_NS, XmlInputError, load_ivi_schema, parse_bytes, validate
+
+pytestmark = pytest.mark.unit
+
+DS = f"{{{DSIG_NS}}}"
+VIN = b"JTAM1C0MPTEST0010"
+
+
+@pytest.fixture(scope="module")
+def unsigned_specimen(specimen_bytes: bytes) -> bytes:
+    """The official specimen with its ds:Signature removed (text around it kept)."""
+    root = parse_bytes(specimen_bytes)
+    signature = root.find(f"{DS}Signature")
+    assert signature is not None
+    previous = signature.getprevious()
+    assert previous is not None
+    previous.tail = (previous.tail or "") + (signature.tail or "")
+    root.remove(signature)
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+
+
+@pytest.fixture(scope="module", params=["rsa-2048", "ecdsa-p256"])
+def key_dir(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A development seal written by our own keys module, never a committed key."""
+    algorithm: Algorithm = request.param
+    out = tmp_path_factory.mktemp(algorithm)
+    write_dev_seal(out, algorithm=algorithm)
+    return out
+
+
+@pytest.fixture(scope="module")
+def seal(key_dir: Path) -> Seal:
+    return Seal.from_pem((key_dir / KEY_FILE).read_bytes(), (key_dir / CERT_FILE).read_bytes())
+
+
+@pytest.fixture(scope="module")
+def signed(seal: Seal, unsigned_specimen: bytes) -> bytes:
+    return seal.sign(unsigned_specimen)
+
+
+@pytest.fixture(scope="module")
+def signed_file(signed: bytes, key_dir: Path) -> Path:
+    path = key_dir / "signed.xml"
+    path.write_bytes(signed)
+    return path
+
+
+def _flip_vin(document: bytes) -> bytes:
+    assert document.count(VIN) == 1
+    return document.replace(VIN, VIN[:-1] + b"1")
+
+
+def test_signed_specimen_is_valid_against_the_schema_as_published(xsd_path: Path, signed: bytes) -> None:
+    assert validate(load_ivi_schema(xsd_path), parse_bytes(signed)) == []
+
+
+def test_signature_is_the_last_child_of_the_root_with_the_set_up_manual_algorithms(
+    seal: Seal, signed: bytes
+) -> None:
+    root = parse_bytes(signed)
+    signature = root[-1]
+    assert signature.tag == f"{DS}Signature"
+    assert signature.get("Id") is None and len(list(root.iter(f"{DS}Signature"))) == 1
+
+    signed_info = signature.find(f"{DS}SignedInfo")
+    assert signed_info is not None
+    assert signed_info.find(f"{DS}CanonicalizationMethod").get("Algorithm") == EXC_C14N  # type: ignore[union-attr]
+    expected_method = RSA_SHA256 if seal.signature_method == RSA_SHA256 else ECDSA_SHA256
+    assert signed_info.find(f"{DS}SignatureMethod").get("Algorithm") == expected_method  # type: ignore[union-attr]
+    (reference,) = signed_info.findall(f"{DS}Reference")
+    assert reference.get("URI") == ""
+    transforms = [t.get("Algorithm") for t in reference.iter(f"{DS}Transform")]
+    assert transforms == [ENVELOPED, EXC_C14N]
+    assert reference.find(f"{DS}DigestMethod").get("Algorithm") == DIGEST_SHA256  # type: ignore[union-attr]
+
+    embedded = signature.findtext(f"{DS}KeyInfo/{DS}X509Data/{DS}X509Certificate")
+    assert embedded is not None
+    assert x509.load_der_x509_certificate(base64.b64decode(embedded)) == seal.certificate
+
+
+def test_signed_output_is_the_canonical_input_plus_the_signature_and_nothing_else(
+    unsigned_specimen: bytes, signed: bytes
+) -> None:
+    head, _, rest = signed.partition(b"<ds:Signature ")
+    tail = rest[rest.index(b"</ds:Signature>") + len(b"</ds:Signature>") :]
+    canonical = etree.tostring(parse_bytes(unsigned_specimen).getroottree(), method="c14n", exclusive=True)
+
+    assert head.startswith(b'<?xml version="1.0" encoding="UTF-8"?>\n')
+    assert head.split(b"\n", 1)[1] + tail == canonical
+    assert tail == b"</InitialVehicleInformation>"
+    assert b"<Header>\n\t\t<IviReferenceId>6a2957d3-4a32-41a6-a2d0-50681e0bf5e1" in head
+
+
+def test_signed_document_verifies_with_the_embedded_and_the_expected_certificate(
+    key_dir: Path, seal: Seal, signed: bytes
+) -> None:
+    result = verify(signed, (key_dir / CERT_FILE).read_bytes())
+
+    assert result.valid, result.reasons
+    assert result.fingerprint == seal.fingerprint == certificate_fingerprint(seal.certificate)
+    assert result.signature_method == seal.signature_method
+
+
+def test_rsa_signing_is_deterministic_so_redelivery_gives_the_same_bytes(
+    unsigned_specimen: bytes,
+) -> None:
+    dev = generate_dev_seal("rsa-2048")
+    seal = Seal.from_pem(dev.key_pem, dev.cert_pem)
+    assert seal.sign(unsigned_specimen) == seal.sign(unsigned_specimen)
+
+
+def test_one_byte_change_in_the_content_fails_verification(signed: bytes) -> None:
+    result = verify(_flip_vin(signed))
+
+    assert not result.valid
+    assert any("digest differs" in reason for reason in result.reasons)
+
+
+def test_added_whitespace_fails_verification(signed: bytes) -> None:
+    result = verify(signed.replace(b"<Header>", b"<Header> ", 1))
+    assert not result.valid
+
+
+def test_one_byte_change_in_the_signature_value_fails_verification(signed: bytes) -> None:
+    start = signed.index(b"SignatureValue>") + len(b"SignatureValue>")
+    replacement = b"A" if signed[start : start + 1] != b"A" else b"B"
+    tampered = signed[:start] + replacement + signed[start + 1 :]
+
+    result = verify(tampered)
+
+    assert not result.valid
+    assert any("SignatureValue does not verify" in reason for reason in result.reasons)
+
+
+def test_verify_rejects_a_document_sealed_with_another_certificate(signed: bytes) -> None:
+    other = generate_dev_seal("rsa-2048")
+
+    result = verify(signed, other.cert_pem)
+
+    assert not result.valid
+    assert any("not the expected one" in reason for reason in result.reasons)
+
+
+def test_verify_reports_an_unsigned_document(unsigned_specimen: bytes) -> None:
+    result = verify(unsigned_specimen)
+    assert not result.valid and result.reasons == ("expected one ds:Signature, found 0",)
+
+
+def test_verify_reports_the_reindented_official_specimen_as_broken(specimen_bytes: bytes) -> None:
+    # The published specimen was re-indented after signing (ivi2/README.md).
+    result = verify(specimen_bytes)
+    assert not result.valid and result.reasons
+
+
+def test_sign_refuses_a_document_that_is_already_signed(seal: Seal, signed: bytes) -> None:
+    with pytest.raises(SigningError, match="already carries"):
+        seal.sign(signed)
+
+
+def test_sign_refuses_a_document_with_a_dtd(seal: Seal) -> None:
+    with pytest.raises(XmlInputError, match="DTD"):
+        seal.sign(b'<!DOCTYPE a [<!ENTITY x "y">]><a>&x;</a>')
+
+
+def test_seal_refuses_a_certificate_of_another_key() -> None:
+    one, two = generate_dev_seal("rsa-2048"), generate_dev_seal("rsa-2048")
+    with pytest.raises(SigningError, match="does not belong"):
+        Seal.from_pem(one.key_pem, two.cert_pem)
+
+
+def test_dev_keys_are_files_the_signer_accepts_with_seal_key_usage(key_dir: Path) -> None:
+    key_path, cert_path = key_dir / KEY_FILE, key_dir / CERT_FILE
+    assert stat.S_IMODE(os.stat(key_path).st_mode) == 0o600
+    assert key_path.read_bytes().startswith(b"-----BEGIN PRIVATE KEY-----")  # PKCS#8
+    Seal.from_pem(key_path.read_bytes(), cert_path.read_bytes())
+
+    certificate = x509.load_pem_x509_certificate(cert_path.read_bytes())
+    usage = certificate.extensions.get_extension_for_class(x509.KeyUsage)
+    assert usage.critical
+    assert usage.value.digital_signature and usage.value.content_commitment
+    assert not usage.value.key_cert_sign
+    constraints = certificate.extensions.get_extension_for_class(x509.BasicConstraints)
+    assert constraints.critical and not constraints.value.ca
+    assert "CN=Development eCoC Seal" in certificate.subject.rfc4514_string()
+
+
+def test_dev_keys_are_not_overwritten_without_force(tmp_path: Path) -> None:
+    first = write_dev_seal(tmp_path)
+    with pytest.raises(SigningError, match="already exist"):
+        write_dev_seal(tmp_path)
+    assert (tmp_path / CERT_FILE).read_bytes() == first.cert_pem
+
+    second = write_dev_seal(tmp_path, force=True)
+    assert (tmp_path / CERT_FILE).read_bytes() == second.cert_pem != first.cert_pem
+    assert stat.S_IMODE(os.stat(tmp_path / KEY_FILE).st_mode) == 0o600
+
+
+XMLSEC1 = shutil.which("xmlsec1")
+XMLLINT = shutil.which("xmllint")
+needs_xmlsec1 = pytest.mark.skipif(
+    XMLSEC1 is None, reason="xmlsec1 is not installed (Debian: apt-get install xmlsec1)"
+)
+
+
+def _xmlsec1_verify(document: Path, cert: Path) -> subprocess.CompletedProcess[str]:
+    # --trusted-pem: the key comes from the certificate in KeyInfo, which must chain to
+    # this (self-signed) certificate; --enabled-reference-uris empty: only URI="".
+    assert XMLSEC1 is not None
+    command = [XMLSEC1, "--verify", "--enabled-reference-uris", "empty"]
+    return subprocess.run(
+        [*command, "--trusted-pem", str(cert), str(document)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+
+
+@needs_xmlsec1
+def test_xmlsec1_accepts_the_signed_document(signed_file: Path, key_dir: Path) -> None:
+    result = _xmlsec1_verify(signed_file, key_dir / CERT_FILE)
+    assert result.returncode == 0, result.stderr
+    assert "OK" in result.stderr + result.stdout
+
+
+@needs_xmlsec1
+def test_xmlsec1_rejects_a_changed_document(signed: bytes, key_dir: Path) -> None:
+    tampered = key_dir / "tampered.xml"
+    tampered.write_bytes(_flip_vin(signed))
+    assert _xmlsec1_verify(tampered, key_dir / CERT_FILE).returncode != 0
+
+
+@pytest.mark.skipif(XMLLINT is None, reason="xmllint is not installed (Debian: libxml2-utils)")
+def test_xmllint_validates_the_signed_document(signed_file: Path, xsd_path: Path) -> None:
+    assert XMLLINT is not None
+    result = subprocess.run(
+        [XMLLINT, "--noout", "--nonet", "--schema", str(xsd_path), str(signed_file)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_coc_verify_exits_zero_for_a_valid_sealed_document(
+    signed_file: Path, key_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert coc(["verify", str(signed_file), "--cert", str(key_dir / CERT_FILE)]) == 0
+    assert "signature verifies" in capsys.readouterr().out
+
+
+def test_coc_verify_exits_one_with_reasons_for_a_changed_document(
+    signed: bytes, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "changed.xml"
+    path.write_bytes(_flip_vin(signed))
+
+    assert coc(["verify", str(path)]) == 1
+    assert "digest differs" in capsys.readouterr().out
+
+
+def test_coc_verify_exits_one_for_an_unsigned_document_invalid_as_published(
+    unsigned_specimen: bytes, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "unsigned.xml"
+    path.write_bytes(unsigned_specimen)
+
+    assert coc(["verify", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert "schema: line" in out and "Signature" in out
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "cannot read"),
+        (b"not xml at all", "not well-formed XML at line 1"),
+        (b"<!DOCTYPE a><a/>", "DTD"),
+    ],
+    ids=["missing", "not-xml", "dtd"],
+)
+def test_coc_verify_gives_one_line_for_bad_input(
+    content: bytes | None, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "input.xml"
+    if content is not None:
+        path.write_bytes(content)
+
+    assert coc(["verify", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
