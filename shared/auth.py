@@ -7,8 +7,6 @@ any valid token (viewer or a writing role). Tokens come from settings
 when the environment does not set them. Tokens are never logged.
 """
 
-from __future__ import annotations
-
 import hmac
 import secrets
 from collections.abc import Awaitable, Callable

@@ -57,12 +57,15 @@ class Client:
         self.tokens = load_tokens(self.settings, dict(os.environ))
         self.http = httpx.Client(timeout=60)
 
-    def call(self, method: str, url: str, role: Role, **kwargs: Any) -> httpx.Response:
+    def call(
+        self, method: str, url: str, role: Role, headers: dict[str, str] | None = None, **kwargs: Any
+    ) -> httpx.Response:
         token = self.tokens.get(role) or self.tokens.get(Role.VIEWER)
         if token is None:
             raise CommandError(f"no token for {role.value}: set COC_TOKEN_{role.name} or run `coc stack up`")
         try:
-            response = self.http.request(method, url, headers={"Authorization": f"Bearer {token}"}, **kwargs)
+            headers = {**(headers or {}), "Authorization": f"Bearer {token}"}
+            response = self.http.request(method, url, headers=headers, **kwargs)
         except httpx.HTTPError as exc:
             raise CommandError(
                 f"{url} does not answer ({exc}); is the stack up (`coc stack status`)?"

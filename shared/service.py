@@ -21,6 +21,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from pydantic import BaseModel
 from pymongo import AsyncMongoClient
 
+from shared.admin import ensure_topics
 from shared.contracts.events import State
 from shared.messaging import ContractError, make_broker, parse_as, raw_body, subscriber_options
 from shared.mongo import MongoDoc
@@ -82,6 +83,7 @@ class Service:
 
     @contextlib.asynccontextmanager
     async def lifespan(self, _app: FastAPI) -> AsyncIterator[None]:
+        await ensure_topics(self.settings)
         for hook in self.on_start:
             await hook()
         await self.broker.start()
@@ -142,7 +144,7 @@ def consume(
     """
     emitter = Emitter(service.broker, service.instance, service.stage)
     backoff = Backoff(service.settings.retry_initial_s, service.settings.retry_max_s)
-    options = subscriber_options(group or f"coc-{service.stage}")
+    options = subscriber_options(group or f"coc-{service.stage}.{topic}")
 
     @service.broker.subscriber(topic, decoder=raw_body, title=f"{service.stage}:{topic}", **options)
     async def on_message(body: bytes, msg: KafkaMessage) -> None:

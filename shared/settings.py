@@ -38,6 +38,11 @@ class CocSettings(BaseSettings):
     state_dir: Path = Field(PROJECT_ROOT / ".state", description="Logs, pids and data of the local stack")
     cache_dir: Path = Field(PROJECT_ROOT / ".cache", description="Downloaded and built stack binaries")
     ivi_xsd: Path | None = Field(None, description="Path of the official IVI-2.0.xsd")
+    topic_partitions: int = Field(
+        6, description="Partitions of each pipeline topic (the most instances a stage can use)"
+    )
+    topic_replication: int = Field(1, description="Replication factor of the topics (3 in production)")
+    topic_min_insync: int = Field(1, description="min.insync.replicas of the topics (2 in production)")
     otel_exporter: str = Field("none", description="Trace exporter: none, console or otlp")
     otel_endpoint: str = Field("http://127.0.0.1:4318/v1/traces", description="OTLP/HTTP endpoint")
 

@@ -1,7 +1,5 @@
 """Archive's HTTP: certificates by VIN, the latest or one revision, exactly as signed."""
 
-from __future__ import annotations
-
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Response, status

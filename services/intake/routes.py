@@ -1,7 +1,5 @@
 """Intake's HTTP entry: builds from an MES, approvals from type-approval, reviews from reviewers."""
 
-from __future__ import annotations
-
 import asyncio
 from typing import Annotated, Any, TypeVar
 
