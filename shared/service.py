@@ -131,14 +131,15 @@ def consume(
     handler: Handler,
     *,
     group: str | None = None,
-    broken_state: State = State.FAILED,
+    broken_state: State | None = State.FAILED,
 ) -> None:
     """Subscribe ``handler`` to ``topic`` with the delivery rules of the design.
 
     - the instances of a stage share the work in one consumer group;
     - the body is parsed with its contract; one that breaks it goes to the DLQ
       with the reason and a ``failed`` (or ``rejected``) status when the key
-      (the VIN) is readable, and the partition goes on;
+      (the VIN) is readable (``broken_state=None``: no status, for the status
+      service itself), and the partition goes on;
     - any other exception is a transient fault: wait (growing backoff), then
       let it propagate so the message is delivered again, uncommitted.
     """
@@ -161,9 +162,11 @@ def consume(
         backoff.succeeded()
 
 
-async def reject(emitter: Emitter, msg: KafkaMessage, reason: str, state: State) -> None:
+async def reject(emitter: Emitter, msg: KafkaMessage, reason: str, state: State | None) -> None:
     """Keep an unusable message in the DLQ and say so on the status topic when the VIN is known."""
     await emitter.dead_letter(msg, reason)
+    if state is None:
+        return
     raw = msg.raw_message
     record = raw[0] if isinstance(raw, tuple) else raw
     vin = record.key.decode("utf-8", "replace").strip() if record.key else ""
