@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "shared.workbench",
     "shared.service_commands",
     "shared.client_commands",
+    "shared.demo",
 )
 
 
