@@ -36,7 +36,21 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "status": (_status, "show each process, pid, address and health; exit 1 unless all healthy"),
     }
     for name, (func, help_text) in commands.items():
-        actions.add_parser(name, help=help_text, description=help_text).set_defaults(func=func)
+        sub = actions.add_parser(name, help=help_text, description=help_text)
+        sub.set_defaults(func=func)
+        if name in ("up", "status"):
+            sub.add_argument(
+                "--infra", action="store_true", help="only Kafka and FerretDB, not the six services"
+            )
+
+
+def _services(args: argparse.Namespace) -> list[stack.ProcessSpec]:
+    """The six services as stack processes, unless only the infrastructure is wanted."""
+    if getattr(args, "infra", False):
+        return []
+    from shared.stack_services import service_specs
+
+    return service_specs()
 
 
 def _say(line: str) -> None:
@@ -61,7 +75,7 @@ def _install(args: argparse.Namespace) -> int:
 def _up(args: argparse.Namespace) -> int:
     began = time.monotonic()
     with _user_errors():
-        stack.up(CocSettings(), out=_say)
+        stack.up(CocSettings(), extra_specs=_services(args), out=_say)
     _say(f"stack: ready in {time.monotonic() - began:.1f}s")
     return 0
 
@@ -79,7 +93,7 @@ def _down(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    rows = stack.status(CocSettings())
+    rows = stack.status(CocSettings(), extra_specs=_services(args))
     _say(f"{'PROCESS':<10} {'PID':>8}  {'ADDRESS':<22} STATE")
     for row in rows:
         pid = str(row.pid) if row.pid is not None else "-"

@@ -7,16 +7,14 @@ state folder) for signing, and the generated bearer tokens for every service.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
-import urllib.request
 from functools import partial
 
 from shared.auth import ensure_tokens, load_tokens
 from shared.service import DEFAULT_PORTS
 from shared.settings import ServiceSettings
-from shared.stack import ProcessSpec
+from shared.stack import ProcessSpec, http_healthy
 
 SERVICES = ("intake", "validation", "render", "signing", "archive", "status")
 
@@ -46,14 +44,6 @@ def service_env(settings: ServiceSettings) -> dict[str, str]:
     return env
 
 
-def healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return bool(json.load(response).get("healthy"))
-    except (OSError, ValueError):
-        return False
-
-
 def service_specs(settings: ServiceSettings | None = None) -> list[ProcessSpec]:
     """One spec per service, in pipeline order, after preparing tokens and the dev seal."""
     settings = settings or ServiceSettings()
@@ -66,7 +56,7 @@ def service_specs(settings: ServiceSettings | None = None) -> list[ProcessSpec]:
             name=name,
             argv=(sys.executable, "-m", "shared.cli", "service", name),
             addresses=((host, DEFAULT_PORTS[name]),),
-            health=partial(healthy, f"http://{host}:{DEFAULT_PORTS[name]}/healthz"),
+            health=partial(http_healthy, f"http://{host}:{DEFAULT_PORTS[name]}/healthz"),
             env=env,
             start_timeout=60,
         )
