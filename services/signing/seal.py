@@ -17,8 +17,8 @@ Signing works on bytes with lxml's canonicaliser and ``cryptography`` directly: 
 document is parsed once, canonicalised once, and the output is that canonical form
 with the ``ds:Signature`` placed as the last child of the root (the IVI root is an
 ``xs:all``, so any position is valid; last is what readers expect). The output is
-therefore exactly the bytes that were digested, plus the signature. Keys are passed
-in by the caller; nothing here reads a file.
+therefore exactly the bytes that were digested, plus an XML declaration and the
+signature. Keys are passed in by the caller; nothing here reads a file.
 """
 
 from __future__ import annotations
@@ -171,7 +171,7 @@ class Seal:
         value = self._sign_bytes(signed_info)
         sig_open, sig_mid, sig_close = self._templates.signature
         signature = sig_open + digest_b64 + sig_mid + base64.b64encode(value) + sig_close
-        self._check_emitted(signed_info, value)
+        self._verify_fresh_signature(signed_info, value)
         return _XML_DECLARATION + head + signature + tail
 
     def _sign_bytes(self, data: bytes) -> bytes:
@@ -183,7 +183,7 @@ class Seal:
         r, s = decode_dss_signature(self.key.sign(data, ec.ECDSA(hashes.SHA256())))
         return r.to_bytes(P256_FIELD_BYTES, "big") + s.to_bytes(P256_FIELD_BYTES, "big")
 
-    def _check_emitted(self, signed_info: bytes, value: bytes) -> None:
+    def _verify_fresh_signature(self, signed_info: bytes, value: bytes) -> None:
         """Verify the fresh SignatureValue with the certificate's public key.
 
         A key that does not fit its certificate, or a faulty private-key operation (the

@@ -17,7 +17,13 @@ import pytest
 from cryptography import x509
 from lxml import etree
 
-from services.signing.keys import CERT_FILE, KEY_FILE, Algorithm, generate_dev_seal, write_dev_seal
+from services.signing.keys import (
+    CERT_FILE,
+    KEY_FILE,
+    Algorithm,
+    generate_dev_seal,
+    write_dev_seal,
+)
 from services.signing.seal import (
     DIGEST_SHA256,
     ECDSA_SHA256,
@@ -75,6 +81,27 @@ def signed_file(signed: bytes, key_dir: Path) -> Path:
     path = key_dir / "signed.xml"
     path.write_bytes(signed)
     return path
+
+
+XMLSEC1 = shutil.which("xmlsec1")
+XMLLINT = shutil.which("xmllint")
+needs_xmlsec1 = pytest.mark.skipif(
+    XMLSEC1 is None, reason="xmlsec1 is not installed (Debian: apt-get install xmlsec1)"
+)
+
+
+def _xmlsec1_verify(document: Path, cert: Path) -> subprocess.CompletedProcess[str]:
+    # --trusted-pem: the key comes from the certificate in KeyInfo, which must chain to
+    # this (self-signed) certificate; --enabled-reference-uris empty: only URI="".
+    assert XMLSEC1 is not None
+    command = [XMLSEC1, "--verify", "--enabled-reference-uris", "empty"]
+    return subprocess.run(
+        [*command, "--trusted-pem", str(cert), str(document)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
 
 
 def _flip_vin(document: bytes) -> bytes:
@@ -141,6 +168,37 @@ def test_rsa_signing_is_deterministic_so_redelivery_gives_the_same_bytes(
     assert seal.sign(unsigned_specimen) == seal.sign(unsigned_specimen)
 
 
+OTHER_DOCUMENTS = {
+    "prefixed-root": b'<v:Root xmlns:v="urn:v" xmlns:unused="urn:u"><v:a>1</v:a></v:Root>',
+    "prolog-comment-and-pi": b'<?xml version="1.0"?>\n<!-- c --><?style x?>\n<r>\n  <a/>\n</r>',
+    "latin-1": '<?xml version="1.0" encoding="ISO-8859-1"?><r>\u00e9t\u00e9</r>'.encode("latin-1"),
+    "attributes-and-escapes": b'<r b="2" a="1&#9;&quot;"><x>&lt;&amp;&gt;&#13;</x><![CDATA[<y>]]></r>',
+    "ds-prefix-taken": b'<r xmlns:ds="urn:not-dsig"><ds:a>1</ds:a></r>',
+}
+
+
+@pytest.mark.parametrize("document", OTHER_DOCUMENTS.values(), ids=OTHER_DOCUMENTS.keys())
+def test_documents_of_any_shape_are_sealed_as_the_last_child_and_verify(document: bytes, seal: Seal) -> None:
+    signed = seal.sign(document)
+
+    result = verify(signed)
+    assert result.valid, result.reasons
+    assert parse_bytes(signed)[-1].tag == f"{DS}Signature"
+
+
+@needs_xmlsec1
+@pytest.mark.parametrize("document", OTHER_DOCUMENTS.values(), ids=OTHER_DOCUMENTS.keys())
+def test_xmlsec1_accepts_documents_of_any_shape(
+    document: bytes, seal: Seal, key_dir: Path, tmp_path: Path
+) -> None:
+    path = tmp_path / "doc.xml"
+    path.write_bytes(seal.sign(document))
+
+    result = _xmlsec1_verify(path, key_dir / CERT_FILE)
+
+    assert result.returncode == 0, result.stderr
+
+
 def test_one_byte_change_in_the_content_fails_verification(signed: bytes) -> None:
     result = verify(_flip_vin(signed))
 
@@ -184,6 +242,17 @@ def test_verify_reports_the_reindented_official_specimen_as_broken(specimen_byte
     assert not result.valid and result.reasons
 
 
+def test_a_fresh_signature_that_does_not_verify_never_leaves_sign(
+    unsigned_specimen: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dev = generate_dev_seal("rsa-2048")
+    seal = Seal.from_pem(dev.key_pem, dev.cert_pem)
+    monkeypatch.setattr(Seal, "_sign_bytes", lambda self, data: bytes(256))  # a faulty signer
+
+    with pytest.raises(SigningError, match="fresh signature failed verification"):
+        seal.sign(unsigned_specimen)
+
+
 def test_sign_refuses_a_document_that_is_already_signed(seal: Seal, signed: bytes) -> None:
     with pytest.raises(SigningError, match="already carries"):
         seal.sign(signed)
@@ -225,27 +294,6 @@ def test_dev_keys_are_not_overwritten_without_force(tmp_path: Path) -> None:
     second = write_dev_seal(tmp_path, force=True)
     assert (tmp_path / CERT_FILE).read_bytes() == second.cert_pem != first.cert_pem
     assert stat.S_IMODE(os.stat(tmp_path / KEY_FILE).st_mode) == 0o600
-
-
-XMLSEC1 = shutil.which("xmlsec1")
-XMLLINT = shutil.which("xmllint")
-needs_xmlsec1 = pytest.mark.skipif(
-    XMLSEC1 is None, reason="xmlsec1 is not installed (Debian: apt-get install xmlsec1)"
-)
-
-
-def _xmlsec1_verify(document: Path, cert: Path) -> subprocess.CompletedProcess[str]:
-    # --trusted-pem: the key comes from the certificate in KeyInfo, which must chain to
-    # this (self-signed) certificate; --enabled-reference-uris empty: only URI="".
-    assert XMLSEC1 is not None
-    command = [XMLSEC1, "--verify", "--enabled-reference-uris", "empty"]
-    return subprocess.run(
-        [*command, "--trusted-pem", str(cert), str(document)],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
-    )
 
 
 @needs_xmlsec1
