@@ -119,7 +119,7 @@ def wait_for_rest(client: Any, settings: ServiceSettings, vins: list[str], timeo
             raise CommandError(
                 f"the pipeline did not rest within {timeout:.0f}s; see `coc stack status` and .state/logs"
             )
-        time.sleep(1)
+        time.sleep(2)
 
 
 def export_and_verify(
@@ -128,9 +128,8 @@ def export_and_verify(
     import httpx
 
     from services.signing.seal import verify
-    from shared.xml import load_ivi_schema, parse_bytes, validate
-
     from shared.stack_services import service_env
+    from shared.xml import load_ivi_schema, parse_bytes, validate
 
     cert_pem = Path(service_env(settings)["COC_SEAL_CERT"]).read_bytes()
     schema = load_ivi_schema(settings.xsd_path())

@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from aiokafka import ConsumerRecord
 from faststream.kafka import KafkaBroker, KafkaMessage
 
 from shared import topics
@@ -64,8 +65,12 @@ class Emitter:
         return event
 
     async def dead_letter(self, msg: KafkaMessage, reason: str) -> DeadLetter:
-        raw = msg.raw_message
-        record = raw[0] if isinstance(raw, tuple) else raw
+        return await self.dead_letter_record(record_of(msg), reason, msg.correlation_id)
+
+    async def dead_letter_record(
+        self, record: ConsumerRecord[bytes, bytes], reason: str, correlation_id: str | None = None
+    ) -> DeadLetter:
+        """Keep one consumed record in ``<topic>.dlq`` with the reason."""
         key = record.key.decode("utf-8", "replace") if record.key else None
         letter = DeadLetter(
             source_topic=record.topic,
@@ -82,10 +87,16 @@ class Emitter:
             letter,
             topic=topics.dlq(record.topic),
             key=key or "",
-            correlation_id=msg.correlation_id,
+            correlation_id=correlation_id or f"{record.topic}:{record.partition}:{record.offset}",
             service=self.stage,
         )
         return letter
+
+
+def record_of(msg: KafkaMessage) -> ConsumerRecord[bytes, bytes]:
+    """The Kafka record of a single (not batch) message."""
+    raw = msg.raw_message
+    return raw[0] if isinstance(raw, tuple) else raw
 
 
 def owner_of(findings: tuple[Finding, ...]) -> Owner | None:

@@ -25,7 +25,7 @@ from shared.admin import ensure_topics
 from shared.contracts.events import State
 from shared.messaging import ContractError, make_broker, parse_as, raw_body, subscriber_options
 from shared.mongo import MongoDoc
-from shared.pipeline import Backoff, Emitter
+from shared.pipeline import Backoff, Emitter, record_of
 from shared.settings import ServiceSettings
 from shared.telemetry import make_tracer_provider
 
@@ -167,8 +167,7 @@ async def reject(emitter: Emitter, msg: KafkaMessage, reason: str, state: State 
     await emitter.dead_letter(msg, reason)
     if state is None:
         return
-    raw = msg.raw_message
-    record = raw[0] if isinstance(raw, tuple) else raw
+    record = record_of(msg)
     vin = record.key.decode("utf-8", "replace").strip() if record.key else ""
     if vin:
         await emitter.status(vin=vin, revision=0, state=state, reason=reason)

@@ -9,7 +9,7 @@ from shared import topics
 from shared.contracts import BuildRecord
 from shared.contracts.events import AcceptedRecord, State, now
 from shared.messaging import ContractError, parse_as, publish, raw_body, subscriber_options
-from shared.pipeline import Backoff, Emitter
+from shared.pipeline import Backoff, Emitter, record_of
 from shared.service import Service
 
 
@@ -52,7 +52,8 @@ async def forward(emitter: Emitter, record: AcceptedRecord) -> None:
 async def reject_build(emitter: Emitter, msg: KafkaMessage, body: bytes, reason: str) -> None:
     await emitter.dead_letter(msg, reason)
     vin, revision = readable_identity(body)
-    if not vin and msg.raw_message.key:  # type: ignore[union-attr]
-        vin = msg.raw_message.key.decode("utf-8", "replace").strip().upper()  # type: ignore[union-attr]
+    key = record_of(msg).key
+    if not vin and key:
+        vin = key.decode("utf-8", "replace").strip().upper()
     if vin:
         await emitter.status(vin=vin, revision=revision, state=State.REJECTED, reason=reason)

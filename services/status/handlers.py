@@ -18,7 +18,7 @@ from shared.contracts.events import State, StatusEvent
 
 STAGE_ORDER = {"intake": 0, "validation": 1, "render": 2, "signing": 3, "archive": 4}
 UNKNOWN_STAGE = -1  # cannot be placed in the pipeline: never overrides a known stage of its revision
-TIMELINE_LIMIT = 50
+TIMELINE_LIMIT = 20  # enough for a record and its corrections; every read of the document carries it
 OPEN_STATES = frozenset({State.BLOCKED, State.NEEDS_REVIEW, State.HELD})  # waiting for a person
 
 Document = dict[str, Any]

@@ -33,10 +33,11 @@ def register(service: Service, runtime: Runtime) -> None:
     assert isinstance(settings, RuleSettings)
     emitter = Emitter(service.broker, service.instance, service.stage)
 
-    async def apply(build: BuildRecord, reviewed_by: str | None = None) -> Outcome:
-        """Decide, remember, and publish what was decided."""
+    async def apply(build: BuildRecord, reviewed_by: str | None = None) -> Outcome | None:
+        """Decide, remember, and publish what was decided; None when a newer revision decides."""
         outcome = decide(build, runtime.table, settings, dt.date.today(), reviewed_by)
-        await runtime.pending.save(build, outcome.state, outcome.state in WAITING, reviewed_by)
+        if not await runtime.pending.save(build, outcome.state, outcome.state in WAITING, reviewed_by):
+            return None
         if outcome.validated is not None:
             await publish(
                 service.broker,
@@ -56,10 +57,7 @@ def register(service: Service, runtime: Runtime) -> None:
         return outcome
 
     async def on_accepted(record: AcceptedRecord, _msg: KafkaMessage) -> None:
-        build = record.build
-        if build.revision < await runtime.pending.newest_revision(build.vin):
-            return  # superseded by a newer revision: that one decides
-        await apply(build)
+        await apply(record.build)  # a superseded revision is dropped there
 
     async def on_review(review: Review, msg: KafkaMessage) -> None:
         doc = await runtime.pending.get(review.vin)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from pymongo import DESCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
@@ -30,11 +29,8 @@ class CertificateStore:
 
     async def store(self, document: Document) -> ArchiveReceipt:
         """Store once; a redelivered document gets the receipt of the one already stored."""
-        previous = await self.collection.find_one(
-            {"vin": document.vin, "revision": {"$lt": document.revision}},
-            {"sha256": 1},
-            sort=[("revision", DESCENDING)],
-        )
+        earlier = [doc for doc in await self._of_vin(document.vin) if doc["revision"] < document.revision]
+        previous = max(earlier, key=lambda doc: doc["revision"], default=None)
         receipt = ArchiveReceipt(
             record_id=document.record_id,
             vin=document.vin,
@@ -62,7 +58,14 @@ class CertificateStore:
         """A VIN's certificate of one revision, or its latest when revision is None."""
         if revision is not None:
             return await self.collection.find_one({"vin": vin, "revision": revision}, {"_id": 0})
-        return await self.collection.find_one({"vin": vin}, {"_id": 0}, sort=[("revision", DESCENDING)])
+        return max(await self._of_vin(vin, full=True), key=lambda doc: doc["revision"], default=None)
+
+    async def _of_vin(self, vin: str, full: bool = False) -> list[dict[str, Any]]:
+        """Every certificate of a VIN (a handful). Filtered by equality only, sorted here:
+        FerretDB's SQLite backend pushes an equality filter down to SQL but sorts by
+        reading the whole collection, which grows with every certificate."""
+        projection = {"_id": 0} if full else {"_id": 0, "revision": 1, "sha256": 1}
+        return [doc async for doc in self.collection.find({"vin": vin}, projection)]
 
 
 def receipt_of(doc: dict[str, Any]) -> ArchiveReceipt:

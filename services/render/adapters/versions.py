@@ -7,7 +7,6 @@ takes no number; a redelivered record finds its number here and gets it again.
 
 from __future__ import annotations
 
-from pymongo import DESCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
@@ -28,8 +27,9 @@ class VersionNumbers:
             existing = await self.collection.find_one({"_id": record_id})
             if existing is not None:
                 return int(existing["number"])
-            last = await self.collection.find_one({"vin": vin}, sort=[("number", DESCENDING)])
-            number = int(last["number"]) + 1 if last else 1
+            # Equality filter only, maximum taken here: FerretDB sorts by reading the whole collection.
+            numbers = [int(doc["number"]) async for doc in self.collection.find({"vin": vin}, {"number": 1})]
+            number = max(numbers, default=0) + 1
             try:
                 await self.collection.insert_one({"_id": record_id, "vin": vin, "number": number})
             except DuplicateKeyError:

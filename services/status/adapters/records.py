@@ -11,6 +11,7 @@ again into what that instance wrote.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from typing import Any
 
 from pymongo.asynchronous.collection import AsyncCollection
@@ -49,6 +50,36 @@ class StatusStore:
             if await self._write(current, new):
                 return new
         raise WriteConflict(f"{event.record_id}: {MAX_ATTEMPTS} concurrent writes won before this one")
+
+    async def apply_many(self, events: Sequence[StatusEvent]) -> int:
+        """Fold a batch: one read for all its VINs, then one write per VIN that changed.
+
+        Events of one VIN are folded in the order they came; a VIN whose write
+        lost to another writer is folded again event by event (``apply``).
+        Returns the number of documents written.
+        """
+        by_vin: dict[str, list[StatusEvent]] = defaultdict(list)
+        for event in events:
+            by_vin[event.vin].append(event)
+        if not by_vin:
+            return 0
+        current = {doc["_id"]: doc async for doc in self.collection.find({"_id": {"$in": list(by_vin)}})}
+        written = 0
+        for vin, vin_events in by_vin.items():
+            before = current.get(vin)
+            after = before
+            for event in vin_events:
+                after = fold(after, event) or after
+            if after is before:
+                continue
+            assert after is not None
+            if await self._write(before, after):
+                written += 1
+                continue
+            for event in vin_events:
+                await self.apply(event)
+            written += 1
+        return written
 
     async def _write(self, current: Document | None, new: Document) -> bool:
         """Write ``new`` unless another writer changed the document since ``current`` was read."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import DuplicateKeyError
 
 from shared.contracts import BuildRecord
 from shared.contracts.events import State, now
@@ -25,27 +26,32 @@ class PendingStore:
     async def setup(self) -> None:
         await self.collection.create_index([("approval_key", 1), ("waiting", 1)])
 
-    async def newest_revision(self, vin: str) -> int:
-        doc = await self.collection.find_one({"_id": vin}, {"revision": 1})
-        return int(doc["revision"]) if doc else 0
-
     async def save(
         self, build: BuildRecord, state: State, waiting: bool, reviewed_by: str | None = None
-    ) -> None:
-        await self.collection.replace_one(
-            {"_id": build.vin},
-            {
-                "_id": build.vin,
-                "revision": build.revision,
-                "state": state.value,
-                "waiting": waiting,
-                "approval_key": build.approval.key,
-                "build": build.model_dump(mode="json"),
-                "reviewed_by": reviewed_by,
-                "updated_at": now(),
-            },
-            upsert=True,
-        )
+    ) -> bool:
+        """Remember a decision unless a newer revision of the VIN is already known.
+
+        One conditional write: the filter matches only an older or the same
+        revision; when a newer one is stored, the upsert collides on ``_id``.
+        Returns False for a superseded revision (nothing written).
+        """
+        doc = {
+            "_id": build.vin,
+            "revision": build.revision,
+            "state": state.value,
+            "waiting": waiting,
+            "approval_key": build.approval.key,
+            "build": build.model_dump(mode="json"),
+            "reviewed_by": reviewed_by,
+            "updated_at": now(),
+        }
+        try:
+            await self.collection.replace_one(
+                {"_id": build.vin, "revision": {"$lte": build.revision}}, doc, upsert=True
+            )
+        except DuplicateKeyError:
+            return False
+        return True
 
     async def get(self, vin: str) -> dict[str, Any] | None:
         return await self.collection.find_one({"_id": vin})
