@@ -37,18 +37,26 @@ def make_broker(settings: CocSettings, *, client_id: str, **options: Any) -> Kaf
     )
 
 
-def subscriber_options(group_id: str) -> dict[str, Any]:
+def subscriber_options(group_id: str, workers: int = 1) -> dict[str, Any]:
     """Options for a subscriber that shares work with its other instances.
 
     Offsets are committed after the handler returns (AckPolicy.NACK_ON_ERROR
     acks on success and rewinds to the message on an exception), so a process
     killed mid-handler leaves the message to be delivered again.
+
+    With ``workers`` > 1 the subscriber runs that many consumers of the group,
+    each on its own partitions: the I/O of one vehicle's message overlaps
+    another's, and the messages of one vehicle (one key, one partition) stay
+    in order.
     """
-    return {
+    options: dict[str, Any] = {
         "group_id": group_id,
         "ack_policy": AckPolicy.NACK_ON_ERROR,
         "auto_offset_reset": "earliest",
     }
+    if workers > 1:
+        options["max_workers"] = workers
+    return options
 
 
 def envelope_headers(model: BaseModel, *, service: str) -> dict[str, str]:

@@ -29,15 +29,6 @@ from shared.pipeline import Backoff, Emitter, record_of
 from shared.settings import ServiceSettings
 from shared.telemetry import make_tracer_provider
 
-DEFAULT_PORTS = {
-    "intake": 8081,
-    "validation": 8082,
-    "render": 8083,
-    "signing": 8084,
-    "archive": 8086,
-    "status": 8087,
-}
-
 Hook = Callable[[], Awaitable[None]]
 HealthCheck = Callable[[], Awaitable[bool]]
 
@@ -48,7 +39,7 @@ def instance_name(stage: str) -> str:
 
 
 def port_of(stage: str, settings: ServiceSettings) -> int:
-    return settings.http_port or DEFAULT_PORTS[stage]
+    return settings.http_port or settings.port_of(stage)
 
 
 class Service:
@@ -145,7 +136,7 @@ def consume(
     """
     emitter = Emitter(service.broker, service.instance, service.stage)
     backoff = Backoff(service.settings.retry_initial_s, service.settings.retry_max_s)
-    options = subscriber_options(group or f"coc-{service.stage}.{topic}")
+    options = subscriber_options(group or f"coc-{service.stage}.{topic}", service.settings.consumers)
 
     @service.broker.subscriber(topic, decoder=raw_body, title=f"{service.stage}:{topic}", **options)
     async def on_message(body: bytes, msg: KafkaMessage) -> None:

@@ -65,13 +65,41 @@ class CocSettings(BaseSettings):
         return candidate
 
 
+SERVICE_PORT_OFFSETS = {"intake": 1, "validation": 2, "render": 3, "signing": 4, "archive": 6, "status": 7}
+
+
 class ServiceSettings(CocSettings):
     """What every service process adds: its HTTP address and the addresses of the others."""
 
     http_host: str = Field("127.0.0.1", description="Address the service's HTTP server binds")
-    http_port: int = Field(0, description="Port of the service's HTTP server (0: the service's default)")
-    intake_url: str = Field("http://127.0.0.1:8081", description="Intake HTTP base URL")
-    status_url: str = Field("http://127.0.0.1:8087", description="Status HTTP base URL")
-    archive_url: str = Field("http://127.0.0.1:8086", description="Archive HTTP base URL")
+    http_port: int = Field(0, description="Port of this service's HTTP server (0: port_base + its offset)")
+    port_base: int = Field(
+        8080,
+        description="Service ports: intake +1, validation +2, render +3, signing +4, archive +6, status +7",
+    )
+
+    def port_of(self, service: str) -> int:
+        return self.port_base + SERVICE_PORT_OFFSETS[service]
+
+    def url_of(self, service: str) -> str:
+        return f"http://{self.http_host}:{self.port_of(service)}"
+
+    @property
+    def intake_url(self) -> str:
+        return self.url_of("intake")
+
+    @property
+    def status_url(self) -> str:
+        return self.url_of("status")
+
+    @property
+    def archive_url(self) -> str:
+        return self.url_of("archive")
+
+    consumers: int = Field(
+        3,
+        description="Consumers per subscriber in one process, each with its own partitions "
+        "(order per VIN is kept; at most the topic's partitions across all instances are busy)",
+    )
     retry_initial_s: float = Field(0.5, description="First wait before a transient fault is retried")
     retry_max_s: float = Field(15.0, description="Longest wait between retries of a transient fault")

@@ -12,7 +12,6 @@ import sys
 from functools import partial
 
 from shared.auth import ensure_tokens, load_tokens
-from shared.service import DEFAULT_PORTS
 from shared.settings import ServiceSettings
 from shared.stack import ProcessSpec, http_healthy
 
@@ -55,8 +54,8 @@ def service_specs(settings: ServiceSettings | None = None) -> list[ProcessSpec]:
         ProcessSpec(
             name=name,
             argv=(sys.executable, "-m", "shared.cli", "service", name),
-            addresses=((host, DEFAULT_PORTS[name]),),
-            health=partial(http_healthy, f"http://{host}:{DEFAULT_PORTS[name]}/healthz"),
+            addresses=((host, settings.port_of(name)),),
+            health=partial(http_healthy, f"{settings.url_of(name)}/healthz"),
             env=env,
             start_timeout=60,
         )

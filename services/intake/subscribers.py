@@ -18,7 +18,10 @@ def register(service: Service) -> None:
     backoff = Backoff(service.settings.retry_initial_s, service.settings.retry_max_s)
 
     @service.broker.subscriber(
-        topics.BUILDS, decoder=raw_body, title="intake:builds", **subscriber_options("coc-intake")
+        topics.BUILDS,
+        decoder=raw_body,
+        title="intake:builds",
+        **subscriber_options("coc-intake", service.settings.consumers),
     )
     async def on_build(body: bytes, msg: KafkaMessage) -> None:
         """A build the MES published: accepted, or kept in the DLQ with a `rejected` status."""
