@@ -7,7 +7,7 @@ import os
 from fastapi import FastAPI
 
 from services.archive import routes, subscribers
-from services.archive.adapters.store import COLLECTION, CertificateStore
+from services.archive.adapters.store import CertificateStore
 from shared.auth import Authenticator, load_tokens
 from shared.mongo import database, make_client
 from shared.service import Service
@@ -18,7 +18,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     settings = settings or ServiceSettings()
     service = Service("archive", settings)
     client = make_client(settings)
-    store = CertificateStore(database(client, settings)[COLLECTION])
+    store = CertificateStore(database(client, settings))
 
     service.on_start.append(store.setup)
     service.attach_mongo(client)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from services.render import subscribers
-from services.render.adapters.versions import COLLECTION, VersionNumbers
+from services.render.adapters.versions import VersionNumbers
 from shared.ivi import IviSchema
 from shared.mongo import database, make_client
 from shared.service import Service
@@ -16,7 +16,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     settings = settings or ServiceSettings()
     service = Service("render", settings)
     client = make_client(settings)
-    versions = VersionNumbers(database(client, settings)[COLLECTION])
+    versions = VersionNumbers(database(client, settings))
     service.on_start.append(versions.setup)
     service.attach_mongo(client)
     subscribers.register(service, IviSchema.load(settings.xsd_path()), versions)

@@ -314,6 +314,6 @@ async def test_concurrent_writers_of_a_known_vin_end_with_the_event_that_speaks_
 
 
 async def test_indexes_serve_the_read_queries(store: StatusStore) -> None:
-    indexes = (await store.collection.index_information()).values()
+    indexes = (await store.index.index_information()).values()
     keys = {tuple(field for field, _ in index["key"]) for index in indexes}
-    assert {("state",), ("owner",), ("findings.owner",), ("vehicle_group",)} <= keys
+    assert {("state",), ("owners",), ("group",)} <= keys

@@ -5,67 +5,85 @@ certificate stored before it (a hash chain per vehicle: all of a VIN's messages
 share one partition, so its chain is written in order without a global lock)
 and the signer certificate's fingerprint. Certificates are kept, never
 replaced (domain.md: keep every issued version, ten years as the floor).
+
+Every read is by ``_id``: FerretDB's SQLite backend pushes only ``_id``
+equality down to SQL and answers any other filter by reading the whole
+collection. So a certificate's ``_id`` is its record id (``VIN:revision``) and
+``archive_heads`` keeps, per VIN, the newest revision stored.
 """
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from shared.contracts.events import ArchiveReceipt, Document, now
 from shared.mongo import MongoDoc
 
 COLLECTION = "archive_certificates"
+HEADS = "archive_heads"
 
 
 class CertificateStore:
-    def __init__(self, collection: AsyncCollection[MongoDoc]) -> None:
-        self.collection = collection
+    def __init__(self, db: AsyncDatabase[MongoDoc]) -> None:
+        self.certificates: AsyncCollection[MongoDoc] = db[COLLECTION]
+        self.heads: AsyncCollection[MongoDoc] = db[HEADS]
 
     async def setup(self) -> None:
-        await self.collection.create_index([("vin", 1), ("revision", 1)], unique=True)
+        await self.certificates.create_index([("vin", 1), ("revision", 1)], unique=True)
 
     async def store(self, document: Document) -> ArchiveReceipt:
         """Store once; a redelivered document gets the receipt of the one already stored."""
-        earlier = [doc for doc in await self._of_vin(document.vin) if doc["revision"] < document.revision]
-        previous = max(earlier, key=lambda doc: doc["revision"], default=None)
+        head = await self.heads.find_one({"_id": document.vin})
+        previous = head["sha256"] if head and head["revision"] < document.revision else None
         receipt = ArchiveReceipt(
             record_id=document.record_id,
             vin=document.vin,
             revision=document.revision,
             sha256=document.sha256,
-            previous_sha256=previous["sha256"] if previous else None,
+            previous_sha256=previous,
             signer_fingerprint=document.signer_fingerprint or "",
             archived_at=now(),
         )
+        row = {
+            **receipt.model_dump(mode="python"),
+            "version_number": document.version_number,
+            "xml": document.xml,
+        }
         try:
-            await self.collection.insert_one(
-                {
-                    **receipt.model_dump(mode="python"),
-                    "version_number": document.version_number,
-                    "xml": document.xml,
-                }
-            )
+            await self.certificates.insert_one({"_id": document.record_id, **row})
         except DuplicateKeyError:
-            existing = await self.get(document.vin, document.revision)
+            existing = await self.certificates.find_one({"_id": document.record_id})
             assert existing is not None
-            return receipt_of(existing)
+            receipt = receipt_of(existing)
+        await self._advance_head(receipt)
         return receipt
+
+    async def _advance_head(self, receipt: ArchiveReceipt) -> None:
+        """Point the VIN's head at this certificate unless a newer one is there already.
+
+        Done after the certificate is stored, so a crash in between leaves a
+        head one behind that the redelivered message moves on.
+        """
+        with contextlib.suppress(DuplicateKeyError):  # a newer revision (or this one) is the head
+            await self.heads.replace_one(
+                {"_id": receipt.vin, "revision": {"$lt": receipt.revision}},
+                {"_id": receipt.vin, "revision": receipt.revision, "sha256": receipt.sha256},
+                upsert=True,
+            )
 
     async def get(self, vin: str, revision: int | None = None) -> dict[str, Any] | None:
         """A VIN's certificate of one revision, or its latest when revision is None."""
-        if revision is not None:
-            return await self.collection.find_one({"vin": vin, "revision": revision}, {"_id": 0})
-        return max(await self._of_vin(vin, full=True), key=lambda doc: doc["revision"], default=None)
-
-    async def _of_vin(self, vin: str, full: bool = False) -> list[dict[str, Any]]:
-        """Every certificate of a VIN (a handful). Filtered by equality only, sorted here:
-        FerretDB's SQLite backend pushes an equality filter down to SQL but sorts by
-        reading the whole collection, which grows with every certificate."""
-        projection = {"_id": 0} if full else {"_id": 0, "revision": 1, "sha256": 1}
-        return [doc async for doc in self.collection.find({"vin": vin}, projection)]
+        if revision is None:
+            head = await self.heads.find_one({"_id": vin})
+            if head is None:
+                return None
+            revision = int(head["revision"])
+        return await self.certificates.find_one({"_id": f"{vin}:{revision}"})
 
 
 def receipt_of(doc: dict[str, Any]) -> ArchiveReceipt:

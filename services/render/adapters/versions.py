@@ -1,37 +1,59 @@
-"""The render_versions collection: IviVersionNumber, assigned once per record id and kept.
+"""IviVersionNumber: assigned once per record id and kept.
 
 IviVersionNumber counts the certificates issued for a VIN: 1, then +1 per
 corrected re-issue (guidelines 1.7, 1.12). A revision that never reaches render
-takes no number; a redelivered record finds its number here and gets it again.
+takes no number; a redelivered record finds its number and gets it again.
+
+Every read is by ``_id`` (FerretDB's SQLite backend pushes only ``_id``
+equality down to SQL): ``render_versions`` holds the number of each record id,
+``render_counters`` the last number given per VIN. The unique (vin, number)
+index settles a race between two deliveries of different revisions.
 """
 
 from __future__ import annotations
 
+import contextlib
+
 from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from shared.mongo import MongoDoc
 
 COLLECTION = "render_versions"
+COUNTERS = "render_counters"
 
 
 class VersionNumbers:
-    def __init__(self, collection: AsyncCollection[MongoDoc]) -> None:
-        self.collection = collection
+    def __init__(self, db: AsyncDatabase[MongoDoc]) -> None:
+        self.versions: AsyncCollection[MongoDoc] = db[COLLECTION]
+        self.counters: AsyncCollection[MongoDoc] = db[COUNTERS]
 
     async def setup(self) -> None:
-        await self.collection.create_index([("vin", 1), ("number", 1)], unique=True)
+        await self.versions.create_index([("vin", 1), ("number", 1)], unique=True)
 
     async def number_for(self, record_id: str, vin: str) -> int:
         while True:
-            existing = await self.collection.find_one({"_id": record_id})
+            existing = await self.versions.find_one({"_id": record_id})
             if existing is not None:
-                return int(existing["number"])
-            # Equality filter only, maximum taken here: FerretDB sorts by reading the whole collection.
-            numbers = [int(doc["number"]) async for doc in self.collection.find({"vin": vin}, {"number": 1})]
-            number = max(numbers, default=0) + 1
+                number = int(existing["number"])
+                await self._count(vin, number)  # in case a crash came between the two writes
+                return number
+            counter = await self.counters.find_one({"_id": vin})
+            number = int(counter["last"]) + 1 if counter else 1
             try:
-                await self.collection.insert_one({"_id": record_id, "vin": vin, "number": number})
+                await self.versions.insert_one({"_id": record_id, "vin": vin, "number": number})
             except DuplicateKeyError:
-                continue  # another delivery took it or that number first: read again
+                # Another delivery took this record id, or the counter is behind a number
+                # already given: count that number as used and look again.
+                await self._count(vin, number)
+                continue
+            await self._count(vin, number)
             return number
+
+    async def _count(self, vin: str, number: int) -> None:
+        """Raise the VIN's counter to ``number`` (never lower it)."""
+        with contextlib.suppress(DuplicateKeyError):  # the counter is there and not lower
+            await self.counters.replace_one(
+                {"_id": vin, "last": {"$lt": number}}, {"_id": vin, "last": number}, upsert=True
+            )

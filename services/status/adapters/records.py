@@ -10,6 +10,8 @@ again into what that instance wrote.
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
@@ -32,16 +34,48 @@ class WriteConflict(StatusServiceError):
 
 
 class StatusStore:
-    def __init__(self, collection: AsyncCollection[MongoDoc]) -> None:
+    """The read model, and beside it a slim index of it.
+
+    FerretDB's SQLite backend pushes only ``_id`` equality down to SQL; every
+    other query reads the whole collection and decodes each document. So every
+    lookup of a record is by ``_id`` (the VIN), and the readiness counts and
+    worklists scan ``status_index``, whose documents are a few fields each,
+    instead of the records with their timelines. The index entry is written
+    before the record: a crash between the two leaves an entry one event ahead,
+    which the redelivered event then writes into the record as well.
+    """
+
+    def __init__(
+        self, collection: AsyncCollection[MongoDoc], index: AsyncCollection[MongoDoc] | None = None
+    ) -> None:
         self.collection = collection
+        self.index = index if index is not None else collection.database[f"{collection.name}_index"]
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
     async def setup(self) -> None:
         """Indexes for the readiness counts and the worklist queries."""
-        for field in ("state", "owner", "findings.owner", "vehicle_group"):
-            await self.collection.create_index(field)
+        for field in ("state", "owners", "group"):
+            await self.index.create_index(field)
 
     async def apply(self, event: StatusEvent) -> Document | None:
         """Fold ``event`` into its VIN's document; the document as stored, or None when unchanged."""
+        async with self._lock(event.vin):
+            return await self._apply(event)
+
+    def _lock(self, vin: str) -> asyncio.Lock:
+        """One writer per VIN in this process.
+
+        FerretDB evaluates a conditional replace as a read and a write, not as
+        one atomic step, so two writers guarded by the same ``seq`` can both
+        succeed. Within a process this lock rules that out; across instances a
+        VIN's events come from one partition, so only a rebalance can race.
+        """
+        lock = self._locks.get(vin)
+        if lock is None:
+            lock = self._locks[vin] = asyncio.Lock()
+        return lock
+
+    async def _apply(self, event: StatusEvent) -> Document | None:
         for _ in range(MAX_ATTEMPTS):
             current = await self.collection.find_one({"_id": event.vin})
             new = fold(current, event)
@@ -52,37 +86,36 @@ class StatusStore:
         raise WriteConflict(f"{event.record_id}: {MAX_ATTEMPTS} concurrent writes won before this one")
 
     async def apply_many(self, events: Sequence[StatusEvent]) -> int:
-        """Fold a batch: one read for all its VINs, then one write per VIN that changed.
+        """Fold a batch: each VIN read once and written at most once.
 
         Events of one VIN are folded in the order they came; a VIN whose write
-        lost to another writer is folded again event by event (``apply``).
-        Returns the number of documents written.
+        lost to another writer is folded again event by event. Returns the
+        number of documents written.
         """
         by_vin: dict[str, list[StatusEvent]] = defaultdict(list)
         for event in events:
             by_vin[event.vin].append(event)
-        if not by_vin:
-            return 0
-        current = {doc["_id"]: doc async for doc in self.collection.find({"_id": {"$in": list(by_vin)}})}
         written = 0
         for vin, vin_events in by_vin.items():
-            before = current.get(vin)
-            after = before
-            for event in vin_events:
-                after = fold(after, event) or after
-            if after is before:
-                continue
-            assert after is not None
-            if await self._write(before, after):
-                written += 1
-                continue
-            for event in vin_events:
-                await self.apply(event)
-            written += 1
+            async with self._lock(vin):
+                written += await self._fold_vin(vin, vin_events)
         return written
+
+    async def _fold_vin(self, vin: str, events: list[StatusEvent]) -> int:
+        before = await self.collection.find_one({"_id": vin})
+        after = before
+        for event in events:
+            after = fold(after, event) or after
+        if after is None or after is before:
+            return 0
+        if not await self._write(before, after):
+            for event in events:
+                await self._apply(event)
+        return 1
 
     async def _write(self, current: Document | None, new: Document) -> bool:
         """Write ``new`` unless another writer changed the document since ``current`` was read."""
+        await self.index.replace_one({"_id": new["_id"]}, index_entry(new), upsert=True)
         if current is None:
             try:
                 await self.collection.insert_one(new)
@@ -98,11 +131,11 @@ class StatusStore:
     async def readiness(self) -> dict[str, Any]:
         """Records per state and per vehicle group and state ($group with $sum only, as FerretDB allows)."""
         pipeline: list[dict[str, Any]] = [
-            {"$group": {"_id": {"state": "$state", "group": "$vehicle_group"}, "n": {"$sum": 1}}}
+            {"$group": {"_id": {"state": "$state", "group": "$group"}, "n": {"$sum": 1}}}
         ]
         by_state: dict[str, int] = {state.value: 0 for state in State}
         by_group: dict[str, dict[str, int]] = defaultdict(dict)
-        async for row in await self.collection.aggregate(pipeline):
+        async for row in await self.index.aggregate(pipeline):
             state, group, count = row["_id"]["state"], row["_id"].get("group") or NO_GROUP, row["n"]
             by_state[state] = by_state.get(state, 0) + count
             by_group[group][state] = by_group[group].get(state, 0) + count
@@ -110,11 +143,22 @@ class StatusStore:
 
     async def worklist(self, owner: Owner) -> list[Document]:
         """Records waiting for a person, with the findings ``owner`` must act on, by VIN."""
-        cursor = self.collection.find(
-            {"state": {"$in": sorted(s.value for s in OPEN_STATES)}, "findings.owner": owner.value},
-            {"record_id": 1, "revision": 1, "state": 1, "vehicle_group": 1, "findings": 1, "updated_at": 1},
-        ).sort("_id", 1)
-        return [_work_item(doc, owner) async for doc in cursor]
+        cursor = self.index.find(
+            {"state": {"$in": sorted(s.value for s in OPEN_STATES)}, "owners": owner.value}, {"_id": 1}
+        )
+        vins = sorted([entry["_id"] async for entry in cursor])
+        items = []
+        for vin in vins:
+            doc = await self.collection.find_one({"_id": vin})
+            if doc is not None and doc["state"] in {s.value for s in OPEN_STATES}:
+                items.append(_work_item(doc, owner))
+        return items
+
+
+def index_entry(doc: Document) -> Document:
+    """What readiness and worklists need of a record."""
+    owners = sorted({f["owner"] for f in doc.get("findings", [])})
+    return {"_id": doc["_id"], "state": doc["state"], "group": doc.get("vehicle_group"), "owners": owners}
 
 
 def _work_item(doc: Document, owner: Owner) -> Document:
