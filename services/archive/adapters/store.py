@@ -14,7 +14,6 @@ collection. So a certificate's ``_id`` is its record id (``VIN:revision``) and
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any
 
 from pymongo.asynchronous.collection import AsyncCollection
@@ -60,21 +59,25 @@ class CertificateStore:
             existing = await self.certificates.find_one({"_id": document.record_id})
             assert existing is not None
             receipt = receipt_of(existing)
-        await self._advance_head(receipt)
+        await self._advance_head(receipt, head)
         return receipt
 
-    async def _advance_head(self, receipt: ArchiveReceipt) -> None:
+    async def _advance_head(self, receipt: ArchiveReceipt, head: dict[str, Any] | None) -> None:
         """Point the VIN's head at this certificate unless a newer one is there already.
 
         Done after the certificate is stored, so a crash in between leaves a
-        head one behind that the redelivered message moves on.
+        head one behind that the redelivered message moves on. The comparison
+        is made here, not in the filter: FerretDB answers a filter with more
+        than ``_id`` by reading the whole collection. A VIN's messages come
+        from one partition, one at a time.
         """
-        with contextlib.suppress(DuplicateKeyError):  # a newer revision (or this one) is the head
-            await self.heads.replace_one(
-                {"_id": receipt.vin, "revision": {"$lt": receipt.revision}},
-                {"_id": receipt.vin, "revision": receipt.revision, "sha256": receipt.sha256},
-                upsert=True,
-            )
+        if head is not None and head["revision"] >= receipt.revision:
+            return
+        await self.heads.replace_one(
+            {"_id": receipt.vin},
+            {"_id": receipt.vin, "revision": receipt.revision, "sha256": receipt.sha256},
+            upsert=True,
+        )
 
     async def get(self, vin: str, revision: int | None = None) -> dict[str, Any] | None:
         """A VIN's certificate of one revision, or its latest when revision is None."""

@@ -12,8 +12,6 @@ index settles a race between two deliveries of different revisions.
 
 from __future__ import annotations
 
-import contextlib
-
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
@@ -52,8 +50,13 @@ class VersionNumbers:
             return number
 
     async def _count(self, vin: str, number: int) -> None:
-        """Raise the VIN's counter to ``number`` (never lower it)."""
-        with contextlib.suppress(DuplicateKeyError):  # the counter is there and not lower
-            await self.counters.replace_one(
-                {"_id": vin, "last": {"$lt": number}}, {"_id": vin, "last": number}, upsert=True
-            )
+        """Raise the VIN's counter to ``number`` (never lower it).
+
+        Read, compare, write by ``_id``: FerretDB answers a filter with more
+        than ``_id`` by reading the whole collection. A VIN's records come from
+        one partition, one at a time; a race of two deliveries is settled by
+        the unique (vin, number) index above.
+        """
+        counter = await self.counters.find_one({"_id": vin})
+        if counter is None or int(counter["last"]) < number:
+            await self.counters.replace_one({"_id": vin}, {"_id": vin, "last": number}, upsert=True)

@@ -1,11 +1,12 @@
 """The status_records collection: one document per VIN, the read model behind readiness and worklists.
 
-Several status instances may fold events of one VIN at once (during a consumer
-group rebalance, or when a message is delivered again). FerretDB has no
-transactions, so each write is guarded by the document's ``seq``: the insert of
-a new VIN fails on the unique ``_id`` and the replace of a known one matches
-nothing when another instance wrote first; either way the event is folded
-again into what that instance wrote.
+A VIN's events come from one partition, so one status instance folds them at a
+time, except around a consumer group rebalance. Within a process a per-VIN lock
+makes read-fold-write one step; across processes the document's ``seq`` is
+checked just before the write (the insert of a new VIN fails on the unique
+``_id``), and a lost race folds the events again into what the other wrote.
+FerretDB has no transactions and evaluates a guarded replace as a read and a
+write anyway, so this is as strong as the guard could be there.
 """
 
 from __future__ import annotations
@@ -122,8 +123,15 @@ class StatusStore:
             except DuplicateKeyError:
                 return False
             return True
-        result = await self.collection.replace_one({"_id": new["_id"], "seq": current["seq"]}, new)
-        return result.matched_count == 1
+        # By ``_id`` alone: FerretDB answers a filter with more than ``_id`` by reading the
+        # whole collection, and evaluates a guarded replace as a read and a write anyway.
+        # The per-VIN lock makes read-fold-write one step within this process; a VIN's
+        # events come from one partition, so only a rebalance puts two processes on it.
+        stored = await self.collection.find_one({"_id": new["_id"]}, {"seq": 1})
+        if stored is None or stored["seq"] != current["seq"]:
+            return False
+        await self.collection.replace_one({"_id": new["_id"]}, new)
+        return True
 
     async def get(self, vin: str) -> Document | None:
         return await self.collection.find_one({"_id": vin})

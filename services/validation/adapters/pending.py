@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import DuplicateKeyError
 
 from shared.contracts import BuildRecord
 from shared.contracts.events import State, now
@@ -31,10 +30,14 @@ class PendingStore:
     ) -> bool:
         """Remember a decision unless a newer revision of the VIN is already known.
 
-        One conditional write: the filter matches only an older or the same
-        revision; when a newer one is stored, the upsert collides on ``_id``.
-        Returns False for a superseded revision (nothing written).
+        Returns False for a superseded revision (nothing written). Read, compare,
+        write by ``_id``: FerretDB answers a filter with more than ``_id`` by
+        reading the whole collection. A VIN's records come from one partition,
+        one at a time.
         """
+        stored = await self.collection.find_one({"_id": build.vin}, {"revision": 1})
+        if stored is not None and stored["revision"] > build.revision:
+            return False
         doc = {
             "_id": build.vin,
             "revision": build.revision,
@@ -45,12 +48,7 @@ class PendingStore:
             "reviewed_by": reviewed_by,
             "updated_at": now(),
         }
-        try:
-            await self.collection.replace_one(
-                {"_id": build.vin, "revision": {"$lte": build.revision}}, doc, upsert=True
-            )
-        except DuplicateKeyError:
-            return False
+        await self.collection.replace_one({"_id": build.vin}, doc, upsert=True)
         return True
 
     async def get(self, vin: str) -> dict[str, Any] | None:
