@@ -32,8 +32,8 @@ stack-down: $(STAMP)
 	$(BIN)/coc stack down
 
 lint: $(STAMP)
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
+	$(BIN)/ruff check --no-cache .
+	$(BIN)/ruff format --no-cache --check .
 	$(BIN)/mypy
 
 # Lint, then start the stack, run every test, and stop the stack even when tests fail.

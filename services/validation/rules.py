@@ -13,10 +13,9 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared.ivi import IviSchema
-
 from services.validation.settings import CheckDigitMode, RuleSettings
 from shared.contracts import Approval, BuildRecord, Finding, Owner, Severity
+from shared.ivi import IviSchema
 
 ROOT = "CocDataGroup"
 VIN_PATH = f"{ROOT}/VehicleIdentificationNumber"

@@ -8,12 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from services.intake.ivi_import import import_document
-from shared.ivi import IviSchema
 
+from services.intake.ivi_import import import_document
 from services.validation.rules import ApprovalTable, check, check_digit
 from services.validation.settings import CheckDigitMode, RuleSettings
 from shared.contracts import Approval, BuildRecord, Finding, FittedTyre, Owner, Severity
+from shared.ivi import IviSchema
 
 pytestmark = pytest.mark.unit
 TODAY = dt.date(2026, 11, 26)
