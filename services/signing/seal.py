@@ -260,11 +260,12 @@ def _canonical_halves(root: etree._Element) -> tuple[bytes, bytes]:
     """The canonical document split just before the root's end tag."""
     if next(root.iter(_SIGNATURE), None) is not None:
         raise SigningError("the document already carries a ds:Signature")
-    sibling = root.getnext()
-    while sibling is not None:
-        if isinstance(sibling, etree._ProcessingInstruction):
-            raise SigningError("processing instructions after the root element are not supported")
-        sibling = sibling.getnext()
+    # Processing instructions outside the root are refused: verifiers disagree on
+    # them (xmlsec1 keeps them in the enveloped reference, signxml drops them), and
+    # an IVI document has none.
+    outside = (*root.itersiblings(preceding=True), *root.itersiblings())
+    if any(isinstance(node, etree._ProcessingInstruction) for node in outside):
+        raise SigningError("processing instructions outside the root element are not supported")
     canonical = _c14n(root.getroottree(), exclusive=True)
     qname = etree.QName(root)
     end_tag = f"</{root.prefix}:{qname.localname}>" if root.prefix else f"</{qname.localname}>"
@@ -334,7 +335,32 @@ def verify(signed_xml: bytes, cert_pem: bytes | None = None) -> VerifyResult:
     document = _c14n(root.getroottree(), exclusive=parts.ref_exclusive, prefixes=parts.ref_prefixes)
     if not hmac.compare_digest(hashlib.sha256(document).digest(), parts.digest):
         reasons.append("reference digest differs: the document changed after it was signed")
+    if not reasons:
+        reasons.extend(_signxml_reasons(signed_xml, parts.certificate))
     return VerifyResult(not reasons, tuple(reasons), parts.certificate, parts.method)
+
+
+def _signxml_reasons(signed_xml: bytes, certificate: x509.Certificate) -> list[str]:
+    """A second opinion from signxml's verifier, the project's XML-DSig library.
+
+    Signing builds the signature itself for speed (one parse, one
+    canonicalisation); verifying it with an independent implementation
+    restricted to the set-up manual's algorithms catches any mistake that
+    code and the checks above would share.
+    """
+    from signxml import DigestAlgorithm, SignatureConfiguration, SignatureMethod, XMLVerifier
+    from signxml.exceptions import SignXMLException
+
+    config = SignatureConfiguration(
+        signature_methods=frozenset({SignatureMethod.RSA_SHA256, SignatureMethod.ECDSA_SHA256}),
+        digest_algorithms=frozenset({DigestAlgorithm.SHA256}),
+    )
+    cert_pem = certificate.public_bytes(serialization.Encoding.PEM).decode()
+    try:
+        XMLVerifier().verify(signed_xml, x509_cert=cert_pem, expect_config=config)
+    except SignXMLException as exc:
+        return [f"signxml: {exc}"]
+    return []
 
 
 def _load_expected_certificate(cert_pem: bytes) -> x509.Certificate:

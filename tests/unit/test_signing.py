@@ -170,7 +170,7 @@ def test_rsa_signing_is_deterministic_so_redelivery_gives_the_same_bytes(
 
 OTHER_DOCUMENTS = {
     "prefixed-root": b'<v:Root xmlns:v="urn:v" xmlns:unused="urn:u"><v:a>1</v:a></v:Root>',
-    "prolog-comment-and-pi": b'<?xml version="1.0"?>\n<!-- c --><?style x?>\n<r>\n  <a/>\n</r>',
+    "prolog-comment": b'<?xml version="1.0"?>\n<!-- c -->\n<r>\n  <a/>\n</r>',
     "latin-1": '<?xml version="1.0" encoding="ISO-8859-1"?><r>\u00e9t\u00e9</r>'.encode("latin-1"),
     "attributes-and-escapes": b'<r b="2" a="1&#9;&quot;"><x>&lt;&amp;&gt;&#13;</x><![CDATA[<y>]]></r>',
     "ds-prefix-taken": b'<r xmlns:ds="urn:not-dsig"><ds:a>1</ds:a></r>',
@@ -370,3 +370,13 @@ def test_coc_verify_gives_one_line_for_bad_input(
     assert coc(["verify", str(path)]) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "document",
+    [b"<?style x?><r><a>1</a></r>", b"<r><a>1</a></r><?style x?>"],
+    ids=["before-root", "after-root"],
+)
+def test_processing_instruction_outside_the_root_is_refused(document: bytes, seal: Seal) -> None:
+    with pytest.raises(SigningError, match="processing instructions outside the root"):
+        seal.sign(document)
