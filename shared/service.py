@@ -21,8 +21,9 @@ from opentelemetry.sdk.trace import TracerProvider
 from pydantic import BaseModel
 from pymongo import AsyncMongoClient
 
+from shared import topics
 from shared.admin import ensure_topics
-from shared.contracts.events import State
+from shared.contracts.events import DeadLetter, State, StatusEvent
 from shared.messaging import ContractError, make_broker, parse_as, raw_body, subscriber_options
 from shared.mongo import MongoDoc
 from shared.pipeline import Backoff, Emitter, record_of
@@ -58,6 +59,8 @@ class Service:
         self.on_start: list[Hook] = []
         self.on_stop: list[Hook] = []
         self.health_checks: list[HealthCheck] = [self._broker_alive]
+        self._declared: set[str] = set()
+        self.declare(topics.STATUS, StatusEvent)
 
     def attach_mongo(self, client: AsyncMongoClient[MongoDoc]) -> None:
         """Close the client when the service stops, and count its ping in /healthz."""
@@ -99,6 +102,23 @@ class Service:
 
         return app
 
+    def declare(self, topic: str, model: type[BaseModel], description: str | None = None) -> None:
+        """Document an outgoing topic with its contract in the AsyncAPI document.
+
+        Handlers publish through the broker directly; this only gives the
+        channel its payload schema (the subscribers read raw bytes, so the
+        schema comes from here).
+        """
+        if topic in self._declared:
+            return
+        self._declared.add(topic)
+        self.broker.publisher(
+            topic,
+            title=f"{topic}:publish",
+            schema=model,
+            description=description or (model.__doc__ or "").strip(),
+        )
+
     def asyncapi(self) -> dict[str, Any]:
         """The AsyncAPI document of this service's topics, generated from its subscribers."""
         spec = AsyncAPI(self.broker, title=f"coc {self.stage}", version="1.0.0", schema_version="3.0.0")
@@ -136,6 +156,7 @@ def consume(
     """
     emitter = Emitter(service.broker, service.instance, service.stage)
     backoff = Backoff(service.settings.retry_initial_s, service.settings.retry_max_s)
+    service.declare(topics.dlq(topic), DeadLetter)
     options = subscriber_options(group or f"coc-{service.stage}.{topic}", service.settings.consumers)
 
     @service.broker.subscriber(topic, decoder=raw_body, title=f"{service.stage}:{topic}", **options)

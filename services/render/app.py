@@ -6,6 +6,8 @@ from fastapi import FastAPI
 
 from services.render import subscribers
 from services.render.adapters.versions import VersionNumbers
+from shared import topics
+from shared.contracts.events import Document
 from shared.ivi import IviSchema
 from shared.mongo import database, make_client
 from shared.service import Service
@@ -20,4 +22,5 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     service.on_start.append(versions.setup)
     service.attach_mongo(client)
     subscribers.register(service, IviSchema.load(settings.xsd_path()), versions)
+    service.declare(topics.RENDERED, Document, "Unsigned IVI 2.0 documents with their SHA-256")
     return service.asgi()

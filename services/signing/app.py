@@ -7,6 +7,8 @@ from fastapi import FastAPI
 from services.signing import subscribers
 from services.signing.seal import Seal
 from services.signing.settings import SigningSettings
+from shared import topics
+from shared.contracts.events import Document
 from shared.service import Service
 
 
@@ -20,4 +22,7 @@ def create_app(settings: SigningSettings | None = None) -> FastAPI:
 
     service.on_start.append(load_seal)
     subscribers.register(service, holder)
+    service.declare(
+        topics.SIGNED, Document, "Sealed IVI 2.0 documents with their SHA-256 and the seal's fingerprint"
+    )
     return service.asgi()

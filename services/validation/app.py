@@ -9,6 +9,8 @@ from services.validation.adapters import approvals
 from services.validation.adapters.pending import COLLECTION, PendingStore
 from services.validation.rules import ApprovalTable
 from services.validation.settings import RuleSettings
+from shared import topics
+from shared.contracts.events import ValidatedRecord
 from shared.ivi import IviSchema
 from shared.mongo import database, make_client
 from shared.service import Service
@@ -31,4 +33,5 @@ def create_app(settings: RuleSettings | None = None) -> FastAPI:
     service.on_start.append(start)
     service.attach_mongo(client)
     subscribers.register(service, runtime)
+    service.declare(topics.VALIDATED, ValidatedRecord)
     return service.asgi()
