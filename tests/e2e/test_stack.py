@@ -19,8 +19,9 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from shared.settings import CocSettings
+from shared.settings import CocSettings, ServiceSettings
 from shared.stack import StackPaths, port_open, read_records, stack_specs
+from shared.stack_services import SERVICES
 
 pytestmark = pytest.mark.e2e
 
@@ -49,7 +50,9 @@ def settings() -> CocSettings:
 
 @pytest.fixture(scope="module")
 def addresses(settings: CocSettings) -> list[tuple[str, int]]:
-    return [address for spec in stack_specs(settings) for address in spec.addresses]
+    services = ServiceSettings()
+    infra = [address for spec in stack_specs(settings) for address in spec.addresses]
+    return infra + [(services.http_host, services.port_of(name)) for name in SERVICES]
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -104,12 +107,13 @@ def test_down_up_again_and_down(settings: CocSettings, addresses: list[tuple[str
 
     ok("stack", "up")
     assert [a for a in addresses if not port_open(*a)] == []
-    assert ok("stack", "status").count("healthy") == 2
+    processes = {"kafka", "ferretdb", *SERVICES}
+    assert ok("stack", "status").count("healthy") == len(processes)
     pids = recorded_pids(settings)
-    assert set(pids) == {"kafka", "ferretdb"}
+    assert set(pids) == processes
 
     again = ok("stack", "up")
-    assert again.count("already running") == 2
+    assert again.count("already running") == len(processes)
     assert recorded_pids(settings) == pids
 
     ok("stack", "down")
