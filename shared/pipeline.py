@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from aiokafka import ConsumerRecord
 from faststream.kafka import KafkaBroker, KafkaMessage
+from pydantic import BaseModel
 
 from shared import topics
 from shared.contracts import Finding, Owner
@@ -27,6 +28,12 @@ class Emitter:
     broker: KafkaBroker
     service: str  # e.g. "signing@host:pid"
     stage: str  # e.g. "signing"
+
+    async def send(self, topic: str, model: BaseModel, *, key: str, correlation_id: str) -> None:
+        """Publish a contract onward with the envelope conventions, as this stage."""
+        await publish(
+            self.broker, model, topic=topic, key=key, correlation_id=correlation_id, service=self.stage
+        )
 
     async def status(
         self,

@@ -7,7 +7,6 @@ from faststream.kafka import KafkaMessage
 from services.archive.adapters.store import CertificateStore
 from shared import topics
 from shared.contracts.events import Document, State
-from shared.messaging import publish
 from shared.pipeline import Emitter
 from shared.service import Service, consume
 
@@ -17,14 +16,7 @@ def register(service: Service, store: CertificateStore) -> None:
 
     async def on_signed(document: Document, _msg: KafkaMessage) -> None:
         receipt = await store.store(document)
-        await publish(
-            service.broker,
-            receipt,
-            topic=topics.ARCHIVED,
-            key=document.vin,
-            correlation_id=document.record_id,
-            service=service.stage,
-        )
+        await emitter.send(topics.ARCHIVED, receipt, key=document.vin, correlation_id=document.record_id)
         await emitter.status(vin=document.vin, revision=document.revision, state=State.ARCHIVED)
 
     consume(service, topics.SIGNED, Document, on_signed)

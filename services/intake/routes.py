@@ -13,7 +13,6 @@ from shared import topics
 from shared.auth import Authenticator, Role
 from shared.contracts import Approval
 from shared.contracts.events import Review, now
-from shared.messaging import publish
 from shared.pipeline import Emitter
 from shared.service import Service
 
@@ -52,14 +51,7 @@ def router(service: Service, auth: Authenticator) -> APIRouter:
         """One approval or a JSON list; published to the compacted approvals topic."""
         approvals = parse_items(Approval, await request.body(), request.headers.get("content-type", ""))
         for approval in approvals:
-            await publish(
-                service.broker,
-                approval,
-                topic=topics.APPROVALS,
-                key=approval.key,
-                correlation_id=approval.key,
-                service=service.stage,
-            )
+            await emitter.send(topics.APPROVALS, approval, key=approval.key, correlation_id=approval.key)
         return {"accepted": [a.key for a in approvals]}
 
     @api.post("/reviews", status_code=status.HTTP_202_ACCEPTED)
@@ -69,13 +61,8 @@ def router(service: Service, auth: Authenticator) -> APIRouter:
         """A reviewer's decisions on records waiting for review or held."""
         reviews = parse_items(Review, await request.body(), request.headers.get("content-type", ""))
         for review in reviews:
-            await publish(
-                service.broker,
-                review,
-                topic=topics.REVIEWS,
-                key=review.vin,
-                correlation_id=f"{review.vin}:{review.revision}",
-                service=service.stage,
+            await emitter.send(
+                topics.REVIEWS, review, key=review.vin, correlation_id=f"{review.vin}:{review.revision}"
             )
         return {"accepted": [f"{r.vin}:{r.revision}" for r in reviews]}
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from services.intake.sample_approvals import TYPES, TypeSpec, VariantSpec, VersionSpec, approval
 from shared.cli import CommandError
 from shared.contracts import Approval, ApprovalRef, BuildRecord, FittedTyre, Owner
+from shared.vin import check_digit
 
 # Production window: from the first day the eCoC duty applies to (vehicles made after
 # 5 July 2026, Regulation (EU) 2018/858 Article 37 and IVI 2.0) to a fixed end, so no
@@ -30,11 +31,6 @@ PRODUCTION_START = dt.date(2026, 7, 6)
 PRODUCTION_END = dt.date(2026, 10, 30)
 SAST = dt.timezone(dt.timedelta(hours=2))  # South African Standard Time, no daylight saving
 
-# ISO 3779 check digit: letter values (no I, O, Q) and position weights (domain.md, "VIN").
-VIN_LETTER_VALUES = dict(
-    zip("ABCDEFGHJKLMNPRSTUVWXYZ", (*range(1, 9), *range(1, 6), 7, 9, *range(2, 10)), strict=True)
-)
-VIN_WEIGHTS = (8, 7, 6, 5, 4, 3, 2, 10, 0, 9, 8, 7, 6, 5, 4, 3, 2)
 # VIN position 10, model year (ISO 3779 / 49 CFR 565.15); the model year starts in September.
 MODEL_YEAR_CODES = {2026: "T", 2027: "V"}
 MODEL_YEAR_START_MONTH = 9
@@ -198,15 +194,6 @@ def vin(wmi: str, vds: str, made: dt.date, plant_code: str, serial: int) -> str:
     year = made.year + (made.month >= MODEL_YEAR_START_MONTH)
     draft = f"{wmi}{vds}0{MODEL_YEAR_CODES[year]}{plant_code}{serial:06d}"
     return draft[:8] + check_digit(draft) + draft[9:]
-
-
-def check_digit(vin: str) -> str:
-    """ISO 3779 check digit of a 17-character VIN: weighted sum mod 11, 10 written X (domain.md, "VIN")."""
-    total = sum(
-        (int(char) if char.isdigit() else VIN_LETTER_VALUES[char]) * weight
-        for char, weight in zip(vin, VIN_WEIGHTS, strict=True)
-    )
-    return "X" if total % 11 == 10 else str(total % 11)
 
 
 def actual_mass(rng: random.Random, item: Approval) -> int:

@@ -8,7 +8,7 @@ from services.intake.handlers import accept, readable_identity
 from shared import topics
 from shared.contracts import BuildRecord
 from shared.contracts.events import AcceptedRecord, State, now
-from shared.messaging import ContractError, parse_as, publish, raw_body, subscriber_options
+from shared.messaging import ContractError, parse_as, raw_body, subscriber_options
 from shared.pipeline import Backoff, Emitter, record_of
 from shared.service import Service
 
@@ -41,14 +41,7 @@ def register(service: Service) -> None:
 async def forward(emitter: Emitter, record: AcceptedRecord) -> None:
     """Publish an accepted record and say it was received."""
     build = record.build
-    await publish(
-        emitter.broker,
-        record,
-        topic=topics.ACCEPTED,
-        key=build.vin,
-        correlation_id=record.record_id,
-        service=emitter.stage,
-    )
+    await emitter.send(topics.ACCEPTED, record, key=build.vin, correlation_id=record.record_id)
     await emitter.status(vin=build.vin, revision=build.revision, state=State.RECEIVED, build=build)
 
 

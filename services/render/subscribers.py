@@ -11,7 +11,6 @@ from services.render.document import RenderError, render
 from shared import topics
 from shared.contracts.events import Document, State, ValidatedRecord
 from shared.ivi import IviSchema
-from shared.messaging import publish
 from shared.pipeline import Emitter
 from shared.service import Service, consume
 
@@ -38,14 +37,7 @@ def register(service: Service, schema: IviSchema, versions: VersionNumbers) -> N
             xml=xml.decode("utf-8"),
             sha256=hashlib.sha256(xml).hexdigest(),
         )
-        await publish(
-            service.broker,
-            document,
-            topic=topics.RENDERED,
-            key=build.vin,
-            correlation_id=record.record_id,
-            service=service.stage,
-        )
+        await emitter.send(topics.RENDERED, document, key=build.vin, correlation_id=record.record_id)
         await emitter.status(vin=build.vin, revision=build.revision, state=State.RENDERED, build=build)
 
     consume(service, topics.VALIDATED, ValidatedRecord, on_validated)

@@ -10,7 +10,6 @@ from faststream.kafka import KafkaMessage
 from services.signing.seal import Seal, SigningError
 from shared import topics
 from shared.contracts.events import Document, State
-from shared.messaging import publish
 from shared.pipeline import Emitter
 from shared.service import Service, consume
 from shared.xml import XmlInputError
@@ -44,14 +43,7 @@ def register(service: Service, holder: SealHolder) -> None:
                 "signer_fingerprint": seal.fingerprint,
             }
         )
-        await publish(
-            service.broker,
-            result,
-            topic=topics.SIGNED,
-            key=document.vin,
-            correlation_id=document.record_id,
-            service=service.stage,
-        )
+        await emitter.send(topics.SIGNED, result, key=document.vin, correlation_id=document.record_id)
         await emitter.status(vin=document.vin, revision=document.revision, state=State.SIGNED)
 
     consume(service, topics.RENDERED, Document, on_rendered)

@@ -16,21 +16,11 @@ from typing import Any
 from services.validation.settings import CheckDigitMode, RuleSettings
 from shared.contracts import Approval, BuildRecord, Finding, Owner, Severity
 from shared.ivi import IviSchema
+from shared.vin import ALPHABET, check_digit
 
 ROOT = "CocDataGroup"
 VIN_PATH = f"{ROOT}/VehicleIdentificationNumber"
 
-# ISO 3779: 17 characters, digits and capital letters without I, O and Q.
-VIN_ALPHABET = frozenset("0123456789ABCDEFGHJKLMNPRSTUVWXYZ")
-# ISO 3779 / 49 CFR 565.15 check digit: letter values and position weights (domain.md, "VIN").
-VIN_LETTER_VALUES = {
-    **dict(zip("ABCDEFGH", range(1, 9), strict=True)),
-    **dict(zip("JKLMN", range(1, 6), strict=True)),
-    "P": 7,
-    "R": 9,
-    **dict(zip("STUVWXYZ", range(2, 10), strict=True)),
-}
-VIN_WEIGHTS = (8, 7, 6, 5, 4, 3, 2, 10, 0, 9, 8, 7, 6, 5, 4, 3, 2)
 
 # Groups IVI 2.0 requires in every certificate (change overview, "Mandatory fields in IVI 2.0").
 ALWAYS_REQUIRED_GROUPS = (
@@ -197,7 +187,7 @@ def vin_format(ctx: Context) -> Iterator[Finding]:
         yield finding(
             "VIN_LENGTH", VIN_PATH, f"VIN {vin} has {len(vin)} characters; a VIN has 17", Owner.PRODUCTION
         )
-    bad = sorted(set(vin) - VIN_ALPHABET)
+    bad = sorted(set(vin) - ALPHABET)
     if bad:
         yield finding(
             "VIN_CHARACTERS",
@@ -212,7 +202,7 @@ def vin_check_digit(ctx: Context) -> Iterator[Finding]:
     """The position-9 check digit, enforced as the manufacturer's setting says."""
     vin = ctx.build.vin
     mode = ctx.settings.check_digit_mode(vin[:3])
-    if mode is CheckDigitMode.OFF or len(vin) != 17 or set(vin) - VIN_ALPHABET:
+    if mode is CheckDigitMode.OFF or len(vin) != 17 or set(vin) - ALPHABET:
         return
     expected = check_digit(vin)
     if vin[8] != expected:
@@ -224,16 +214,6 @@ def vin_check_digit(ctx: Context) -> Iterator[Finding]:
             Owner.PRODUCTION,
             severity,
         )
-
-
-def check_digit(vin: str) -> str:
-    """ISO 3779 check digit of a 17-character VIN: weighted sum mod 11, 10 written X."""
-    total = sum(
-        (int(char) if char.isdigit() else VIN_LETTER_VALUES[char]) * weight
-        for char, weight in zip(vin, VIN_WEIGHTS, strict=True)
-    )
-    remainder = total % 11
-    return "X" if remainder == 10 else str(remainder)
 
 
 def vin_manufacturer(ctx: Context) -> Iterator[Finding]:

@@ -15,7 +15,7 @@ from services.validation.settings import RuleSettings
 from shared import topics
 from shared.contracts import Approval, BuildRecord
 from shared.contracts.events import AcceptedRecord, Decision, Review, State
-from shared.messaging import ContractError, parse_as, publish, raw_body
+from shared.messaging import ContractError, parse_as, raw_body
 from shared.pipeline import Emitter
 from shared.service import Service, consume
 
@@ -39,13 +39,8 @@ def register(service: Service, runtime: Runtime) -> None:
         if not await runtime.pending.save(build, outcome.state, outcome.state in WAITING, reviewed_by):
             return None
         if outcome.validated is not None:
-            await publish(
-                service.broker,
-                outcome.validated,
-                topic=topics.VALIDATED,
-                key=build.vin,
-                correlation_id=build.record_id,
-                service=service.stage,
+            await emitter.send(
+                topics.VALIDATED, outcome.validated, key=build.vin, correlation_id=build.record_id
             )
         await emitter.status(
             vin=build.vin,
