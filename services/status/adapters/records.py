@@ -27,6 +27,7 @@ from shared.mongo import MongoDoc
 
 COLLECTION = "status_records"
 MAX_ATTEMPTS = 20
+CONCURRENT_VINS = 8  # VINs of one batch folded at once: their database round trips overlap
 NO_GROUP = "unknown"  # readiness key of records whose group no event has told (e.g. rejected input)
 
 
@@ -96,11 +97,13 @@ class StatusStore:
         by_vin: dict[str, list[StatusEvent]] = defaultdict(list)
         for event in events:
             by_vin[event.vin].append(event)
-        written = 0
-        for vin, vin_events in by_vin.items():
-            async with self._lock(vin):
-                written += await self._fold_vin(vin, vin_events)
-        return written
+        limit = asyncio.Semaphore(CONCURRENT_VINS)
+
+        async def one(vin: str, vin_events: list[StatusEvent]) -> int:
+            async with limit, self._lock(vin):
+                return await self._fold_vin(vin, vin_events)
+
+        return sum(await asyncio.gather(*(one(vin, items) for vin, items in by_vin.items())))
 
     async def _fold_vin(self, vin: str, events: list[StatusEvent]) -> int:
         before = await self.collection.find_one({"_id": vin})
