@@ -25,3 +25,15 @@ def make_client(settings: CocSettings, **options: Any) -> AsyncMongoClient[Mongo
 
 def database(client: AsyncMongoClient[MongoDoc], settings: CocSettings) -> AsyncDatabase[MongoDoc]:
     return client[settings.mongo_db]
+
+
+async def serves_secondary_indexes(client: AsyncMongoClient[MongoDoc]) -> bool:
+    """Whether the server uses secondary indexes for queries.
+
+    FerretDB 1.x on SQLite answers every filter but ``_id`` equality by reading
+    the whole collection, so a non-unique secondary index there only makes
+    each write dearer. Unique indexes are created everywhere: they enforce
+    identity, not speed.
+    """
+    info = await client.admin.command("buildInfo")
+    return "ferretdbVersion" not in info

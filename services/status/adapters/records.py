@@ -23,7 +23,7 @@ from pymongo.errors import DuplicateKeyError
 from services.status.handlers import OPEN_STATES, Document, StatusServiceError, fold
 from shared.contracts.events import State, StatusEvent
 from shared.contracts.findings import Owner
-from shared.mongo import MongoDoc
+from shared.mongo import MongoDoc, serves_secondary_indexes
 
 COLLECTION = "status_records"
 MAX_ATTEMPTS = 20
@@ -55,7 +55,9 @@ class StatusStore:
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
     async def setup(self) -> None:
-        """Indexes for the readiness counts and the worklist queries."""
+        """Indexes for the readiness counts and the worklist queries, where the server uses them."""
+        if not await serves_secondary_indexes(self.collection.database.client):
+            return
         for field in ("state", "owners", "group"):
             await self.index.create_index(field)
 

@@ -13,7 +13,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 
 from shared.contracts import BuildRecord
 from shared.contracts.events import State, now
-from shared.mongo import MongoDoc
+from shared.mongo import MongoDoc, serves_secondary_indexes
 
 COLLECTION = "validation_pending"
 
@@ -23,6 +23,9 @@ class PendingStore:
         self.collection = collection
 
     async def setup(self) -> None:
+        """The index of the re-check query, where the server uses it."""
+        if not await serves_secondary_indexes(self.collection.database.client):
+            return
         await self.collection.create_index([("approval_key", 1), ("waiting", 1)])
 
     async def save(
