@@ -27,12 +27,19 @@ SERVICE_HEADER = "coc-service"
 
 
 def make_broker(settings: CocSettings, *, client_id: str, **options: Any) -> KafkaBroker:
-    """A broker whose producer waits for every in-sync replica and never duplicates on retry."""
+    """A broker whose producer waits for every in-sync replica.
+
+    Not the idempotent producer: with several consumers of one process
+    publishing at once, aiokafka's idempotent producer was seen to fail with
+    OutOfOrderSequenceNumber after a broker restart, an error it never
+    recovers from, which stalls the stage for good. A retried send may
+    instead arrive twice; every stage deduplicates (record ids as keys,
+    deterministic documents), so a duplicate changes nothing.
+    """
     return KafkaBroker(
         settings.kafka_bootstrap,
         client_id=client_id,
         acks="all",
-        enable_idempotence=True,
         **options,
     )
 
