@@ -44,19 +44,6 @@ DS = f"{{{DSIG_NS}}}"
 VIN = b"JTAM1C0MPTEST0010"
 
 
-@pytest.fixture(scope="module")
-def unsigned_specimen(specimen_bytes: bytes) -> bytes:
-    """The official specimen with its ds:Signature removed (text around it kept)."""
-    root = parse_bytes(specimen_bytes)
-    signature = root.find(f"{DS}Signature")
-    assert signature is not None
-    previous = signature.getprevious()
-    assert previous is not None
-    previous.tail = (previous.tail or "") + (signature.tail or "")
-    root.remove(signature)
-    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
-
-
 @pytest.fixture(scope="module", params=["rsa-2048", "ecdsa-p256"])
 def key_dir(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A development seal written by our own keys module, never a committed key."""

@@ -8,7 +8,6 @@ import pytest
 from lxml import etree
 
 from shared.xml import (
-    DSIG_NS,
     XmlInputError,
     load_ivi_schema,
     load_ivi_schema_unsigned,
@@ -17,19 +16,6 @@ from shared.xml import (
 )
 
 pytestmark = pytest.mark.unit
-
-
-@pytest.fixture(scope="module")
-def unsigned_specimen(specimen_bytes: bytes) -> bytes:
-    """The official specimen with its ds:Signature removed (text around it kept)."""
-    root = parse_bytes(specimen_bytes)
-    signature = root.find(f"{{{DSIG_NS}}}Signature")
-    assert signature is not None
-    previous = signature.getprevious()
-    assert previous is not None
-    previous.tail = (previous.tail or "") + (signature.tail or "")
-    root.remove(signature)
-    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
 
 
 def test_official_specimen_is_valid_against_the_published_schema(
