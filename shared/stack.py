@@ -40,6 +40,8 @@ from shared.settings import PROJECT_ROOT, CocSettings
 
 KAFKA_VERSION = "4.1.2"
 FERRETDB_VERSION = "v1.24.2"
+# Our build of it: the version plus the patch in build-ferretdb.sh (indexed _id lookups).
+FERRETDB_BUILD = f"{FERRETDB_VERSION}-idindex"
 DEPLOY_DIR = PROJECT_ROOT / "deploy" / "local"
 START_TIMEOUT = 120.0
 STOP_TIMEOUT = 30.0
@@ -159,7 +161,7 @@ class StackPaths:
 
     @property
     def ferretdb_bin(self) -> Path:
-        return self.cache / f"ferretdb-{FERRETDB_VERSION}" / "ferretdb"
+        return self.cache / f"ferretdb-{FERRETDB_BUILD}" / "ferretdb"
 
     @property
     def ferretdb_state(self) -> Path:
@@ -233,12 +235,12 @@ def _install_kafka(paths: StackPaths, out: Output) -> None:
 def _install_ferretdb(paths: StackPaths, out: Output) -> None:
     """Build FerretDB from its Go module with deploy/local/build-ferretdb.sh."""
     if os.access(paths.ferretdb_bin, os.X_OK):
-        out(f"ferretdb: {FERRETDB_VERSION} binary present at {paths.ferretdb_bin}")
+        out(f"ferretdb: {FERRETDB_BUILD} binary present at {paths.ferretdb_bin}")
         return
     _require_tool("go", "Go 1.24 or newer, to build FerretDB")
     log = paths.log_file("install-ferretdb")
-    out(f"ferretdb: building {FERRETDB_VERSION} from its Go module (a few minutes), log {log}")
-    argv = ["bash", str(DEPLOY_DIR / "build-ferretdb.sh"), FERRETDB_VERSION, str(paths.cache)]
+    out(f"ferretdb: building {FERRETDB_BUILD} from its Go module (a few minutes), log {log}")
+    argv = ["bash", str(DEPLOY_DIR / "build-ferretdb.sh"), FERRETDB_VERSION, str(paths.cache), FERRETDB_BUILD]
     began = time.monotonic()
     _run_install_step("ferretdb", argv, log)
     out(f"ferretdb: built in {time.monotonic() - began:.0f}s")
@@ -705,8 +707,11 @@ def _show(address: Address) -> str:
 
 
 def down(settings: CocSettings, out: Output = print) -> list[Address]:
-    """Stop every process the stack recorded, newest first; return ports still open.
+    """Stop every process the stack recorded, in reverse start order; return ports still open.
 
+    The order is that of ``up`` (FerretDB, Kafka, then the services), not the
+    time each was started: after Kafka alone was restarted, the services still
+    stop before it, so they do not spend their stop timeout on a broker that is gone.
     Only recorded pids are signalled (never a name), so a Kafka or MongoDB
     started some other way is left alone; it shows up in the returned list.
     """
@@ -715,13 +720,23 @@ def down(settings: CocSettings, out: Output = print) -> list[Address]:
         records = read_records(paths)
         if not records:
             out(f"stack: nothing to stop (no pid files in {paths.pids})")
-        for record in reversed(records):
+        for record in _stop_order(records, [spec.name for spec in stack_specs(settings)]):
             _stop(record, paths, out)
     watched = {a for spec in stack_specs(settings) for a in spec.addresses}
     watched.update(a for record in records for a in record.addresses)
     still_open = sorted(a for a in watched if port_open(*a))
     out("stack: down" if not still_open else "stack: down, but ports still open")
     return still_open
+
+
+def _stop_order(records: Sequence[PidRecord], base: Sequence[str]) -> list[PidRecord]:
+    """Processes outside the base stack first (newest first), then the base stack backwards."""
+
+    def rank(record: PidRecord) -> tuple[int, float]:
+        layer = base.index(record.name) if record.name in base else len(base)
+        return (layer, record.started_at)
+
+    return sorted(records, key=rank, reverse=True)
 
 
 def _stop(record: PidRecord, paths: StackPaths, out: Output) -> None:

@@ -38,3 +38,22 @@ async def test_unique_index_refuses_a_second_document_with_the_same_key(
         await collection.drop()
     finally:
         await client.close()
+
+
+async def test_lookup_by_id_uses_the_id_index(settings: CocSettings, unique: str) -> None:
+    """Every hot path reads and writes by _id; on FerretDB's SQLite backend that is
+    a full table scan unless our build's patch (deploy/local/build-ferretdb.sh) holds."""
+    client = make_client(settings)
+    try:
+        db = database(client, settings)
+        name = f"test_idx_{unique}"
+        await db[name].insert_many([{"_id": f"VIN{i}:1", "n": i} for i in range(50)])
+        explained = await db.command("explain", {"find": name, "filter": {"_id": "VIN7:1"}})
+        if "ferretdbVersion" not in explained.get("serverInfo", {}):
+            pytest.skip("the query plan checked here is FerretDB's")
+        plan = " ".join(explained["queryPlanner"]["Plan"])
+        assert "USING INDEX" in plan, plan
+        assert explained["filterPushdown"] is True
+        await db[name].drop()
+    finally:
+        await client.close()
