@@ -76,6 +76,8 @@ _SIGNATURE = f"{_DS}Signature"
 _EXC_C14N_NS = "http://www.w3.org/2001/10/xml-exc-c14n#"
 _XML_DECLARATION: Final = b'<?xml version="1.0" encoding="UTF-8"?>\n'
 _PKCS1V15: Final = padding.PKCS1v15()
+_SHA256: Final = hashes.SHA256()
+_ASCII_TRANSPARENT: Final = frozenset({"UTF-8", "US-ASCII", "ASCII", "ISO-8859-1"})
 # Markers in the templates; base64 text never contains these characters.
 _DIGEST_MARK: Final = "@DIGEST@"
 _VALUE_MARK: Final = "@VALUE@"
@@ -161,7 +163,7 @@ class Seal:
         when the document cannot be sealed or the fresh signature does not verify.
         """
         root = parse_bytes(unsigned_xml)
-        head, tail = _canonical_halves(root)
+        head, tail = _canonical_halves(root, may_be_signed=_may_carry_signature(unsigned_xml, root))
         hasher = hashlib.sha256(head)
         hasher.update(tail)
         digest = hasher.digest()
@@ -177,7 +179,7 @@ class Seal:
     def _sign_bytes(self, data: bytes) -> bytes:
         if isinstance(self.key, rsa.RSAPrivateKey):
             # RSASSA-PKCS1-v1_5 with SHA-256 (RFC 6931 §2.3.2, RFC 8017 §8.2).
-            return self.key.sign(data, _PKCS1V15, hashes.SHA256())
+            return self.key.sign(data, _PKCS1V15, _SHA256)
         # XML-DSig 1.1 §6.4.3: the value is r || s, each left-padded to the field size,
         # not the DER SEQUENCE that OpenSSL returns.
         r, s = decode_dss_signature(self.key.sign(data, ec.ECDSA(hashes.SHA256())))
@@ -256,9 +258,22 @@ def _c14n(
     )
 
 
-def _canonical_halves(root: etree._Element) -> tuple[bytes, bytes]:
+def _may_carry_signature(data: bytes, root: etree._Element) -> bool:
+    """False only when the bytes prove there is no Signature element: skips a walk of the tree.
+
+    Element names are never written with character references, so in an encoding
+    where ASCII letters are their own bytes a Signature element means the bytes hold
+    "Signature". Other encodings (UTF-16, say) are walked.
+    """
+    if b"Signature" in data:
+        return True
+    encoding = (root.getroottree().docinfo.encoding or "UTF-8").upper()
+    return encoding not in _ASCII_TRANSPARENT
+
+
+def _canonical_halves(root: etree._Element, *, may_be_signed: bool = True) -> tuple[bytes, bytes]:
     """The canonical document split just before the root's end tag."""
-    if next(root.iter(_SIGNATURE), None) is not None:
+    if may_be_signed and next(root.iter(_SIGNATURE), None) is not None:
         raise SigningError("the document already carries a ds:Signature")
     # Processing instructions outside the root are refused: verifiers disagree on
     # them (xmlsec1 keeps them in the enveloped reference, signxml drops them), and
@@ -279,7 +294,7 @@ def _check_signature_value(public_key: object, method: str, value: bytes, signed
     """None when ``value`` is a valid signature of ``signed_info``; else the reason."""
     try:
         if method == RSA_SHA256 and isinstance(public_key, rsa.RSAPublicKey):
-            public_key.verify(value, signed_info, padding.PKCS1v15(), hashes.SHA256())
+            public_key.verify(value, signed_info, _PKCS1V15, _SHA256)
             return None
         if method == ECDSA_SHA256 and isinstance(public_key, ec.EllipticCurvePublicKey):
             half = (public_key.curve.key_size + 7) // 8

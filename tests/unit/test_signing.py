@@ -245,6 +245,12 @@ def test_sign_refuses_a_document_that_is_already_signed(seal: Seal, signed: byte
         seal.sign(signed)
 
 
+def test_sign_refuses_a_signed_document_in_utf16_too(seal: Seal, signed: bytes) -> None:
+    text = signed.decode("utf-8").replace('encoding="UTF-8"', 'encoding="UTF-16"', 1)
+    with pytest.raises(SigningError, match="already carries"):
+        seal.sign(text.encode("utf-16"))
+
+
 def test_sign_refuses_a_document_with_a_dtd(seal: Seal) -> None:
     with pytest.raises(XmlInputError, match="DTD"):
         seal.sign(b'<!DOCTYPE a [<!ENTITY x "y">]><a>&x;</a>')
