@@ -101,19 +101,30 @@ class Message:
 
 
 async def publish(
-    bootstrap: str, messages: Sequence[Message], out: Say | None = None, topic: str = topics.BUILDS
+    bootstrap: str,
+    messages: Sequence[Message],
+    out: Say | None = None,
+    topic: str = topics.BUILDS,
+    rate: float = 0.0,
 ) -> list[tuple[float, int]]:
-    """Publish in order, acks=all; per message the wall-clock time it was sent and its partition."""
+    """Publish in order, acks=all; per message the wall-clock time it was sent and its partition.
+
+    With ``rate`` (messages per second) the sends are paced the way a plant's line
+    produces builds; without it everything goes out as fast as the broker takes it.
+    """
     from aiokafka import AIOKafkaProducer
 
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
     await producer.start()
     sent: list[tuple[float, int]] = []
+    began = time.monotonic()
     try:
         for start in range(0, len(messages), PUBLISH_CHUNK):
             chunk = messages[start : start + PUBLISH_CHUNK]
             times, futures = [], []
-            for message in chunk:
+            for number, message in enumerate(chunk, start):
+                if rate > 0:
+                    await asyncio.sleep(max(0.0, began + number / rate - time.monotonic()))
                 times.append(time.time())
                 futures.append(
                     await producer.send(topic, message.value, key=message.key, partition=message.partition)
@@ -128,10 +139,10 @@ async def publish(
 
 
 async def publish_builds(
-    bootstrap: str, builds: Sequence[BuildRecord], out: Say | None = None
+    bootstrap: str, builds: Sequence[BuildRecord], out: Say | None = None, rate: float = 0.0
 ) -> dict[str, float]:
     """One message per build, key = VIN; the time each VIN was published."""
-    sent = await publish(bootstrap, [Message.of(build) for build in builds], out)
+    sent = await publish(bootstrap, [Message.of(build) for build in builds], out, rate=rate)
     return {build.vin: at for build, (at, _partition) in zip(builds, sent, strict=True)}
 
 
@@ -430,7 +441,7 @@ async def post_approvals(settings: ServiceSettings) -> int:
     return len(approvals)
 
 
-async def run(builds_wanted: int, seed: int | None, timeout: float) -> Figures:
+async def run(builds_wanted: int, seed: int | None, timeout: float, rate: float = 0.0) -> Figures:
     from services.intake.samples import generate
 
     settings = ServiceSettings()
@@ -442,8 +453,9 @@ async def run(builds_wanted: int, seed: int | None, timeout: float) -> Figures:
     await asyncio.sleep(1)  # validation reads the approvals topic: let it see them first
     expected = {build.vin: build.revision for build in builds}
     async with watching(settings.kafka_bootstrap, expected) as watch:
-        say(f"publishing {len(builds)} builds (sample seed {sample_seed}) to {topics.BUILDS}")
-        published = await publish_builds(settings.kafka_bootstrap, builds, say)
+        pace = f" at {rate:g} per second" if rate > 0 else " at once"
+        say(f"publishing {len(builds)} builds{pace} (sample seed {sample_seed}) to {topics.BUILDS}")
+        published = await publish_builds(settings.kafka_bootstrap, builds, say, rate)
         took = await watch.wait(at_rest, timeout, "archived", every=5)
         say(f"at rest {took:.1f}s after the last publish")
     return figures(published, watch)
@@ -467,9 +479,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--builds", type=int, default=2000, help="builds to publish (default 2000)")
     parser.add_argument("--seed", type=int, help="seed of the sample data and VIN tag (default: random)")
     parser.add_argument("--timeout", type=float, default=900, help="seconds to wait for the pipeline")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=0.0,
+        help="builds published per second, as a line produces them (default: all at once)",
+    )
     args = parser.parse_args(argv)
+    if args.rate < 0:
+        parser.error("--rate must be 0 (all at once) or more")
     try:
-        result = asyncio.run(run(args.builds, args.seed, args.timeout))
+        result = asyncio.run(run(args.builds, args.seed, args.timeout, args.rate))
     except TimeoutError as exc:
         print(f"bench.pipeline: {exc}", file=sys.stderr)
         return 1
