@@ -23,6 +23,7 @@ from bench.pipeline import Message
 from shared import topics
 from shared.auth import Role
 from shared.contracts import BuildRecord
+from shared.contracts.events import StatusEvent
 from tests.e2e.helpers import (
     REVIEW_GROUP,
     CertificateCheck,
@@ -51,6 +52,7 @@ CORRECTABLE = ("actual-mass-missing", "actual-mass-out-of-range", "tyre-not-appr
 class Settled:
     run: SampleRun
     records: dict[str, dict[str, Any]]
+    events: dict[str, list[StatusEvent]]  # per VIN, as the status topic carried them
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +66,7 @@ async def main_run(pipeline: PrivateStack) -> Settled:
         await pipeline.publish(run.builds)
         records = await pipeline.settle(watch, run.expected, SETTLE_TIMEOUT)
     say(f"{len(run.builds)} builds settled {time.monotonic() - began:.1f}s after the first publish")
-    return Settled(run, records)
+    return Settled(run, records, {vin: list(seen.events) for vin, seen in watch.seen.items()})
 
 
 async def test_clean_builds_end_archived_and_defective_ones_blocked_with_their_finding_and_owner(
@@ -99,6 +101,29 @@ async def test_every_archived_certificate_verifies_with_the_seal_and_keeps_the_o
         files[-1].write_bytes(responses[vin].content)
     problems = check.external(files)
     assert not problems, f"the independent tools reject certificates:{show(problems)}"
+
+
+async def test_each_record_is_one_trace_across_the_services_named_in_every_status_event(
+    main_run: Settled,
+) -> None:
+    """The trace context rides in the Kafka headers: were it lost at a hop, the
+    next service would start a trace of its own and its events would name it."""
+    stages = ("intake", "validation", "render", "signing", "archive")
+    problems, traces = [], {}
+    for build in main_run.run.clean:
+        events = [e for e in main_run.events[build.vin] if e.revision == build.revision]
+        seen_stages = {e.stage for e in events}
+        ids = {e.trace_id for e in events}
+        if not set(stages) <= seen_stages:
+            problems.append(f"{build.vin}: events only from {sorted(seen_stages)}")
+        elif len(ids) != 1 or None in ids:
+            by_stage = {e.stage: e.trace_id for e in events}
+            problems.append(f"{build.vin}: trace ids per stage {by_stage}")
+        else:
+            traces[build.vin] = ids.pop()
+    assert not problems, f"records not carried in one trace:{show(problems)}"
+    assert len(set(traces.values())) == len(traces), "two records share a trace"
+    assert all(len(t) == 32 and int(t, 16) for t in traces.values()), "trace ids are not W3C trace ids"
 
 
 async def test_defective_builds_get_no_certificate(main_run: Settled, pipeline: PrivateStack) -> None:
