@@ -11,12 +11,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import random
 import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from shared.cli import CommandError
+from shared.contracts.events import State
 from shared.settings import ServiceSettings
 
 IN_FLIGHT = ("received", "validated", "rendered", "signed")
@@ -25,7 +28,9 @@ IN_FLIGHT = ("received", "validated", "rendered", "signed")
 def register(subparsers: Any) -> None:
     demo = subparsers.add_parser("demo", help="the whole pipeline on sample data, on the local stack")
     demo.add_argument("--vehicles", type=int, default=300)
-    demo.add_argument("--seed", type=int, default=2026)
+    demo.add_argument(
+        "--seed", type=int, help="seed of the sample data (default: a new one, so each run has new vehicles)"
+    )
     demo.add_argument("--out", type=Path, help="folder for samples and certificates (default: out/demo)")
     demo.add_argument("--timeout", type=float, default=600, help="seconds to wait for the pipeline to rest")
     demo.set_defaults(func=run_demo)
@@ -49,10 +54,12 @@ def run_demo(args: argparse.Namespace) -> int:
     except stack.StackError as exc:
         raise CommandError(str(exc)) from None
 
-    say(f"\n== 2. sample data ({args.vehicles} vehicles, seed {args.seed}) into {out}/samples")
-    samples = generate(args.vehicles, args.seed, 0.2)
+    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1 << 30)
+    say(f"\n== 2. sample data ({args.vehicles} vehicles, seed {seed}) into {out}/samples")
+    samples = generate(args.vehicles, seed, 0.2)
     write(samples, out / "samples")
-    vins = sorted({b.vin for b in samples.builds})
+    expected = {b.vin: b.revision for b in samples.builds}
+    vins = sorted(expected)
 
     say("\n== 3. approvals over HTTP (type-approval), builds straight to Kafka (MES)")
     client = Client(settings)
@@ -69,17 +76,24 @@ def run_demo(args: argparse.Namespace) -> int:
     asyncio.run(publish_builds_to_kafka([b.model_dump_json() for b in samples.builds], settings))
 
     say("\n== 4. waiting for the pipeline to rest")
-    readiness = wait_for_rest(client, settings, vins, args.timeout)
+    records = wait_for_rest(client, settings, expected, args.timeout)
     say(f"at rest after {time.monotonic() - began:.1f}s")
 
-    say("\n== 5. readiness")
+    say("\n== 5. readiness of these vehicles")
     worklists = {
-        owner: client.call(
-            "GET", f"{settings.status_url}/v1/worklist", _role("viewer"), params={"owner": owner}
-        ).json()
+        owner: [
+            item
+            for item in client.call(
+                "GET", f"{settings.status_url}/v1/worklist", _role("viewer"), params={"owner": owner}
+            ).json()["items"]
+            if item["vin"] in expected
+        ]
         for owner in ("type-approval", "production", "compliance", "integration")
     }
-    say(readiness_table(readiness, worklists))
+    say(readiness_table(readiness_of(records.values()), worklists))
+    everything = client.call("GET", f"{settings.status_url}/v1/readiness", _role("viewer")).json()
+    if everything["total"] > len(records):
+        say(f"(the stack holds {everything['total']} vehicles in all: `coc readiness`)")
 
     say("\n== 6. signed certificates")
     folder = out / "certificates"
@@ -96,30 +110,60 @@ def _role(name: str) -> Any:
     return Role(name)
 
 
-def wait_for_rest(client: Any, settings: ServiceSettings, vins: list[str], timeout: float) -> dict[str, Any]:
-    """Poll readiness until every sample VIN has a record and none is in flight."""
+def wait_for_rest(
+    client: Any, settings: ServiceSettings, expected: dict[str, int], timeout: float
+) -> dict[str, dict[str, Any]]:
+    """Poll the status records of these VINs until each shows its revision in a state that stays.
+
+    Only this run's vehicles count: the stack may hold others from earlier runs.
+    Returns the records by VIN.
+    """
     deadline = time.monotonic() + timeout
+    settled: dict[str, dict[str, Any]] = {}
     while True:
-        readiness: dict[str, Any] = client.call(
-            "GET", f"{settings.status_url}/v1/readiness", _role("viewer")
-        ).json()
-        by_state = readiness["by_state"]
-        moving = sum(by_state.get(state, 0) for state in IN_FLIGHT)
-        settled = readiness["total"] - moving
+        moving = 0
+        for vin in sorted(set(expected) - set(settled)):
+            response = client.http.get(
+                f"{settings.status_url}/v1/records/{vin}",
+                headers={"Authorization": f"Bearer {client.tokens[_role('viewer')]}"},
+            )
+            if response.status_code == 404:
+                continue
+            if response.status_code >= 400:
+                raise CommandError(f"GET /v1/records/{vin}: {response.status_code} {response.text[:300]}")
+            record = response.json()
+            if record["revision"] == expected[vin] and record["state"] not in IN_FLIGHT:
+                settled[vin] = record
+            else:
+                moving += 1
         print(
-            f"\r{settled}/{len(vins)} vehicles settled, {moving} in flight",
+            f"\r{len(settled)}/{len(expected)} vehicles settled, {moving} in flight",
             end="",
             file=sys.stderr,
             flush=True,
         )
-        if moving == 0 and readiness["total"] >= len(vins):
+        if len(settled) == len(expected):
             print(file=sys.stderr)
-            return readiness
+            return settled
         if time.monotonic() > deadline:
+            print(file=sys.stderr)
             raise CommandError(
-                f"the pipeline did not rest within {timeout:.0f}s; see `coc stack status` and .state/logs"
+                f"{len(expected) - len(settled)} vehicles did not settle within {timeout:.0f}s; "
+                "see `coc stack status` and .state/logs"
             )
         time.sleep(2)
+
+
+def readiness_of(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """Counts per state and per vehicle group and state, shaped as GET /v1/readiness answers."""
+    by_state: dict[str, int] = {state.value: 0 for state in State}
+    by_group: dict[str, dict[str, int]] = {}
+    for record in records:
+        state, group = record["state"], record.get("vehicle_group") or "unknown"
+        by_state[state] = by_state.get(state, 0) + 1
+        counts = by_group.setdefault(group, {})
+        counts[state] = counts.get(state, 0) + 1
+    return {"total": sum(by_state.values()), "by_state": by_state, "by_group": by_group}
 
 
 def export_and_verify(

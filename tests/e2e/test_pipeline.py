@@ -128,6 +128,32 @@ async def test_each_record_is_one_trace_across_the_services_named_in_every_statu
     assert all(len(t) == 32 and int(t, 16) for t in traces.values()), "trace ids are not W3C trace ids"
 
 
+async def test_demo_counts_its_own_vehicles_on_a_stack_that_holds_others(
+    main_run: Settled, pipeline: PrivateStack, tmp_path: Path
+) -> None:
+    """`coc demo` (the main job) run on a stack that already holds the main run's vehicles."""
+    result = await asyncio.to_thread(
+        pipeline.coc, "demo", "--vehicles", "60", "--seed", "61", "--out", str(tmp_path)
+    )
+    assert result.returncode == 0, f"coc demo failed:\n{result.stdout}{result.stderr}"
+    defects = json.loads((tmp_path / "samples" / "defects.json").read_text())
+    builds = (tmp_path / "samples" / "builds.jsonl").read_text().splitlines()
+    clean = len(builds) - len(defects)
+    assert len(builds) == 60 and 0 < clean < 60
+    lines = result.stdout.splitlines()
+    assert "60 vehicles" in lines, result.stdout
+    header = next(line for line in lines if line.startswith("vehicle group")).split()[2:]
+    totals = dict(
+        zip(
+            header, map(int, next(line for line in lines if line.startswith("all ")).split()[1:]), strict=True
+        )
+    )
+    assert totals["archived"] == clean and totals["blocked"] + totals["needs_review"] == len(defects), totals
+    written = sorted(p.stem for p in (tmp_path / "certificates").glob("*.xml"))
+    assert len(written) == clean
+    assert f"{clean} certificates in {(tmp_path / 'certificates').resolve()}, {clean} valid" in result.stdout
+
+
 async def test_defective_builds_get_no_certificate(main_run: Settled, pipeline: PrivateStack) -> None:
     responses = await pipeline.certificates(b.vin for b in main_run.run.defective)
     issued = [vin for vin, response in responses.items() if response.status_code != 404]
