@@ -77,7 +77,6 @@ _EXC_C14N_NS = "http://www.w3.org/2001/10/xml-exc-c14n#"
 _XML_DECLARATION: Final = b'<?xml version="1.0" encoding="UTF-8"?>\n'
 _PKCS1V15: Final = padding.PKCS1v15()
 _SHA256: Final = hashes.SHA256()
-_ASCII_TRANSPARENT: Final = frozenset({"UTF-8", "US-ASCII", "ASCII", "ISO-8859-1"})
 # Markers in the templates; base64 text never contains these characters.
 _DIGEST_MARK: Final = "@DIGEST@"
 _VALUE_MARK: Final = "@VALUE@"
@@ -162,19 +161,16 @@ class Seal:
         Raises ``XmlInputError`` for input that is not acceptable XML and ``SigningError``
         when the document cannot be sealed or the fresh signature does not verify.
         """
-        root = parse_bytes(unsigned_xml)
-        head, tail = _canonical_halves(root, may_be_signed=_may_carry_signature(unsigned_xml, root))
-        hasher = hashlib.sha256(head)
-        hasher.update(tail)
-        digest = hasher.digest()
-        digest_b64 = base64.b64encode(digest)
+        canonical, cut = _canonical_form(parse_bytes(unsigned_xml))
+        digest_b64 = base64.b64encode(hashlib.sha256(canonical).digest())
         si_open, si_close = self._templates.signed_info
         signed_info = si_open + digest_b64 + si_close
         value = self._sign_bytes(signed_info)
         sig_open, sig_mid, sig_close = self._templates.signature
         signature = sig_open + digest_b64 + sig_mid + base64.b64encode(value) + sig_close
         self._verify_fresh_signature(signed_info, value)
-        return _XML_DECLARATION + head + signature + tail
+        view = memoryview(canonical)
+        return b"".join((_XML_DECLARATION, view[:cut], signature, view[cut:]))
 
     def _sign_bytes(self, data: bytes) -> bytes:
         if isinstance(self.key, rsa.RSAPrivateKey):
@@ -258,36 +254,24 @@ def _c14n(
     )
 
 
-def _may_carry_signature(data: bytes, root: etree._Element) -> bool:
-    """False only when the bytes prove there is no Signature element: skips a walk of the tree.
-
-    Element names are never written with character references, so in an encoding
-    where ASCII letters are their own bytes a Signature element means the bytes hold
-    "Signature". Other encodings (UTF-16, say) are walked.
-    """
-    if b"Signature" in data:
-        return True
-    encoding = (root.getroottree().docinfo.encoding or "UTF-8").upper()
-    return encoding not in _ASCII_TRANSPARENT
-
-
-def _canonical_halves(root: etree._Element, *, may_be_signed: bool = True) -> tuple[bytes, bytes]:
-    """The canonical document split just before the root's end tag."""
-    if may_be_signed and next(root.iter(_SIGNATURE), None) is not None:
-        raise SigningError("the document already carries a ds:Signature")
+def _canonical_form(root: etree._Element) -> tuple[bytes, int]:
+    """The exclusive canonical form of the document, and where the root's end tag starts."""
+    outside = (*root.itersiblings(preceding=True), *root.itersiblings())
     # Processing instructions outside the root are refused: verifiers disagree on
     # them (xmlsec1 keeps them in the enveloped reference, signxml drops them), and
     # an IVI document has none.
-    outside = (*root.itersiblings(preceding=True), *root.itersiblings())
     if any(isinstance(node, etree._ProcessingInstruction) for node in outside):
         raise SigningError("processing instructions outside the root element are not supported")
     canonical = _c14n(root.getroottree(), exclusive=True)
-    qname = etree.QName(root)
-    end_tag = f"</{root.prefix}:{qname.localname}>" if root.prefix else f"</{qname.localname}>"
-    if not canonical.endswith(end_tag.encode()):
+    # The canonical form is UTF-8 and names are never character references: without
+    # the bytes "Signature" there is no ds:Signature, and the tree need not be walked.
+    if b"Signature" in canonical and next(root.iter(_SIGNATURE), None) is not None:
+        raise SigningError("the document already carries a ds:Signature")
+    prefix = f"{root.prefix}:" if root.prefix else ""
+    end_tag = f"</{prefix}{etree.QName(root).localname}>".encode()
+    if not canonical.endswith(end_tag):
         raise SigningError("internal: canonical form does not end with the root's end tag")
-    cut = len(canonical) - len(end_tag.encode())
-    return canonical[:cut], canonical[cut:]
+    return canonical, len(canonical) - len(end_tag)
 
 
 def _check_signature_value(public_key: object, method: str, value: bytes, signed_info: bytes) -> str | None:
