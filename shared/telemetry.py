@@ -8,6 +8,8 @@ intake to archive. The exporter is chosen by settings: none, console or OTLP/HTT
 
 from __future__ import annotations
 
+import sys
+
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
@@ -30,7 +32,8 @@ def _exporter(settings: CocSettings) -> SpanExporter | None:
     if kind == "none":
         return None
     if kind == "console":
-        return ConsoleSpanExporter()
+        # The stream as it is now: the exporter's default is sys.stdout as it was at import.
+        return ConsoleSpanExporter(out=sys.stdout)
     if kind == "otlp":
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
