@@ -295,44 +295,42 @@ async def test_requests_need_a_token_and_writes_the_role_of_the_endpoint(pipelin
 
 
 async def test_builds_blocked_on_an_unloaded_version_are_archived_once_type_approval_loads_it(
-    main_run: Settled, pipeline: PrivateStack
+    pipeline: PrivateStack,
 ) -> None:
     """Validation keeps blocked records and checks them again when an approval arrives.
 
-    Last in this module: it turns some of the main run's blocked builds into archived ones.
+    The version is one of this test's own (an extension of the version each build
+    was made to: same masses and tyres, new name), so no other test's approval
+    table changes.
     """
-    run = main_run.run
-    waiting = [b for b in run.defective if run.defects[b.build_id].defect == "version-not-approved"]
-    assert waiting, "the sample run has no build of an unloaded version"
-    # Type-approval loads the missing version as an extension of the version each build
-    # was made to before its planted defect (same masses and tyres, new name).
-    made_to = {b.build_id: b.approval.key for b in sample_run(VEHICLES, SEED, TAG, 0.0).builds}
-    first = waiting[0]
-    origin = next(a for a in run.approvals if a.key == made_to[first.build_id])
-    loaded = origin.model_copy(update={"variant": first.approval.variant, "version": first.approval.version})
-    same = [b for b in waiting if b.approval.key == loaded.key and made_to[b.build_id] == origin.key]
-    others = [b for b in waiting if b.approval.key != loaded.key]
-    for build in same + others:
-        record = await pipeline.record(build.vin)
-        assert record is not None and record["state"] == "blocked", f"{build.vin}: {describe(record)}"
+    run = sample_run(4, seed=91, tag="V", defect_share=0.0)
+    approvals = {a.key: a for a in run.approvals}
+    builds, loaded = [], {}
+    for build in run.builds:
+        ref = build.approval.model_copy(update={"version": f"{build.approval.version}-E2E"})
+        builds.append(build.model_copy(update={"approval": ref}))
+        loaded[ref.key] = approvals[build.approval.key].model_copy(update={"version": ref.version})
+    expected = {b.vin: b.revision for b in builds}
+    async with pipeline.watch(expected) as watch:
+        await pipeline.publish(builds)
+        records = await pipeline.settle(watch, expected, SMALL_TIMEOUT)
+    for build in builds:
+        record = records[build.vin]
+        assert record["state"] == "blocked", f"{build.vin}: {describe(record)}"
         assert [(f["code"], f["owner"]) for f in record["findings"]] == [
             ("APPROVAL_UNKNOWN", "type-approval")
         ]
 
-    response = await pipeline.post_approvals([loaded])
+    response = await pipeline.post_approvals(list(loaded.values()))
     assert response.status_code == 202, f"POST /v1/approvals: {response.status_code} {response.text}"
 
     check = CertificateCheck.of(pipeline)
-    for build in same:
+    for build in builds:
         record = await until_state(pipeline, build.vin, "archived")
         assert record["revision"] == build.revision and record["findings"] == []
         certificate = await pipeline.certificate(build.vin)
         assert certificate.status_code == 200, f"{build.vin}: {certificate.status_code}"
         assert check.in_process(build.vin, certificate.content) == []
-    for build in others:  # other versions, still not loaded
-        record = await pipeline.record(build.vin)
-        assert record is not None and record["state"] == "blocked", f"{build.vin}: {describe(record)}"
-        assert [f["code"] for f in record["findings"]] == ["APPROVAL_UNKNOWN"]
 
 
 def broken_field(build: BuildRecord, **values: Any) -> bytes:
