@@ -102,9 +102,7 @@ async def pipeline(private_stack: PrivateStack) -> AsyncIterator[PrivateStack]:
         assert response.status_code == 202, f"POST /v1/approvals: {response.status_code} {response.text}"
         first = {b.approval.key: b for b in reversed(warm.builds)}
         probes = [first[a.key] for a in warm.approvals if a.key in first]
-        async with stack.watch({b.vin: 1 for b in probes}) as watch:
-            await stack.publish(probes)
-            records = await stack.settle(watch, {b.vin: 1 for b in probes}, WARM_UP_TIMEOUT)
+        records = await stack.publish_and_settle(probes, WARM_UP_TIMEOUT)
         not_archived = {vin: r["state"] for vin, r in records.items() if r["state"] != "archived"}
         assert not not_archived, f"warm-up builds not archived: {not_archived}"
         yield stack

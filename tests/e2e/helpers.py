@@ -292,6 +292,15 @@ class PrivateStack:
         """As an MES: one message per build on coc.builds.v1, key = VIN; when each was sent."""
         return await publish_builds(self.bootstrap, builds, say)
 
+    async def publish_and_settle(
+        self, builds: Sequence[BuildRecord], timeout: float
+    ) -> dict[str, dict[str, Any]]:
+        """Publish as an MES and wait until every build's VIN settles at its revision; the records."""
+        expected = {b.vin: b.revision for b in builds}
+        async with self.watch(expected) as watch:
+            await self.publish(builds)
+            return await self.settle(watch, expected, timeout)
+
     async def publish_raw(self, messages: Sequence[Message]) -> list[int]:
         """Raw messages on coc.builds.v1, in order; the partition each landed on."""
         return [partition for _at, partition in await publish(self.bootstrap, messages)]

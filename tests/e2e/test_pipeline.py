@@ -170,10 +170,7 @@ async def test_a_correction_of_a_blocked_build_is_archived_as_its_second_revisio
     corrections = [
         clean_twin(SEED, VEHICLES, TAG, b).model_copy(update={"revision": 2, "vin": b.vin}) for b in chosen
     ]
-    expected = {b.vin: 2 for b in corrections}
-    async with pipeline.watch(expected) as watch:
-        await pipeline.publish(corrections)
-        records = await pipeline.settle(watch, expected, SMALL_TIMEOUT)
+    records = await pipeline.publish_and_settle(corrections, SMALL_TIMEOUT)
 
     for build in chosen:
         record = records[build.vin]
@@ -310,10 +307,7 @@ async def test_builds_blocked_on_an_unloaded_version_are_archived_once_type_appr
         ref = build.approval.model_copy(update={"version": f"{build.approval.version}-E2E"})
         builds.append(build.model_copy(update={"approval": ref}))
         loaded[ref.key] = approvals[build.approval.key].model_copy(update={"version": ref.version})
-    expected = {b.vin: b.revision for b in builds}
-    async with pipeline.watch(expected) as watch:
-        await pipeline.publish(builds)
-        records = await pipeline.settle(watch, expected, SMALL_TIMEOUT)
+    records = await pipeline.publish_and_settle(builds, SMALL_TIMEOUT)
     for build in builds:
         record = records[build.vin]
         assert record["state"] == "blocked", f"{build.vin}: {describe(record)}"
