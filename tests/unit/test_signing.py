@@ -17,6 +17,8 @@ import pytest
 from cryptography import x509
 from lxml import etree
 
+from services.intake.samples import generate
+from services.render.document import render
 from services.signing.keys import (
     CERT_FILE,
     KEY_FILE,
@@ -32,10 +34,13 @@ from services.signing.seal import (
     RSA_SHA256,
     Seal,
     SigningError,
+    _already_canonical,
     certificate_fingerprint,
     verify,
 )
+from services.validation.rules import ApprovalTable
 from shared.cli import main as coc
+from shared.ivi import IviSchema
 from shared.xml import DSIG_NS, XmlInputError, load_ivi_schema, parse_bytes, validate
 
 pytestmark = pytest.mark.unit
@@ -373,3 +378,102 @@ def test_coc_verify_gives_one_line_for_bad_input(
 def test_processing_instruction_outside_the_root_is_refused(document: bytes, seal: Seal) -> None:
     with pytest.raises(SigningError, match="processing instructions outside the root"):
         seal.sign(document)
+
+
+# Documents near the canonical form, each breaking one rule of the shortcut that
+# recognises canonical input (or none). Whatever the shortcut answers must be what
+# lxml's exclusive c14n gives; CANONICAL_SHAPES are the ones it must recognise.
+_ROOT = b'<r xmlns="urn:r">'
+_BODY = b"<a>x y</a><b>\t/\n</b><c></c><d><e>\xc3\xa9t\xc3\xa9 \"'</e></d></r>"
+NEAR_CANONICAL = {
+    "canonical": _ROOT + _BODY,
+    "declaration-and-blanks": b"<?xml version='1.0' encoding='UTF-8'?>\n" + _ROOT + _BODY + b"\n\n",
+    "double-quoted-declaration": b'<?xml version="1.0" encoding="utf-8"?>' + _ROOT + _BODY,
+    "no-namespace": b"<r>" + _BODY,
+    "standalone-declaration": b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>' + _ROOT + _BODY,
+    "latin-1-declaration": b'<?xml version="1.0" encoding="ISO-8859-1"?><r xmlns="urn:r"><a>x</a></r>',
+    "byte-order-mark": b"\xef\xbb\xbf" + _ROOT + _BODY,
+    "root-single-quotes": b"<r xmlns='urn:r'>" + _BODY,
+    "root-blank-before-end": b'<r xmlns="urn:r" >' + _BODY,
+    "root-unused-namespace": b'<r xmlns="urn:r" xmlns:u="urn:u">' + _BODY,
+    "root-attribute": b'<r xmlns="urn:r" id="1">' + _BODY,
+    "root-prefixed": b'<p:r xmlns:p="urn:r"><p:a>x</p:a></p:r>',
+    "root-empty-element-tag": b'<r xmlns="urn:r"/>',
+    "blank-in-start-tag": _ROOT + _BODY.replace(b"<a>", b"<a >"),
+    "newline-in-end-tag": _ROOT + _BODY.replace(b"</b>", b"</b\n>"),
+    "empty-element-tag": _ROOT + _BODY.replace(b"<c></c>", b"<c/>"),
+    "empty-element-tag-with-blank": _ROOT + _BODY.replace(b"<c></c>", b"<c />"),
+    # A comment's skeleton looks like a start tag: it must not balance an empty-element tag.
+    "comment-and-empty-element-tag": _ROOT + _BODY.replace(b"<c></c>", b"<!--n--><c/>"),
+    "processing-instruction-and-empty-element-tag": _ROOT + _BODY.replace(b"<c></c>", b"<?p?><c/>"),
+    "gt-in-text": _ROOT + _BODY.replace(b"x y", b"x>y"),
+    "gt-reference": _ROOT + _BODY.replace(b"x y", b"x&gt;y"),
+    "amp-reference": _ROOT + _BODY.replace(b"x y", b"x&amp;y"),
+    "character-reference": _ROOT + _BODY.replace(b"x y", b"x&#65;y"),
+    "carriage-return": _ROOT + _BODY.replace(b"x y", b"x\r\ny"),
+    "cdata": _ROOT + _BODY.replace(b"x y", b"<![CDATA[x y]]>"),
+    "comment-after-root": _ROOT + _BODY + b"<!--n-->",
+    "processing-instruction-after-root": _ROOT + _BODY + b"<?p?>",
+    "attribute": _ROOT + _BODY.replace(b"<a>", b'<a k="v">'),
+    "redundant-namespace": _ROOT + _BODY.replace(b"<a>", b'<a xmlns="urn:r">'),
+    "other-namespace": _ROOT + _BODY.replace(b"<a>x y</a>", b'<p:a xmlns:p="urn:p">x y</p:a>'),
+    "equals-in-text": _ROOT + _BODY.replace(b"x y", b"x=y"),
+    "xml-prefixed-element": _ROOT + _BODY.replace(b"<a>x y</a>", b"<xml:a>x y</xml:a>"),
+    "empty-namespace": b'<r xmlns="">' + _BODY,
+}
+CANONICAL_SHAPES = {
+    "canonical",
+    "declaration-and-blanks",
+    "double-quoted-declaration",
+    "no-namespace",
+    "xml-prefixed-element",
+}
+
+
+@pytest.mark.parametrize("name", NEAR_CANONICAL)
+def test_canonical_input_is_recognised_only_when_it_is_what_c14n_gives(name: str) -> None:
+    document = NEAR_CANONICAL[name]
+    root = parse_bytes(document)
+    expected = etree.tostring(root.getroottree(), method="c14n", exclusive=True)
+
+    found = _already_canonical(document, root)
+
+    assert (found is not None) == (name in CANONICAL_SHAPES)
+    if found is not None:
+        canonical, cut = found
+        assert bytes(canonical) == expected
+        assert expected[cut:] == b"</r>"
+
+
+def test_a_relative_namespace_is_refused_not_taken_as_canonical(seal: Seal) -> None:
+    """Canonical XML leaves relative namespace URIs undefined, and libxml2's c14n fails on them."""
+    document = b'<r xmlns="relative"><a>x</a></r>'
+
+    assert _already_canonical(document, parse_bytes(document)) is None
+    with pytest.raises(SigningError, match="cannot be canonicalised"):
+        seal.sign(document)
+
+
+def test_sealing_gives_the_same_bytes_for_canonical_and_other_forms_of_one_document() -> None:
+    dev = generate_dev_seal("rsa-2048")  # RSA PKCS#1 v1.5 is deterministic; ECDSA is not
+    seal = Seal.from_pem(dev.key_pem, dev.cert_pem)
+    canonical = NEAR_CANONICAL["canonical"]
+    other = NEAR_CANONICAL["blank-in-start-tag"].replace(b"<c></c>", b"<c/>")
+
+    assert seal.sign(other) == seal.sign(canonical)
+    assert verify(seal.sign(canonical)).valid
+
+
+def test_rendered_documents_are_recognised_as_canonical(xsd_path: Path) -> None:
+    """The signing service gets its input from render: that must be the cheap path."""
+    schema = IviSchema.load(xsd_path)
+    samples = generate(60, seed=11, defect_share=0.0)
+    table = ApprovalTable.of(schema, samples.approvals)
+    for build in samples.builds:
+        approval = table.get(build.approval.key)
+        assert approval is not None
+        document = render(build, approval, version_number=1, schema=schema)
+        root = parse_bytes(document)
+        found = _already_canonical(document, root)
+        assert found is not None, build.vin
+        assert bytes(found[0]) == etree.tostring(root.getroottree(), method="c14n", exclusive=True)
