@@ -303,10 +303,10 @@ def _already_canonical(data: bytes, root: etree._Element) -> tuple[memoryview, i
     if root.prefix is not None or len(root.attrib):
         return None
     qname = etree.QName(root)
-    tags = _root_tags(qname.localname, qname.namespace)
-    if tags is None or root.nsmap != ({None: qname.namespace} if qname.namespace else {}):
+    root_tags = _root_tags(qname.localname, qname.namespace)
+    if root_tags is None or root.nsmap != ({None: qname.namespace} if qname.namespace else {}):
         return None
-    start_tag, end_tag = tags
+    start_tag, end_tag = root_tags
     size = len(data)
     while start < size and data[start] in b" \t\n":
         start += 1
@@ -320,11 +320,10 @@ def _already_canonical(data: bytes, root: etree._Element) -> tuple[memoryview, i
         return None
     skeleton = body.translate(None, _NOT_STRUCTURE)
     start_tags, end_tags = skeleton.count(b"<>"), skeleton.count(b"</>")
-    tags = skeleton.count(b"<")
-    if not (tags == skeleton.count(b">") == start_tags + end_tags and end_tags == start_tags + 1):
+    opened = skeleton.count(b"<")
+    if not (opened == skeleton.count(b">") == start_tags + end_tags and end_tags == start_tags + 1):
         return None
-    if b"Signature" in body and next(root.iter(_SIGNATURE), None) is not None:
-        raise SigningError("the document already carries a ds:Signature")
+    _refuse_a_signed_document(body, root)
     return memoryview(data)[start:end], end - start - len(end_tag)
 
 
@@ -334,11 +333,19 @@ _ABSOLUTE_URI: Final = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[^&<\"\s]*")
 @lru_cache(maxsize=64)
 def _root_tags(localname: str, namespace: str | None) -> tuple[bytes, bytes] | None:
     """The root's start and end tag as exclusive c14n writes them, for the shortcut only."""
+    end_tag = f"</{localname}>".encode()
     if namespace is None:
-        return f"<{localname}>".encode(), f"</{localname}>".encode()
+        return f"<{localname}>".encode(), end_tag
     if not _ABSOLUTE_URI.fullmatch(namespace):
         return None
-    return f'<{localname} xmlns="{namespace}">'.encode(), f"</{localname}>".encode()
+    return f'<{localname} xmlns="{namespace}">'.encode(), end_tag
+
+
+def _refuse_a_signed_document(text: bytes, root: etree._Element) -> None:
+    # ``text`` is UTF-8 with no character references in names: without the bytes
+    # "Signature" there is no ds:Signature, and the tree need not be walked.
+    if b"Signature" in text and next(root.iter(_SIGNATURE), None) is not None:
+        raise SigningError("the document already carries a ds:Signature")
 
 
 def _canonical_form(root: etree._Element) -> tuple[bytes, int]:
@@ -351,12 +358,9 @@ def _canonical_form(root: etree._Element) -> tuple[bytes, int]:
         raise SigningError("processing instructions outside the root element are not supported")
     try:
         canonical = _c14n(root.getroottree(), exclusive=True)
-    except etree.C14NError as exc:  # e.g. an element in the reserved xml namespace
+    except etree.C14NError as exc:  # e.g. a relative namespace URI
         raise SigningError(f"the document cannot be canonicalised: {exc}") from exc
-    # The canonical form is UTF-8 and names are never character references: without
-    # the bytes "Signature" there is no ds:Signature, and the tree need not be walked.
-    if b"Signature" in canonical and next(root.iter(_SIGNATURE), None) is not None:
-        raise SigningError("the document already carries a ds:Signature")
+    _refuse_a_signed_document(canonical, root)
     prefix = f"{root.prefix}:" if root.prefix else ""
     end_tag = f"</{prefix}{etree.QName(root).localname}>".encode()
     if not canonical.endswith(end_tag):

@@ -256,6 +256,16 @@ def test_sign_refuses_a_signed_document_in_utf16_too(seal: Seal, signed: bytes) 
         seal.sign(text.encode("utf-16"))
 
 
+def test_sign_refuses_a_signature_that_is_itself_in_canonical_form(seal: Seal) -> None:
+    """A bare ds:Signature as the root passes every byte rule of the canonical shortcut."""
+    document = f'<Signature xmlns="{DSIG_NS}"><SignatureValue>AA</SignatureValue></Signature>'.encode()
+
+    with pytest.raises(SigningError, match="already carries"):
+        _already_canonical(document, parse_bytes(document))
+    with pytest.raises(SigningError, match="already carries"):
+        seal.sign(document)
+
+
 def test_sign_refuses_a_document_with_a_dtd(seal: Seal) -> None:
     with pytest.raises(XmlInputError, match="DTD"):
         seal.sign(b'<!DOCTYPE a [<!ENTITY x "y">]><a>&x;</a>')
