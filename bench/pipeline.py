@@ -35,10 +35,10 @@ from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from services.status.handlers import stage_rank
+from shared.contracts.events import stage_rank
 from shared import topics
 from shared.contracts import BuildRecord
-from shared.contracts.events import State, StatusEvent
+from shared.contracts.events import State, StatusEvent, stage_rank
 from shared.settings import ServiceSettings
 from shared.vin import ALPHABET, check_digit
 

@@ -14,10 +14,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from shared.contracts.events import State, StatusEvent
-
-STAGE_ORDER = {"intake": 0, "validation": 1, "render": 2, "signing": 3, "archive": 4}
-UNKNOWN_STAGE = -1  # cannot be placed in the pipeline: never overrides a known stage of its revision
+from shared.contracts.events import State, StatusEvent, stage_rank
 TIMELINE_LIMIT = 20  # enough for a record and its corrections; every read of the document carries it
 OPEN_STATES = frozenset({State.BLOCKED, State.NEEDS_REVIEW, State.HELD})  # waiting for a person
 
@@ -59,10 +56,6 @@ def _same_word(current: Document, event: StatusEvent) -> bool:
     worklist of another team.
     """
     return bool(current["state"] == event.state.value and current["findings"] == _findings(event))
-
-
-def stage_rank(stage: str) -> int:
-    return STAGE_ORDER.get(stage, UNKNOWN_STAGE)
 
 
 def event_time(event: StatusEvent) -> dt.datetime:

@@ -29,6 +29,16 @@ class State(StrEnum):
     FAILED = "failed"  # a stage gave up; the message sits in a DLQ
 
 
+# The pipeline's stages in order: within one revision the later stage has the last word.
+STAGE_ORDER = {"intake": 0, "validation": 1, "render": 2, "signing": 3, "archive": 4}
+UNKNOWN_STAGE = -1  # cannot be placed in the pipeline: never overrides a known stage of its revision
+
+
+def stage_rank(stage: str) -> int:
+    """The place of ``stage`` in the pipeline (``UNKNOWN_STAGE`` for any other name)."""
+    return STAGE_ORDER.get(stage, UNKNOWN_STAGE)
+
+
 class AcceptedRecord(Contract):
     """A build record that kept its contract, with its identity (coc.records.accepted.v1)."""
 
