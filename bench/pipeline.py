@@ -35,7 +35,6 @@ from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared.contracts.events import stage_rank
 from shared import topics
 from shared.contracts import BuildRecord
 from shared.contracts.events import State, StatusEvent, stage_rank
