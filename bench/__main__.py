@@ -23,12 +23,12 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from lxml import etree
 
-from services.intake.samples import generate
+from devkit.keys import ALGORITHMS, generate_dev_seal
+from devkit.samples import generate
 from services.render.document import render
-from services.signing.keys import ALGORITHMS, generate_dev_seal
 from services.signing.seal import Seal
 from services.validation.rules import ApprovalTable, check
-from services.validation.settings import RuleSettings
+from services.validation.policy import RulePolicy
 from shared.ivi import IviSchema
 from shared.settings import CocSettings
 from shared.xml import load_ivi_schema, make_parser
@@ -85,7 +85,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=3.0, help="measuring time per figure")
     args = parser.parse_args()
 
-    settings = RuleSettings()
+    policy = RulePolicy()
     xsd = CocSettings().xsd_path()
     schema = IviSchema.load(xsd)
     samples = generate(args.vehicles, seed=7, defect_share=0.2)
@@ -96,7 +96,7 @@ def main() -> None:
     print(f"{len(builds)} sample builds ({len(clean)} clean), {len(samples.approvals)} approvals; one core\n")
 
     figures: dict[str, float] = {}
-    figures["validate"] = rate(lambda i: check(builds[i], table, settings, TODAY), len(builds), args.seconds)
+    figures["validate"] = rate(lambda i: check(builds[i], table, policy, TODAY), len(builds), args.seconds)
 
     def render_one(i: int) -> bytes:
         approval = approvals[i]

@@ -27,16 +27,9 @@ class CocSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="COC_", env_file=".env", extra="ignore")
 
     kafka_bootstrap: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers")
-    kafka_controller_port: int = Field(
-        9093, description="Port of the local Kafka's KRaft controller listener (same host)"
-    )
     mongo_url: str = Field("mongodb://127.0.0.1:27017", description="MongoDB connection URL")
-    ferretdb_debug_addr: str = Field(
-        "-", description="Local FerretDB's metrics/debug HTTP address, host:port; '-' disables it"
-    )
     mongo_db: str = Field("coc", description="MongoDB database name")
     state_dir: Path = Field(PROJECT_ROOT / ".state", description="Logs, pids and data of the local stack")
-    cache_dir: Path = Field(PROJECT_ROOT / ".cache", description="Downloaded and built stack binaries")
     ivi_xsd: Path | None = Field(None, description="Path of the official IVI-2.0.xsd")
     topic_partitions: int = Field(
         6, description="Partitions of each pipeline topic (the most instances a stage can use)"

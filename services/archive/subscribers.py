@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-from faststream.kafka import KafkaMessage
-
 from services.archive.adapters.store import CertificateStore
+from services.archive.settings import ArchiveSettings
 from shared import topics
-from shared.contracts.events import Document, State
-from shared.pipeline import Emitter
-from shared.service import Service, consume
+from shared.contracts.events import ArchiveReceipt, Document, State
+from shared.stage import Stage
 
 
-def register(service: Service, store: CertificateStore) -> None:
-    emitter = Emitter(service.broker, service.instance, service.stage)
-
-    async def on_signed(document: Document, _msg: KafkaMessage) -> None:
+def register(stage: Stage[ArchiveSettings], store: CertificateStore) -> None:
+    async def on_signed(document: Document) -> None:
         receipt = await store.store(document)
-        await emitter.send(topics.ARCHIVED, receipt, key=document.vin, correlation_id=document.record_id)
-        await emitter.status(vin=document.vin, revision=document.revision, state=State.ARCHIVED)
+        await stage.emitter.send(
+            topics.ARCHIVED, receipt, key=document.vin, correlation_id=document.record_id
+        )
+        await stage.emitter.status(vin=document.vin, revision=document.revision, state=State.ARCHIVED)
 
-    consume(service, topics.SIGNED, Document, on_signed)
+    stage.publisher(topics.ARCHIVED, ArchiveReceipt)
+    stage.consume(topics.SIGNED, Document, on_signed)

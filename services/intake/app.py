@@ -11,19 +11,19 @@ from services.intake.settings import IntakeSettings
 from shared import topics
 from shared.auth import Authenticator, load_tokens
 from shared.contracts import Approval, BuildRecord
-from shared.contracts.events import AcceptedRecord, DeadLetter, Review
-from shared.service import Service
+from shared.contracts.events import AcceptedRecord, Review
+from shared.stage import Stage
 
 
 def create_app(settings: IntakeSettings | None = None) -> FastAPI:
-    settings = settings or IntakeSettings()
-    service = Service("intake", settings)
-    subscribers.register(service)
-    service.declare(topics.BUILDS, BuildRecord, "Build records as the factory MES publishes them (key = VIN)")
-    service.declare(topics.dlq(topics.BUILDS), DeadLetter)
-    service.declare(topics.ACCEPTED, AcceptedRecord)
-    service.declare(topics.APPROVALS, Approval, "Approval master data, compacted, key = approval key")
-    service.declare(topics.REVIEWS, Review)
-    app = service.asgi()
-    app.include_router(routes.router(service, Authenticator(load_tokens(settings, dict(os.environ)))))
+    stage = Stage("intake", settings or IntakeSettings())
+    # What intake publishes, from Kafka and from HTTP. Builds are published by the MES itself;
+    # declared here so the AsyncAPI document shows the public input contract as a channel.
+    stage.publisher(topics.BUILDS, BuildRecord, "Build records as the factory MES publishes them (key = VIN)")
+    stage.publisher(topics.ACCEPTED, AcceptedRecord)
+    stage.publisher(topics.APPROVALS, Approval, "Approval master data, compacted, key = approval key")
+    stage.publisher(topics.REVIEWS, Review)
+    subscribers.register(stage)
+    app = stage.asgi()
+    app.include_router(routes.router(stage, Authenticator(load_tokens(stage.settings, dict(os.environ)))))
     return app

@@ -6,25 +6,22 @@ from typing import Annotated, Any, TypeVar
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 from pydantic import BaseModel, ValidationError
 
-from services.intake.handlers import BodyError, Problem, accept, parse_builds, problems_of, split_body
+from services.intake.acceptance import BodyError, Problem, accept, parse_builds, problems_of, split_body
 from services.intake.settings import IntakeSettings
 from services.intake.subscribers import forward
 from shared import topics
 from shared.auth import Authenticator, Role
 from shared.contracts import Approval
 from shared.contracts.events import Review, now
-from shared.pipeline import Emitter
-from shared.service import Service
+from shared.stage import Stage
 
 M = TypeVar("M", bound=BaseModel)
 CHUNK = 500  # publishes in flight at once; the producer batches them
 
 
-def router(service: Service, auth: Authenticator) -> APIRouter:
+def router(stage: Stage[IntakeSettings], auth: Authenticator) -> APIRouter:
     api = APIRouter(prefix="/v1")
-    emitter = Emitter(service.broker, service.instance, service.stage)
-    settings = service.settings
-    assert isinstance(settings, IntakeSettings)
+    emitter, settings = stage.emitter, stage.settings
 
     @api.post("/builds", status_code=status.HTTP_202_ACCEPTED)
     async def post_builds(

@@ -6,21 +6,17 @@ from fastapi import FastAPI
 
 from services.render import subscribers
 from services.render.adapters.versions import VersionNumbers
-from shared import topics
-from shared.contracts.events import Document
+from services.render.settings import RenderSettings
 from shared.ivi import IviSchema
 from shared.mongo import database, make_client
-from shared.service import Service
-from shared.settings import ServiceSettings
+from shared.stage import Stage
 
 
-def create_app(settings: ServiceSettings | None = None) -> FastAPI:
-    settings = settings or ServiceSettings()
-    service = Service("render", settings)
-    client = make_client(settings)
-    versions = VersionNumbers(database(client, settings))
-    service.on_start.append(versions.setup)
-    service.attach_mongo(client)
-    subscribers.register(service, IviSchema.load(settings.xsd_path()), versions)
-    service.declare(topics.RENDERED, Document, "Unsigned IVI 2.0 documents with their SHA-256")
-    return service.asgi()
+def create_app(settings: RenderSettings | None = None) -> FastAPI:
+    stage = Stage("render", settings or RenderSettings())
+    client = make_client(stage.settings)
+    versions = VersionNumbers(database(client, stage.settings))
+    stage.on_start.append(versions.setup)
+    stage.attach_mongo(client)
+    subscribers.register(stage, IviSchema.load(stage.settings.xsd_path()), versions)
+    return stage.asgi()

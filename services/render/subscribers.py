@@ -4,31 +4,28 @@ from __future__ import annotations
 
 import hashlib
 
-from faststream.kafka import KafkaMessage
-
 from services.render.adapters.versions import VersionNumbers
 from services.render.document import RenderError, render
+from services.render.settings import RenderSettings
 from shared import topics
 from shared.contracts.events import Document, State, ValidatedRecord
 from shared.ivi import IviSchema
-from shared.pipeline import Emitter
-from shared.service import Service, consume
+from shared.stage import Stage, Unusable
 
 
-def register(service: Service, schema: IviSchema, versions: VersionNumbers) -> None:
-    emitter = Emitter(service.broker, service.instance, service.stage)
-
-    async def on_validated(record: ValidatedRecord, msg: KafkaMessage) -> None:
+def register(stage: Stage[RenderSettings], schema: IviSchema, versions: VersionNumbers) -> None:
+    async def on_validated(record: ValidatedRecord) -> None:
         build = record.build
         number = await versions.number_for(record.record_id, build.vin)
         try:
             xml = render(build, record.approval, version_number=number, schema=schema)
         except RenderError as exc:
-            await emitter.dead_letter(msg, f"cannot render {record.record_id}: {exc}")
-            await emitter.status(
-                vin=build.vin, revision=build.revision, state=State.FAILED, build=build, reason=str(exc)
-            )
-            return
+            raise Unusable(
+                f"cannot render {record.record_id}: {exc}",
+                vin=build.vin,
+                revision=build.revision,
+                build=build,
+            ) from None
         document = Document(
             record_id=record.record_id,
             vin=build.vin,
@@ -37,7 +34,8 @@ def register(service: Service, schema: IviSchema, versions: VersionNumbers) -> N
             xml=xml.decode("utf-8"),
             sha256=hashlib.sha256(xml).hexdigest(),
         )
-        await emitter.send(topics.RENDERED, document, key=build.vin, correlation_id=record.record_id)
-        await emitter.status(vin=build.vin, revision=build.revision, state=State.RENDERED, build=build)
+        await stage.emitter.send(topics.RENDERED, document, key=build.vin, correlation_id=record.record_id)
+        await stage.emitter.status(vin=build.vin, revision=build.revision, state=State.RENDERED, build=build)
 
-    consume(service, topics.VALIDATED, ValidatedRecord, on_validated)
+    stage.publisher(topics.RENDERED, Document, "Unsigned IVI 2.0 documents with their SHA-256")
+    stage.consume(topics.VALIDATED, ValidatedRecord, on_validated)

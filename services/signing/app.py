@@ -5,24 +5,18 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from services.signing import subscribers
-from services.signing.seal import Seal
+from services.signing.adapters.keys import SealHolder, load_seal
 from services.signing.settings import SigningSettings
-from shared import topics
-from shared.contracts.events import Document
-from shared.service import Service
+from shared.stage import Stage
 
 
 def create_app(settings: SigningSettings | None = None) -> FastAPI:
-    settings = settings or SigningSettings()
-    service = Service("signing", settings)
-    holder = subscribers.SealHolder()
+    stage = Stage("signing", settings or SigningSettings())
+    holder = SealHolder()
 
-    async def load_seal() -> None:
-        holder.seal = Seal.from_pem(*settings.load_seal_pems())
+    async def read_seal() -> None:
+        holder.seal = load_seal(stage.settings)
 
-    service.on_start.append(load_seal)
-    subscribers.register(service, holder)
-    service.declare(
-        topics.SIGNED, Document, "Sealed IVI 2.0 documents with their SHA-256 and the seal's fingerprint"
-    )
-    return service.asgi()
+    stage.on_start.append(read_seal)
+    subscribers.register(stage, holder)
+    return stage.asgi()

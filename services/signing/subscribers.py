@@ -3,39 +3,25 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 
-from faststream.kafka import KafkaMessage
-
-from services.signing.seal import Seal, SigningError
+from services.signing.adapters.keys import SealHolder
+from services.signing.seal import SigningError
+from services.signing.settings import SigningSettings
 from shared import topics
 from shared.contracts.events import Document, State
-from shared.pipeline import Emitter
-from shared.service import Service, consume
+from shared.stage import Stage, Unusable
 from shared.xml import XmlInputError
 
 
-@dataclass
-class SealHolder:
-    """The seal, set by the lifespan before the first message is consumed."""
-
-    seal: Seal | None = None
-
-
-def register(service: Service, holder: SealHolder) -> None:
-    emitter = Emitter(service.broker, service.instance, service.stage)
-
-    async def on_rendered(document: Document, msg: KafkaMessage) -> None:
-        seal = holder.seal
-        assert seal is not None, "the lifespan loads the seal before consuming"
+def register(stage: Stage[SigningSettings], holder: SealHolder) -> None:
+    async def on_rendered(document: Document) -> None:
+        seal = holder.get()
         try:
             signed = seal.sign(document.xml.encode("utf-8"))
         except (SigningError, XmlInputError) as exc:
-            await emitter.dead_letter(msg, f"cannot sign {document.record_id}: {exc}")
-            await emitter.status(
-                vin=document.vin, revision=document.revision, state=State.FAILED, reason=str(exc)
-            )
-            return
+            raise Unusable(
+                f"cannot sign {document.record_id}: {exc}", vin=document.vin, revision=document.revision
+            ) from None
         result = document.model_copy(
             update={
                 "xml": signed.decode("utf-8"),
@@ -43,7 +29,10 @@ def register(service: Service, holder: SealHolder) -> None:
                 "signer_fingerprint": seal.fingerprint,
             }
         )
-        await emitter.send(topics.SIGNED, result, key=document.vin, correlation_id=document.record_id)
-        await emitter.status(vin=document.vin, revision=document.revision, state=State.SIGNED)
+        await stage.emitter.send(topics.SIGNED, result, key=document.vin, correlation_id=document.record_id)
+        await stage.emitter.status(vin=document.vin, revision=document.revision, state=State.SIGNED)
 
-    consume(service, topics.RENDERED, Document, on_rendered)
+    stage.publisher(
+        topics.SIGNED, Document, "Sealed IVI 2.0 documents with their SHA-256 and the seal's fingerprint"
+    )
+    stage.consume(topics.RENDERED, Document, on_rendered)

@@ -1,4 +1,4 @@
-"""The validation rules: pure functions from (build record, approval table, settings) to findings.
+"""The validation rules: pure functions from (build record, approval table, policy) to findings.
 
 Each rule returns the findings it has about one record; ``check`` runs them all.
 Findings about the approval's own data (completeness against the schema and
@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from services.validation.settings import CheckDigitMode, RuleSettings
+from services.validation.policy import CheckDigitMode, RulePolicy
 from shared.contracts import Approval, BuildRecord, Finding, Owner, Severity
 from shared.ivi import IviSchema
 from shared.vin import ALPHABET, check_digit
@@ -173,7 +173,7 @@ def _as_list(value: Any) -> list[Any]:
 class Context:
     build: BuildRecord
     approval: Approval | None
-    settings: RuleSettings
+    policy: RulePolicy
     today: dt.date
 
 
@@ -201,7 +201,7 @@ def vin_format(ctx: Context) -> Iterator[Finding]:
 def vin_check_digit(ctx: Context) -> Iterator[Finding]:
     """The position-9 check digit, enforced as the manufacturer's setting says."""
     vin = ctx.build.vin
-    mode = ctx.settings.check_digit_mode(vin[:3])
+    mode = ctx.policy.check_digit_mode(vin[:3])
     if mode is CheckDigitMode.OFF or len(vin) != 17 or set(vin) - ALPHABET:
         return
     expected = check_digit(vin)
@@ -361,10 +361,10 @@ BUILD_RULES: tuple[Rule, ...] = (
 )
 
 
-def check(build: BuildRecord, table: ApprovalTable, settings: RuleSettings, today: dt.date) -> list[Finding]:
+def check(build: BuildRecord, table: ApprovalTable, policy: RulePolicy, today: dt.date) -> list[Finding]:
     """Every finding about one build record: its own, then its approval's."""
     approval = table.get(build.approval.key)
-    ctx = Context(build=build, approval=approval, settings=settings, today=today)
+    ctx = Context(build=build, approval=approval, policy=policy, today=today)
     findings = list(approval_exists(ctx, table.numbers))
     for rule in BUILD_RULES:
         findings.extend(rule(ctx))

@@ -1,29 +1,16 @@
-"""Settings of the validation rules and the release policy."""
+"""Settings of the validation service: the rule choices and the release policy, from COC_ variables."""
 
 from __future__ import annotations
 
-from enum import StrEnum
+from types import MappingProxyType
 
 from pydantic import Field
 
+from services.validation.policy import CheckDigitMode, ReleasePolicy, RulePolicy
 from shared.settings import ServiceSettings
 
 
-class CheckDigitMode(StrEnum):
-    """How the ISO 3779 check digit is enforced: mandatory in North America, not in the EU."""
-
-    OFF = "off"
-    WARN = "warn"
-    ERROR = "error"
-
-
-class ReleasePolicy(StrEnum):
-    AUTO = "auto"  # clean records go straight on
-    REVIEW = "review"  # every record waits for a reviewer
-    HOLD = "hold"  # the group is not yet released
-
-
-class RuleSettings(ServiceSettings):
+class ValidationSettings(ServiceSettings):
     """Per-manufacturer rule choices (COC_ environment variables, JSON for the mappings)."""
 
     check_digit: CheckDigitMode = Field(
@@ -39,8 +26,11 @@ class RuleSettings(ServiceSettings):
         ReleasePolicy.AUTO, description="Release policy of groups not listed in release_policy"
     )
 
-    def check_digit_mode(self, wmi: str) -> CheckDigitMode:
-        return self.check_digit_by_wmi.get(wmi, self.check_digit)
-
-    def policy_for(self, vehicle_group: str) -> ReleasePolicy:
-        return self.release_policy.get(vehicle_group, self.default_release_policy)
+    def policy(self) -> RulePolicy:
+        """The frozen policy the pure rules take."""
+        return RulePolicy(
+            check_digit=self.check_digit,
+            check_digit_by_wmi=MappingProxyType(dict(self.check_digit_by_wmi)),
+            release_policy=MappingProxyType(dict(self.release_policy)),
+            default_release_policy=self.default_release_policy,
+        )

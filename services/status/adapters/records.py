@@ -20,7 +20,7 @@ from typing import Any
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
-from services.status.handlers import OPEN_STATES, Document, StatusServiceError, fold
+from services.status.fold import OPEN_STATES, Document, StatusServiceError, fold
 from shared.contracts.events import State, StatusEvent
 from shared.contracts.findings import Owner
 from shared.mongo import MongoDoc, serves_secondary_indexes

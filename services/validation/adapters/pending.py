@@ -7,10 +7,9 @@ older deliveries to ignore.
 
 from __future__ import annotations
 
-from typing import Any
-
 from pymongo.asynchronous.collection import AsyncCollection
 
+from services.validation.decide import Pending
 from shared.contracts import BuildRecord
 from shared.contracts.events import State, now
 from shared.mongo import MongoDoc, serves_secondary_indexes
@@ -34,9 +33,8 @@ class PendingStore:
         """Remember a decision unless a newer revision of the VIN is already known.
 
         Returns False for a superseded revision (nothing written). Read, compare,
-        write by ``_id``: FerretDB answers a filter with more than ``_id`` by
-        reading the whole collection. A VIN's records come from one partition,
-        one at a time.
+        write by ``_id`` (see ``shared.mongo``); a VIN's records come from one
+        partition, one at a time.
         """
         stored = await self.collection.find_one({"_id": build.vin}, {"revision": 1})
         if stored is not None and stored["revision"] > build.revision:
@@ -54,8 +52,11 @@ class PendingStore:
         await self.collection.replace_one({"_id": build.vin}, doc, upsert=True)
         return True
 
-    async def get(self, vin: str) -> dict[str, Any] | None:
-        return await self.collection.find_one({"_id": vin})
+    async def get(self, vin: str) -> Pending | None:
+        doc = await self.collection.find_one({"_id": vin})
+        if doc is None:
+            return None
+        return Pending(BuildRecord.model_validate(doc["build"]), State(doc["state"]), doc.get("reviewed_by"))
 
     async def waiting_on(self, approval_key: str) -> list[BuildRecord]:
         cursor = self.collection.find({"approval_key": approval_key, "waiting": True})

@@ -1,0 +1,51 @@
+"""``coc service NAME``: one service in the foreground.
+
+This module is the one place in ``cli`` that reaches into the service runtime:
+``service_app`` builds a service's app (``coc service``, ``coc docs``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+from typing import Any
+
+from cli.main import CommandError
+from deploy.local.services import SERVICES
+
+
+def register(subparsers: Any) -> None:
+    run = subparsers.add_parser("service", help="run one service in the foreground")
+    run.add_argument("name", choices=SERVICES)
+    run.add_argument("--port", type=int, help="HTTP port (default: the service's own, or COC_HTTP_PORT)")
+    run.set_defaults(func=run_service)
+
+
+def service_app(name: str) -> Any:
+    """The FastAPI app of one service, from ``services.<name>.app.create_app`` with its own settings."""
+    return importlib.import_module(f"services.{name}.app").create_app()
+
+
+def service_asyncapi(name: str) -> dict[str, Any]:
+    """The AsyncAPI document of one service's topics, as its stage declares them."""
+    spec: dict[str, Any] = service_app(name).state.stage.asyncapi()
+    return spec
+
+
+def run_service(args: argparse.Namespace) -> int:
+    import uvicorn
+    from pydantic import ValidationError
+
+    from shared.settings import ServiceSettings
+    from shared.stage import port_of
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings = ServiceSettings()
+    try:
+        app = service_app(args.name)
+    except (ValidationError, FileNotFoundError, OSError) as exc:
+        raise CommandError(f"{args.name} cannot start: {exc}") from None
+    port = args.port or port_of(args.name, settings)
+    uvicorn.run(app, host=settings.http_host, port=port, log_level="warning", lifespan="on")
+    return 0

@@ -1,0 +1,110 @@
+"""Validation's decisions: what happens to a record given its findings, its group's policy and its reviews.
+
+Pure: the subscriber reads what is pending, calls these, and publishes what they return.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from services.validation.policy import ReleasePolicy, RulePolicy
+from services.validation.rules import ApprovalTable, check
+from shared.contracts import BuildRecord, Finding, Owner, Severity
+from shared.contracts.events import Review, State, ValidatedRecord
+
+WAITING = frozenset({State.BLOCKED, State.NEEDS_REVIEW, State.HELD})
+
+
+class ValidationServiceError(Exception):
+    """Base error of the validation service."""
+
+
+class NotWaiting(ValidationServiceError):
+    """A review of a record that is not waiting for one (unknown, another revision, or already released)."""
+
+
+@dataclass(frozen=True)
+class Pending:
+    """What validation remembers of a VIN: its newest revision, the decision on it, who reviewed it."""
+
+    build: BuildRecord
+    state: State
+    reviewed_by: str | None = None
+
+    @property
+    def waiting(self) -> bool:
+        return self.state in WAITING
+
+
+@dataclass(frozen=True)
+class Outcome:
+    state: State
+    findings: tuple[Finding, ...]
+    validated: ValidatedRecord | None = None
+
+
+def decide(
+    build: BuildRecord,
+    table: ApprovalTable,
+    policy: RulePolicy,
+    today: dt.date,
+    reviewed_by: str | None = None,
+) -> Outcome:
+    """Blocked on an error; else waiting for review or held as the group's policy says; else validated.
+
+    A reviewer's acceptance (``reviewed_by``) settles warnings and the group's
+    policy, never an error.
+    """
+    findings = tuple(check(build, table, policy, today))
+    if any(f.severity is Severity.ERROR for f in findings):
+        return Outcome(State.BLOCKED, findings)
+    if reviewed_by is None:
+        release = policy.policy_for(build.vehicle_group)
+        if findings or release is ReleasePolicy.REVIEW:
+            return Outcome(State.NEEDS_REVIEW, findings or (review_required(build),))
+        if release is ReleasePolicy.HOLD:
+            return Outcome(State.HELD, (group_held(build),))
+    approval = table.get(build.approval.key)
+    assert approval is not None  # an unknown approval is an error finding
+    record = ValidatedRecord(
+        record_id=build.record_id, build=build, approval=approval, reviewed_by=reviewed_by
+    )
+    return Outcome(State.VALIDATED, (), record)
+
+
+def reviewed_build(pending: Pending | None, review: Review) -> BuildRecord:
+    """The build a review decides on; NotWaiting unless that revision waits for a person."""
+    if pending is None or pending.build.revision != review.revision or not pending.waiting:
+        raise NotWaiting(f"no record {review.vin}:{review.revision} is waiting for a review")
+    return pending.build
+
+
+def review_required(build: BuildRecord) -> Finding:
+    return Finding(
+        code="GROUP_REVIEW",
+        path="CocDataGroup",
+        message=f"vehicle group {build.vehicle_group} is released by review: accept or reject this record",
+        severity=Severity.WARNING,
+        owner=Owner.COMPLIANCE,
+    )
+
+
+def group_held(build: BuildRecord) -> Finding:
+    return Finding(
+        code="GROUP_HELD",
+        path="CocDataGroup",
+        message=f"vehicle group {build.vehicle_group} is not yet released; a reviewer may release this record",
+        severity=Severity.WARNING,
+        owner=Owner.COMPLIANCE,
+    )
+
+
+def rejected_by_review(reviewer: str, comment: str) -> Finding:
+    return Finding(
+        code="REVIEW_REJECTED",
+        path="CocDataGroup",
+        message=f"rejected by {reviewer}: {comment or 'no reason given'}; correct the build and resend",
+        severity=Severity.ERROR,
+        owner=Owner.PRODUCTION,
+    )

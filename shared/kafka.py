@@ -1,0 +1,190 @@
+"""Kafka plumbing, all of it in one place: the broker, the envelope, the topics, reading a topic whole.
+
+Conventions (design.md, "Topics" and "Delivery and failure"):
+- the key is the VIN (approvals: the approval key), so one vehicle stays on one partition;
+- the value is the JSON of a pydantic contract carrying ``schema_version``;
+- the record id travels as FastStream's correlation id, the schema version and
+  the trace context as headers;
+- producers wait for all in-sync replicas; consumers commit only after the
+  handler finished, and a handler that raises has its message delivered again;
+- topics are made before a service subscribes, not left to broker auto-creation:
+  the approvals topic must be compacted, and every topic needs enough partitions
+  for its stage to scale out (signing first).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any, TypeAlias, TypeVar
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker, KafkaMessage
+from faststream.message import StreamMessage
+from pydantic import BaseModel, ValidationError
+
+from shared import topics
+from shared.settings import CocSettings
+
+M = TypeVar("M", bound=BaseModel)
+Record: TypeAlias = ConsumerRecord[bytes, bytes]
+
+SCHEMA_VERSION_HEADER = "coc-schema-version"
+SERVICE_HEADER = "coc-service"
+
+
+def make_broker(settings: CocSettings, *, client_id: str, **options: Any) -> KafkaBroker:
+    """A broker whose producer waits for every in-sync replica.
+
+    Not the idempotent producer: with several consumers of one process
+    publishing at once, aiokafka's idempotent producer was seen to fail with
+    OutOfOrderSequenceNumber after a broker restart, an error it never
+    recovers from, which stalls the stage for good. A retried send may
+    instead arrive twice; every stage deduplicates (record ids as keys,
+    deterministic documents), so a duplicate changes nothing.
+    """
+    return KafkaBroker(settings.kafka_bootstrap, client_id=client_id, acks="all", **options)
+
+
+def group_options(group_id: str, workers: int = 1) -> dict[str, Any]:
+    """Subscriber options of a stage whose instances share the work in one consumer group.
+
+    Offsets are committed after the handler returns (AckPolicy.NACK_ON_ERROR
+    acks on success and rewinds to the message on an exception), so a process
+    killed mid-handler leaves the message to be delivered again.
+
+    With ``workers`` > 1 the subscriber runs that many consumers of the group,
+    each on its own partitions: the I/O of one vehicle's message overlaps
+    another's, and the messages of one vehicle (one key, one partition) stay
+    in order.
+    """
+    options: dict[str, Any] = {
+        "group_id": group_id,
+        "ack_policy": AckPolicy.NACK_ON_ERROR,
+        "auto_offset_reset": "earliest",
+    }
+    if workers > 1:
+        options["max_workers"] = workers
+    return options
+
+
+def broadcast_options() -> dict[str, Any]:
+    """Subscriber options of a topic every instance reads whole: no group, from the beginning, no commits."""
+    return {"group_id": None, "auto_offset_reset": "earliest", "ack_policy": AckPolicy.MANUAL}
+
+
+def envelope_headers(model: BaseModel, *, service: str) -> dict[str, str]:
+    """Headers of a published contract: its schema version and the publishing service."""
+    version = getattr(model, "schema_version", 1)
+    return {SCHEMA_VERSION_HEADER: str(version), SERVICE_HEADER: service}
+
+
+async def raw_body(msg: StreamMessage[Any]) -> bytes:
+    """Decoder that hands the handler the bytes as they came.
+
+    Every stage parses its own input with its pydantic contract, so a message
+    that breaks the contract becomes a dead letter with a reason instead of a
+    decoding error that would be redelivered for ever.
+    """
+    return msg.body
+
+
+async def raw_batch(msg: StreamMessage[Any]) -> list[bytes]:
+    """The batch decoder's counterpart of ``raw_body``."""
+    return [record.value or b"" for record in msg.raw_message]
+
+
+def records_of(msg: KafkaMessage) -> tuple[Record, ...]:
+    """The Kafka records behind a message: one, or the whole batch."""
+    raw = msg.raw_message
+    return tuple(raw) if isinstance(raw, tuple | list) else (raw,)
+
+
+def key_text(record: Record) -> str:
+    return record.key.decode("utf-8", "replace").strip() if record.key else ""
+
+
+class ContractError(ValueError):
+    """A message or request body broke its contract; the text names each field and why."""
+
+
+def parse_as(model: type[M], body: bytes) -> M:
+    """Parse a message body with its contract; raises ContractError naming each bad field."""
+    try:
+        return model.model_validate_json(body)
+    except ValidationError as exc:
+        raise ContractError(describe(exc)) from None
+
+
+def describe(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors(include_url=False):
+        where = ".".join(str(p) for p in err["loc"]) or "(body)"
+        parts.append(f"{where}: {err['msg']}")
+    return "; ".join(parts)
+
+
+def wanted_topics(settings: CocSettings) -> list[NewTopic]:
+    names = [*topics.ALL, *(topics.dlq(t) for t in topics.ALL if t != topics.STATUS)]
+    configs = {"min.insync.replicas": str(settings.topic_min_insync)}
+    return [
+        NewTopic(
+            name,
+            num_partitions=1 if name == topics.APPROVALS else settings.topic_partitions,
+            replication_factor=settings.topic_replication,
+            topic_configs={**configs, "cleanup.policy": "compact"} if name in topics.COMPACTED else configs,
+        )
+        for name in names
+    ]
+
+
+async def ensure_topics(settings: CocSettings) -> list[str]:
+    """Create the topics that do not exist yet; return the names created."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [t for t in wanted_topics(settings) if t.name not in existing]
+        if missing:
+            # another process may make them between the listing and the creation
+            with contextlib.suppress(TopicAlreadyExistsError):
+                await admin.create_topics(missing)
+        return [t.name for t in missing]
+    finally:
+        await admin.close()
+
+
+async def read_to_end(settings: CocSettings, topic: str) -> list[Record]:
+    """Every record of ``topic`` from its beginning up to its end as of now, in offset order per partition.
+
+    For a compacted topic a service must know whole before it starts (the
+    approvals): no consumer group, nothing committed.
+    """
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        if topic not in await consumer.topics():  # also fetches the metadata
+            return []
+        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        if not partitions:
+            return []
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        records: list[Record] = []
+        while await _behind(consumer, ends):
+            batches = await consumer.getmany(timeout_ms=1000)
+            for batch in batches.values():
+                records.extend(batch)
+        return records
+    finally:
+        await consumer.stop()
+
+
+async def _behind(consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]) -> bool:
+    for partition, end in ends.items():
+        if await consumer.position(partition) < end:
+            return True
+    return False

@@ -1,0 +1,408 @@
+"""The stage runtime: what every service is made of besides its own work.
+
+A service is one ``Stage``: a FastAPI application (its HTTP endpoints and
+/healthz) whose lifespan starts and stops a FastStream Kafka broker and the
+clients the service needs. Nothing is created at import time; each service's
+``create_app`` assembles its stage.
+
+The stage publishes only through the FastStream publishers it declares
+(``Stage.publisher``), so the AsyncAPI document lists exactly the topics and
+contracts that run. It consumes through ``Stage.consume``, which applies the
+delivery rules of the design to every subscriber alike:
+
+- the body is parsed with its contract; one that breaks it goes to
+  ``<topic>.dlq`` with the reason, a status event says so when the VIN is
+  readable, and the partition goes on;
+- a handler that finds a message it can never use raises ``Unusable``: same path;
+- any other exception is a transient fault (broker or database away): wait
+  with growing backoff, then let it propagate so the message is delivered
+  again, uncommitted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from fastapi import FastAPI, Response
+from faststream.kafka import KafkaBroker, KafkaMessage
+from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
+from faststream.kafka.publisher.usecase import DefaultPublisher
+from faststream.specification import AsyncAPI
+from opentelemetry.sdk.trace import TracerProvider
+from pydantic import BaseModel
+from pymongo import AsyncMongoClient
+
+from shared import topics
+from shared.contracts import Finding, Owner
+from shared.contracts.builds import BuildRecord
+from shared.contracts.events import DeadLetter, State, StatusEvent, now
+from shared.kafka import (
+    ContractError,
+    Record,
+    broadcast_options,
+    ensure_topics,
+    envelope_headers,
+    group_options,
+    key_text,
+    make_broker,
+    parse_as,
+    raw_batch,
+    raw_body,
+    records_of,
+)
+from shared.mongo import MongoDoc
+from shared.settings import ServiceSettings
+from shared.telemetry import current_trace_id, make_tracer_provider
+
+S = TypeVar("S", bound=ServiceSettings)
+M = TypeVar("M", bound=BaseModel)
+Hook = Callable[[], Awaitable[None]]
+HealthCheck = Callable[[], Awaitable[bool]]
+# VIN and revision of a message that broke its contract, read from its bytes and its key.
+Identity = Callable[[bytes, str], tuple[str, int]]
+
+
+def instance_name(stage: str) -> str:
+    """Who emitted an event: the stage, the host and the process."""
+    return f"{stage}@{socket.gethostname()}:{os.getpid()}"
+
+
+def port_of(stage: str, settings: ServiceSettings) -> int:
+    return settings.http_port or settings.port_of(stage)
+
+
+def key_identity(_body: bytes, key: str) -> tuple[str, int]:
+    """The VIN is the key; the revision is not known (0)."""
+    return key.upper(), 0
+
+
+class Unusable(Exception):
+    """A message no retry can make usable: kept in the DLQ with ``reason``, never redelivered.
+
+    ``state`` (failed by default, None for none) is said on the status topic
+    for ``vin`` and ``revision``; ``build`` adds the group and build id.
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        vin: str = "",
+        revision: int = 0,
+        build: BuildRecord | None = None,
+        state: State | None = State.FAILED,
+    ) -> None:
+        super().__init__(reason)
+        self.reason, self.vin, self.revision, self.build, self.state = reason, vin, revision, build, state
+
+
+class Stage(Generic[S]):
+    """The parts of one service process, assembled by its ``create_app``."""
+
+    def __init__(self, name: str, settings: S) -> None:
+        self.name = name
+        self.settings = settings
+        self.instance = instance_name(name)
+        self.tracer_provider: TracerProvider = make_tracer_provider(settings, name)
+        self.broker: KafkaBroker = make_broker(
+            settings,
+            client_id=f"coc-{name}",
+            middlewares=[KafkaTelemetryMiddleware(tracer_provider=self.tracer_provider)],
+        )
+        self.on_start: list[Hook] = []
+        self.on_stop: list[Hook] = []
+        self.health_checks: list[HealthCheck] = [self._broker_alive]
+        self._publishers: dict[str, DefaultPublisher] = {}
+        self.emitter = Emitter(self)
+        self.publisher(topics.STATUS, StatusEvent)
+
+    # -- outgoing ---------------------------------------------------------------------------
+
+    def publisher(self, topic: str, model: type[BaseModel], description: str | None = None) -> None:
+        """Declare an outgoing topic with its contract: the publisher the emitter sends through."""
+        if topic in self._publishers:
+            return
+        self._publishers[topic] = self.broker.publisher(
+            topic,
+            title=f"{topic}:publish",
+            schema=model,
+            description=description or (model.__doc__ or "").strip(),
+        )
+
+    def publisher_of(self, topic: str) -> DefaultPublisher:
+        try:
+            return self._publishers[topic]
+        except KeyError:
+            raise LookupError(f"stage {self.name} has declared no publisher for {topic}") from None
+
+    # -- incoming ---------------------------------------------------------------------------
+
+    def consume(
+        self,
+        topic: str,
+        model: type[M],
+        handler: Callable[[M], Awaitable[None]],
+        *,
+        broken_state: State | None = State.FAILED,
+        identity: Identity = key_identity,
+        broadcast: bool = False,
+        group: str | None = None,
+    ) -> None:
+        """Subscribe ``handler`` to ``topic``, one message at a time, with the delivery rules above.
+
+        The instances of a stage share the work in one consumer group; with
+        ``broadcast`` every instance reads the whole topic from its beginning
+        (a table each instance keeps, such as the approvals). A message that
+        breaks the contract gets ``broken_state`` on the status topic for the
+        VIN ``identity`` reads (None: no status, for topics not keyed by VIN).
+        ``group`` names the consumer group when it is not ``coc-<stage>.<topic>``.
+        """
+        backoff = self._backoff()
+        self.publisher(topics.dlq(topic), DeadLetter)
+        if broadcast:
+            options = broadcast_options()
+        elif group:
+            options = group_options(group, self.settings.consumers)
+        else:
+            options = self._group(topic)
+
+        @self.broker.subscriber(topic, decoder=raw_body, title=f"{self.name}:{topic}", **options)
+        async def on_message(body: bytes, msg: KafkaMessage) -> None:
+            (record,) = records_of(msg)
+            try:
+                parsed = parse_as(model, body)
+            except ContractError as exc:
+                vin, revision = identity(body, key_text(record)) if broken_state else ("", 0)
+                await self._keep(record, Unusable(str(exc), vin=vin, revision=revision, state=broken_state))
+                return
+            try:
+                await handler(parsed)
+            except Unusable as exc:
+                await self._keep(record, exc)
+            except Exception:
+                await backoff.failed()
+                raise
+            else:
+                backoff.succeeded()
+
+    def consume_batches(
+        self,
+        topic: str,
+        model: type[M],
+        handler: Callable[[list[M]], Awaitable[None]],
+        *,
+        max_records: int,
+        timeout_ms: int = 200,
+    ) -> None:
+        """Subscribe ``handler`` to batches of up to ``max_records`` parsed messages.
+
+        A message that breaks the contract only goes to the DLQ (no status: the
+        one batch consumer is the status service, which would read its own
+        event back); the rest of the batch goes on. A transient fault leaves
+        the whole batch uncommitted, so the handler must be idempotent.
+        """
+        backoff = self._backoff()
+        self.publisher(topics.dlq(topic), DeadLetter)
+
+        @self.broker.subscriber(
+            topic,
+            batch=True,
+            max_records=max_records,
+            batch_timeout_ms=timeout_ms,
+            decoder=raw_batch,
+            title=f"{self.name}:{topic}",
+            **self._group(topic, workers=1),
+        )
+        async def on_batch(_bodies: list[bytes], msg: KafkaMessage) -> None:
+            parsed: list[M] = []
+            for record in records_of(msg):
+                try:
+                    parsed.append(parse_as(model, record.value or b""))
+                except ContractError as exc:
+                    await self._keep(record, Unusable(str(exc), state=None))
+            try:
+                await handler(parsed)
+            except Exception:
+                await backoff.failed()
+                raise
+            backoff.succeeded()
+
+    def _group(self, topic: str, workers: int | None = None) -> dict[str, Any]:
+        """The stage's consumer group of ``topic``: ``coc-<stage>.<topic>``."""
+        consumers = self.settings.consumers if workers is None else workers
+        return group_options(f"coc-{self.name}.{topic}", consumers)
+
+    def _backoff(self) -> Backoff:
+        return Backoff(self.settings.retry_initial_s, self.settings.retry_max_s)
+
+    async def _keep(self, record: Record, unusable: Unusable) -> None:
+        """Keep an unusable message in the DLQ, and say so on the status topic when the VIN is known."""
+        await self.emitter.dead_letter(record, unusable.reason)
+        if unusable.state is not None and unusable.vin:
+            await self.emitter.status(
+                vin=unusable.vin,
+                revision=unusable.revision,
+                state=unusable.state,
+                build=unusable.build,
+                reason=unusable.reason,
+            )
+
+    # -- the process ------------------------------------------------------------------------
+
+    def attach_mongo(self, client: AsyncMongoClient[MongoDoc]) -> None:
+        """Close the client when the service stops, and count its ping in /healthz."""
+
+        async def alive() -> bool:
+            await client.admin.command("ping")
+            return True
+
+        self.on_stop.append(client.close)
+        self.health_checks.append(alive)
+
+    async def _broker_alive(self) -> bool:
+        return await self.broker.ping(timeout=2.0)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, _app: FastAPI) -> AsyncIterator[None]:
+        await ensure_topics(self.settings)
+        for hook in self.on_start:
+            await hook()
+        await self.broker.start()
+        try:
+            yield
+        finally:
+            await self.broker.stop()
+            for hook in reversed(self.on_stop):
+                await hook()
+            self.tracer_provider.shutdown()
+
+    def asgi(self, **fastapi_options: Any) -> FastAPI:
+        app = FastAPI(title=f"coc {self.name}", lifespan=self.lifespan, **fastapi_options)
+        app.state.stage = self
+
+        @app.get("/healthz", tags=["health"])
+        async def healthz(response: Response) -> dict[str, Any]:
+            checks = [await _safe(check) for check in self.health_checks]
+            healthy = all(checks)
+            response.status_code = 200 if healthy else 503
+            return {"service": self.instance, "healthy": healthy}
+
+        return app
+
+    def asyncapi(self) -> dict[str, Any]:
+        """The AsyncAPI document of this service's topics: its subscribers and its publishers."""
+        spec = AsyncAPI(self.broker, title=f"coc {self.name}", version="1.0.0", schema_version="3.0.0")
+        return dict(spec.to_specification().to_jsonable())
+
+
+async def _safe(check: HealthCheck) -> bool:
+    try:
+        return await check()
+    except Exception:  # a failing health check is an unhealthy answer, not a crash
+        return False
+
+
+@dataclass(frozen=True)
+class Emitter:
+    """Publishes what a stage decided, through its declared publishers, with the envelope conventions.
+
+    Status events go to coc.status.v1 (key = VIN, correlation id = record id,
+    trace id of the record), dead letters to ``<topic>.dlq``. The pure logic
+    of a stage returns what happened; the subscriber hands it here.
+    """
+
+    stage: Stage[Any]
+
+    async def send(self, topic: str, model: BaseModel, *, key: str, correlation_id: str) -> None:
+        """Publish a contract onward as this stage."""
+        await self.stage.publisher_of(topic).publish(
+            model,
+            key=key.encode(),
+            correlation_id=correlation_id,
+            headers=envelope_headers(model, service=self.stage.name),
+        )
+
+    async def status(
+        self,
+        *,
+        vin: str,
+        revision: int,
+        state: State,
+        build: BuildRecord | None = None,
+        findings: Iterable[Finding] = (),
+        reason: str | None = None,
+    ) -> StatusEvent:
+        found = tuple(findings)
+        event = StatusEvent(
+            vin=vin,
+            record_id=f"{vin}:{revision}",
+            revision=revision,
+            build_id=build.build_id if build else None,
+            vehicle_group=build.vehicle_group if build else None,
+            stage=self.stage.name,
+            state=state,
+            findings=found,
+            owner=owner_of(found),
+            reason=reason,
+            time=now(),
+            service=self.stage.instance,
+            trace_id=current_trace_id(),
+        )
+        await self.send(topics.STATUS, event, key=vin, correlation_id=event.record_id)
+        return event
+
+    async def dead_letter(self, record: Record, reason: str) -> DeadLetter:
+        """Keep one consumed record in ``<topic>.dlq`` with the reason."""
+        key = record.key.decode("utf-8", "replace") if record.key else None
+        letter = DeadLetter(
+            source_topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            key=key,
+            value=(record.value or b"").decode("utf-8", "replace"),
+            reason=reason,
+            service=self.stage.instance,
+            time=now(),
+        )
+        await self.send(
+            topics.dlq(record.topic),
+            letter,
+            key=key or "",
+            correlation_id=f"{record.topic}:{record.partition}:{record.offset}",
+        )
+        return letter
+
+
+def owner_of(findings: Sequence[Finding]) -> Owner | None:
+    """The team that must act first: the owner of the first error, else of the first finding."""
+    for finding in findings:
+        if finding.severity == "error":
+            return finding.owner
+    return findings[0].owner if findings else None
+
+
+class Backoff:
+    """Waits longer after each consecutive failure; a success resets it.
+
+    A handler whose transient fault (broker or database away) propagates has its
+    message delivered again at once (the offset is not committed); waiting here
+    first keeps that redelivery from spinning while the fault lasts.
+    """
+
+    def __init__(self, initial_s: float, max_s: float) -> None:
+        self.initial_s, self.max_s = initial_s, max_s
+        self.failures = 0
+
+    def succeeded(self) -> None:
+        self.failures = 0
+
+    async def failed(self) -> None:
+        delay = min(self.max_s, self.initial_s * (2**self.failures))
+        self.failures += 1
+        await asyncio.sleep(delay)

@@ -1,0 +1,187 @@
+"""The stage runtime on the real broker: publish through declared publishers, consume with the delivery rules."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaConsumer
+from aiokafka.admin import AIOKafkaAdminClient
+
+from shared import topics
+from shared.contracts import Finding, Owner, Severity
+from shared.contracts.events import DeadLetter, State, StatusEvent
+from shared.kafka import SCHEMA_VERSION_HEADER, SERVICE_HEADER
+from shared.settings import CocSettings, ServiceSettings
+from shared.stage import Stage, Unusable
+
+pytestmark = pytest.mark.integration
+
+FINDING = Finding(
+    code="TEST",
+    path="CocDataGroup/VehicleIdentificationNumber",
+    message="m",
+    severity=Severity.ERROR,
+    owner=Owner.PRODUCTION,
+)
+
+
+def stage_of(settings: CocSettings) -> Stage[ServiceSettings]:
+    return Stage("test", ServiceSettings(kafka_bootstrap=settings.kafka_bootstrap, retry_initial_s=0.05))
+
+
+async def committed_offset(settings: CocSettings, group: str, topic: str) -> int:
+    """Sum of the group's committed offsets over the topic's partitions."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(group)
+        return sum(meta.offset for tp, meta in offsets.items() if tp.topic == topic and meta.offset > 0)
+    finally:
+        await admin.close()
+
+
+async def eventually_committed(settings: CocSettings, group: str, topic: str, expected: int) -> int:
+    """The group's committed offset once it reaches ``expected`` (the ack follows the handler)."""
+    for _ in range(50):
+        offset = await committed_offset(settings, group, topic)
+        if offset >= expected:
+            return offset
+        await asyncio.sleep(0.2)
+    return offset
+
+
+async def read(settings: CocSettings, topic: str, wanted: Callable[[Any], bool], timeout: float = 60) -> Any:
+    """The first record of ``topic`` (from its beginning) that ``wanted`` accepts."""
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=settings.kafka_bootstrap, auto_offset_reset="earliest", group_id=None
+    )
+    await consumer.start()
+    try:
+        async with asyncio.timeout(timeout):
+            async for record in consumer:
+                if wanted(record):
+                    return record
+    finally:
+        await consumer.stop()
+
+
+@pytest.fixture
+async def running() -> AsyncIterator[Callable[[Stage[ServiceSettings]], Awaitable[None]]]:
+    started: list[Stage[ServiceSettings]] = []
+
+    async def start(stage: Stage[ServiceSettings]) -> None:
+        await stage.broker.start()
+        started.append(stage)
+
+    yield start
+    for stage in started:
+        await stage.broker.stop()
+
+
+async def test_a_contract_sent_through_its_publisher_arrives_with_key_correlation_id_and_headers(
+    settings: CocSettings, unique: str, running: Any
+) -> None:
+    topic = f"test.roundtrip.{unique}"
+    stage = stage_of(settings)
+    stage.publisher(topic, Finding)
+    received: asyncio.Queue[Finding] = asyncio.Queue()
+
+    async def handle(finding: Finding) -> None:
+        await received.put(finding)
+
+    stage.consume(topic, Finding, handle)
+    await running(stage)
+    await stage.emitter.send(topic, FINDING, key="VIN1", correlation_id="VIN1:1")
+
+    assert await asyncio.wait_for(received.get(), timeout=60) == FINDING
+    record = await read(settings, topic, lambda r: r.key == b"VIN1")
+    headers = {k: v.decode() for k, v in record.headers}
+    assert headers[SCHEMA_VERSION_HEADER] == "1"
+    assert headers[SERVICE_HEADER] == "test"
+    assert headers["correlation_id"] == "VIN1:1"
+    assert await eventually_committed(settings, f"coc-test.{topic}", topic, 1) == 1
+
+
+async def test_sending_to_a_topic_the_stage_never_declared_is_refused(settings: CocSettings) -> None:
+    stage = stage_of(settings)
+    with pytest.raises(LookupError, match="no publisher for nowhere"):
+        await stage.emitter.send("nowhere", FINDING, key="K", correlation_id="K")
+
+
+async def test_a_transient_fault_is_delivered_again_and_committed_only_after(
+    settings: CocSettings, unique: str, running: Any
+) -> None:
+    topic = f"test.redeliver.{unique}"
+    stage = stage_of(settings)
+    stage.publisher(topic, Finding)
+    attempts: list[int] = []
+    done = asyncio.Event()
+
+    async def handle(_finding: Finding) -> None:
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise ConnectionError("database away")  # a transient fault
+        done.set()
+
+    stage.consume(topic, Finding, handle)
+    await running(stage)
+    await stage.emitter.send(topic, FINDING, key="VIN2", correlation_id="VIN2:1")
+    await asyncio.wait_for(done.wait(), timeout=60)
+
+    assert len(attempts) == 2
+    assert await eventually_committed(settings, f"coc-test.{topic}", topic, 1) == 1
+
+
+async def test_a_broken_message_goes_to_the_dlq_with_the_field_and_a_status_and_the_next_one_is_handled(
+    settings: CocSettings, unique: str, running: Any
+) -> None:
+    topic, vin = f"test.broken.{unique}", f"BROKEN{unique}".upper()
+    stage = stage_of(settings)
+    handled: asyncio.Queue[Finding] = asyncio.Queue()
+
+    async def handle(finding: Finding) -> None:
+        await handled.put(finding)
+
+    stage.consume(topic, Finding, handle)
+    await running(stage)
+    producer = stage.broker  # raw bytes, as a foreign producer would send them
+    await producer.publish(b'{"code": "X"}', topic=topic, key=vin.encode())
+    await producer.publish(FINDING, topic=topic, key=vin.encode())
+
+    assert await asyncio.wait_for(handled.get(), timeout=60) == FINDING
+    letter = await read(settings, topics.dlq(topic), lambda r: r.key == vin.encode())
+    dead = DeadLetter.model_validate_json(letter.value)
+    assert dead.source_topic == topic and "path: Field required" in dead.reason
+    status = await read(settings, topics.STATUS, lambda r: r.key == vin.encode())
+    event = StatusEvent.model_validate_json(status.value)
+    assert (event.state, event.stage, event.revision) == (State.FAILED, "test", 0)
+    assert event.reason == dead.reason
+
+
+async def test_a_handler_that_finds_a_message_unusable_keeps_it_in_the_dlq_and_moves_on(
+    settings: CocSettings, unique: str, running: Any
+) -> None:
+    topic, vin = f"test.unusable.{unique}", f"UNUSABLE{unique}".upper()
+    stage = stage_of(settings)
+    stage.publisher(topic, Finding)
+    seen: list[str] = []
+
+    async def handle(finding: Finding) -> None:
+        seen.append(finding.code)
+        if finding.code == "TEST":
+            raise Unusable("cannot use it", vin=vin, revision=3, state=State.FAILED)
+
+    stage.consume(topic, Finding, handle)
+    await running(stage)
+    await stage.emitter.send(topic, FINDING, key=vin, correlation_id=f"{vin}:3")
+    await stage.emitter.send(topic, FINDING.model_copy(update={"code": "NEXT"}), key=vin, correlation_id="x")
+
+    letter = await read(settings, topics.dlq(topic), lambda r: r.key == vin.encode())
+    assert DeadLetter.model_validate_json(letter.value).reason == "cannot use it"
+    status = await read(settings, topics.STATUS, lambda r: r.key == vin.encode())
+    assert StatusEvent.model_validate_json(status.value).revision == 3
+    assert await eventually_committed(settings, f"coc-test.{topic}", topic, 2) == 2
+    assert seen == ["TEST", "NEXT"]  # once each: the unusable one is not delivered again

@@ -1,0 +1,85 @@
+"""Validation's decision per record: the state a record goes to, given its findings and its group's policy."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from devkit.ivi_import import import_document
+from services.validation.decide import decide
+from services.validation.policy import CheckDigitMode, ReleasePolicy, RulePolicy
+from services.validation.rules import ApprovalTable, check_digit
+from shared.contracts import Approval, BuildRecord, Owner
+from shared.contracts.events import State
+from shared.ivi import IviSchema
+
+pytestmark = pytest.mark.unit
+TODAY = dt.date(2026, 11, 26)
+Specimen = tuple[ApprovalTable, Approval, BuildRecord]
+
+
+@pytest.fixture(scope="module")
+def specimen(specimen_bytes: bytes, xsd_path: Path) -> Specimen:
+    schema = IviSchema.load(xsd_path)
+    approval, build = import_document(specimen_bytes, schema)
+    return ApprovalTable.of(schema, [approval]), approval, build
+
+
+def rules(**policy: ReleasePolicy) -> RulePolicy:
+    return RulePolicy(release_policy=policy, check_digit=CheckDigitMode.WARN)
+
+
+def with_wrong_check_digit(build: BuildRecord) -> BuildRecord:
+    vin = build.vin
+    return build.model_copy(update={"vin": vin[:8] + ("1" if check_digit(vin) != "1" else "2") + vin[9:]})
+
+
+def test_a_clean_record_of_an_auto_group_is_validated_with_its_approval(specimen: Specimen) -> None:
+    table, approval, build = specimen
+    build = build.model_copy(update={"vin": build.vin[:8] + check_digit(build.vin) + build.vin[9:]})
+    outcome = decide(build, table, rules(), TODAY)
+    assert outcome.state is State.VALIDATED and outcome.findings == ()
+    assert outcome.validated is not None
+    assert outcome.validated.approval == approval and outcome.validated.build == build
+
+
+@pytest.mark.parametrize(
+    ("policy", "state", "code"),
+    [
+        (ReleasePolicy.REVIEW, State.NEEDS_REVIEW, "GROUP_REVIEW"),
+        (ReleasePolicy.HOLD, State.HELD, "GROUP_HELD"),
+    ],
+)
+def test_the_group_policy_stops_a_clean_record_until_a_reviewer_releases_it(
+    specimen: Specimen, policy: ReleasePolicy, state: State, code: str
+) -> None:
+    table, _, build = specimen
+    build = build.model_copy(update={"vin": build.vin[:8] + check_digit(build.vin) + build.vin[9:]})
+    stopped = decide(build, table, rules(**{build.vehicle_group: policy}), TODAY)
+    assert stopped.state is state and stopped.validated is None
+    assert [(f.code, f.owner) for f in stopped.findings] == [(code, Owner.COMPLIANCE)]
+    released = decide(build, table, rules(**{build.vehicle_group: policy}), TODAY, reviewed_by="r. reviewer")
+    assert released.state is State.VALIDATED and released.validated is not None
+    assert released.validated.reviewed_by == "r. reviewer"
+    other_group = build.model_copy(update={"vehicle_group": build.vehicle_group + "-X"})
+    assert decide(other_group, table, rules(**{build.vehicle_group: policy}), TODAY).state is State.VALIDATED
+
+
+def test_a_warning_waits_for_review_even_in_an_auto_group(specimen: Specimen) -> None:
+    table, _, build = specimen
+    outcome = decide(with_wrong_check_digit(build), table, rules(), TODAY)
+    assert outcome.state is State.NEEDS_REVIEW and outcome.validated is None
+    assert [f.code for f in outcome.findings] == ["VIN_CHECK_DIGIT"]
+    accepted = decide(with_wrong_check_digit(build), table, rules(), TODAY, reviewed_by="r. reviewer")
+    assert accepted.state is State.VALIDATED
+
+
+def test_an_error_blocks_and_no_reviewer_can_release_it(specimen: Specimen) -> None:
+    table, _, build = specimen
+    heavy = build.model_copy(update={"actual_mass_kg": 99_999})
+    for reviewed_by in (None, "r. reviewer"):
+        outcome = decide(heavy, table, rules(), TODAY, reviewed_by=reviewed_by)
+        assert outcome.state is State.BLOCKED and outcome.validated is None
+        assert "ACTUAL_MASS_OUT_OF_RANGE" in [f.code for f in outcome.findings]

@@ -1,0 +1,266 @@
+"""Each validation rule: the finding it gives, with its owner, and silence on a clean record."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from devkit.ivi_import import import_document
+from services.validation.policy import CheckDigitMode, RulePolicy
+from services.validation.rules import ApprovalTable, check, check_digit
+from shared.contracts import Approval, BuildRecord, Finding, FittedTyre, Owner, Severity
+from shared.ivi import IviSchema
+
+pytestmark = pytest.mark.unit
+TODAY = dt.date(2026, 11, 26)
+
+
+@pytest.fixture(scope="module")
+def schema(xsd_path: Path) -> IviSchema:
+    return IviSchema.load(xsd_path)
+
+
+@pytest.fixture(scope="module")
+def specimen(specimen_bytes: bytes, schema: IviSchema) -> tuple[Approval, BuildRecord]:
+    return import_document(specimen_bytes, schema)
+
+
+@pytest.fixture
+def approval(specimen: tuple[Approval, BuildRecord]) -> Approval:
+    return specimen[0]
+
+
+@pytest.fixture
+def build(specimen: tuple[Approval, BuildRecord]) -> BuildRecord:
+    return specimen[1]
+
+
+def findings_for(
+    build: BuildRecord,
+    approvals: list[Approval],
+    schema: IviSchema,
+    settings: RulePolicy | None = None,
+) -> list[Finding]:
+    table = ApprovalTable.of(schema, approvals)
+    return check(build, table, settings or RulePolicy(), TODAY)
+
+
+def codes(findings: list[Finding]) -> set[tuple[str, Owner, Severity]]:
+    return {(f.code, f.owner, f.severity) for f in findings}
+
+
+def with_certificate(approval: Approval, change: Any) -> Approval:
+    tree = copy.deepcopy(approval.certificate)
+    change(tree)
+    return approval.model_copy(update={"certificate": tree})
+
+
+def test_specimen_build_has_no_findings(build: BuildRecord, approval: Approval, schema: IviSchema) -> None:
+    assert findings_for(build, [approval], schema) == []
+
+
+def test_vin_of_sixteen_characters_is_an_error_for_production(
+    build: BuildRecord, approval: Approval, schema: IviSchema
+) -> None:
+    short = build.model_copy(update={"vin": build.vin[:16]})
+    assert ("VIN_LENGTH", Owner.PRODUCTION, Severity.ERROR) in codes(findings_for(short, [approval], schema))
+
+
+@pytest.mark.parametrize("letter", ["I", "O", "Q"])
+def test_vin_with_letter_i_o_or_q_is_an_error(
+    letter: str, build: BuildRecord, approval: Approval, schema: IviSchema
+) -> None:
+    bad = build.model_copy(update={"vin": build.vin[:-1] + letter})
+    found = findings_for(bad, [approval], schema)
+    assert ("VIN_CHARACTERS", Owner.PRODUCTION, Severity.ERROR) in codes(found)
+    assert letter in next(f.message for f in found if f.code == "VIN_CHARACTERS")
+
+
+def test_check_digit_follows_iso_3779() -> None:
+    # The worked example of 49 CFR 565 / ISO 3779 literature: check digit X.
+    assert check_digit("1M8GDM9AXKP042788") == "X"
+    assert check_digit("11111111111111111") == "1"
+
+
+def test_check_digit_rule_is_off_by_default_and_warns_or_blocks_as_set(
+    build: BuildRecord, approval: Approval, schema: IviSchema
+) -> None:
+    vin = "JTAM1C0M" + "0" + "TEST0010"
+    wrong = vin[:8] + ("1" if check_digit(vin) != "1" else "2") + vin[9:]
+    wrong_build = build.model_copy(update={"vin": wrong})
+    assert "VIN_CHECK_DIGIT" not in {f.code for f in findings_for(wrong_build, [approval], schema)}
+    warn = RulePolicy(check_digit=CheckDigitMode.WARN)
+    assert ("VIN_CHECK_DIGIT", Owner.PRODUCTION, Severity.WARNING) in codes(
+        findings_for(wrong_build, [approval], schema, warn)
+    )
+    per_wmi = RulePolicy(check_digit_by_wmi={"JTA": CheckDigitMode.ERROR})
+    assert ("VIN_CHECK_DIGIT", Owner.PRODUCTION, Severity.ERROR) in codes(
+        findings_for(wrong_build, [approval], schema, per_wmi)
+    )
+    right = build.model_copy(update={"vin": vin[:8] + check_digit(vin) + vin[9:]})
+    assert findings_for(right, [approval], schema, per_wmi) == []
+
+
+def test_vin_of_another_manufacturer_is_an_error(
+    build: BuildRecord, approval: Approval, schema: IviSchema
+) -> None:
+    foreign = build.model_copy(update={"vin": "WVW" + build.vin[3:]})
+    found = findings_for(foreign, [approval], schema)
+    assert ("VIN_WMI_FOREIGN", Owner.PRODUCTION, Severity.ERROR) in codes(found)
+
+
+def test_unknown_approval_and_unknown_version_are_errors_for_type_approval(
+    build: BuildRecord, approval: Approval, schema: IviSchema
+) -> None:
+    other_version = build.model_copy(
+        update={"approval": build.approval.model_copy(update={"version": "NOPE"})}
+    )
+    found = findings_for(other_version, [approval], schema)
+    assert codes(found) == {("APPROVAL_UNKNOWN", Owner.TYPE_APPROVAL, Severity.ERROR)}
+    assert "version NOPE" in found[0].message
+    other_number = build.model_copy(
+        update={"approval": build.approval.model_copy(update={"number": "e1*2018/858*99999*00"})}
+    )
+    assert "is unknown" in findings_for(other_number, [approval], schema)[0].message
+
+
+def test_vehicle_made_before_the_approval_was_issued_is_an_error(
+    build: BuildRecord, approval: Approval, schema: IviSchema
+) -> None:
+    early = build.model_copy(update={"manufactured_on": approval.issue_date - dt.timedelta(days=1)})
+    assert ("MANUFACTURED_BEFORE_APPROVAL", Owner.PRODUCTION, Severity.ERROR) in codes(
+        findings_for(early, [approval], schema)
+    )
+
+
+def test_vehicle_made_in_the_future_is_an_error(
+    build: BuildRecord, approval: Approval, schema: IviSchema
+) -> None:
+    future = build.model_copy(update={"manufactured_on": TODAY + dt.timedelta(days=1)})
+    assert ("MANUFACTURED_IN_FUTURE", Owner.PRODUCTION, Severity.ERROR) in codes(
+        findings_for(future, [approval], schema)
+    )
+
+
+def test_missing_actual_mass_is_an_error(build: BuildRecord, approval: Approval, schema: IviSchema) -> None:
+    missing = build.model_copy(update={"actual_mass_kg": None})
+    assert codes(findings_for(missing, [approval], schema)) == {
+        ("ACTUAL_MASS_MISSING", Owner.PRODUCTION, Severity.ERROR)
+    }
+
+
+@pytest.mark.parametrize("delta", [-1, +1])
+def test_actual_mass_outside_the_approved_range_is_an_error(
+    delta: int, build: BuildRecord, approval: Approval, schema: IviSchema
+) -> None:
+    assert approval.actual_mass_min_kg is not None and approval.actual_mass_max_kg is not None
+    edge = approval.actual_mass_min_kg if delta < 0 else approval.actual_mass_max_kg
+    inside = build.model_copy(update={"actual_mass_kg": edge})
+    assert findings_for(inside, [approval], schema) == []
+    outside = build.model_copy(update={"actual_mass_kg": edge + delta})
+    assert codes(findings_for(outside, [approval], schema)) == {
+        ("ACTUAL_MASS_OUT_OF_RANGE", Owner.PRODUCTION, Severity.ERROR)
+    }
+
+
+def test_approval_without_mass_range_is_a_type_approval_error(
+    build: BuildRecord, approval: Approval, schema: IviSchema
+) -> None:
+    no_range = approval.model_copy(update={"actual_mass_max_kg": None})
+    assert ("APPROVAL_MASS_RANGE_MISSING", Owner.TYPE_APPROVAL, Severity.ERROR) in codes(
+        findings_for(build, [no_range], schema)
+    )
+
+
+def test_tyre_option_not_approved_for_the_axle_is_an_error(
+    build: BuildRecord, approval: Approval, schema: IviSchema
+) -> None:
+    tyres = (FittedTyre(axle=1, option=9), *[t for t in build.tyres if t.axle != 1])
+    found = findings_for(build.model_copy(update={"tyres": tyres}), [approval], schema)
+    assert codes(found) == {("TYRE_NOT_APPROVED", Owner.PRODUCTION, Severity.ERROR)}
+    assert "AxleGroup[1]" in found[0].path
+
+
+def test_axle_without_fitted_tyre_is_an_error(
+    build: BuildRecord, approval: Approval, schema: IviSchema
+) -> None:
+    tyres = tuple(t for t in build.tyres if t.axle != 2)
+    assert codes(findings_for(build.model_copy(update={"tyres": tyres}), [approval], schema)) == {
+        ("TYRE_MISSING", Owner.PRODUCTION, Severity.ERROR)
+    }
+
+
+def test_missing_colour_is_an_error_for_an_m1(
+    build: BuildRecord, approval: Approval, schema: IviSchema
+) -> None:
+    assert codes(findings_for(build.model_copy(update={"colours": ()}), [approval], schema)) == {
+        ("COLOUR_MISSING", Owner.PRODUCTION, Severity.ERROR)
+    }
+
+
+def test_colour_code_outside_the_ivi_list_is_an_error(
+    build: BuildRecord, approval: Approval, schema: IviSchema
+) -> None:
+    assert ("COLOUR_INVALID", Owner.PRODUCTION, Severity.ERROR) in codes(
+        findings_for(build.model_copy(update={"colours": ("11",)}), [approval], schema)
+    )
+
+
+def test_colour_on_a_category_without_the_colour_item_is_an_error(
+    build: BuildRecord, approval: Approval, schema: IviSchema
+) -> None:
+    bus = approval.model_copy(update={"category": "M2"})
+    assert ("COLOUR_NOT_IN_MODEL", Owner.PRODUCTION, Severity.ERROR) in codes(
+        findings_for(build, [bus], schema)
+    )
+
+
+def test_master_data_without_a_required_group_is_a_type_approval_error(
+    build: BuildRecord, approval: Approval, schema: IviSchema
+) -> None:
+    no_make = with_certificate(approval, lambda tree: tree.pop("MakeTable"))
+    found = findings_for(build, [no_make], schema)
+    assert ("MASTER_DATA_GROUP_MISSING", Owner.TYPE_APPROVAL, Severity.ERROR) in codes(found)
+    assert "CocDataGroup/MakeTable" in {f.path for f in found}
+
+
+def test_master_data_breaking_the_schema_is_a_type_approval_error(
+    build: BuildRecord, approval: Approval, schema: IviSchema
+) -> None:
+    def break_it(tree: dict[str, Any]) -> None:
+        tree["StageOfCompletion"] = "Z"  # not in StageOfCompletionCode
+        tree["NoSuchElement"] = "1"
+
+    found = findings_for(build, [with_certificate(approval, break_it)], schema)
+    paths = {f.path for f in found if f.code == "MASTER_DATA_INVALID"}
+    assert any("StageOfCompletion" in p for p in paths)
+    assert any("NoSuchElement" in p for p in paths)
+
+
+def test_missing_signer_is_a_compliance_error(
+    build: BuildRecord, approval: Approval, schema: IviSchema
+) -> None:
+    def drop_signer(tree: dict[str, Any]) -> None:
+        group = tree["SigningAuthorityTable"]["SigningAuthorityGroup"]
+        (group[0] if isinstance(group, list) else group).pop("SignerName")
+
+    found = findings_for(build, [with_certificate(approval, drop_signer)], schema)
+    assert ("SIGNING_AUTHORITY_MISSING", Owner.COMPLIANCE, Severity.ERROR) in codes(found)
+
+
+def test_pure_electric_indicator_must_match_the_energy_sources(
+    build: BuildRecord, approval: Approval, schema: IviSchema
+) -> None:
+    def claim_electric(tree: dict[str, Any]) -> None:
+        tree["PureElectricVehicleIndicator"] = "Y"  # the specimen is a petrol hybrid
+
+    found = findings_for(build, [with_certificate(approval, claim_electric)], schema)
+    assert ("INDICATOR_INCONSISTENT", Owner.TYPE_APPROVAL, Severity.ERROR) in codes(found)
+    missing = with_certificate(approval, lambda tree: tree.pop("PureElectricVehicleIndicator"))
+    assert ("INDICATOR_MISSING", Owner.TYPE_APPROVAL, Severity.ERROR) in codes(
+        findings_for(build, [missing], schema)
+    )
