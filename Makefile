@@ -35,6 +35,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check --no-cache .
 	$(BIN)/ruff format --no-cache --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 # Sizes of the e2e pipeline runs in `make test`: the acceptance sizes of issue 4 (500 builds
 # with defects; 2,000 for each kill and for two signing instances). Smaller ones for a quick run:

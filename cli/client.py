@@ -1,4 +1,4 @@
-"""Commands that talk to a running pipeline: publish, status, readiness, export.
+"""Commands that talk to a running pipeline: publish, status, readiness, export, and docs.
 
 They find the service addresses in settings and the bearer tokens the local
 stack generated (``<state_dir>/tokens.env``), so a user copies nothing.
@@ -16,12 +16,13 @@ from typing import Any
 
 import httpx
 
-from shared import topics
+from cli.main import CommandError
 from shared.auth import Role, load_tokens
-from shared.cli import CommandError
 from shared.settings import ServiceSettings
 
 CHUNK = 200
+WIDTH = 100  # the readiness table fits a terminal this wide
+OWNERS = ("type-approval", "production", "compliance", "integration")
 
 
 def register(subparsers: Any) -> None:
@@ -47,6 +48,14 @@ def register(subparsers: Any) -> None:
     export.add_argument("--revision", type=int)
     export.add_argument("--out", type=Path, required=True)
     export.set_defaults(func=run_export)
+
+    docs = subparsers.add_parser("docs", help="the AsyncAPI document of every topic, from the code")
+    docs.add_argument(
+        "--out",
+        default="out/asyncapi.json",
+        help="output file, or - for standard output (default: out/asyncapi.json)",
+    )
+    docs.set_defaults(func=run_docs)
 
 
 class Client:
@@ -84,8 +93,12 @@ def detail(response: httpx.Response) -> str:
 
 
 def progress(done: int, total: int, what: str) -> None:
-    end = "\n" if done >= total else ""
-    print(f"\r{what}: {done}/{total}", end=end, file=sys.stderr, flush=True)
+    """``what: done/total`` on standard error: redrawn in place on a terminal, a line each otherwise."""
+    if sys.stderr.isatty():
+        end = "\n" if done >= total else ""
+        print(f"\r{what}: {done}/{total}", end=end, file=sys.stderr, flush=True)
+    else:
+        print(f"{what}: {done}/{total}", file=sys.stderr, flush=True)
 
 
 def run_publish(args: argparse.Namespace) -> int:
@@ -97,7 +110,7 @@ def run_publish(args: argparse.Namespace) -> int:
         return publish_approvals(text)
     lines = [line for line in text.splitlines() if line.strip()]
     if args.kafka:
-        asyncio.run(publish_builds_to_kafka(lines, ServiceSettings()))
+        publish_lines_to_kafka(lines, ServiceSettings())
         return 0
     client = Client()
     for start in range(0, len(lines), CHUNK):
@@ -126,32 +139,18 @@ def publish_approvals(text: str) -> int:
     return 0
 
 
-async def publish_builds_to_kafka(lines: list[str], settings: ServiceSettings) -> None:
-    """One message per build, key = VIN, exactly what a factory MES would send."""
-    from aiokafka import AIOKafkaProducer
+def publish_lines_to_kafka(lines: list[str], settings: ServiceSettings) -> None:
+    """One message per line, key = VIN, exactly what a factory MES would send."""
+    from devkit.mes import Message, publish
 
-    producer = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True
+    messages = [Message.of_line(line) for line in lines]
+    asyncio.run(
+        publish(
+            settings.kafka_bootstrap,
+            messages,
+            lambda done, total: progress(done, total, "builds published to Kafka"),
+        )
     )
-    await producer.start()
-    try:
-        for start in range(0, len(lines), CHUNK):
-            sends = [
-                await producer.send(topics.BUILDS, line.encode(), key=vin_of(line).encode())
-                for line in lines[start : start + CHUNK]
-            ]
-            await asyncio.gather(*sends)
-            progress(min(start + CHUNK, len(lines)), len(lines), "builds published to Kafka")
-    finally:
-        await producer.stop()
-
-
-def vin_of(line: str) -> str:
-    try:
-        vin = json.loads(line).get("vin")
-    except (ValueError, AttributeError):
-        return ""
-    return vin.upper() if isinstance(vin, str) else ""
 
 
 def run_status(args: argparse.Namespace) -> int:
@@ -175,7 +174,7 @@ def run_readiness(args: argparse.Namespace) -> int:
         owner: client.call(
             "GET", f"{client.settings.status_url}/v1/worklist", Role.VIEWER, params={"owner": owner}
         ).json()
-        for owner in ("type-approval", "production", "compliance", "integration")
+        for owner in OWNERS
     }
     if args.json:
         print(json.dumps({"readiness": readiness, "worklists": worklists}, indent=2, default=str))
@@ -185,25 +184,56 @@ def run_readiness(args: argparse.Namespace) -> int:
 
 
 def readiness_table(readiness: dict[str, Any], worklists: dict[str, Any]) -> str:
-    states = sorted(readiness["by_state"])
-    lines = [
-        f"{readiness['total']} vehicles",
-        "",
-        f"{'vehicle group':24}" + "".join(f"{s:>14}" for s in states),
-    ]
-    for group, counts in sorted(readiness["by_group"].items()):
-        lines.append(f"{group:24}" + "".join(f"{counts.get(s, 0):>14}" for s in states))
-    lines.append(f"{'all':24}" + "".join(f"{readiness['by_state'][s]:>14}" for s in states))
+    """Vehicles per state (rows, only states that occur) and vehicle group; open findings per team.
+
+    At most WIDTH columns: groups that do not fit are summed in a column ``+N more``,
+    finding codes that do not fit are counted as ``+N more``.
+    """
+    states = [state for state, n in readiness["by_state"].items() if n]
+    groups = sorted(readiness["by_group"], key=lambda g: -sum(readiness["by_group"][g].values()))
+    name_width = max([len(s) for s in states] + [5]) + 2
+    columns: list[tuple[str, dict[str, int]]] = [("all", readiness["by_state"])]
+    used = name_width + 8
+    for number, group in enumerate(groups):
+        width = max(len(group), 5) + 2
+        rest = groups[number:]
+        if used + width + (12 if len(rest) > 1 else 0) > WIDTH:
+            others: dict[str, int] = {}
+            for name in rest:
+                for state, n in readiness["by_group"][name].items():
+                    others[state] = others.get(state, 0) + n
+            columns.append((f"+{len(rest)} more", others))
+            break
+        columns.append((group, readiness["by_group"][group]))
+        used += width
+    widths = [max(len(title), 5) + 2 for title, _ in columns]
+    lines = [f"{readiness['total']} vehicles", ""]
+    lines.append(f"{'state':{name_width}}" + "".join(f"{t:>{w}}" for (t, _), w in zip(columns, widths, strict=True)))
+    for state in states:
+        cells = "".join(f"{counts.get(state, 0):>{w}}" for (_, counts), w in zip(columns, widths, strict=True))
+        lines.append(f"{state:{name_width}}" + cells)
     lines.append("")
     for owner, worklist in worklists.items():
         items = worklist.get("items", worklist) if isinstance(worklist, dict) else worklist
-        by_code: dict[str, int] = {}
-        for item in items:
-            for finding in item.get("findings", []):
-                by_code[finding["code"]] = by_code.get(finding["code"], 0) + 1
-        top = ", ".join(f"{code} {n}" for code, n in sorted(by_code.items(), key=lambda kv: -kv[1])[:5])
-        lines.append(f"{owner:14} {len(items):5} open  {top}")
+        lines.append(worklist_line(owner, items))
     return "\n".join(lines)
+
+
+def worklist_line(owner: str, items: list[dict[str, Any]]) -> str:
+    """``owner  N open  CODE n, CODE n, +K more``: the most frequent codes that fit in WIDTH."""
+    by_code: dict[str, int] = {}
+    for item in items:
+        for finding in item.get("findings", []):
+            by_code[finding["code"]] = by_code.get(finding["code"], 0) + 1
+    ranked = sorted(by_code.items(), key=lambda kv: (-kv[1], kv[0]))
+    line = f"{owner:14} {len(items):5} open "
+    for shown, (code, n) in enumerate(ranked):
+        more = len(ranked) - shown - 1
+        part = f" {code} {n}" + ("," if more else "")
+        if len(line) + len(part) + (10 if more else 0) > WIDTH:
+            return f"{line} +{len(ranked) - shown} more"
+        line += part
+    return line
 
 
 def run_export(args: argparse.Namespace) -> int:
@@ -212,8 +242,44 @@ def run_export(args: argparse.Namespace) -> int:
     response = client.call(
         "GET", f"{client.settings.archive_url}/v1/certificates/{args.vin}{suffix}", Role.VIEWER
     )
+    args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_bytes(response.content)
     print(
         f"wrote {args.out} (revision {response.headers.get('X-Coc-Revision')}, sha256 {response.headers.get('X-Coc-Sha256')})"
     )
+    return 0
+
+
+def asyncapi_document() -> dict[str, Any]:
+    """One AsyncAPI 3.0 document: the channels and messages of every service, merged."""
+    from cli.service import service_asyncapi
+    from deploy.local.services import SERVICES
+
+    merged: dict[str, Any] = {}
+    for name in SERVICES:
+        spec = service_asyncapi(name)
+        if not merged:
+            merged = spec
+            merged["info"] = {
+                "title": "eCoC pipeline topics",
+                "version": "1.0.0",
+                "description": "Every Kafka topic of the eCoC pipeline; coc.status.v1 is the contract ops dashboards read.",
+            }
+            continue
+        for section in ("channels", "operations"):
+            merged.setdefault(section, {}).update(spec.get(section, {}))
+        for part, items in spec.get("components", {}).items():
+            merged.setdefault("components", {}).setdefault(part, {}).update(items)
+    return merged
+
+
+def run_docs(args: argparse.Namespace) -> int:
+    text = json.dumps(asyncapi_document(), indent=2, sort_keys=True)
+    if args.out == "-":
+        print(text)
+        return 0
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text + "\n")
+    print(f"wrote {out}")
     return 0

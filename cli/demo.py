@@ -2,8 +2,9 @@
 
 Stack up (Kafka, FerretDB, the six services), sample approvals published over
 HTTP as the type-approval team would, a few hundred sample builds published
-straight to coc.builds.v1 as a factory MES would, the pipeline run to rest,
-then the readiness table and a folder of signed certificates, each verified.
+straight to coc.builds.v1 as a factory MES would (``devkit.mes``), the pipeline
+watched until it is at rest (``devkit.watch``), then the readiness table and a
+folder of signed certificates, each verified.
 """
 
 from __future__ import annotations
@@ -11,27 +12,35 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
-import sys
 import time
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from shared.cli import CommandError
-from shared.contracts.events import State
-from shared.settings import ServiceSettings
+from cli.main import CommandError
+from deploy.local.settings import StackSettings
 
-IN_FLIGHT = ("received", "validated", "rendered", "signed")
+DEFAULT_OUT = "out/demo-<date>-<time>"
 
 
 def register(subparsers: Any) -> None:
-    demo = subparsers.add_parser("demo", help="the whole pipeline on sample data, on the local stack")
-    demo.add_argument("--vehicles", type=int, default=300)
+    demo = subparsers.add_parser(
+        "demo",
+        help="the whole pipeline on sample data, on the local stack",
+        description="Start the local stack (Kafka, FerretDB, the six services), publish sample "
+        "approvals and builds, wait until the pipeline is at rest, print the readiness of these "
+        "vehicles and export their signed certificates, each verified. The stack keeps running.",
+    )
+    demo.add_argument("--vehicles", type=int, default=300, help="sample builds to publish (default 300)")
     demo.add_argument(
         "--seed", type=int, help="seed of the sample data (default: a new one, so each run has new vehicles)"
     )
-    demo.add_argument("--out", type=Path, help="folder for samples and certificates (default: out/demo)")
+    demo.add_argument(
+        "--out",
+        type=Path,
+        help=f"folder for samples/ and certificates/ (default: {DEFAULT_OUT}, a new one each run)",
+    )
     demo.add_argument("--timeout", type=float, default=600, help="seconds to wait for the pipeline to rest")
     demo.set_defaults(func=run_demo)
 
@@ -41,17 +50,20 @@ def say(line: str) -> None:
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    from services.intake.samples import generate, write
-    from shared import stack
-    from shared.client_commands import Client, publish_builds_to_kafka, readiness_table
-    from shared.stack_services import service_specs
+    from cli.client import OWNERS, Client, readiness_table
+    from deploy.local import supervise
+    from deploy.local.layout import StackError
+    from deploy.local.services import service_specs
+    from devkit.samples import generate, write
+    from devkit.watch import NotSettled
+    from shared.auth import Role
 
-    settings = ServiceSettings()
+    settings = StackSettings()
     out = args.out or Path("out") / f"demo-{time.strftime('%Y%m%d-%H%M%S')}"
     say("== 1. the local stack")
     try:
-        stack.up(settings, extra_specs=service_specs(settings), out=say)
-    except stack.StackError as exc:
+        supervise.up(settings, extra_specs=service_specs(settings), out=say)
+    except StackError as exc:
         raise CommandError(str(exc)) from None
 
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1 << 30)
@@ -59,7 +71,6 @@ def run_demo(args: argparse.Namespace) -> int:
     samples = generate(args.vehicles, seed, 0.2)
     write(samples, out / "samples")
     expected = {b.vin: b.revision for b in samples.builds}
-    vins = sorted(expected)
 
     say("\n== 3. approvals over HTTP (type-approval), builds straight to Kafka (MES)")
     client = Client(settings)
@@ -67,120 +78,89 @@ def run_demo(args: argparse.Namespace) -> int:
     client.call(
         "POST",
         f"{settings.intake_url}/v1/approvals",
-        _role("type-approval"),
+        Role.TYPE_APPROVAL,
         content=body,
         headers={"Content-Type": "application/json"},
     )
     say(f"{len(samples.approvals)} approvals published")
-    began = time.monotonic()
-    asyncio.run(publish_builds_to_kafka([b.model_dump_json() for b in samples.builds], settings))
-
-    say("\n== 4. waiting for the pipeline to rest")
-    records = wait_for_rest(client, settings, expected, args.timeout)
-    say(f"at rest after {time.monotonic() - began:.1f}s")
+    try:
+        readiness, took = asyncio.run(publish_and_watch(settings, samples.builds, expected, args.timeout))
+    except NotSettled as exc:
+        raise CommandError(f"{exc}\nsee `coc stack status` and {settings.state_dir}/logs") from None
+    say(f"at rest {took:.1f}s after the first publish")
 
     say("\n== 5. readiness of these vehicles")
     worklists = {
         owner: [
             item
             for item in client.call(
-                "GET", f"{settings.status_url}/v1/worklist", _role("viewer"), params={"owner": owner}
+                "GET", f"{settings.status_url}/v1/worklist", Role.VIEWER, params={"owner": owner}
             ).json()["items"]
             if item["vin"] in expected
         ]
-        for owner in ("type-approval", "production", "compliance", "integration")
+        for owner in OWNERS
     }
-    say(readiness_table(readiness_of(records.values()), worklists))
-    everything = client.call("GET", f"{settings.status_url}/v1/readiness", _role("viewer")).json()
-    if everything["total"] > len(records):
+    say(readiness_table(readiness, worklists))
+    everything = client.call("GET", f"{settings.status_url}/v1/readiness", Role.VIEWER).json()
+    if everything["total"] > readiness["total"]:
         say(f"(the stack holds {everything['total']} vehicles in all: `coc readiness`)")
 
     say("\n== 6. signed certificates")
     folder = out / "certificates"
-    exported, verified = export_and_verify(client, settings, vins, folder)
+    exported, verified = export_and_verify(client, settings, sorted(expected), folder)
     say(
         f"{exported} certificates in {folder.resolve()}, {verified} valid against IVI 2.0 with a verified seal"
     )
     return 0 if exported == verified else 1
 
 
-def _role(name: str) -> Any:
-    from shared.auth import Role
-
-    return Role(name)
-
-
-def wait_for_rest(
-    client: Any, settings: ServiceSettings, expected: dict[str, int], timeout: float
-) -> dict[str, dict[str, Any]]:
-    """Poll the status records of these VINs until each shows its revision in a state that stays.
+async def publish_and_watch(
+    settings: StackSettings, builds: Any, expected: dict[str, int], timeout: float
+) -> tuple[dict[str, Any], float]:
+    """Publish as an MES, then wait until every VIN settled and the status service folded it all.
 
     Only this run's vehicles count: the stack may hold others from earlier runs.
-    Returns the records by VIN.
+    Returns their readiness counts and the seconds it took.
     """
-    deadline = time.monotonic() + timeout
-    settled: dict[str, dict[str, Any]] = {}
-    viewer = {"Authorization": f"Bearer {client.tokens[_role('viewer')]}"}
-    while True:
-        moving = 0
-        for vin in sorted(set(expected) - set(settled)):
-            # Not client.call: a VIN the status service has not heard of yet (404) is normal here.
-            response = client.http.get(f"{settings.status_url}/v1/records/{vin}", headers=viewer)
-            if response.status_code == 404:
-                continue
-            if response.status_code >= 400:
-                raise CommandError(f"GET /v1/records/{vin}: {response.status_code} {response.text[:300]}")
-            record = response.json()
-            if record["revision"] == expected[vin] and record["state"] not in IN_FLIGHT:
-                settled[vin] = record
-            else:
-                moving += 1
-        print(
-            f"\r{len(settled)}/{len(expected)} vehicles settled, {moving} in flight",
-            end="",
-            file=sys.stderr,
-            flush=True,
-        )
-        if len(settled) == len(expected):
-            print(file=sys.stderr)
-            return settled
-        if time.monotonic() > deadline:
-            print(file=sys.stderr)
-            raise CommandError(
-                f"{len(expected) - len(settled)} vehicles did not settle within {timeout:.0f}s; "
-                "see `coc stack status` and .state/logs"
-            )
-        time.sleep(2)
-
-
-def readiness_of(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
-    """Counts per state and per vehicle group and state, shaped as GET /v1/readiness answers."""
-    by_state: dict[str, int] = {state.value: 0 for state in State}
-    by_group: dict[str, dict[str, int]] = {}
-    for record in records:
-        state, group = record["state"], record.get("vehicle_group") or "unknown"
-        by_state[state] = by_state.get(state, 0) + 1
-        counts = by_group.setdefault(group, {})
-        counts[state] = counts.get(state, 0) + 1
-    return {"total": sum(by_state.values()), "by_state": by_state, "by_group": by_group}
-
-
-def export_and_verify(
-    client: Any, settings: ServiceSettings, vins: list[str], folder: Path
-) -> tuple[int, int]:
     import httpx
 
+    from devkit.mes import progress_lines, publish_builds
+    from devkit.watch import readiness_of, settle, watching
+    from shared.auth import Role, load_tokens
+
+    token = load_tokens(settings, dict(os.environ))[Role.VIEWER]
+    began = time.monotonic()
+    async with (
+        httpx.AsyncClient(timeout=30, headers={"Authorization": f"Bearer {token}"}) as http,
+        watching(settings.kafka_bootstrap, expected, out=say) as watch,
+    ):
+
+        async def records(vins: list[str]) -> dict[str, dict[str, Any] | None]:
+            found: dict[str, dict[str, Any] | None] = {}
+            for vin in vins:
+                response = await http.get(f"{settings.status_url}/v1/records/{vin}")
+                found[vin] = response.json() if response.status_code == 200 else None
+            return found
+
+        await publish_builds(settings.kafka_bootstrap, builds, progress_lines(say, "builds published"))
+        say("\n== 4. waiting for the pipeline to rest")
+        settled = await settle(watch, expected, timeout, records, out=say)
+        return readiness_of(settled.values()), time.monotonic() - began
+
+
+def export_and_verify(client: Any, settings: StackSettings, vins: list[str], folder: Path) -> tuple[int, int]:
+    import httpx
+
+    from deploy.local.services import service_env
     from services.signing.seal import verify
-    from shared.stack_services import service_env
+    from shared.auth import Role
     from shared.xml import load_ivi_schema, parse_bytes, validate
 
     cert_pem = Path(service_env(settings)["COC_SEAL_CERT"]).read_bytes()
     schema = load_ivi_schema(settings.xsd_path())
     folder.mkdir(parents=True, exist_ok=True)
     exported = verified = 0
-    with httpx.Client(
-        timeout=30, headers={"Authorization": f"Bearer {client.tokens[_role('viewer')]}"}
-    ) as http:
+    with httpx.Client(timeout=30, headers={"Authorization": f"Bearer {client.tokens[Role.VIEWER]}"}) as http:
         for vin in vins:
             response = http.get(f"{settings.archive_url}/v1/certificates/{vin}")
             if response.status_code == 404:

@@ -7,7 +7,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from services.intake.samples import generate, write
+from cli.main import CommandError
 
 
 def register(subparsers: Any) -> None:
@@ -17,7 +17,12 @@ def register(subparsers: Any) -> None:
         description="Write approvals.json, builds.jsonl and defects.json: realistic, deterministic "
         "sample data for a South African plant exporting to the EU (same seed, same bytes).",
     )
-    parser.add_argument("--out", type=Path, required=True, help="folder to write the three files to")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path("out/samples"),
+        help="folder to write the three files to (default: out/samples)",
+    )
     parser.add_argument("--vehicles", type=int, default=200, help="number of build records (default 200)")
     parser.add_argument("--seed", type=int, default=1, help="seed of the vehicle choices (default 1)")
     parser.add_argument(
@@ -30,7 +35,12 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    sample_set = generate(args.vehicles, args.seed, args.defect_share)
+    from devkit.samples import SampleError, generate, write
+
+    try:
+        sample_set = generate(args.vehicles, args.seed, args.defect_share)
+    except SampleError as exc:
+        raise CommandError(str(exc)) from None
     paths = write(sample_set, args.out)
     kinds = Counter(defect.expected_code for defect in sample_set.defects.values())
     print(

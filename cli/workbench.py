@@ -1,8 +1,10 @@
-"""The compliance engineer's one-vehicle commands: ``coc check`` and ``coc render``.
+"""The compliance engineer's one-vehicle commands: ``coc check``, ``coc render``, ``coc verify``
+and ``coc ivi import``.
 
-This module only wires: it reads files, calls the pure core of validation,
-render and signing, and prints. It is an entry point like ``shared.cli``, so
-it may reach into several services; no service imports it.
+This module only wires: it reads files, calls the pure core of validation, render
+and signing (and ``devkit.ivi_import``), and prints. It is an entry point, so it
+may reach into several services; no service imports it. The heavy modules (lxml,
+the rules) are imported inside the commands, so building the parser stays cheap.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from pydantic import BaseModel, ValidationError
 
 from services.validation.rules import ApprovalTable, blocking, check
 from services.validation.settings import ValidationSettings
-from shared.cli import CommandError
+from cli.main import CommandError
 from shared.contracts import Approval, BuildRecord, Finding
 from shared.ivi import IviSchema
 
@@ -27,7 +29,13 @@ Model = TypeVar("Model", bound=BaseModel)
 
 
 def register(subparsers: Any) -> None:
-    check_parser = subparsers.add_parser("check", help="findings for each build record")
+    check_parser = subparsers.add_parser(
+        "check",
+        help="findings for each build record (exit 0 clean, 1 findings, 2 bad input)",
+        description="Check each build record against its approval with the validation rules and "
+        "print the findings.",
+        epilog=CHECK_EXIT_CODES,
+    )
     check_parser.add_argument("--approvals", type=Path, required=True, help="approvals.json (a list)")
     check_parser.add_argument("--builds", type=Path, required=True, help="builds.jsonl (one a line)")
     check_parser.add_argument("--json", action="store_true", help="one JSON object a line")
@@ -40,8 +48,34 @@ def register(subparsers: Any) -> None:
     mode.add_argument("--unsigned", action="store_true", help="leave the document unsigned")
     mode.add_argument("--key", type=Path, help="seal key (PKCS#8 PEM)")
     render.add_argument("--cert", type=Path, help="seal certificate (PEM), with --key")
-    render.add_argument("--out", type=Path, help="output file (default: standard output)")
+    render.add_argument(
+        "--out", help="output file, or - for standard output (default: out/render/<VIN>.xml)"
+    )
     render.set_defaults(func=run_render)
+
+    verify = subparsers.add_parser(
+        "verify", help="check a signed IVI 2.0 document against the schema and its signature"
+    )
+    verify.add_argument("file", type=Path, help="signed IVI 2.0 XML document")
+    verify.add_argument("--cert", type=Path, help="PEM certificate the document must be sealed with")
+    verify.set_defaults(func=run_verify)
+
+    ivi = subparsers.add_parser("ivi", help="work with IVI 2.0 documents")
+    ivi_commands = ivi.add_subparsers(dest="ivi_command", required=True)
+    importer = ivi_commands.add_parser(
+        "import",
+        help="read an IVI 2.0 document into approval.json and build.json",
+        description="Read an IVI 2.0 document (as a homologation tool exports it; a signature is "
+        "ignored) and write the approval master data and the build record it holds.",
+    )
+    importer.add_argument("file", type=Path, help="the IVI 2.0 XML document")
+    importer.add_argument(
+        "--out",
+        type=Path,
+        default=Path("out/imported"),
+        help="folder for approval.json and build.json (default: out/imported)",
+    )
+    importer.set_defaults(func=run_import)
 
 
 # --- reading input ----------------------------------------------------------------------------
@@ -50,6 +84,8 @@ def register(subparsers: Any) -> None:
 def read_bytes(path: Path) -> bytes:
     try:
         return path.read_bytes()
+    except FileNotFoundError:
+        raise CommandError(f"cannot read {path}: no such file") from None
     except OSError as exc:
         raise CommandError(f"cannot read {path}: {exc.strerror or exc}") from None
 
@@ -146,12 +182,26 @@ def run_render(args: argparse.Namespace) -> int:
         raise CommandError(f"{build.record_id} could not be rendered: {exc}") from None
     if args.key:
         document = sign(document, args.key, args.cert)
-    if args.out:
-        args.out.write_bytes(document)
-        print(f"wrote {args.out} ({len(document)} bytes)", file=sys.stderr)
-    else:
+    if args.out == "-":
         sys.stdout.buffer.write(document)
+        return 0
+    out = Path(args.out) if args.out else Path("out") / "render" / f"{safe_name(build.vin)}.xml"
+    write_file(out, document)
+    print(f"wrote {out} ({len(document)} bytes)", file=sys.stderr)
     return 0
+
+
+def safe_name(text: str) -> str:
+    """A file name from a VIN as the MES sent it (which may hold anything)."""
+    return "".join(c if c.isalnum() else "_" for c in text) or "build"
+
+
+def write_file(path: Path, data: bytes) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    except OSError as exc:
+        raise CommandError(f"{path}: cannot write ({exc.strerror})") from None
 
 
 def sign(document: bytes, key: Path, cert: Path | None) -> bytes:
@@ -164,3 +214,53 @@ def sign(document: bytes, key: Path, cert: Path | None) -> bytes:
         return seal.sign(document)
     except (SigningError, ValueError) as exc:
         raise CommandError(f"cannot sign: {exc}") from None
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    """Exit 0 only when the document is valid as published and its seal verifies."""
+    from services.signing.seal import SigningError, verify
+    from shared.xml import XmlInputError, load_ivi_schema, parse_bytes, validate
+
+    data = read_bytes(args.file)
+    cert_pem = read_bytes(args.cert) if args.cert else None
+    schema = load_ivi_schema(xsd_path())
+    try:
+        schema_errors = validate(schema, parse_bytes(data))
+        result = verify(data, cert_pem)
+    except XmlInputError as exc:
+        raise CommandError(f"{args.file}: {exc}") from exc
+    except SigningError as exc:
+        raise CommandError(str(exc)) from exc
+
+    for error in schema_errors:
+        print(f"{args.file}: schema: {error}")
+    for reason in result.reasons:
+        print(f"{args.file}: signature: {reason}")
+    if schema_errors or not result.valid:
+        print(f"{args.file}: NOT valid")
+        return 1
+    print(f"{args.file}: valid against IVI 2.0 as published; signature verifies")
+    print(f"sealed with certificate sha256 {result.fingerprint}")
+    return 0
+
+
+def run_import(args: argparse.Namespace) -> int:
+    """An existing IVI 2.0 document as approval and build record JSON (the contracts' shape)."""
+    from devkit.ivi_import import IviImportError, import_document
+
+    xml = read_bytes(args.file)
+    schema = load_schema()
+    try:
+        approval, build = import_document(xml, schema)
+    except IviImportError as exc:
+        raise CommandError(f"{args.file}: {exc}") from exc
+    out: Path = args.out
+    write_json(out / "approval.json", approval.model_dump(mode="json"))
+    write_json(out / "build.json", build.model_dump(mode="json"))
+    print(f"approval {approval.key} -> {out / 'approval.json'}")
+    print(f"build {build.vin} -> {out / 'build.json'}")
+    return 0
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    write_file(path, (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode())

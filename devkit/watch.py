@@ -4,8 +4,8 @@ A :class:`StatusWatch` reads coc.status.v1 from where it ended when the watch be
 tells, per VIN, the event that speaks for it; :func:`settle` waits until every VIN
 settled at its revision and the consumer groups committed everything (nothing
 redelivered still to come), then returns each VIN's record, from the status API when a
-fetcher is given. :meth:`StatusWatch.readiness` counts the watched vehicles per state
-and vehicle group in the shape of ``GET /v1/readiness``.
+fetcher is given; :func:`readiness_of` counts such records per state and vehicle group
+in the shape of ``GET /v1/readiness``.
 """
 
 from __future__ import annotations
@@ -165,18 +165,6 @@ class StatusWatch:
             else:
                 counter[seen.state.value] += 1
         return counter
-
-    def readiness(self) -> dict[str, Any]:
-        """The watched vehicles per state and per vehicle group, shaped as GET /v1/readiness answers.
-
-        Only vehicles the topic spoke of at their expected revision count; the others
-        are in ``unseen``.
-        """
-        return readiness_of(
-            {"state": seen.state.value, "vehicle_group": seen.current.vehicle_group}
-            for vin, seen in self.seen.items()
-            if seen.current is not None and seen.revision >= self.expected[vin] and seen.state is not None
-        )
 
     def unsettled(self, vins: Iterable[str] | None = None) -> list[str]:
         return [vin for vin in (self.expected if vins is None else vins) if not self.settled(vin)]

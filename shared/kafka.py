@@ -127,7 +127,7 @@ def describe(exc: ValidationError) -> str:
 
 
 def wanted_topics(settings: CocSettings) -> list[NewTopic]:
-    names = [*topics.ALL, *(topics.dlq(t) for t in topics.ALL if t != topics.STATUS)]
+    names = [*topics.ALL, *(topics.dlq(t) for t in topics.ALL)]
     configs = {"min.insync.replicas": str(settings.topic_min_insync)}
     return [
         NewTopic(

@@ -1,7 +1,26 @@
-"""MongoDB client factory (PyMongo's asyncio API, the successor of motor).
+"""MongoDB plumbing (PyMongo's asyncio API, the successor of motor), and what FerretDB allows.
 
-Writes and queries stay within what FerretDB and MongoDB both do: no
-transactions, no change streams, only $sum/$count in $group (design.md).
+The local MongoDB is FerretDB 1.24 (design.md, "Running it"). Every adapter
+keeps to what it and MongoDB both do; the limits are explained here, once, and
+each adapter says which one it handles with a "(see shared.mongo)".
+
+- **Only ``_id`` equality is answered from an index.** FerretDB's SQLite
+  backend pushes nothing else down to SQL: any other filter, sort or ``$in``
+  reads and decodes the whole collection (1.3 s at 20,000 small documents,
+  measured). So every hot read and write is by ``_id``; comparisons ("is the
+  stored revision newer?") are made in the service between a read by ``_id``
+  and a write by ``_id``, not in the filter; and a non-unique secondary index
+  only makes writes dearer there (``serves_secondary_indexes``). Unique
+  indexes are created everywhere: they enforce identity, not speed.
+- **No transactions, and a guarded write is a read and a write.** A
+  conditional ``replace_one`` is evaluated as a read and a write, not as one
+  atomic step. Correctness comes from keys instead: a VIN's messages come
+  from one partition, one at a time, so one writer per VIN at a time;
+  deterministic ids make a repeated insert a ``DuplicateKeyError``.
+- **Only ``$sum``/``$count`` in ``$group``**, evaluated in the server's memory,
+  and no change streams.
+- **Many upserts in one ``bulk_write`` can hang the server**
+  (../shared/ferretdb-measured.md): overlap single ``_id`` operations instead.
 """
 
 from __future__ import annotations
@@ -28,12 +47,6 @@ def database(client: AsyncMongoClient[MongoDoc], settings: CocSettings) -> Async
 
 
 async def serves_secondary_indexes(client: AsyncMongoClient[MongoDoc]) -> bool:
-    """Whether the server uses secondary indexes for queries.
-
-    FerretDB 1.x on SQLite answers every filter but ``_id`` equality by reading
-    the whole collection, so a non-unique secondary index there only makes
-    each write dearer. Unique indexes are created everywhere: they enforce
-    identity, not speed.
-    """
+    """Whether the server uses secondary indexes for queries: MongoDB does, FerretDB 1.x does not."""
     info = await client.admin.command("buildInfo")
     return "ferretdbVersion" not in info

@@ -21,8 +21,8 @@ READINESS_TTL = 2.0  # seconds one readiness count serves every caller
 class SharedResult:
     """One computation at a time, its result served to every caller for ``ttl`` seconds.
 
-    Readiness counts every record (FerretDB groups in the server's memory, not in
-    SQL), so a wall of dashboards polling at once would otherwise each pay for a
+    Readiness counts every record (a ``$group`` in the server's memory, see
+    ``shared.mongo``), so a wall of dashboards polling at once would otherwise each pay for a
     full scan. Callers that arrive while a count runs wait for that count.
     The age of a result is measured from when its computation started.
     """

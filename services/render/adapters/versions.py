@@ -4,9 +4,8 @@ IviVersionNumber counts the certificates issued for a VIN: 1, then +1 per
 corrected re-issue (guidelines 1.7, 1.12). A revision that never reaches render
 takes no number; a redelivered record finds its number and gets it again.
 
-Every read is by ``_id`` (FerretDB's SQLite backend pushes only ``_id``
-equality down to SQL): ``render_versions`` holds the number of each record id,
-``render_counters`` the last number given per VIN. The unique (vin, number)
+Every read is by ``_id`` (see ``shared.mongo``): ``render_versions`` holds the
+number of each record id, ``render_counters`` the last number given per VIN. The unique (vin, number)
 index settles a race between two deliveries of different revisions.
 """
 
@@ -52,10 +51,9 @@ class VersionNumbers:
     async def _count(self, vin: str, number: int) -> None:
         """Raise the VIN's counter to ``number`` (never lower it).
 
-        Read, compare, write by ``_id``: FerretDB answers a filter with more
-        than ``_id`` by reading the whole collection. A VIN's records come from
-        one partition, one at a time; a race of two deliveries is settled by
-        the unique (vin, number) index above.
+        Read, compare, write by ``_id`` (see ``shared.mongo``). A VIN's records
+        come from one partition, one at a time; a race of two deliveries is
+        settled by the unique (vin, number) index above.
         """
         counter = await self.counters.find_one({"_id": vin})
         if counter is None or int(counter["last"]) < number:

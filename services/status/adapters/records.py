@@ -5,8 +5,8 @@ time, except around a consumer group rebalance. Within a process a per-VIN lock
 makes read-fold-write one step; across processes the document's ``seq`` is
 checked just before the write (the insert of a new VIN fails on the unique
 ``_id``), and a lost race folds the events again into what the other wrote.
-FerretDB has no transactions and evaluates a guarded replace as a read and a
-write anyway, so this is as strong as the guard could be there.
+Without transactions, and with a guarded replace being a read and a write
+(see ``shared.mongo``), this is as strong as the guard could be.
 """
 
 from __future__ import annotations
@@ -38,10 +38,8 @@ class WriteConflict(StatusServiceError):
 class StatusStore:
     """The read model, and beside it a slim index of it.
 
-    FerretDB's SQLite backend pushes only ``_id`` equality down to SQL; every
-    other query reads the whole collection and decodes each document. So every
-    lookup of a record is by ``_id`` (the VIN), and the readiness counts and
-    worklists scan ``status_index``, whose documents are a few fields each,
+    Every lookup of a record is by ``_id``, the VIN (see ``shared.mongo``), and
+    the readiness counts and worklists scan ``status_index``, whose documents are a few fields each,
     instead of the records with their timelines. The index entry is written
     before the record: a crash between the two leaves an entry one event ahead,
     which the redelivered event then writes into the record as well.
@@ -69,8 +67,8 @@ class StatusStore:
     def _lock(self, vin: str) -> asyncio.Lock:
         """One writer per VIN in this process.
 
-        FerretDB evaluates a conditional replace as a read and a write, not as
-        one atomic step, so two writers guarded by the same ``seq`` can both
+        A conditional replace is a read and a write, not one atomic step (see
+        ``shared.mongo``), so two writers guarded by the same ``seq`` can both
         succeed. Within a process this lock rules that out; across instances a
         VIN's events come from one partition, so only a rebalance can race.
         """
@@ -128,9 +126,7 @@ class StatusStore:
             except DuplicateKeyError:
                 return False
             return True
-        # By ``_id`` alone: FerretDB answers a filter with more than ``_id`` by reading the
-        # whole collection, and evaluates a guarded replace as a read and a write anyway.
-        # The per-VIN lock makes read-fold-write one step within this process; a VIN's
+        # By ``_id`` alone, the guard checked here (see shared.mongo). The per-VIN lock makes read-fold-write one step within this process; a VIN's
         # events come from one partition, so only a rebalance puts two processes on it.
         stored = await self.collection.find_one({"_id": new["_id"]}, {"seq": 1})
         if stored is None or stored["seq"] != current["seq"]:
@@ -142,7 +138,7 @@ class StatusStore:
         return await self.collection.find_one({"_id": vin})
 
     async def readiness(self) -> dict[str, Any]:
-        """Records per state and per vehicle group and state ($group with $sum only, as FerretDB allows)."""
+        """Records per state and per vehicle group and state ($group with $sum only, see shared.mongo)."""
         pipeline: list[dict[str, Any]] = [
             {"$group": {"_id": {"state": "$state", "group": "$group"}, "n": {"$sum": 1}}}
         ]

@@ -8,11 +8,12 @@ from pathlib import Path
 import pytest
 
 from devkit.ivi_import import import_document
-from services.validation.decide import decide
+from services.validation.decide import NotWaiting, Pending, decide, reviewed_build
 from services.validation.policy import CheckDigitMode, ReleasePolicy, RulePolicy
 from services.validation.rules import ApprovalTable, check_digit
+from services.validation.settings import ValidationSettings
 from shared.contracts import Approval, BuildRecord, Owner
-from shared.contracts.events import State
+from shared.contracts.events import Decision, Review, State
 from shared.ivi import IviSchema
 
 pytestmark = pytest.mark.unit
@@ -83,3 +84,46 @@ def test_an_error_blocks_and_no_reviewer_can_release_it(specimen: Specimen) -> N
         outcome = decide(heavy, table, rules(), TODAY, reviewed_by=reviewed_by)
         assert outcome.state is State.BLOCKED and outcome.validated is None
         assert "ACTUAL_MASS_OUT_OF_RANGE" in [f.code for f in outcome.findings]
+
+
+def review(build: BuildRecord, revision: int | None = None) -> Review:
+    return Review(
+        vin=build.vin, revision=revision or build.revision, decision=Decision.ACCEPT, reviewer="A. Reviewer"
+    )
+
+
+@pytest.mark.parametrize("state", [State.BLOCKED, State.NEEDS_REVIEW, State.HELD])
+def test_a_review_decides_on_the_revision_that_waits_for_a_person(specimen: Specimen, state: State) -> None:
+    _, _, build = specimen
+    assert reviewed_build(Pending(build, state), review(build)) == build
+
+
+@pytest.mark.parametrize("state", [State.VALIDATED, State.RECEIVED])
+def test_a_review_of_a_record_not_waiting_is_refused_with_its_identity(
+    specimen: Specimen, state: State
+) -> None:
+    _, _, build = specimen
+    with pytest.raises(NotWaiting, match=f"no record {build.vin}:{build.revision} is waiting"):
+        reviewed_build(Pending(build, state), review(build))
+
+
+def test_a_review_of_another_revision_or_an_unknown_vin_is_refused(specimen: Specimen) -> None:
+    _, _, build = specimen
+    with pytest.raises(NotWaiting, match=f":{build.revision + 1} is waiting"):
+        reviewed_build(Pending(build, State.NEEDS_REVIEW), review(build, build.revision + 1))
+    with pytest.raises(NotWaiting):
+        reviewed_build(None, review(build))
+
+
+def test_the_settings_give_the_rules_a_frozen_policy_with_the_same_choices() -> None:
+    settings = ValidationSettings(
+        check_digit=CheckDigitMode.WARN,
+        check_digit_by_wmi={"1FA": CheckDigitMode.ERROR},
+        release_policy={"KUDU": ReleasePolicy.HOLD},
+    )
+    policy = settings.policy()
+    assert policy.check_digit_mode("1FA") is CheckDigitMode.ERROR
+    assert policy.check_digit_mode("JTA") is CheckDigitMode.WARN
+    assert policy.policy_for("KUDU") is ReleasePolicy.HOLD and policy.policy_for("CHR") is ReleasePolicy.AUTO
+    with pytest.raises(TypeError):
+        policy.release_policy["CHR"] = ReleasePolicy.REVIEW  # type: ignore[index]

@@ -1,0 +1,165 @@
+"""The archive's certificate store on the real FerretDB: stored once, chained per VIN, head only forward."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator
+
+import pytest
+
+from services.archive.adapters.store import CertificateStore
+from services.archive.chain import Head, receipt_for
+from shared.contracts.events import Document, now
+from shared.mongo import make_client
+from shared.settings import CocSettings
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def store(settings: CocSettings, unique: str) -> AsyncIterator[CertificateStore]:
+    """A store on a database of this test only, dropped afterwards."""
+    client = make_client(settings)
+    name = f"test_{unique}"
+    try:
+        made = CertificateStore(client[name])
+        await made.setup()
+        yield made
+    finally:
+        await client.drop_database(name)
+        await client.close()
+
+
+@pytest.fixture
+def vin(unique: str) -> str:
+    return f"WVW{unique.upper()}"
+
+
+def document(vin: str, revision: int, version_number: int | None = None) -> Document:
+    xml = f"<IVI><VIN>{vin}</VIN><Revision>{revision}</Revision></IVI>"
+    return Document(
+        record_id=f"{vin}:{revision}",
+        vin=vin,
+        revision=revision,
+        version_number=version_number or revision,
+        xml=xml,
+        sha256=hashlib.sha256(xml.encode()).hexdigest(),
+        signer_fingerprint="ab" * 32,
+    )
+
+
+async def test_first_certificate_of_a_vin_links_to_no_previous_certificate(
+    store: CertificateStore, vin: str
+) -> None:
+    first = document(vin, 1)
+    receipt = await store.store(first)
+
+    assert (receipt.record_id, receipt.vin, receipt.revision) == (f"{vin}:1", vin, 1)
+    assert receipt.sha256 == first.sha256
+    assert receipt.previous_sha256 is None
+    assert receipt.signer_fingerprint == "ab" * 32
+    assert await store.head(vin) == Head(1, first.sha256)
+    stored = await store.get(vin)
+    assert stored is not None
+    assert (stored["_id"], stored["xml"], stored["version_number"]) == (f"{vin}:1", first.xml, 1)
+
+
+async def test_next_revision_links_to_the_sha256_of_the_previous_certificate(
+    store: CertificateStore, vin: str
+) -> None:
+    first, second, third = document(vin, 1), document(vin, 2), document(vin, 3)
+    await store.store(first)
+    receipt_2 = await store.store(second)
+    receipt_3 = await store.store(third)
+
+    assert receipt_2.previous_sha256 == first.sha256
+    assert receipt_3.previous_sha256 == second.sha256
+    assert await store.head(vin) == Head(3, third.sha256)
+    stored = await store.get(vin, 2)
+    assert stored is not None and stored["previous_sha256"] == first.sha256
+
+
+async def test_redelivered_document_is_stored_once_and_gets_the_receipt_of_its_first_delivery(
+    store: CertificateStore, vin: str
+) -> None:
+    first = document(vin, 1)
+    receipt = await store.store(first)
+    again = await store.store(first)
+
+    assert again == receipt  # same archived_at, same link
+    assert await store.certificates.count_documents({"vin": vin}) == 1
+    assert await store.head(vin) == Head(1, first.sha256)
+
+
+async def test_redelivery_of_an_older_revision_keeps_its_link_and_leaves_the_head_on_the_newest(
+    store: CertificateStore, vin: str
+) -> None:
+    first, second = document(vin, 1), document(vin, 2)
+    await store.store(first)
+    await store.store(second)
+
+    again = await store.store(second)
+    assert again.previous_sha256 == first.sha256
+    redelivered_first = await store.store(first)
+    assert redelivered_first.previous_sha256 is None
+    assert await store.head(vin) == Head(2, second.sha256)
+    assert await store.certificates.count_documents({"vin": vin}) == 2
+
+
+async def test_late_older_revision_is_kept_without_moving_the_head_back(
+    store: CertificateStore, vin: str
+) -> None:
+    first, second, third = document(vin, 1), document(vin, 2), document(vin, 3)
+    await store.store(first)
+    await store.store(third)
+    late = await store.store(second)
+
+    assert late.previous_sha256 is None  # not the next link of the chain
+    assert await store.head(vin) == Head(3, third.sha256)
+    newest = await store.get(vin)
+    assert newest is not None and newest["_id"] == f"{vin}:3"
+    kept = await store.get(vin, 2)
+    assert kept is not None and kept["sha256"] == second.sha256
+
+
+async def test_get_returns_the_asked_revision_and_none_for_what_was_never_stored(
+    store: CertificateStore, vin: str
+) -> None:
+    first, second = document(vin, 1, version_number=1), document(vin, 2, version_number=2)
+    await store.store(first)
+    await store.store(second)
+
+    older = await store.get(vin, 1)
+    assert older is not None
+    assert (older["revision"], older["xml"], older["version_number"]) == (1, first.xml, 1)
+    newest = await store.get(vin)
+    assert newest is not None and (newest["revision"], newest["xml"]) == (2, second.xml)
+    assert await store.get(vin, 3) is None
+    assert await store.get(f"{vin}X") is None
+    assert await store.get(f"{vin}X", 1) is None
+
+
+async def test_head_left_behind_by_a_crash_after_the_insert_is_moved_on_by_the_redelivery(
+    store: CertificateStore, vin: str
+) -> None:
+    first, second = document(vin, 1), document(vin, 2)
+    await store.store(first)
+    # The crash: revision 2's certificate is written, the head is not.
+    written = receipt_for(second, await store.head(vin), now())
+    await store.certificates.insert_one(
+        {
+            "_id": second.record_id,
+            **written.model_dump(mode="python"),
+            "version_number": second.version_number,
+            "xml": second.xml,
+        }
+    )
+    assert await store.head(vin) == Head(1, first.sha256)
+
+    receipt = await store.store(second)
+
+    assert receipt.previous_sha256 == first.sha256
+    assert await store.head(vin) == Head(2, second.sha256)
+    newest = await store.get(vin)
+    assert newest is not None and newest["_id"] == f"{vin}:2"
+    assert await store.certificates.count_documents({"vin": vin}) == 2

@@ -1,0 +1,96 @@
+"""IviVersionNumber on the real FerretDB: one number per record id, counted per VIN, races settled."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from services.render.adapters.versions import VersionNumbers
+from shared.mongo import make_client
+from shared.settings import CocSettings
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def numbers(settings: CocSettings, unique: str) -> AsyncIterator[VersionNumbers]:
+    """Version numbers on a database of this test only, dropped afterwards."""
+    client = make_client(settings)
+    name = f"test_{unique}"
+    try:
+        made = VersionNumbers(client[name])
+        await made.setup()
+        yield made
+    finally:
+        await client.drop_database(name)
+        await client.close()
+
+
+@pytest.fixture
+def vin(unique: str) -> str:
+    return f"WVW{unique.upper()}"
+
+
+async def test_first_record_of_a_vin_gets_1_and_a_later_revision_gets_2(
+    numbers: VersionNumbers, vin: str
+) -> None:
+    assert await numbers.number_for(f"{vin}:1", vin) == 1
+    assert await numbers.number_for(f"{vin}:2", vin) == 2
+    assert await numbers.counters.find_one({"_id": vin}) == {"_id": vin, "last": 2}
+
+
+async def test_redelivered_record_gets_the_number_it_was_given_first(
+    numbers: VersionNumbers, vin: str
+) -> None:
+    await numbers.number_for(f"{vin}:1", vin)
+    await numbers.number_for(f"{vin}:2", vin)
+
+    assert await numbers.number_for(f"{vin}:1", vin) == 1
+    assert await numbers.number_for(f"{vin}:2", vin) == 2
+    assert await numbers.versions.count_documents({"vin": vin}) == 2
+    assert await numbers.number_for(f"{vin}:3", vin) == 3
+
+
+async def test_revision_that_never_reached_render_takes_no_number(numbers: VersionNumbers, vin: str) -> None:
+    assert await numbers.number_for(f"{vin}:1", vin) == 1
+    assert await numbers.number_for(f"{vin}:4", vin) == 2
+
+
+async def test_two_vins_are_counted_independently(numbers: VersionNumbers, vin: str) -> None:
+    other = f"{vin}X"
+    assert await numbers.number_for(f"{vin}:1", vin) == 1
+    assert await numbers.number_for(f"{vin}:2", vin) == 2
+    assert await numbers.number_for(f"{other}:1", other) == 1
+    assert await numbers.number_for(f"{vin}:3", vin) == 3
+    assert await numbers.number_for(f"{other}:2", other) == 2
+
+
+async def test_concurrent_deliveries_of_two_revisions_of_one_vin_get_distinct_numbers(
+    numbers: VersionNumbers, vin: str
+) -> None:
+    given = await asyncio.gather(numbers.number_for(f"{vin}:1", vin), numbers.number_for(f"{vin}:2", vin))
+
+    assert sorted(given) == [1, 2]
+    assert await numbers.counters.find_one({"_id": vin}) == {"_id": vin, "last": 2}
+    assert await numbers.number_for(f"{vin}:1", vin) == given[0]
+    assert await numbers.number_for(f"{vin}:2", vin) == given[1]
+
+
+async def test_concurrent_deliveries_of_one_record_get_one_number(numbers: VersionNumbers, vin: str) -> None:
+    given = await asyncio.gather(*(numbers.number_for(f"{vin}:1", vin) for _ in range(3)))
+
+    assert given == [1, 1, 1]
+    assert await numbers.versions.count_documents({"vin": vin}) == 1
+
+
+async def test_counter_left_behind_by_a_crash_does_not_give_a_used_number_again(
+    numbers: VersionNumbers, vin: str
+) -> None:
+    # The crash: the number of revision 1 is written, the VIN's counter is not.
+    await numbers.versions.insert_one({"_id": f"{vin}:1", "vin": vin, "number": 1})
+
+    assert await numbers.number_for(f"{vin}:2", vin) == 2
+    assert await numbers.number_for(f"{vin}:1", vin) == 1
+    assert await numbers.counters.find_one({"_id": vin}) == {"_id": vin, "last": 2}
