@@ -39,16 +39,26 @@ lint: $(STAMP)
 
 # Sizes of the e2e pipeline runs in `make test`: the acceptance sizes of issue 4 (500 builds
 # with defects; 2,000 for each kill and for two signing instances). Smaller ones for a quick run:
-#   make test E2E_SIGNING_KILL_BUILDS=300 E2E_FAULT_BUILDS=300
+#   make test E2E_PIPELINE_BUILDS=100 E2E_SIGNING_KILL_BUILDS=300 E2E_FAULT_BUILDS=300
 export E2E_PIPELINE_BUILDS ?= 500
 export E2E_SIGNING_KILL_BUILDS ?= 2000
 export E2E_FAULT_BUILDS ?= 2000
 
-# Lint, then start the stack, run every test, and stop the stack even when tests fail.
+# Tests that use the shared stack (COC_ defaults, .state/); the other e2e tests start a private
+# stack of their own on other ports and run after the shared one is stopped, so only one stack
+# runs at a time.
+SHARED_STACK_TESTS := tests/unit tests/integration tests/e2e/test_stack.py
+PRIVATE_STACK_TESTS := tests/e2e --ignore=tests/e2e/test_stack.py
+
+# Lint; the unit, integration and stack tests with the shared stack up; stop it; the e2e tests
+# on their private stacks. The shared stack is stopped at the end even when tests fail, and the
+# exit status is that of the first part that failed.
 test: $(STAMP) system-deps lint
-	$(BIN)/coc stack up
-	@status=0; $(BIN)/pytest $(PYTEST_ARGS) || status=$$?; \
-	  $(BIN)/coc stack down || true; exit $$status
+	@status=0; \
+	  { $(BIN)/coc stack up && $(BIN)/pytest $(PYTEST_ARGS) $(SHARED_STACK_TESTS); } || status=$$?; \
+	  $(BIN)/coc stack down || true; \
+	  $(BIN)/pytest $(PYTEST_ARGS) $(PRIVATE_STACK_TESTS) || { [ $$status != 0 ] || status=$$?; }; \
+	  exit $$status
 
 demo: $(STAMP)
 	$(BIN)/coc demo
@@ -56,6 +66,8 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
+# Stops the stack and removes the environment and the stack's state (data, logs, tokens, dev seal).
+# Kept: .cache/ (Kafka jars, the FerretDB build; remove it to rebuild), out/, ~/.m2 and Go's caches.
 clean:
 	-$(BIN)/coc stack down
 	rm -rf $(VENV) .state

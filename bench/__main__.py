@@ -27,8 +27,8 @@ from devkit.keys import ALGORITHMS, generate_dev_seal
 from devkit.samples import generate
 from services.render.document import render
 from services.signing.seal import Seal
-from services.validation.rules import ApprovalTable, check
 from services.validation.policy import RulePolicy
+from services.validation.rules import ApprovalTable, check
 from shared.ivi import IviSchema
 from shared.settings import CocSettings
 from shared.xml import load_ivi_schema, make_parser

@@ -127,16 +127,21 @@ def run_publish(args: argparse.Namespace) -> int:
 
 
 def publish_approvals(text: str) -> int:
-    client = Client()
+    accepted = post_approvals(Client(), text.encode())
+    print(f"{accepted} approvals published")
+    return 0
+
+
+def post_approvals(client: Client, body: bytes) -> int:
+    """Approvals (a JSON list) to intake as the type-approval team posts them; how many it accepted."""
     response = client.call(
         "POST",
         f"{client.settings.intake_url}/v1/approvals",
         Role.TYPE_APPROVAL,
-        content=text.encode(),
+        content=body,
         headers={"Content-Type": "application/json"},
     )
-    print(f"{len(response.json()['accepted'])} approvals published")
-    return 0
+    return len(response.json()["accepted"])
 
 
 def publish_lines_to_kafka(lines: list[str], settings: ServiceSettings) -> None:
@@ -208,9 +213,13 @@ def readiness_table(readiness: dict[str, Any], worklists: dict[str, Any]) -> str
         used += width
     widths = [max(len(title), 5) + 2 for title, _ in columns]
     lines = [f"{readiness['total']} vehicles", ""]
-    lines.append(f"{'state':{name_width}}" + "".join(f"{t:>{w}}" for (t, _), w in zip(columns, widths, strict=True)))
+    lines.append(
+        f"{'state':{name_width}}" + "".join(f"{t:>{w}}" for (t, _), w in zip(columns, widths, strict=True))
+    )
     for state in states:
-        cells = "".join(f"{counts.get(state, 0):>{w}}" for (_, counts), w in zip(columns, widths, strict=True))
+        cells = "".join(
+            f"{counts.get(state, 0):>{w}}" for (_, counts), w in zip(columns, widths, strict=True)
+        )
         lines.append(f"{state:{name_width}}" + cells)
     lines.append("")
     for owner, worklist in worklists.items():
@@ -233,7 +242,7 @@ def worklist_line(owner: str, items: list[dict[str, Any]]) -> str:
         if len(line) + len(part) + (10 if more else 0) > WIDTH:
             return f"{line} +{len(ranked) - shown} more"
         line += part
-    return line
+    return line.rstrip()
 
 
 def run_export(args: argparse.Namespace) -> int:
@@ -250,30 +259,9 @@ def run_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def asyncapi_document() -> dict[str, Any]:
-    """One AsyncAPI 3.0 document: the channels and messages of every service, merged."""
-    from cli.service import service_asyncapi
-    from deploy.local.services import SERVICES
-
-    merged: dict[str, Any] = {}
-    for name in SERVICES:
-        spec = service_asyncapi(name)
-        if not merged:
-            merged = spec
-            merged["info"] = {
-                "title": "eCoC pipeline topics",
-                "version": "1.0.0",
-                "description": "Every Kafka topic of the eCoC pipeline; coc.status.v1 is the contract ops dashboards read.",
-            }
-            continue
-        for section in ("channels", "operations"):
-            merged.setdefault(section, {}).update(spec.get(section, {}))
-        for part, items in spec.get("components", {}).items():
-            merged.setdefault("components", {}).setdefault(part, {}).update(items)
-    return merged
-
-
 def run_docs(args: argparse.Namespace) -> int:
+    from cli.service import asyncapi_document
+
     text = json.dumps(asyncapi_document(), indent=2, sort_keys=True)
     if args.out == "-":
         print(text)

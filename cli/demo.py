@@ -50,7 +50,7 @@ def say(line: str) -> None:
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    from cli.client import OWNERS, Client, readiness_table
+    from cli.client import OWNERS, Client, post_approvals, readiness_table
     from deploy.local import supervise
     from deploy.local.layout import StackError
     from deploy.local.services import service_specs
@@ -74,14 +74,7 @@ def run_demo(args: argparse.Namespace) -> int:
 
     say("\n== 3. approvals over HTTP (type-approval), builds straight to Kafka (MES)")
     client = Client(settings)
-    body = json.dumps([a.model_dump(mode="json") for a in samples.approvals]).encode()
-    client.call(
-        "POST",
-        f"{settings.intake_url}/v1/approvals",
-        Role.TYPE_APPROVAL,
-        content=body,
-        headers={"Content-Type": "application/json"},
-    )
+    post_approvals(client, json.dumps([a.model_dump(mode="json") for a in samples.approvals]).encode())
     say(f"{len(samples.approvals)} approvals published")
     try:
         readiness, took = asyncio.run(publish_and_watch(settings, samples.builds, expected, args.timeout))

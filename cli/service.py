@@ -1,7 +1,8 @@
 """``coc service NAME``: one service in the foreground.
 
 This module is the one place in ``cli`` that reaches into the service runtime:
-``service_app`` builds a service's app (``coc service``, ``coc docs``).
+``service_app`` builds a service's app (``coc service``), ``asyncapi_document``
+merges the services' AsyncAPI documents (``coc docs``).
 """
 
 from __future__ import annotations
@@ -49,3 +50,23 @@ def run_service(args: argparse.Namespace) -> int:
     port = args.port or port_of(args.name, settings)
     uvicorn.run(app, host=settings.http_host, port=port, log_level="warning", lifespan="on")
     return 0
+
+
+def asyncapi_document() -> dict[str, Any]:
+    """One AsyncAPI 3.0 document: the channels and messages of every service, merged."""
+    merged: dict[str, Any] = {}
+    for name in SERVICES:
+        spec = service_asyncapi(name)
+        if not merged:
+            merged = spec
+            merged["info"] = {
+                "title": "eCoC pipeline topics",
+                "version": "1.0.0",
+                "description": "Every Kafka topic of the eCoC pipeline; coc.status.v1 is the contract ops dashboards read.",
+            }
+            continue
+        for section in ("channels", "operations"):
+            merged.setdefault(section, {}).update(spec.get(section, {}))
+        for part, items in spec.get("components", {}).items():
+            merged.setdefault("components", {}).setdefault(part, {}).update(items)
+    return merged

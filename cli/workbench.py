@@ -15,17 +15,22 @@ import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from services.validation.rules import ApprovalTable, blocking, check
-from services.validation.settings import ValidationSettings
 from cli.main import CommandError
 from shared.contracts import Approval, BuildRecord, Finding
-from shared.ivi import IviSchema
+
+if TYPE_CHECKING:
+    from services.validation.policy import RulePolicy
+    from shared.ivi import IviSchema
 
 Model = TypeVar("Model", bound=BaseModel)
+CHECK_EXIT_CODES = (
+    "exit status: 0 every build is clean, 1 some build has findings, "
+    "2 bad input (an unreadable or invalid file)"
+)
 
 
 def register(subparsers: Any) -> None:
@@ -48,9 +53,7 @@ def register(subparsers: Any) -> None:
     mode.add_argument("--unsigned", action="store_true", help="leave the document unsigned")
     mode.add_argument("--key", type=Path, help="seal key (PKCS#8 PEM)")
     render.add_argument("--cert", type=Path, help="seal certificate (PEM), with --key")
-    render.add_argument(
-        "--out", help="output file, or - for standard output (default: out/render/<VIN>.xml)"
-    )
+    render.add_argument("--out", help="output file, or - for standard output (default: out/render/<VIN>.xml)")
     render.set_defaults(func=run_render)
 
     verify = subparsers.add_parser(
@@ -127,23 +130,40 @@ def load_builds(path: Path) -> Iterator[BuildRecord]:
         yield parse_model(BuildRecord, data, f"{path} line {number}")
 
 
-def load_schema() -> IviSchema:
+def xsd_path() -> Path:
+    from shared.settings import CocSettings
+
     try:
-        return IviSchema.load(ValidationSettings().xsd_path())
+        return CocSettings().xsd_path()
     except FileNotFoundError as exc:
         raise CommandError(str(exc)) from None
+
+
+def load_schema() -> IviSchema:
+    from shared.ivi import IviSchema
+
+    return IviSchema.load(xsd_path())
+
+
+def rule_policy() -> RulePolicy:
+    """The rule choices of the COC_ settings (check digits, release policy), as the service reads them."""
+    from services.validation.settings import ValidationSettings
+
+    return ValidationSettings().policy()
 
 
 # --- commands ---------------------------------------------------------------------------------
 
 
 def run_check(args: argparse.Namespace) -> int:
-    """Print the findings of every build; exit 1 when any build has an error."""
+    """Print the findings of every build; exit 0 when none has any, 1 when some has, 2 on bad input."""
+    from services.validation.rules import ApprovalTable, check
+
     table = ApprovalTable.of(load_schema(), load_approvals(args.approvals))
-    settings, today = ValidationSettings().policy(), dt.date.today()
+    policy, today = rule_policy(), dt.date.today()
     builds = clean = 0
     for build in load_builds(args.builds):
-        findings = check(build, table, settings, today)
+        findings = check(build, table, policy, today)
         builds += 1
         clean += not findings
         if args.json:
@@ -164,11 +184,12 @@ def dump(findings: list[Finding]) -> list[dict[str, Any]]:
 def run_render(args: argparse.Namespace) -> int:
     """Render one document; refuse, with the findings, a build that has an error."""
     from services.render.document import RenderError, render
+    from services.validation.rules import ApprovalTable, blocking, check
 
     schema = load_schema()
     table = ApprovalTable.of(schema, load_approvals(args.approvals))
     build = parse_model(BuildRecord, load_json(args.build), str(args.build))
-    findings = check(build, table, ValidationSettings().policy(), dt.date.today())
+    findings = check(build, table, rule_policy(), dt.date.today())
     errors = blocking(findings)
     if errors:
         for f in errors:

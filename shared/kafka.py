@@ -160,27 +160,40 @@ async def read_to_end(settings: CocSettings, topic: str) -> list[Record]:
     """Every record of ``topic`` from its beginning up to its end as of now, in offset order per partition.
 
     For a compacted topic a service must know whole before it starts (the
-    approvals): no consumer group, nothing committed.
+    approvals): no consumer group, nothing committed. The partitions come from
+    the admin client: a consumer's ``topics()`` fetches metadata it does not
+    keep, so its ``partitions_for_topic`` would still know none.
     """
+    partitions = [TopicPartition(topic, p) for p in await partitions_of(settings, topic)]
+    if not partitions:
+        return []
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
     await consumer.start()
     try:
-        if topic not in await consumer.topics():  # also fetches the metadata
-            return []
-        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
-        if not partitions:
-            return []
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         ends = await consumer.end_offsets(partitions)
         records: list[Record] = []
         while await _behind(consumer, ends):
-            batches = await consumer.getmany(timeout_ms=1000)
+            batches = await consumer.getmany(*partitions, timeout_ms=1000)
             for batch in batches.values():
                 records.extend(batch)
         return records
     finally:
         await consumer.stop()
+
+
+async def partitions_of(settings: CocSettings, topic: str) -> list[int]:
+    """The partition numbers of ``topic``; none when it does not exist (it is not created here)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    try:
+        if topic not in set(await admin.list_topics()):
+            return []
+        (described,) = await admin.describe_topics([topic])
+        return sorted(p["partition"] for p in described["partitions"])
+    finally:
+        await admin.close()
 
 
 async def _behind(consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]) -> bool:

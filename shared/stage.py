@@ -36,9 +36,10 @@ from faststream.kafka.publisher.usecase import DefaultPublisher
 from faststream.specification import AsyncAPI
 from opentelemetry.sdk.trace import TracerProvider
 from pydantic import BaseModel
-from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
 
 from shared import topics
+from shared.auth import Authenticator, load_tokens
 from shared.contracts import Finding, Owner
 from shared.contracts.builds import BuildRecord
 from shared.contracts.events import DeadLetter, State, StatusEvent, now
@@ -56,7 +57,7 @@ from shared.kafka import (
     raw_body,
     records_of,
 )
-from shared.mongo import MongoDoc
+from shared.mongo import MongoDoc, database, make_client
 from shared.settings import ServiceSettings
 from shared.telemetry import current_trace_id, make_tracer_provider
 
@@ -255,8 +256,9 @@ class Stage(Generic[S]):
 
     # -- the process ------------------------------------------------------------------------
 
-    def attach_mongo(self, client: AsyncMongoClient[MongoDoc]) -> None:
-        """Close the client when the service stops, and count its ping in /healthz."""
+    def database(self) -> AsyncDatabase[MongoDoc]:
+        """The service's database; its client is closed when the service stops and pinged by /healthz."""
+        client = make_client(self.settings)
 
         async def alive() -> bool:
             await client.admin.command("ping")
@@ -264,6 +266,11 @@ class Stage(Generic[S]):
 
         self.on_stop.append(client.close)
         self.health_checks.append(alive)
+        return database(client, self.settings)
+
+    def authenticator(self) -> Authenticator:
+        """Bearer tokens per role, from settings (``COC_TOKEN_*``)."""
+        return Authenticator(load_tokens(self.settings, dict(os.environ)))
 
     async def _broker_alive(self) -> bool:
         return await self.broker.ping(timeout=2.0)

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import os
-
 from fastapi import FastAPI
 
 from services.intake import routes, subscribers
 from services.intake.settings import IntakeSettings
 from shared import topics
-from shared.auth import Authenticator, load_tokens
 from shared.contracts import Approval, BuildRecord
 from shared.contracts.events import AcceptedRecord, Review
 from shared.stage import Stage
@@ -25,5 +22,5 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
     stage.publisher(topics.REVIEWS, Review)
     subscribers.register(stage)
     app = stage.asgi()
-    app.include_router(routes.router(stage, Authenticator(load_tokens(stage.settings, dict(os.environ)))))
+    app.include_router(routes.router(stage, stage.authenticator()))
     return app

@@ -8,15 +8,12 @@ from services.render import subscribers
 from services.render.adapters.versions import VersionNumbers
 from services.render.settings import RenderSettings
 from shared.ivi import IviSchema
-from shared.mongo import database, make_client
 from shared.stage import Stage
 
 
 def create_app(settings: RenderSettings | None = None) -> FastAPI:
     stage = Stage("render", settings or RenderSettings())
-    client = make_client(stage.settings)
-    versions = VersionNumbers(database(client, stage.settings))
+    versions = VersionNumbers(stage.database())
     stage.on_start.append(versions.setup)
-    stage.attach_mongo(client)
     subscribers.register(stage, IviSchema.load(stage.settings.xsd_path()), versions)
     return stage.asgi()

@@ -10,16 +10,14 @@ from services.validation.adapters.pending import COLLECTION, PendingStore
 from services.validation.rules import ApprovalTable
 from services.validation.settings import ValidationSettings
 from shared.ivi import IviSchema
-from shared.mongo import database, make_client
 from shared.stage import Stage
 
 
 def create_app(settings: ValidationSettings | None = None) -> FastAPI:
     stage = Stage("validation", settings or ValidationSettings())
-    client = make_client(stage.settings)
     runtime = subscribers.Runtime(
         table=ApprovalTable(IviSchema.load(stage.settings.xsd_path())),
-        pending=PendingStore(database(client, stage.settings)[COLLECTION]),
+        pending=PendingStore(stage.database()[COLLECTION]),
     )
 
     async def start() -> None:
@@ -28,6 +26,5 @@ def create_app(settings: ValidationSettings | None = None) -> FastAPI:
             runtime.table.add(approval)
 
     stage.on_start.append(start)
-    stage.attach_mongo(client)
     subscribers.register(stage, runtime)
     return stage.asgi()

@@ -25,24 +25,19 @@ from unittest import mock
 import httpx
 from lxml import etree
 
-from bench.pipeline import (
-    SETTLED,
-    Message,
-    StatusWatch,
-    publish,
-    publish_builds,
-    retag_all,
-    topic_partitions,
-    watching,
-)
-from services.intake.samples import PlantedDefect, generate
+from deploy.local.health import port_open
+from deploy.local.layout import StackPaths
+from deploy.local.services import SERVICES, service_env
+from deploy.local.settings import StackSettings
+from deploy.local.supervise import is_alive, read_records
+from devkit.mes import Message, progress_lines, publish, publish_builds, retag_all
+from devkit.samples import PlantedDefect, generate
+from devkit.watch import StatusWatch, describe, settle, topic_partitions, watching
 from services.signing.seal import verify
 from shared import topics
 from shared.auth import Role, load_tokens
 from shared.contracts import Approval, BuildRecord
-from shared.contracts.events import DeadLetter, State, StatusEvent
-from shared.settings import ServiceSettings
-from shared.stack import StackPaths, is_alive, port_open, read_records
+from shared.contracts.events import DeadLetter, State
 from shared.xml import load_ivi_schema, parse_bytes, validate
 
 COC = str(Path(sys.executable).with_name("coc"))
@@ -114,10 +109,10 @@ def private_env(state_dir: Path) -> dict[str, str]:
     return {**env, **PRIVATE, "COC_STATE_DIR": str(state_dir)}
 
 
-def settings_of(env: Mapping[str, str]) -> ServiceSettings:
+def settings_of(env: Mapping[str, str]) -> StackSettings:
     """The settings the stack's processes read from ``env`` (they run where no .env file is)."""
     with mock.patch.dict(os.environ, env, clear=True):
-        return ServiceSettings(_env_file=None)
+        return StackSettings(_env_file=None)
 
 
 @dataclass
@@ -125,7 +120,7 @@ class PrivateStack:
     """A handle on the private stack: run ``coc`` with its environment, reach its services."""
 
     env: dict[str, str]
-    settings: ServiceSettings
+    settings: StackSettings
     tokens: dict[Role, str] = field(default_factory=dict)
     http: httpx.AsyncClient | None = None
 
@@ -200,8 +195,6 @@ class PrivateStack:
 
     def start_service(self, name: str, port: int, log: Path) -> subprocess.Popen[bytes]:
         """One more instance of a service (``coc service NAME --port``), in the stack's environment."""
-        from shared.stack_services import service_env
-
         env = {**self.env, **service_env(self.settings)}
         with log.open("ab") as sink:
             return subprocess.Popen(
@@ -290,7 +283,7 @@ class PrivateStack:
 
     async def publish(self, builds: Sequence[BuildRecord]) -> dict[str, float]:
         """As an MES: one message per build on coc.builds.v1, key = VIN; when each was sent."""
-        return await publish_builds(self.bootstrap, builds, say)
+        return await publish_builds(self.bootstrap, builds, progress_lines(say))
 
     async def publish_and_settle(
         self, builds: Sequence[BuildRecord], timeout: float
@@ -358,134 +351,11 @@ class PrivateStack:
     async def settle(
         self, watch: StatusWatch, expected: Mapping[str, int], timeout: float, *, status_api: bool = True
     ) -> dict[str, dict[str, Any]]:
-        """Wait (bounded) until every VIN is settled; each VIN's record.
+        """Wait (bounded) until every VIN is settled (``devkit.watch.settle``); each VIN's record.
 
-        First the status topic says every VIN settled. With ``status_api`` the
-        status service's consumer lag then says when its read model has folded
-        all of it (it lags, or was killed), and the status API, which is what
-        is checked, is read once per VIN (again only for one not settled yet).
-        Without, every other consumer group's lag says when the stages are at
-        rest (nothing redelivered still to come), and the records are what the
-        topic said, in the API's shape.
+        With ``status_api`` the records are the status API's, else what the topic said.
         """
-        began = time.monotonic()
-        deadline = began + timeout
-        watch.add(expected)
-        took = await watch.wait(lambda w: not w.unsettled(expected), timeout, f"settled on {topics.STATUS}")
-        if len(expected) > 50:
-            say(f"  {len(expected)} settled on {topics.STATUS} after {took:.1f}s")
-        if not status_api:
-            await self.until_at_rest(deadline, exclude=(STATUS_GROUP,))
-            return {vin: as_record(watch.seen[vin].current) for vin in expected}
-        await self.until_at_rest(deadline, only=(STATUS_GROUP,))
-        pending = dict(expected)
-        records: dict[str, dict[str, Any]] = {}
-        while True:
-            fetched = await self.records(pending)
-            for vin, record in fetched.items():
-                if record is not None and api_settled(record, pending[vin]):
-                    records[vin] = record
-                    del pending[vin]
-            if not pending:
-                if len(expected) > 50:
-                    say(f"  {len(records)} settled in the status API after {time.monotonic() - began:.1f}s")
-                return records
-            if time.monotonic() > deadline:
-                stuck = "\n".join(f"  {vin}: {describe(fetched[vin])}" for vin in list(pending)[:20])
-                raise AssertionError(
-                    f"{len(pending)} of {len(expected)} VINs not settled in the status API after "
-                    f"{timeout:.0f}s (expected revision / where it stands):\n{stuck}"
-                )
-            await asyncio.sleep(1)
-
-    async def until_at_rest(
-        self, deadline: float, *, only: Sequence[str] = (), exclude: Sequence[str] = (), every: float = 10
-    ) -> None:
-        """Until the consumer groups (``only`` these, or all but ``exclude``) have committed everything.
-
-        Returns at the deadline too: the check that follows names what is missing.
-        """
-        from aiokafka import AIOKafkaConsumer
-        from aiokafka.admin import AIOKafkaAdminClient
-        from aiokafka.errors import KafkaError
-
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
-        ends = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False)
-        await admin.start()
-        await ends.start()
-        try:
-            began = last = time.monotonic()
-            while True:
-                try:
-                    lags = await consumer_lags(admin, ends, self.bootstrap, only, exclude)
-                except KafkaError as exc:  # a broker just restarted may not answer everything yet
-                    lags = {"(unknown)": -1}
-                    say(f"  consumer lag unknown ({type(exc).__name__}), asking again")
-                behind = {group: lag for group, lag in lags.items() if lag}
-                now = time.monotonic()
-                if not behind or now > deadline:
-                    return
-                if now - last >= every:
-                    say(f"  {now - began:5.0f}s  messages not yet consumed: {behind}")
-                    last = now
-                await asyncio.sleep(0.5)
-        finally:
-            await ends.stop()
-            await admin.close()
-
-
-STATUS_GROUP = f"coc-status.{topics.STATUS}"  # the status service's consumer group
-
-
-async def consumer_lags(
-    admin: Any, ends: Any, bootstrap: str, only: Sequence[str], exclude: Sequence[str]
-) -> dict[str, int]:
-    """Per consumer group, the messages of its topics it has not committed yet."""
-    from aiokafka import TopicPartition
-
-    groups = list(only) or [g for g, _kind in await admin.list_consumer_groups() if g not in exclude]
-    lags = {}
-    for group in groups:
-        committed = await admin.list_consumer_group_offsets(group)
-        partitions = [
-            TopicPartition(topic, p)
-            for topic in sorted(
-                {tp.topic for tp in committed} or ([topics.STATUS] if group == STATUS_GROUP else [])
-            )
-            for p in await topic_partitions(bootstrap, topic)
-        ]
-        end = await ends.end_offsets(partitions) if partitions else {}
-        lags[group] = sum(
-            end[tp] - max(committed[tp].offset, 0) if tp in committed else end[tp] for tp in partitions
-        )
-    return lags
-
-
-def as_record(event: StatusEvent | None) -> dict[str, Any]:
-    """A status event in the shape of the status API's record (for checks made on the topic)."""
-    if event is None:
-        return {"revision": 0, "state": None, "stage": "", "findings": [], "owner": None, "timeline": []}
-    return {
-        "revision": event.revision,
-        "state": event.state.value,
-        "stage": event.stage,
-        "findings": [finding.model_dump(mode="json") for finding in event.findings],
-        "owner": event.owner.value if event.owner else None,
-        "timeline": [],
-    }
-
-
-SERVICES = ("intake", "validation", "render", "signing", "archive", "status")
-
-
-def api_settled(record: Mapping[str, Any], revision: int) -> bool:
-    return int(record["revision"]) >= revision and State(record["state"]) in SETTLED
-
-
-def describe(record: Mapping[str, Any] | None) -> str:
-    if record is None:
-        return "no status record"
-    return f"revision {record['revision']} {record['state']} at {record['stage']}"
+        return await settle(watch, expected, timeout, self.records if status_api else None, say)
 
 
 # --- what a settled run must show -----------------------------------------------------------

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
+from deploy.local.services import service_env
 from shared import topics
-from shared.stack_services import service_env
 from tests.e2e.helpers import PrivateStack
 
 pytestmark = pytest.mark.e2e

@@ -19,7 +19,8 @@ from typing import Any
 
 import pytest
 
-from bench.pipeline import Message
+from devkit.mes import Message
+from devkit.watch import describe
 from shared import topics
 from shared.auth import Role
 from shared.contracts import BuildRecord
@@ -30,7 +31,6 @@ from tests.e2e.helpers import (
     PrivateStack,
     SampleRun,
     clean_twin,
-    describe,
     outcome_problems,
     sample_run,
     say,

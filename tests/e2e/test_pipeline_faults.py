@@ -26,7 +26,7 @@ from typing import Any
 import httpx
 import pytest
 
-from bench.pipeline import StatusWatch
+from devkit.watch import StatusWatch
 from shared import topics
 from shared.contracts.events import State
 from tests.e2e.helpers import (

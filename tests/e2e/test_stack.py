@@ -19,9 +19,12 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from shared.settings import CocSettings, ServiceSettings
-from shared.stack import StackPaths, port_open, read_records, stack_specs
-from shared.stack_services import SERVICES
+from deploy.local.health import port_open
+from deploy.local.infra import stack_specs
+from deploy.local.layout import StackPaths
+from deploy.local.services import SERVICES
+from deploy.local.settings import StackSettings
+from deploy.local.supervise import read_records
 
 pytestmark = pytest.mark.e2e
 
@@ -44,23 +47,27 @@ def ok(*args: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def settings() -> CocSettings:
-    return CocSettings()
+def settings() -> StackSettings:
+    return StackSettings()
 
 
 @pytest.fixture(scope="module")
-def addresses(settings: CocSettings) -> list[tuple[str, int]]:
-    services = ServiceSettings()
+def addresses(settings: StackSettings) -> list[tuple[str, int]]:
     infra = [address for spec in stack_specs(settings) for address in spec.addresses]
-    return infra + [(services.http_host, services.port_of(name)) for name in SERVICES]
+    return infra + [(settings.http_host, settings.port_of(name)) for name in SERVICES]
 
 
 @pytest.fixture(scope="module", autouse=True)
 def restore_stack() -> Iterator[None]:
-    """Leave the stack as found: up if it was healthy, else down."""
-    was_up = coc("stack", "status").returncode == 0
+    """Leave the stack as found: up if it was healthy, only Kafka and FerretDB if only they were, else down."""
+    if coc("stack", "status").returncode == 0:
+        found: tuple[str, ...] = ("up",)
+    elif coc("stack", "status", "--infra").returncode == 0:
+        found = ("up", "--infra")
+    else:
+        found = ("down",)
     yield
-    ok("stack", "up" if was_up else "down")
+    ok("stack", *found)
 
 
 def alive(pid: int) -> bool:
@@ -88,17 +95,17 @@ def stack_processes(state_dir: Path) -> list[str]:
     return found
 
 
-def assert_down(settings: CocSettings, addresses: list[tuple[str, int]]) -> None:
+def assert_down(settings: StackSettings, addresses: list[tuple[str, int]]) -> None:
     assert [a for a in addresses if port_open(*a)] == []
     assert read_records(StackPaths.of(settings)) == []
     assert stack_processes(settings.state_dir) == []
 
 
-def recorded_pids(settings: CocSettings) -> dict[str, int]:
+def recorded_pids(settings: StackSettings) -> dict[str, int]:
     return {r.name: r.pid for r in read_records(StackPaths.of(settings))}
 
 
-def test_down_up_again_and_down(settings: CocSettings, addresses: list[tuple[str, int]]) -> None:
+def test_down_up_again_and_down(settings: StackSettings, addresses: list[tuple[str, int]]) -> None:
     ok("stack", "down")
     assert_down(settings, addresses)
     stopped = coc("stack", "status")
@@ -121,7 +128,7 @@ def test_down_up_again_and_down(settings: CocSettings, addresses: list[tuple[str
     assert [pid for pid in pids.values() if alive(pid)] == []
 
 
-async def test_killed_broker_comes_back_with_its_messages(settings: CocSettings) -> None:
+async def test_killed_broker_comes_back_with_its_messages(settings: StackSettings) -> None:
     ok("stack", "up")
     topic = f"e2e.stack.{uuid.uuid4().hex[:12]}"
     sent = [f"message {i}".encode() for i in range(30)]

@@ -12,6 +12,7 @@ its chain.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from pymongo.asynchronous.collection import AsyncCollection
@@ -37,7 +38,7 @@ class CertificateStore:
     async def store(self, document: Document) -> ArchiveReceipt:
         """Store once; a redelivered document gets the receipt of the one already stored."""
         head = await self.head(document.vin)
-        receipt = receipt_for(document, head, now())
+        receipt = receipt_for(document, head, stored_time(now()))
         row = {
             **receipt.model_dump(mode="python"),
             "version_number": document.version_number,
@@ -72,6 +73,11 @@ class CertificateStore:
                 return None
             revision = head.revision
         return await self.certificates.find_one({"_id": f"{vin}:{revision}"})
+
+
+def stored_time(time: dt.datetime) -> dt.datetime:
+    """``time`` as MongoDB keeps it (milliseconds), so a receipt given now equals the one read back later."""
+    return time.replace(microsecond=time.microsecond // 1000 * 1000)
 
 
 def receipt_of(doc: dict[str, Any]) -> ArchiveReceipt:

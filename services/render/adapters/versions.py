@@ -55,6 +55,12 @@ class VersionNumbers:
         come from one partition, one at a time; a race of two deliveries is
         settled by the unique (vin, number) index above.
         """
-        counter = await self.counters.find_one({"_id": vin})
-        if counter is None or int(counter["last"]) < number:
-            await self.counters.replace_one({"_id": vin}, {"_id": vin, "last": number}, upsert=True)
+        while True:
+            counter = await self.counters.find_one({"_id": vin})
+            if counter is not None and int(counter["last"]) >= number:
+                return
+            try:
+                await self.counters.replace_one({"_id": vin}, {"_id": vin, "last": number}, upsert=True)
+                return
+            except DuplicateKeyError:
+                continue  # another delivery created the VIN's counter first: compare with it

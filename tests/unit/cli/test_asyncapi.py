@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from shared import topics
 from cli.service import asyncapi_document
+from shared import topics
 
 pytestmark = pytest.mark.unit
 

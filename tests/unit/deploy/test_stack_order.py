@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from shared.stack import PidRecord, _stop_order
+from deploy.local.layout import PidRecord
+from deploy.local.supervise import _stop_order
 
 
 def record(name: str, started_at: float) -> PidRecord:

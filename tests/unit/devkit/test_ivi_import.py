@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from lxml import etree
 
-from services.intake import commands
-from services.intake.ivi_import import IviImportError, import_document
+from cli import workbench
+from cli.main import CommandError
+from devkit.ivi_import import IviImportError, import_document
 from services.render.document import render
-from shared.cli import CommandError
 from shared.contracts import Approval, BuildRecord, FittedTyre
 from shared.ivi import NAMESPACE, IviSchema
 from shared.settings import CocSettings
@@ -184,7 +184,7 @@ def test_value_outside_its_type_is_named_by_its_path(specimen: bytes, schema: Iv
 
 def _run_cli(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="coc")
-    commands.register(parser.add_subparsers(dest="command", required=True))
+    workbench.register(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)
     status: int = args.func(args)
     return status

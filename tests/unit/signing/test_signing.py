@@ -17,6 +17,7 @@ import pytest
 from cryptography import x509
 from lxml import etree
 
+from cli.main import main as coc
 from devkit.keys import (
     CERT_FILE,
     KEY_FILE,
@@ -39,7 +40,6 @@ from services.signing.seal import (
     verify,
 )
 from services.validation.rules import ApprovalTable
-from cli.main import main as coc
 from shared.ivi import IviSchema
 from shared.xml import DSIG_NS, XmlInputError, load_ivi_schema, parse_bytes, validate
 

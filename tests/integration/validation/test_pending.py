@@ -1,0 +1,111 @@
+"""Validation's pending store on the real FerretDB: the newest revision per VIN and what waits on an approval."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+
+from devkit.samples import generate
+from services.validation.adapters.pending import PendingStore
+from services.validation.decide import Pending
+from shared.contracts import ApprovalRef, BuildRecord
+from shared.contracts.events import State
+from shared.mongo import make_client
+from shared.settings import CocSettings
+
+pytestmark = pytest.mark.integration
+
+SAMPLE = generate(vehicles=1, seed=9, defect_share=0.0).builds[0]
+
+BuildFactory = Callable[..., BuildRecord]
+
+
+@pytest.fixture
+async def pending(settings: CocSettings, unique: str) -> AsyncIterator[PendingStore]:
+    """A pending store on a database of this test only, dropped afterwards."""
+    client = make_client(settings)
+    name = f"test_{unique}"
+    try:
+        made = PendingStore(client[name]["validation_pending"])
+        await made.setup()
+        yield made
+    finally:
+        await client.drop_database(name)
+        await client.close()
+
+
+@pytest.fixture
+def build(unique: str) -> BuildFactory:
+    """A sample build of VIN number ``n`` of this test, built to approval version ``version``."""
+
+    def make(n: int, revision: int = 1, version: str = "A") -> BuildRecord:
+        vin = f"WVW{unique.upper()}{n:02d}"
+        approval = ApprovalRef(
+            number=SAMPLE.approval.number,
+            type=SAMPLE.approval.type,
+            variant=SAMPLE.approval.variant,
+            version=f"{version}-{unique}",
+        )
+        return SAMPLE.model_copy(
+            update={"vin": vin, "build_id": f"B-{vin}-{revision}", "revision": revision, "approval": approval}
+        )
+
+    return make
+
+
+async def test_saved_decision_is_read_back_with_its_build_state_and_reviewer(
+    pending: PendingStore, build: BuildFactory
+) -> None:
+    record = build(1)
+    assert await pending.save(record, State.NEEDS_REVIEW, waiting=True) is True
+    assert await pending.get(record.vin) == Pending(record, State.NEEDS_REVIEW, None)
+
+    assert await pending.save(record, State.VALIDATED, waiting=False, reviewed_by="a.reviewer") is True
+    found = await pending.get(record.vin)
+    assert found == Pending(record, State.VALIDATED, "a.reviewer")
+    assert found is not None and not found.waiting
+
+
+async def test_vin_never_saved_has_nothing_pending(pending: PendingStore, build: BuildFactory) -> None:
+    await pending.save(build(1), State.BLOCKED, waiting=True)
+    assert await pending.get(build(2).vin) is None
+
+
+async def test_newer_revision_replaces_the_older_one(pending: PendingStore, build: BuildFactory) -> None:
+    await pending.save(build(1, revision=1), State.BLOCKED, waiting=True)
+    assert await pending.save(build(1, revision=2), State.VALIDATED, waiting=False) is True
+
+    assert await pending.get(build(1).vin) == Pending(build(1, revision=2), State.VALIDATED)
+    assert await pending.collection.count_documents({}) == 1
+
+
+async def test_older_revision_saved_after_a_newer_one_is_refused_and_changes_nothing(
+    pending: PendingStore, build: BuildFactory
+) -> None:
+    newer = build(1, revision=3)
+    await pending.save(newer, State.HELD, waiting=True, reviewed_by=None)
+    before = await pending.collection.find_one({"_id": newer.vin})
+
+    assert await pending.save(build(1, revision=2), State.VALIDATED, waiting=False, reviewed_by="x") is False
+
+    assert await pending.collection.find_one({"_id": newer.vin}) == before
+    assert await pending.get(newer.vin) == Pending(newer, State.HELD, None)
+
+
+async def test_waiting_on_lists_only_the_waiting_builds_of_that_approval(
+    pending: PendingStore, build: BuildFactory
+) -> None:
+    blocked, held = build(1), build(2)
+    await pending.save(blocked, State.BLOCKED, waiting=True)
+    await pending.save(held, State.HELD, waiting=True)
+    await pending.save(build(3), State.VALIDATED, waiting=False)  # released: waits on nothing
+    await pending.save(build(4, version="B"), State.BLOCKED, waiting=True)  # another approval
+    await pending.save(build(5, revision=1), State.BLOCKED, waiting=True)
+    await pending.save(build(5, revision=2), State.VALIDATED, waiting=False)  # corrected since
+
+    waiting = await pending.waiting_on(blocked.approval.key)
+
+    assert sorted(waiting, key=lambda b: b.vin) == [blocked, held]
+    assert await pending.waiting_on(build(4, version="B").approval.key) == [build(4, version="B")]
+    assert await pending.waiting_on(build(1, version="C").approval.key) == []

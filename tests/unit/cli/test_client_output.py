@@ -1,0 +1,59 @@
+"""What the client commands print: a readiness table a terminal shows whole, progress a pipe keeps."""
+
+from __future__ import annotations
+
+import pytest
+
+from cli.client import WIDTH, progress, readiness_table
+from shared.contracts.events import State
+
+pytestmark = pytest.mark.unit
+
+
+def readiness(groups: dict[str, dict[str, int]]) -> dict[str, object]:
+    by_state = {state.value: 0 for state in State}
+    for counts in groups.values():
+        for state, n in counts.items():
+            by_state[state] += n
+    return {"total": sum(by_state.values()), "by_state": by_state, "by_group": groups}
+
+
+def worklist(codes: dict[str, int]) -> dict[str, object]:
+    items = [{"findings": [{"code": code}]} for code, n in codes.items() for _ in range(n)]
+    return {"items": items}
+
+
+def test_readiness_table_fits_in_a_hundred_columns_with_every_state_and_many_groups() -> None:
+    groups = {f"GROUP-{n:02d}": {state.value: n + 1 for state in State} for n in range(12)}
+    codes = {f"SOME_LONG_FINDING_CODE_{n}": 20 - n for n in range(9)}
+
+    table = readiness_table(readiness(groups), {"production": worklist(codes)})
+
+    assert max(len(line) for line in table.splitlines()) <= WIDTH
+    assert "+" in table.splitlines()[2] and "more" in table.splitlines()[2]  # groups that did not fit
+    for state in State:
+        assert any(line.startswith(state.value) for line in table.splitlines())
+    production = next(line for line in table.splitlines() if line.startswith("production"))
+    assert production.endswith("more") and "SOME_LONG_FINDING_CODE_0 20" in production
+
+
+def test_readiness_table_shows_only_states_that_occur_and_counts_every_vehicle() -> None:
+    table = readiness_table(
+        readiness({"KUDU": {"archived": 7, "blocked": 2}, "RHINO": {"archived": 3}}),
+        {"production": worklist({"ACTUAL_MASS_MISSING": 2})},
+    )
+    lines = table.splitlines()
+
+    assert lines[0] == "12 vehicles"
+    assert [line.split()[0] for line in lines[3:5]] == ["archived", "blocked"]
+    assert lines[3].split()[1:] == ["10", "7", "3"]
+    assert "ACTUAL_MASS_MISSING 2" in table and "more" not in table
+
+
+def test_progress_to_a_pipe_is_one_line_per_step(capsys: pytest.CaptureFixture[str]) -> None:
+    progress(200, 500, "builds published")
+    progress(500, 500, "builds published")
+
+    err = capsys.readouterr().err
+    assert "\r" not in err
+    assert err == "builds published: 200/500\nbuilds published: 500/500\n"
