@@ -212,7 +212,7 @@ def readiness_table(readiness: dict[str, Any], worklists: dict[str, Any]) -> str
         columns.append((group, readiness["by_group"][group]))
         used += width
     widths = [max(len(title), 5) + 2 for title, _ in columns]
-    lines = [f"{readiness['total']} vehicles", ""]
+    lines = [f"{readiness['total']} vehicles, per state and vehicle group", ""]
     lines.append(
         f"{'state':{name_width}}" + "".join(f"{t:>{w}}" for (t, _), w in zip(columns, widths, strict=True))
     )

@@ -44,7 +44,7 @@ def test_readiness_table_shows_only_states_that_occur_and_counts_every_vehicle()
     )
     lines = table.splitlines()
 
-    assert lines[0] == "12 vehicles"
+    assert lines[0] == "12 vehicles, per state and vehicle group"
     assert [line.split()[0] for line in lines[3:5]] == ["archived", "blocked"]
     assert lines[3].split()[1:] == ["10", "7", "3"]
     assert "ACTUAL_MASS_MISSING 2" in table and "more" not in table
