@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
+from shared.ivi import IviSchema
 from shared.settings import CocSettings
 from shared.xml import DSIG_NS, parse_bytes
 
@@ -14,6 +15,12 @@ from shared.xml import DSIG_NS, parse_bytes
 @pytest.fixture(scope="session")
 def xsd_path() -> Path:
     return CocSettings().xsd_path()
+
+
+@pytest.fixture(scope="session")
+def schema(xsd_path: Path) -> IviSchema:
+    """The official schema, read once for the whole run."""
+    return IviSchema.load(xsd_path)
 
 
 @pytest.fixture(scope="session")

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import socket
 import uuid
+from collections.abc import AsyncIterator
 
 import pytest
+from pymongo.asynchronous.database import AsyncDatabase
 
+from shared.mongo import MongoDoc, make_client
 from shared.settings import CocSettings
 
 
@@ -34,3 +37,15 @@ def settings() -> CocSettings:
 def unique() -> str:
     """A suffix that keeps each test's topics, groups and collections apart."""
     return uuid.uuid4().hex[:12]
+
+
+@pytest.fixture
+async def test_db(settings: CocSettings, unique: str) -> AsyncIterator[AsyncDatabase[MongoDoc]]:
+    """A database of this test only, dropped afterwards."""
+    client = make_client(settings)
+    name = f"test_{unique}"
+    try:
+        yield client[name]
+    finally:
+        await client.drop_database(name)
+        await client.close()

@@ -3,31 +3,24 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator
 
 import pytest
+from pymongo.asynchronous.database import AsyncDatabase
 
 from services.archive.adapters.store import CertificateStore
 from services.archive.chain import Head, receipt_for
 from shared.contracts.events import Document, now
-from shared.mongo import make_client
-from shared.settings import CocSettings
+from shared.mongo import MongoDoc
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-async def store(settings: CocSettings, unique: str) -> AsyncIterator[CertificateStore]:
+async def store(test_db: AsyncDatabase[MongoDoc]) -> CertificateStore:
     """A store on a database of this test only, dropped afterwards."""
-    client = make_client(settings)
-    name = f"test_{unique}"
-    try:
-        made = CertificateStore(client[name])
-        await made.setup()
-        yield made
-    finally:
-        await client.drop_database(name)
-        await client.close()
+    made = CertificateStore(test_db)
+    await made.setup()
+    return made
 
 
 @pytest.fixture

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
+from pymongo.asynchronous.database import AsyncDatabase
 
 from services.render.adapters.versions import VersionNumbers
-from shared.mongo import make_client
-from shared.settings import CocSettings
+from shared.mongo import MongoDoc
 
 pytestmark = pytest.mark.integration
 
@@ -17,17 +16,11 @@ RACES = 16
 
 
 @pytest.fixture
-async def numbers(settings: CocSettings, unique: str) -> AsyncIterator[VersionNumbers]:
+async def numbers(test_db: AsyncDatabase[MongoDoc]) -> VersionNumbers:
     """Version numbers on a database of this test only, dropped afterwards."""
-    client = make_client(settings)
-    name = f"test_{unique}"
-    try:
-        made = VersionNumbers(client[name])
-        await made.setup()
-        yield made
-    finally:
-        await client.drop_database(name)
-        await client.close()
+    made = VersionNumbers(test_db)
+    await made.setup()
+    return made
 
 
 @pytest.fixture

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
 import pytest
+from pymongo.asynchronous.database import AsyncDatabase
 
 from devkit.samples import generate
 from services.validation.adapters.pending import PendingStore
 from services.validation.decide import Pending
 from shared.contracts import ApprovalRef, BuildRecord
 from shared.contracts.events import State
-from shared.mongo import make_client
-from shared.settings import CocSettings
+from shared.mongo import MongoDoc
 
 pytestmark = pytest.mark.integration
 
@@ -22,17 +22,11 @@ BuildFactory = Callable[..., BuildRecord]
 
 
 @pytest.fixture
-async def pending(settings: CocSettings, unique: str) -> AsyncIterator[PendingStore]:
+async def pending(test_db: AsyncDatabase[MongoDoc]) -> PendingStore:
     """A pending store on a database of this test only, dropped afterwards."""
-    client = make_client(settings)
-    name = f"test_{unique}"
-    try:
-        made = PendingStore(client[name]["validation_pending"])
-        await made.setup()
-        yield made
-    finally:
-        await client.drop_database(name)
-        await client.close()
+    made = PendingStore(test_db["validation_pending"])
+    await made.setup()
+    return made
 
 
 @pytest.fixture

@@ -17,22 +17,11 @@ from devkit.ivi_import import IviImportError, import_document
 from services.render.document import render
 from shared.contracts import Approval, BuildRecord, FittedTyre
 from shared.ivi import NAMESPACE, IviSchema
-from shared.settings import CocSettings
 from shared.xml import parse_bytes
 
 pytestmark = pytest.mark.unit
 
 NS = f"{{{NAMESPACE}}}"
-
-
-@pytest.fixture(scope="module")
-def xsd_path() -> Path:
-    return CocSettings().xsd_path()
-
-
-@pytest.fixture(scope="module")
-def schema(xsd_path: Path) -> IviSchema:
-    return IviSchema.load(xsd_path)
 
 
 @pytest.fixture(scope="module")

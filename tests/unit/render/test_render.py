@@ -16,7 +16,6 @@ from lxml import etree
 from services.render.document import RenderError, check, reference_id, render
 from shared.contracts import Approval, ApprovalRef, BuildRecord, FittedTyre
 from shared.ivi import NAMESPACE, PER_VEHICLE, IviSchema, without_paths
-from shared.settings import CocSettings
 from shared.xml import parse_bytes
 
 pytestmark = pytest.mark.unit
@@ -24,16 +23,6 @@ pytestmark = pytest.mark.unit
 NS = {"ivi": NAMESPACE}
 UUID4 = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
 SAST = dt.timezone(dt.timedelta(hours=2))
-
-
-@pytest.fixture(scope="module")
-def xsd_path() -> Path:
-    return CocSettings().xsd_path()
-
-
-@pytest.fixture(scope="module")
-def schema(xsd_path: Path) -> IviSchema:
-    return IviSchema.load(xsd_path)
 
 
 @pytest.fixture(scope="module")

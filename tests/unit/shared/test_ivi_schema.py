@@ -10,20 +10,9 @@ import pytest
 from lxml import etree
 
 from shared.ivi import NAMESPACE, PER_VEHICLE, IviSchema, IviTreeError, without_paths
-from shared.settings import CocSettings
 from shared.xml import parse_bytes
 
 pytestmark = pytest.mark.unit
-
-
-@pytest.fixture(scope="module")
-def xsd_path() -> Path:
-    return CocSettings().xsd_path()
-
-
-@pytest.fixture(scope="module")
-def schema(xsd_path: Path) -> IviSchema:
-    return IviSchema.load(xsd_path)
 
 
 @pytest.fixture(scope="module")
