@@ -6,57 +6,101 @@ record (design, "A record's life"): a newer revision supersedes an older one at
 every stage; within a revision the later pipeline stage has the last word; within
 a stage the later event does (validation goes blocked → validated when an
 approval arrives). Being pure, it is tested without a database, and the store
-only has to make its read-fold-write atomic per VIN.
+only has to make its read-fold-write atomic per VIN. The record is a typed,
+frozen model; how it is kept in MongoDB is the store's business.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.contracts import Finding, Owner
 from shared.contracts.events import State, StatusEvent, stage_rank
 
-TIMELINE_LIMIT = 20  # enough for a record and its corrections; every read of the document carries it
+TIMELINE_LIMIT = 20  # enough for a record and its corrections; every read of the record carries it
 OPEN_STATES = frozenset({State.BLOCKED, State.NEEDS_REVIEW, State.HELD})  # waiting for a person
-
-Document = dict[str, Any]
 
 
 class StatusServiceError(Exception):
     """Base error of the status service."""
 
 
-def fold(current: Document | None, event: StatusEvent) -> Document | None:
-    """The VIN's new document after ``event``, or None when the event changes nothing."""
+class TimelineEntry(BaseModel):
+    """One status event of the record, as the timeline shows it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    revision: int = Field(description="Build record revision")
+    stage: str = Field(description="Stage that emitted the event")
+    state: State = Field(description="The record's state after the event")
+    time: dt.datetime = Field(description="When, UTC, milliseconds")
+    service: str = Field(description="Service instance that emitted it")
+    reason: str | None = Field(None, description="Why, for rejected and failed")
+    trace_id: str | None = Field(None, description="OpenTelemetry trace id")
+
+
+class StatusRecord(BaseModel):
+    """Where one VIN stands: the event that speaks for it, its open findings and its last events."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    vin: str = Field(description="Vehicle identification number")
+    record_id: str = Field(description="VIN:revision of the event that speaks for the record")
+    revision: int = Field(description="Current revision (0 when no event could read one)")
+    state: State = Field(description="Current state")
+    stage: str = Field(description="Stage of the event that speaks for the record")
+    findings: tuple[Finding, ...] = Field((), description="Open findings")
+    owner: Owner | None = Field(None, description="Team that must act next")
+    vehicle_group: str | None = Field(None, description="Release group, once an event told it")
+    build_id: str | None = Field(None, description="The MES build id, once an event told it")
+    trace_id: str | None = Field(None, description="Trace id of the event that speaks for the record")
+    updated_at: dt.datetime = Field(description="Time of that event, UTC, milliseconds")
+    timeline: tuple[TimelineEntry, ...] = Field((), description=f"The last {TIMELINE_LIMIT} events")
+    seq: int = Field(description="Writes so far: the guard against a concurrent writer")
+
+    @property
+    def waiting(self) -> bool:
+        """Whether the record waits for a person (blocked, needs review, held)."""
+        return self.state in OPEN_STATES
+
+    def owners(self) -> list[str]:
+        """The teams with open findings on the record."""
+        return sorted({finding.owner.value for finding in self.findings})
+
+
+def fold(current: StatusRecord | None, event: StatusEvent) -> StatusRecord | None:
+    """The VIN's new record after ``event``, or None when the event changes nothing."""
     if current is None:
-        return _document(None, event)
+        return _record(None, event)
     if event.revision == 0:
         return None  # unreadable revision: says something only about a VIN never seen before
     if supersedes(current, event):
-        return _document(current, event)
+        return _record(current, event)
     return _completed(current, event)
 
 
-def supersedes(current: Document, event: StatusEvent) -> bool:
-    """Whether ``event`` speaks for the record instead of the event the document holds."""
-    if event.revision != current["revision"]:
-        return bool(event.revision > current["revision"])
-    rank, current_rank = stage_rank(event.stage), stage_rank(current["stage"])
+def supersedes(current: StatusRecord, event: StatusEvent) -> bool:
+    """Whether ``event`` speaks for the record instead of the event the record holds."""
+    if event.revision != current.revision:
+        return event.revision > current.revision
+    rank, current_rank = stage_rank(event.stage), stage_rank(current.stage)
     if rank != current_rank:
         return rank > current_rank
     if _same_word(current, event):
         return False  # a redelivery, or a stage repeating itself: nothing new
-    return event_time(event) > current["updated_at"]
+    return event_time(event) > current.updated_at
 
 
-def _same_word(current: Document, event: StatusEvent) -> bool:
+def _same_word(current: StatusRecord, event: StatusEvent) -> bool:
     """Same state and same findings: a repeat.
 
     The findings count because validation re-checks a blocked record when an
     approval arrives: still blocked, for another reason, is news for the
     worklist of another team.
     """
-    return bool(current["state"] == event.state.value and current["findings"] == _findings(event))
+    return current.state == event.state and current.findings == event.findings
 
 
 def event_time(event: StatusEvent) -> dt.datetime:
@@ -65,57 +109,51 @@ def event_time(event: StatusEvent) -> dt.datetime:
     return time.replace(microsecond=time.microsecond // 1000 * 1000)
 
 
-def _document(current: Document | None, event: StatusEvent) -> Document:
-    previous = current or {}
-    return {
-        "_id": event.vin,
-        "vin": event.vin,
-        "record_id": event.record_id,
-        "revision": event.revision,
-        "state": event.state.value,
-        "stage": event.stage,
-        "findings": _findings(event),
-        "owner": event.owner.value if event.owner else None,
+def _record(current: StatusRecord | None, event: StatusEvent) -> StatusRecord:
+    return StatusRecord(
+        vin=event.vin,
+        record_id=event.record_id,
+        revision=event.revision,
+        state=event.state,
+        stage=event.stage,
+        findings=event.findings,
+        owner=event.owner,
         # Render, signing and archive do not know the group: keep what intake and validation said.
-        "vehicle_group": event.vehicle_group or previous.get("vehicle_group"),
-        "build_id": event.build_id or previous.get("build_id"),
-        "trace_id": event.trace_id,
-        "updated_at": event_time(event),
-        "timeline": [*previous.get("timeline", []), _entry(event)][-TIMELINE_LIMIT:],
-        "seq": previous.get("seq", 0) + 1,
-    }
+        vehicle_group=event.vehicle_group or (current.vehicle_group if current else None),
+        build_id=event.build_id or (current.build_id if current else None),
+        trace_id=event.trace_id,
+        updated_at=event_time(event),
+        timeline=(*(current.timeline if current else ()), _entry(event))[-TIMELINE_LIMIT:],
+        seq=(current.seq if current else 0) + 1,
+    )
 
 
-def _completed(current: Document, event: StatusEvent) -> Document | None:
-    """A late event of the same revision may still fill in the group or build id the document lacks.
+def _completed(current: StatusRecord, event: StatusEvent) -> StatusRecord | None:
+    """A late event of the same revision may still fill in the group or build id the record lacks.
 
     Without this, the group of a record whose validation event arrived after
     its render event would stay unknown, and readiness per group would depend
     on the order of delivery.
     """
-    if event.revision != current["revision"]:
+    if event.revision != current.revision:
         return None
     filled = {
         name: value
         for name, value in (("vehicle_group", event.vehicle_group), ("build_id", event.build_id))
-        if value and not current.get(name)
+        if value and not getattr(current, name)
     }
     if not filled:
         return None
-    return {**current, **filled, "seq": current["seq"] + 1}
+    return current.model_copy(update={**filled, "seq": current.seq + 1})
 
 
-def _findings(event: StatusEvent) -> list[dict[str, Any]]:
-    return [finding.model_dump(mode="json") for finding in event.findings]
-
-
-def _entry(event: StatusEvent) -> dict[str, Any]:
-    return {
-        "revision": event.revision,
-        "stage": event.stage,
-        "state": event.state.value,
-        "time": event_time(event),
-        "service": event.service,
-        "reason": event.reason,
-        "trace_id": event.trace_id,
-    }
+def _entry(event: StatusEvent) -> TimelineEntry:
+    return TimelineEntry(
+        revision=event.revision,
+        stage=event.stage,
+        state=event.state,
+        time=event_time(event),
+        service=event.service,
+        reason=event.reason,
+        trace_id=event.trace_id,
+    )

@@ -67,7 +67,7 @@ def router(store: StatusStore, auth: Authenticator, readiness_ttl: float = READI
         record = await store.get(key)
         if record is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no status record for VIN {key}")
-        return record
+        return record.model_dump(mode="json")
 
     @api.get("/readiness")
     async def get_readiness() -> dict[str, Any]:

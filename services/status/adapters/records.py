@@ -20,7 +20,7 @@ from typing import Any
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
-from services.status.fold import OPEN_STATES, Document, StatusServiceError, fold
+from services.status.fold import OPEN_STATES, StatusRecord, StatusServiceError, fold
 from shared.contracts.events import State, StatusEvent
 from shared.contracts.findings import Owner
 from shared.mongo import MongoDoc, serves_secondary_indexes
@@ -59,8 +59,8 @@ class StatusStore:
         for field in ("state", "owners", "group"):
             await self.index.create_index(field)
 
-    async def apply(self, event: StatusEvent) -> Document | None:
-        """Fold ``event`` into its VIN's document; the document as stored, or None when unchanged."""
+    async def apply(self, event: StatusEvent) -> StatusRecord | None:
+        """Fold ``event`` into its VIN's record; the record as stored, or None when unchanged."""
         async with self._lock(event.vin):
             return await self._apply(event)
 
@@ -77,9 +77,9 @@ class StatusStore:
             lock = self._locks[vin] = asyncio.Lock()
         return lock
 
-    async def _apply(self, event: StatusEvent) -> Document | None:
+    async def _apply(self, event: StatusEvent) -> StatusRecord | None:
         for _ in range(MAX_ATTEMPTS):
-            current = await self.collection.find_one({"_id": event.vin})
+            current = await self.get(event.vin)
             new = fold(current, event)
             if new is None:
                 return None
@@ -106,7 +106,7 @@ class StatusStore:
         return sum(await asyncio.gather(*(one(vin, items) for vin, items in by_vin.items())))
 
     async def _fold_vin(self, vin: str, events: list[StatusEvent]) -> int:
-        before = await self.collection.find_one({"_id": vin})
+        before = await self.get(vin)
         after = before
         for event in events:
             after = fold(after, event) or after
@@ -117,25 +117,26 @@ class StatusStore:
                 await self._apply(event)
         return 1
 
-    async def _write(self, current: Document | None, new: Document) -> bool:
+    async def _write(self, current: StatusRecord | None, new: StatusRecord) -> bool:
         """Write ``new`` unless another writer changed the document since ``current`` was read."""
-        await self.index.replace_one({"_id": new["_id"]}, index_entry(new), upsert=True)
+        await self.index.replace_one({"_id": new.vin}, index_entry(new), upsert=True)
         if current is None:
             try:
-                await self.collection.insert_one(new)
+                await self.collection.insert_one(to_document(new))
             except DuplicateKeyError:
                 return False
             return True
         # By ``_id`` alone, the guard checked here (see shared.mongo). The per-VIN lock makes read-fold-write one step within this process; a VIN's
         # events come from one partition, so only a rebalance puts two processes on it.
-        stored = await self.collection.find_one({"_id": new["_id"]}, {"seq": 1})
-        if stored is None or stored["seq"] != current["seq"]:
+        stored = await self.collection.find_one({"_id": new.vin}, {"seq": 1})
+        if stored is None or stored["seq"] != current.seq:
             return False
-        await self.collection.replace_one({"_id": new["_id"]}, new)
+        await self.collection.replace_one({"_id": new.vin}, to_document(new))
         return True
 
-    async def get(self, vin: str) -> Document | None:
-        return await self.collection.find_one({"_id": vin})
+    async def get(self, vin: str) -> StatusRecord | None:
+        doc = await self.collection.find_one({"_id": vin})
+        return from_document(doc) if doc is not None else None
 
     async def readiness(self) -> dict[str, Any]:
         """Records per state and per vehicle group and state ($group with $sum only, see shared.mongo)."""
@@ -150,7 +151,7 @@ class StatusStore:
             by_group[group][state] = by_group[group].get(state, 0) + count
         return {"total": sum(by_state.values()), "by_state": by_state, "by_group": dict(by_group)}
 
-    async def worklist(self, owner: Owner) -> list[Document]:
+    async def worklist(self, owner: Owner) -> list[MongoDoc]:
         """Records waiting for a person, with the findings ``owner`` must act on, by VIN."""
         cursor = self.index.find(
             {"state": {"$in": sorted(s.value for s in OPEN_STATES)}, "owners": owner.value}, {"_id": 1}
@@ -158,25 +159,39 @@ class StatusStore:
         vins = sorted([entry["_id"] async for entry in cursor])
         items = []
         for vin in vins:
-            doc = await self.collection.find_one({"_id": vin})
-            if doc is not None and doc["state"] in {s.value for s in OPEN_STATES}:
-                items.append(_work_item(doc, owner))
+            record = await self.get(vin)
+            if record is not None and record.waiting:
+                items.append(work_item(record, owner))
         return items
 
 
-def index_entry(doc: Document) -> Document:
+def to_document(record: StatusRecord) -> MongoDoc:
+    """The record as MongoDB keeps it: ``_id`` the VIN, times as dates."""
+    return {"_id": record.vin, **record.model_dump()}
+
+
+def from_document(doc: MongoDoc) -> StatusRecord:
+    return StatusRecord.model_validate({key: value for key, value in doc.items() if key != "_id"})
+
+
+def index_entry(record: StatusRecord) -> MongoDoc:
     """What readiness and worklists need of a record."""
-    owners = sorted({f["owner"] for f in doc.get("findings", [])})
-    return {"_id": doc["_id"], "state": doc["state"], "group": doc.get("vehicle_group"), "owners": owners}
-
-
-def _work_item(doc: Document, owner: Owner) -> Document:
     return {
-        "vin": doc["_id"],
-        "record_id": doc["record_id"],
-        "revision": doc["revision"],
-        "state": doc["state"],
-        "vehicle_group": doc.get("vehicle_group"),
-        "updated_at": doc["updated_at"],
-        "findings": [f for f in doc["findings"] if f["owner"] == owner.value],
+        "_id": record.vin,
+        "state": record.state.value,
+        "group": record.vehicle_group,
+        "owners": record.owners(),
+    }
+
+
+def work_item(record: StatusRecord, owner: Owner) -> MongoDoc:
+    """A worklist entry: the record with only the findings ``owner`` must act on."""
+    return {
+        "vin": record.vin,
+        "record_id": record.record_id,
+        "revision": record.revision,
+        "state": record.state.value,
+        "vehicle_group": record.vehicle_group,
+        "updated_at": record.updated_at,
+        "findings": [f.model_dump(mode="json") for f in record.findings if f.owner is owner],
     }

@@ -113,16 +113,16 @@ async def test_applied_events_are_read_back_as_one_document_per_vin(
 
     doc = await store.get(vin(1))
     assert doc == stored
-    assert (doc["revision"], doc["state"], doc["stage"], doc["owner"], doc["seq"]) == (
+    assert (doc.revision, doc.state, doc.stage, doc.owner, doc.seq) == (
         1,
         "blocked",
         "validation",
         "production",
         2,
     )
-    assert doc["findings"] == [MASS.model_dump(mode="json")]
-    assert doc["updated_at"] == T0 + dt.timedelta(minutes=1)
-    assert [(e["stage"], e["state"]) for e in doc["timeline"]] == [
+    assert doc.findings == (MASS,)
+    assert doc.updated_at == T0 + dt.timedelta(minutes=1)
+    assert [(e.stage, e.state) for e in doc.timeline] == [
         ("intake", "received"),
         ("validation", "blocked"),
     ]
@@ -137,7 +137,7 @@ async def test_event_that_changes_nothing_is_not_written(
     assert await store.apply(event(vin(1), "render", State.RENDERED, minutes=2)) is None
     assert await store.apply(event(vin(1), "archive", State.ARCHIVED, revision=0, minutes=9)) is None
     doc = await store.get(vin(1))
-    assert doc is not None and (doc["state"], doc["seq"]) == ("rendered", 1)
+    assert doc is not None and (doc.state, doc.seq) == ("rendered", 1)
 
 
 async def test_readiness_counts_records_per_state_and_per_vehicle_group(
@@ -286,13 +286,13 @@ def straight_through(vin: str) -> list[StatusEvent]:
 async def assert_archived_with_group(store: StatusStore, vin: str) -> None:
     doc = await store.get(vin)
     assert doc is not None
-    assert (doc["state"], doc["stage"], doc["vehicle_group"], doc["build_id"]) == (
+    assert (doc.state, doc.stage, doc.vehicle_group, doc.build_id) == (
         "archived",
         "archive",
         "CHR",
         f"B-{vin}-1",
     )
-    assert doc["timeline"][-1]["stage"] == "archive"
+    assert doc.timeline[-1].stage == "archive"
 
 
 async def test_concurrent_writers_of_a_new_vin_end_with_the_event_that_speaks_for_it(

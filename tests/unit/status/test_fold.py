@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from services.status.fold import TIMELINE_LIMIT, fold
+from services.status.fold import TIMELINE_LIMIT, StatusRecord, fold
 from shared.contracts import Finding, Owner, Severity
 from shared.contracts.events import State, StatusEvent
 
@@ -49,7 +49,7 @@ def event(stage: str, state: State, *, revision: int = 1, minutes: float = 0, **
     return StatusEvent(**fields)
 
 
-def fold_all(*events: StatusEvent) -> dict[str, Any] | None:
+def fold_all(*events: StatusEvent) -> StatusRecord | None:
     doc = None
     for each in events:
         doc = fold(doc, each) or doc
@@ -59,23 +59,23 @@ def fold_all(*events: StatusEvent) -> dict[str, Any] | None:
 def test_first_event_of_a_vin_creates_its_document() -> None:
     doc = fold(None, event("intake", State.RECEIVED))
     assert doc is not None
-    assert (doc["_id"], doc["record_id"], doc["revision"], doc["state"], doc["stage"]) == (
+    assert (doc.vin, doc.record_id, doc.revision, doc.state, doc.stage) == (
         VIN,
         f"{VIN}:1",
         1,
         "received",
         "intake",
     )
-    assert (doc["vehicle_group"], doc["build_id"], doc["seq"]) == ("CHR", "B1", 1)
-    assert doc["updated_at"] == T0
-    assert [(e["stage"], e["state"]) for e in doc["timeline"]] == [("intake", "received")]
+    assert (doc.vehicle_group, doc.build_id, doc.seq) == ("CHR", "B1", 1)
+    assert doc.updated_at == T0
+    assert [(e.stage, e.state) for e in doc.timeline] == [("intake", "received")]
 
 
 def test_later_stage_of_the_same_revision_moves_the_record_on_and_counts_the_write() -> None:
     doc = fold_all(event("intake", State.RECEIVED), event("validation", State.VALIDATED, minutes=1))
     assert doc is not None
-    assert (doc["state"], doc["stage"], doc["seq"]) == ("validated", "validation", 2)
-    assert [e["state"] for e in doc["timeline"]] == ["received", "validated"]
+    assert (doc.state, doc.stage, doc.seq) == ("validated", "validation", 2)
+    assert [e.state for e in doc.timeline] == ["received", "validated"]
 
 
 def test_newer_revision_wins_even_from_an_earlier_stage() -> None:
@@ -83,7 +83,7 @@ def test_newer_revision_wins_even_from_an_earlier_stage() -> None:
     assert archived is not None
     doc = fold(archived, event("intake", State.RECEIVED, revision=2, minutes=6))
     assert doc is not None
-    assert (doc["revision"], doc["record_id"], doc["state"], doc["stage"]) == (
+    assert (doc.revision, doc.record_id, doc.state, doc.stage) == (
         2,
         f"{VIN}:2",
         "received",
@@ -95,7 +95,7 @@ def test_newer_revision_wins_even_when_its_clock_is_behind() -> None:
     current = fold(None, event("validation", State.BLOCKED, minutes=10, findings=(MASS,)))
     assert current is not None
     doc = fold(current, event("intake", State.RECEIVED, revision=2, minutes=9))
-    assert doc is not None and doc["revision"] == 2
+    assert doc is not None and doc.revision == 2
 
 
 def test_older_revision_never_overwrites_a_newer_one() -> None:
@@ -126,7 +126,7 @@ def test_same_stage_newer_event_wins_when_an_approval_releases_a_blocked_record(
     assert current is not None
     doc = fold(current, event("validation", State.VALIDATED, minutes=1))
     assert doc is not None
-    assert (doc["state"], doc["findings"], doc["owner"]) == ("validated", [], None)
+    assert (doc.state, doc.findings, doc.owner) == ("validated", (), None)
 
 
 def test_same_stage_older_event_changes_nothing() -> None:
@@ -142,14 +142,14 @@ def test_still_blocked_for_another_reason_replaces_the_findings() -> None:
         current, event("validation", State.BLOCKED, minutes=1, findings=(MASS,), owner=Owner.PRODUCTION)
     )
     assert doc is not None
-    assert ([f["code"] for f in doc["findings"]], doc["owner"]) == (["MASS_ABOVE_MAX"], "production")
+    assert ([f.code for f in doc.findings], doc.owner) == (["MASS_ABOVE_MAX"], "production")
 
 
 def test_rejected_event_without_a_revision_creates_a_document_for_an_unknown_vin() -> None:
     doc = fold(None, event("intake", State.REJECTED, revision=0, reason="revision: not an integer"))
     assert doc is not None
-    assert (doc["revision"], doc["state"], doc["vehicle_group"]) == (0, "rejected", None)
-    assert doc["timeline"][0]["reason"] == "revision: not an integer"
+    assert (doc.revision, doc.state, doc.vehicle_group) == (0, "rejected", None)
+    assert doc.timeline[0].reason == "revision: not an integer"
 
 
 def test_rejected_event_without_a_revision_never_changes_a_known_vin() -> None:
@@ -168,27 +168,27 @@ def test_revision_after_a_rejected_one_replaces_it() -> None:
     current = fold(None, event("intake", State.REJECTED, revision=0, reason="bad"))
     assert current is not None
     doc = fold(current, event("intake", State.RECEIVED, minutes=1))
-    assert doc is not None and (doc["revision"], doc["state"]) == (1, "received")
+    assert doc is not None and (doc.revision, doc.state) == (1, "received")
 
 
 def test_group_and_build_id_are_kept_when_a_later_stage_does_not_know_them() -> None:
     doc = fold_all(event("validation", State.VALIDATED), event("render", State.RENDERED, minutes=1))
     assert doc is not None
-    assert (doc["state"], doc["vehicle_group"], doc["build_id"]) == ("rendered", "CHR", "B1")
+    assert (doc.state, doc.vehicle_group, doc.build_id) == ("rendered", "CHR", "B1")
 
 
 def test_late_event_fills_in_a_group_the_document_lacks_without_moving_the_record() -> None:
     current = fold(None, event("render", State.RENDERED, minutes=2))
-    assert current is not None and current["vehicle_group"] is None
+    assert current is not None and current.vehicle_group is None
     doc = fold(current, event("validation", State.VALIDATED, minutes=1))
     assert doc is not None
-    assert (doc["state"], doc["stage"], doc["vehicle_group"], doc["build_id"]) == (
+    assert (doc.state, doc.stage, doc.vehicle_group, doc.build_id) == (
         "rendered",
         "render",
         "CHR",
         "B1",
     )
-    assert (doc["seq"], len(doc["timeline"])) == (2, 1)
+    assert (doc.seq, len(doc.timeline)) == (2, 1)
 
 
 def test_timeline_keeps_only_the_last_events() -> None:
@@ -198,14 +198,14 @@ def test_timeline_keeps_only_the_last_events() -> None:
     ]
     doc = fold_all(*events)
     assert doc is not None
-    assert len(doc["timeline"]) == TIMELINE_LIMIT
-    assert doc["timeline"][-1]["time"] == events[-1].time
-    assert doc["timeline"][0]["time"] == events[7].time
+    assert len(doc.timeline) == TIMELINE_LIMIT
+    assert doc.timeline[-1].time == events[-1].time
+    assert doc.timeline[0].time == events[7].time
 
 
 def test_time_is_kept_in_utc_milliseconds_as_mongodb_stores_it() -> None:
     local = dt.datetime(2026, 11, 26, 9, 0, 0, 123456, tzinfo=dt.timezone(dt.timedelta(hours=1)))
     doc = fold(None, event("intake", State.RECEIVED).model_copy(update={"time": local}))
     assert doc is not None
-    assert doc["updated_at"] == dt.datetime(2026, 11, 26, 8, 0, 0, 123000, tzinfo=dt.UTC)
-    assert doc["updated_at"].utcoffset() == dt.timedelta(0)
+    assert doc.updated_at == dt.datetime(2026, 11, 26, 8, 0, 0, 123000, tzinfo=dt.UTC)
+    assert doc.updated_at.utcoffset() == dt.timedelta(0)
