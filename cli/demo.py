@@ -145,9 +145,9 @@ def export_and_verify(client: Any, settings: StackSettings, vins: list[str], fol
     import httpx
 
     from deploy.local.services import service_env
-    from services.signing.seal import verify
     from shared.auth import Role
     from shared.xml import load_ivi_schema, parse_bytes, validate
+    from shared.xmldsig import verify
 
     cert_pem = Path(service_env(settings)["COC_SEAL_CERT"]).read_bytes()
     schema = load_ivi_schema(settings.xsd_path())

@@ -239,8 +239,8 @@ def sign(document: bytes, key: Path, cert: Path | None) -> bytes:
 
 def run_verify(args: argparse.Namespace) -> int:
     """Exit 0 only when the document is valid as published and its seal verifies."""
-    from services.signing.seal import SigningError, verify
     from shared.xml import XmlInputError, load_ivi_schema, parse_bytes, validate
+    from shared.xmldsig import CertificateError, verify
 
     data = read_bytes(args.file)
     cert_pem = read_bytes(args.cert) if args.cert else None
@@ -250,7 +250,7 @@ def run_verify(args: argparse.Namespace) -> int:
         result = verify(data, cert_pem)
     except XmlInputError as exc:
         raise CommandError(f"{args.file}: {exc}") from exc
-    except SigningError as exc:
+    except CertificateError as exc:
         raise CommandError(str(exc)) from exc
 
     for error in schema_errors:

@@ -127,12 +127,14 @@ def describe(exc: ValidationError) -> str:
 
 
 def wanted_topics(settings: CocSettings) -> list[NewTopic]:
+    # Small compacted tables every instance reads whole: one partition keeps them in one order.
+    single_partition = {topics.APPROVALS, topics.POLICIES}
     names = [*topics.ALL, *(topics.dlq(t) for t in topics.ALL)]
     configs = {"min.insync.replicas": str(settings.topic_min_insync)}
     return [
         NewTopic(
             name,
-            num_partitions=1 if name == topics.APPROVALS else settings.topic_partitions,
+            num_partitions=1 if name in single_partition else settings.topic_partitions,
             replication_factor=settings.topic_replication,
             topic_configs={**configs, "cleanup.policy": "compact"} if name in topics.COMPACTED else configs,
         )

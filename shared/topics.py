@@ -9,9 +9,10 @@ RENDERED = "coc.documents.rendered.v1"
 SIGNED = "coc.documents.signed.v1"
 ARCHIVED = "coc.documents.archived.v1"
 STATUS = "coc.status.v1"
+POLICIES = "coc.policies.v1"  # key = vehicle group
 
-ALL = (BUILDS, APPROVALS, REVIEWS, ACCEPTED, VALIDATED, RENDERED, SIGNED, ARCHIVED, STATUS)
-COMPACTED = frozenset({APPROVALS})
+ALL = (BUILDS, APPROVALS, REVIEWS, ACCEPTED, VALIDATED, RENDERED, SIGNED, ARCHIVED, STATUS, POLICIES)
+COMPACTED = frozenset({APPROVALS, POLICIES})
 
 
 def dlq(topic: str) -> str:

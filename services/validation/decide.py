@@ -14,6 +14,8 @@ from shared.contracts import BuildRecord, Finding, Owner, Severity
 from shared.contracts.events import Review, State, ValidatedRecord
 
 WAITING = frozenset({State.BLOCKED, State.NEEDS_REVIEW, State.HELD})
+# What a group's policy can keep a record in; a blocked record waits for a correction or an approval.
+POLICY_WAITING = frozenset({State.NEEDS_REVIEW, State.HELD})
 
 
 class ValidationServiceError(Exception):
@@ -71,6 +73,20 @@ def decide(
         record_id=build.record_id, build=build, approval=approval, reviewed_by=reviewed_by
     )
     return Outcome(State.VALIDATED, (), record)
+
+
+def redecide(pending: Pending, table: ApprovalTable, policy: RulePolicy, today: dt.date) -> Outcome | None:
+    """The new decision on a waiting record after its group's policy changed; None when it stays as it is.
+
+    Only held and needs-review records are decided again: a blocked one stays
+    blocked whatever the policy (an error, or a reviewer's rejection), and a
+    validated one is never pulled back. A record that still needs review for a
+    warning, or is still held, keeps its decision and emits nothing.
+    """
+    if pending.state not in POLICY_WAITING:
+        return None
+    outcome = decide(pending.build, table, policy, today, pending.reviewed_by)
+    return None if outcome.state is pending.state else outcome
 
 
 def reviewed_build(pending: Pending | None, review: Review) -> BuildRecord:

@@ -2,14 +2,21 @@
 
 The pure modules (``rules``, ``decide``) take this object, not the service's
 settings, so they are called the same way from the service, the workbench
-commands, the bench and the tests.
+commands, the bench and the tests. The release policy of a vehicle group is
+data (coc.policies.v1): ``PolicyTable`` keeps the newest change per group and
+lays it over the settings' policy, which stays the default.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from types import MappingProxyType
+
+from shared.contracts.policies import PolicyChange, ReleasePolicy
+
+__all__ = ["CheckDigitMode", "PolicyTable", "ReleasePolicy", "RulePolicy"]
 
 
 class CheckDigitMode(StrEnum):
@@ -18,12 +25,6 @@ class CheckDigitMode(StrEnum):
     OFF = "off"
     WARN = "warn"
     ERROR = "error"
-
-
-class ReleasePolicy(StrEnum):
-    AUTO = "auto"  # clean records go straight on
-    REVIEW = "review"  # every record waits for a reviewer
-    HOLD = "hold"  # the group is not yet released
 
 
 @dataclass(frozen=True)
@@ -40,3 +41,54 @@ class RulePolicy:
 
     def policy_for(self, vehicle_group: str) -> ReleasePolicy:
         return self.release_policy.get(vehicle_group, self.default_release_policy)
+
+    def with_groups(self, overrides: Mapping[str, ReleasePolicy]) -> RulePolicy:
+        """This policy with ``overrides`` replacing the release policy of their groups."""
+        return replace(self, release_policy=MappingProxyType({**self.release_policy, **overrides}))
+
+
+class PolicyTable:
+    """The newest PolicyChange per vehicle group over the settings' policy (``base``).
+
+    A change replaces the known one of its group unless it was set earlier
+    (``set_at``): the broadcast subscriber reads the topic again from its
+    beginning after the start-up read, so older changes come by again and must
+    not win. ``apply`` also says when a group's waiting records are to be
+    decided again: on a newer change, and once per group after a start, for the
+    change that was read at start but may have been made while no validation
+    ran (``load``).
+    """
+
+    def __init__(self, base: RulePolicy) -> None:
+        self.base = base
+        self.changes: dict[str, PolicyChange] = {}
+        self.policy = base
+        self._unsettled: set[str] = set()
+
+    def load(self, changes: Iterable[PolicyChange]) -> None:
+        """The changes read at start, in topic order; their groups are caught up by ``apply`` later."""
+        for change in changes:
+            self._keep(change)
+        self._unsettled = set(self.changes)
+
+    def apply(self, change: PolicyChange) -> bool:
+        """Take a change from the topic; True when its group's waiting records must be decided again."""
+        group = change.vehicle_group
+        if self._keep(change):
+            self._unsettled.discard(group)
+            return True
+        if group in self._unsettled and self.changes[group] == change:
+            self._unsettled.discard(group)
+            return True
+        return False
+
+    def policy_for(self, vehicle_group: str) -> ReleasePolicy:
+        return self.policy.policy_for(vehicle_group)
+
+    def _keep(self, change: PolicyChange) -> bool:
+        known = self.changes.get(change.vehicle_group)
+        if known is not None and (known == change or change.set_at < known.set_at):
+            return False
+        self.changes[change.vehicle_group] = change
+        self.policy = self.base.with_groups({g: c.policy for g, c in self.changes.items()})
+        return True

@@ -1,4 +1,4 @@
-"""Validation's subscribers: accepted records, approvals and reviews in; decisions out."""
+"""Validation's subscribers: accepted records, approvals, reviews and policy changes in; decisions out."""
 
 from __future__ import annotations
 
@@ -11,14 +11,17 @@ from services.validation.decide import (
     NotWaiting,
     Outcome,
     decide,
+    redecide,
     rejected_by_review,
     reviewed_build,
 )
+from services.validation.policy import PolicyTable
 from services.validation.rules import ApprovalTable
 from services.validation.settings import ValidationSettings
 from shared import topics
 from shared.contracts import Approval, BuildRecord
 from shared.contracts.events import AcceptedRecord, Decision, Review, State, ValidatedRecord
+from shared.contracts.policies import PolicyChange
 from shared.stage import Stage, Unusable
 
 
@@ -28,14 +31,20 @@ class Runtime:
 
     table: ApprovalTable
     pending: PendingStore
+    policies: PolicyTable
 
 
 def register(stage: Stage[ValidationSettings], runtime: Runtime) -> None:
-    policy, emitter = stage.settings.policy(), stage.emitter
+    emitter = stage.emitter
 
     async def apply(build: BuildRecord, reviewed_by: str | None = None) -> Outcome | None:
         """Decide, remember, and publish what was decided; None when a newer revision decides."""
-        outcome = decide(build, runtime.table, policy, dt.date.today(), reviewed_by)
+        outcome = decide(build, runtime.table, runtime.policies.policy, dt.date.today(), reviewed_by)
+        await publish(build, outcome, reviewed_by)
+        return outcome
+
+    async def publish(build: BuildRecord, outcome: Outcome, reviewed_by: str | None) -> Outcome | None:
+        """Remember a decision and publish it; None when a newer revision decides."""
         if not await runtime.pending.save(build, outcome.state, outcome.state in WAITING, reviewed_by):
             return None
         if outcome.validated is not None:

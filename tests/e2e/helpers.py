@@ -33,12 +33,12 @@ from deploy.local.supervise import is_alive, read_records
 from devkit.mes import Message, progress_lines, publish, publish_builds, retag_all
 from devkit.samples import PlantedDefect, generate
 from devkit.watch import StatusWatch, describe, settle, topic_partitions, watching
-from services.signing.seal import verify
 from shared import topics
 from shared.auth import Role, load_tokens
 from shared.contracts import Approval, BuildRecord
 from shared.contracts.events import DeadLetter, State
 from shared.xml import load_ivi_schema, parse_bytes, validate
+from shared.xmldsig import verify
 
 COC = str(Path(sys.executable).with_name("coc"))
 COMMAND_TIMEOUT = 600  # a first `up` on a fresh machine also fetches Kafka and builds FerretDB

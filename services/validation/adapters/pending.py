@@ -1,8 +1,8 @@
 """The validation_pending collection: one document per VIN, the newest revision seen and its state.
 
 Records that wait (blocked, needs_review, held) are checked again when an
-approval arrives or a reviewer decides; the newest revision also tells which
-older deliveries to ignore.
+approval arrives, a reviewer decides or their vehicle group's release policy
+changes; the newest revision also tells which older deliveries to ignore.
 """
 
 from __future__ import annotations
@@ -22,10 +22,11 @@ class PendingStore:
         self.collection = collection
 
     async def setup(self) -> None:
-        """The index of the re-check query, where the server uses it."""
+        """The indexes of the re-check queries, where the server uses them."""
         if not await serves_secondary_indexes(self.collection.database.client):
             return
         await self.collection.create_index([("approval_key", 1), ("waiting", 1)])
+        await self.collection.create_index([("build.vehicle_group", 1), ("waiting", 1)])
 
     async def save(
         self, build: BuildRecord, state: State, waiting: bool, reviewed_by: str | None = None
@@ -54,10 +55,23 @@ class PendingStore:
 
     async def get(self, vin: str) -> Pending | None:
         doc = await self.collection.find_one({"_id": vin})
-        if doc is None:
-            return None
-        return Pending(BuildRecord.model_validate(doc["build"]), State(doc["state"]), doc.get("reviewed_by"))
+        return None if doc is None else pending_of(doc)
 
     async def waiting_on(self, approval_key: str) -> list[BuildRecord]:
         cursor = self.collection.find({"approval_key": approval_key, "waiting": True})
         return [BuildRecord.model_validate(doc["build"]) async for doc in cursor]
+
+    async def waiting_in(self, vehicle_group: str) -> list[Pending]:
+        """The records of a vehicle group that wait, with their state: what a policy change decides again.
+
+        Not a read by ``_id``, so on FerretDB it reads the whole collection
+        (see shared.mongo): acceptable for this rare action (a compliance lead
+        changing a group's policy, and once per group after a start), never
+        on the path of a record.
+        """
+        cursor = self.collection.find({"build.vehicle_group": vehicle_group, "waiting": True})
+        return [pending_of(doc) async for doc in cursor]
+
+
+def pending_of(doc: MongoDoc) -> Pending:
+    return Pending(BuildRecord.model_validate(doc["build"]), State(doc["state"]), doc.get("reviewed_by"))

@@ -1,0 +1,295 @@
+"""Named people in the workspace: their roles, their sessions, CSRF tokens and the sign-in throttle.
+
+Pure: no web framework, no database. The routes read the session cookie with
+``read_session``, put ``csrf_token`` into every form that changes something and
+check it with ``csrf_ok``, and ask ``Throttle.wait_for`` before checking a
+password. Secrets are bytes from settings, passed in by the caller.
+
+Sessions and CSRF tokens are HMAC-SHA256 (RFC 2104) over text the server wrote;
+nothing the client sends is decoded into objects (no pickle, no JSON) before
+its MAC is checked, and a token that fails any check is simply no session.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import hashlib
+import hmac
+import json
+import re
+import secrets
+import unicodedata
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Final
+
+NAME_MAX: Final = 64
+PASSWORD_MIN: Final = 12
+PASSWORD_MAX: Final = 1024  # argon2 takes any length; a cap keeps a huge body from costing a hash
+MIN_SECRET_BYTES: Final = 32  # HMAC-SHA256 key: at least the hash's output size (RFC 2104, section 3)
+TOKEN_MAX: Final = 512  # a session token is far shorter; longer input is refused before any work
+_NAME = re.compile(r"[^\W_]([^\W_]|[ .'-])*", re.UNICODE)  # letters and digits, then also space . ' -
+_SESSION_VERSION: Final = "s1"
+
+
+class PersonRole(StrEnum):
+    """What a person may do in the workspace; a person may hold several."""
+
+    PRODUCTION = "production"
+    TYPE_APPROVAL = "type-approval"
+    REVIEWER = "reviewer"
+    COMPLIANCE_LEAD = "compliance-lead"
+    INTEGRATION = "integration"
+    VIEWER = "viewer"
+
+
+class IdentityError(Exception):
+    """The workspace's errors about people: bad input, a name taken, a name unknown."""
+
+
+class InvalidField(IdentityError):
+    """A value a person typed breaks its rule; ``str()`` is one line naming the field."""
+
+    def __init__(self, field_name: str, message: str) -> None:
+        super().__init__(f"{field_name}: {message}")
+        self.field = field_name
+
+
+class UserExists(IdentityError):
+    """A user of that name exists already."""
+
+
+class UnknownUser(IdentityError):
+    """No user has that name."""
+
+
+@dataclass(frozen=True)
+class Person:
+    """A signed-in person: their name and roles.
+
+    Everyone signed in may look at everything (``can(VIEWER)`` is always true);
+    each change needs its role, so a person who holds only ``viewer`` can change nothing.
+    """
+
+    name: str
+    roles: frozenset[PersonRole]
+
+    def can(self, role: PersonRole) -> bool:
+        return role is PersonRole.VIEWER or role in self.roles
+
+    @property
+    def read_only(self) -> bool:
+        return not (self.roles - {PersonRole.VIEWER})
+
+
+def check_name(name: str) -> str:
+    """The name as stored (Unicode NFC), or ``InvalidField``: 1-64 letters, digits, space . - '."""
+    normal = unicodedata.normalize("NFC", name)
+    if not 1 <= len(normal) <= NAME_MAX:
+        raise InvalidField("name", f"must be 1 to {NAME_MAX} characters, got {len(normal)}")
+    if normal != normal.strip() or "  " in normal or not _NAME.fullmatch(normal):
+        raise InvalidField(
+            "name",
+            f"{name!r} must start with a letter or digit and hold only letters, digits, "
+            "single spaces and . - '",
+        )
+    return normal
+
+
+def check_roles(roles: Iterable[str]) -> frozenset[PersonRole]:
+    """Role names → roles, or ``InvalidField`` naming the unknown one; at least one role."""
+    found: set[PersonRole] = set()
+    for value in roles:
+        try:
+            found.add(PersonRole(value))
+        except ValueError:
+            known = ", ".join(role.value for role in PersonRole)
+            raise InvalidField("role", f"unknown role {value!r}; roles are {known}") from None
+    if not found:
+        raise InvalidField("role", "give at least one role")
+    return frozenset(found)
+
+
+def check_password(password: str) -> str:
+    if len(password) < PASSWORD_MIN:
+        raise InvalidField("password", f"must be at least {PASSWORD_MIN} characters")
+    if len(password) > PASSWORD_MAX:
+        raise InvalidField("password", f"must be at most {PASSWORD_MAX} characters")
+    return password
+
+
+# -- sessions -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Session:
+    """A session read from a cookie whose MAC and expiry were checked."""
+
+    name: str
+    session_id: str
+    expires: dt.datetime
+
+
+def issue_session(name: str, secret: bytes, now: dt.datetime, ttl: dt.timedelta) -> str:
+    """A signed session token for ``name``, valid from ``now`` for ``ttl``, with a fresh random id.
+
+    The token is ``base64url(payload).base64url(HMAC-SHA256(payload))`` where the
+    payload is ``s1|name|issued|expires|session id`` (epoch seconds). A name
+    never holds ``|`` (``check_name``), so the fields cannot shift.
+    """
+    _check_secret(secret)
+    if ttl <= dt.timedelta(0):
+        raise ValueError("a session needs a positive ttl")
+    name = check_name(name)
+    issued = int(now.timestamp())
+    expires = int((now + ttl).timestamp())
+    payload = "|".join((_SESSION_VERSION, name, str(issued), str(expires), secrets.token_urlsafe(18)))
+    data = payload.encode()
+    return f"{_b64(data)}.{_b64(_mac(secret, b'session', data))}"
+
+
+def read_session(token: object, secret: bytes, now: dt.datetime) -> Session | None:
+    """The session ``token`` names, or None when it is malformed, forged or expired; never raises on input."""
+    _check_secret(secret)
+    if not isinstance(token, str) or len(token) > TOKEN_MAX or token.count(".") != 1:
+        return None
+    encoded, _, mac_text = token.partition(".")
+    data, mac = _unb64(encoded), _unb64(mac_text)
+    if data is None or mac is None or not hmac.compare_digest(mac, _mac(secret, b"session", data)):
+        return None
+    # From here on the payload is text this server signed.
+    parts = data.decode("utf-8", "replace").split("|")
+    if len(parts) != 5 or parts[0] != _SESSION_VERSION:
+        return None
+    _version, name, _issued, expires_text, session_id = parts
+    try:
+        expires = dt.datetime.fromtimestamp(int(expires_text), dt.UTC)
+    except (ValueError, OverflowError, OSError):
+        return None
+    if now >= expires:
+        return None
+    return Session(name=name, session_id=session_id, expires=expires)
+
+
+# -- cross-site request forgery ---------------------------------------------------------------
+
+
+def csrf_token(session_id: str, secret: bytes) -> str:
+    """The token every changing form of this session carries (synchroniser token bound to the session)."""
+    _check_secret(secret)
+    return _b64(_mac(secret, b"csrf", session_id.encode()))
+
+
+def csrf_ok(token: object, session_id: str, secret: bytes) -> bool:
+    """Whether ``token`` is this session's CSRF token; compared in constant time."""
+    if not isinstance(token, str) or not session_id or len(token) > TOKEN_MAX:
+        return False
+    return hmac.compare_digest(token.encode(), csrf_token(session_id, secret).encode())
+
+
+def _check_secret(secret: bytes) -> None:
+    if not isinstance(secret, bytes) or len(secret) < MIN_SECRET_BYTES:
+        raise ValueError(f"the session secret must be at least {MIN_SECRET_BYTES} bytes")
+
+
+def _mac(secret: bytes, purpose: bytes, data: bytes) -> bytes:
+    """HMAC-SHA256 with the purpose in front, so a CSRF token is never a valid session MAC."""
+    return hmac.digest(secret, purpose + b"\x00" + data, hashlib.sha256)
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes | None:
+    if not text or not text.isascii():
+        return None
+    try:
+        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (binascii.Error, ValueError):
+        return None
+
+
+# -- the sign-in throttle ----------------------------------------------------------------------
+
+
+@dataclass
+class _Failures:
+    count: int
+    last: float
+
+
+@dataclass
+class Throttle:
+    """Slows down guessing: after a failed password the next attempt waits, longer each time.
+
+    Kept per name (case-folded) and per client address, so neither guessing one
+    name from many addresses nor many names from one address goes fast. The
+    n-th consecutive failure makes the next attempt wait ``first_s * 2**(n-1)``
+    seconds, at most ``max_s``; a failure older than ``forget_s`` no longer
+    counts; a success resets its name and address. Times are seconds from an
+    injected clock (the caller's ``now``). At most ``max_keys`` keys are kept,
+    the least recently failed dropped first, so a flood of names costs bounded memory.
+    The caller refuses an attempt while ``wait_for`` is above zero, without checking the password.
+    """
+
+    first_s: float = 1.0
+    max_s: float = 30.0
+    forget_s: float = 900.0
+    max_keys: int = 10_000
+    _failures: OrderedDict[tuple[str, str], _Failures] = field(default_factory=OrderedDict, repr=False)
+
+    def wait_for(self, name: str, address: str, now: float) -> float:
+        """Seconds the next attempt for ``name`` from ``address`` must still wait (0: go ahead)."""
+        waits = [self._wait(key, now) for key in _keys(name, address)]
+        return max(waits)
+
+    def failed(self, name: str, address: str, now: float) -> None:
+        for key in _keys(name, address):
+            entry = self._failures.pop(key, None)
+            if entry is None or now - entry.last > self.forget_s:
+                entry = _Failures(0, now)
+            entry.count, entry.last = entry.count + 1, now
+            self._failures[key] = entry  # re-inserted last: the most recent
+        while len(self._failures) > self.max_keys:
+            self._failures.popitem(last=False)
+
+    def succeeded(self, name: str, address: str) -> None:
+        for key in _keys(name, address):
+            self._failures.pop(key, None)
+
+    def __len__(self) -> int:
+        return len(self._failures)
+
+    def _wait(self, key: tuple[str, str], now: float) -> float:
+        entry = self._failures.get(key)
+        if entry is None or now - entry.last > self.forget_s:
+            return 0.0
+        delay = min(self.max_s, self.first_s * 2 ** min(entry.count - 1, 30))
+        return max(0.0, entry.last + delay - now)
+
+
+def _keys(name: str, address: str) -> tuple[tuple[str, str], tuple[str, str]]:
+    return ("name", unicodedata.normalize("NFC", name).casefold()), ("address", address)
+
+
+# -- the audit of people's actions -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One action of a person: who, when, what (``action`` on ``target``) and what changed."""
+
+    person: str
+    action: str
+    target: str
+    change: Mapping[str, Any]
+    at: dt.datetime
+
+    def change_text(self) -> str:
+        """The change as one line of JSON, keys sorted: what a page shows."""
+        return json.dumps(self.change, sort_keys=True, ensure_ascii=False, default=str)
