@@ -14,16 +14,21 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# Independent verifiers the tests call (xmlsec1, xmllint); installed only when missing.
-system-deps:
-	@if ! command -v xmlsec1 >/dev/null || ! command -v xmllint >/dev/null; then \
+# What the tests use besides Python: the independent verifiers (xmlsec1, xmllint) and the
+# browser (Debian's Chromium) from Debian, installed only when missing; axe-core from npm.
+system-deps: node_modules/axe-core/axe.min.js
+	@if ! command -v xmlsec1 >/dev/null || ! command -v xmllint >/dev/null || ! command -v chromium >/dev/null; then \
 	  if [ "$$(id -u)" = 0 ]; then \
-	    echo "installing xmlsec1 and libxml2-utils from Debian"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq xmlsec1 libxml2-utils >/dev/null; \
+	    echo "installing xmlsec1, libxml2-utils and chromium from Debian"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq xmlsec1 libxml2-utils chromium >/dev/null; \
 	  else \
-	    echo "please install xmlsec1 and libxml2-utils (sudo apt-get install xmlsec1 libxml2-utils)"; exit 1; \
+	    echo "please install xmlsec1, libxml2-utils and chromium (sudo apt-get install xmlsec1 libxml2-utils chromium)"; exit 1; \
 	  fi; \
 	fi
+
+node_modules/axe-core/axe.min.js: package.json package-lock.json
+	npm ci --no-audit --no-fund --silent
+	@touch $@
 
 stack-up: $(STAMP)
 	$(BIN)/coc stack up
@@ -70,4 +75,4 @@ bench: $(STAMP)
 # Kept: .cache/ (Kafka jars, the FerretDB build; remove it to rebuild), out/, ~/.m2 and Go's caches.
 clean:
 	-$(BIN)/coc stack down
-	rm -rf $(VENV) .state
+	rm -rf $(VENV) .state node_modules

@@ -1,6 +1,6 @@
 """``coc demo``: the main job, start to finish, on the local stack.
 
-Stack up (Kafka, FerretDB, the six services), sample approvals published over
+Stack up (Kafka, FerretDB, the seven services), sample approvals published over
 HTTP as the type-approval team would, a few hundred sample builds published
 straight to coc.builds.v1 as a factory MES would (``devkit.mes``), the pipeline
 watched until it is at rest (``devkit.watch``), then the readiness table and a
@@ -28,7 +28,7 @@ def register(subparsers: Any) -> None:
     demo = subparsers.add_parser(
         "demo",
         help="the whole pipeline on sample data, on the local stack",
-        description="Start the local stack (Kafka, FerretDB, the six services), publish sample "
+        description="Start the local stack (Kafka, FerretDB, the seven services), publish sample "
         "approvals and builds, wait until the pipeline is at rest, print the readiness of these "
         "vehicles and export their signed certificates, each verified. The stack keeps running.",
     )
@@ -104,7 +104,28 @@ def run_demo(args: argparse.Namespace) -> int:
     say(
         f"{exported} certificates in {folder.resolve()}, {verified} valid against IVI 2.0 with a verified seal"
     )
+
+    say("\n== 7. the workspace")
+    users = asyncio.run(demo_users(settings))
+    say(f"open {settings.url_of('workspace')}/ and sign in as one of these demo users (one per role):")
+    for user in users:
+        say(f"  {user.name:24} {user.role.value:16} password {user.password}")
+    say(f"(kept in {settings.state_dir / 'demo-users.txt'}; add people with `coc users add NAME --role ROLE`)")
     return 0 if exported == verified else 1
+
+
+async def demo_users(settings: StackSettings) -> list[Any]:
+    """One demo user per workspace role, made once into the stack's database."""
+    from devkit.users import ensure_demo_users
+    from services.workspace.adapters.users import UserStore
+    from services.workspace.app import USERS
+    from shared.mongo import database, make_client
+
+    client = make_client(settings)
+    try:
+        return await ensure_demo_users(UserStore(database(client, settings)[USERS]), settings.state_dir)
+    finally:
+        await client.close()
 
 
 async def publish_and_watch(

@@ -19,11 +19,11 @@ class CommandError(Exception):
 
 def build_parser() -> argparse.ArgumentParser:
     # Imported here, not at the top: the groups import CommandError from this module.
-    from cli import client, demo, keys, samples, service, stack, workbench
+    from cli import client, demo, keys, policy, samples, service, stack, users, workbench
 
     parser = argparse.ArgumentParser(prog="coc", description="eCoC pipeline command line")
     subparsers = parser.add_subparsers(dest="command", required=True)
-    for group in (stack, keys, workbench, samples, service, client, demo):
+    for group in (stack, keys, workbench, samples, service, client, demo, policy, users):
         group.register(subparsers)
     return parser
 

@@ -70,9 +70,14 @@ def group_options(group_id: str, workers: int = 1) -> dict[str, Any]:
     return options
 
 
-def broadcast_options() -> dict[str, Any]:
-    """Subscriber options of a topic every instance reads whole: no group, from the beginning, no commits."""
-    return {"group_id": None, "auto_offset_reset": "earliest", "ack_policy": AckPolicy.MANUAL}
+def broadcast_options(*, from_start: bool = True) -> dict[str, Any]:
+    """Subscriber options of a topic every instance reads for itself: no group, no commits.
+
+    From the beginning for a table each instance keeps whole (the approvals);
+    from the end for a live feed (the workspace's view of the status topic).
+    """
+    start = "earliest" if from_start else "latest"
+    return {"group_id": None, "auto_offset_reset": start, "ack_policy": AckPolicy.MANUAL}
 
 
 def envelope_headers(model: BaseModel, *, service: str) -> dict[str, str]:

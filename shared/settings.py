@@ -58,7 +58,15 @@ class CocSettings(BaseSettings):
         return candidate
 
 
-SERVICE_PORT_OFFSETS = {"intake": 1, "validation": 2, "render": 3, "signing": 4, "archive": 6, "status": 7}
+SERVICE_PORT_OFFSETS = {
+    "intake": 1,
+    "validation": 2,
+    "render": 3,
+    "signing": 4,
+    "archive": 6,
+    "status": 7,
+    "workspace": 8,
+}
 
 
 class ServiceSettings(CocSettings):
@@ -68,7 +76,8 @@ class ServiceSettings(CocSettings):
     http_port: int = Field(0, description="Port of this service's HTTP server (0: port_base + its offset)")
     port_base: int = Field(
         8080,
-        description="Service ports: intake +1, validation +2, render +3, signing +4, archive +6, status +7",
+        description="Service ports: intake +1, validation +2, render +3, signing +4, archive +6, status +7, "
+        "workspace +8",
     )
 
     def port_of(self, service: str) -> int:

@@ -200,13 +200,15 @@ class Stage(Generic[S]):
         *,
         max_records: int,
         timeout_ms: int = 200,
+        live: bool = False,
     ) -> None:
         """Subscribe ``handler`` to batches of up to ``max_records`` parsed messages.
 
         A message that breaks the contract only goes to the DLQ (no status: the
-        one batch consumer is the status service, which would read its own
-        event back); the rest of the batch goes on. A transient fault leaves
-        the whole batch uncommitted, so the handler must be idempotent.
+        batch consumers read the status topic, and would read their own event
+        back); the rest of the batch goes on. A transient fault leaves the whole
+        batch uncommitted, so the handler must be idempotent. With ``live`` every
+        instance reads the topic from its end, in no group (a live feed).
         """
         backoff = self._backoff()
         self.publisher(topics.dlq(topic), DeadLetter)
@@ -218,7 +220,7 @@ class Stage(Generic[S]):
             batch_timeout_ms=timeout_ms,
             decoder=raw_batch,
             title=f"{self.name}:{topic}",
-            **self._group(topic, workers=1),
+            **(broadcast_options(from_start=False) if live else self._group(topic, workers=1)),
         )
         async def on_batch(_bodies: list[bytes], msg: KafkaMessage) -> None:
             parsed: list[M] = []

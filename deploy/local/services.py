@@ -1,8 +1,9 @@
-"""The six services as processes of the local stack, after Kafka and FerretDB.
+"""The seven services as processes of the local stack, after Kafka and FerretDB.
 
 Each runs as ``python -m cli service NAME`` with the stack's settings in its
 environment: the development seal (made once into the state folder) for signing,
-and the generated bearer tokens for every service.
+the generated bearer tokens for every service, and the key that signs the
+workspace's session cookies.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from deploy.local.health import http_healthy
 from deploy.local.layout import ProcessSpec
 from shared.settings import SERVICE_PORT_OFFSETS, ServiceSettings
 
-SERVICES = tuple(SERVICE_PORT_OFFSETS)  # intake, validation, render, signing, archive, status
+SERVICES = tuple(SERVICE_PORT_OFFSETS)  # intake, validation, render, signing, archive, status, workspace
 # The files of devkit.keys; the modules that make keys and tokens are loaded only when needed,
 # so the `coc` parser, which lists SERVICES, stays quick to build.
 KEY_FILE, CERT_FILE = "seal.key", "seal.crt"
@@ -39,6 +40,20 @@ def ensure_dev_seal(settings: ServiceSettings) -> None:
         write_dev_seal(key.parent)
 
 
+def workspace_secret(settings: ServiceSettings) -> str:
+    """The key of the workspace's session cookies, made once into the state folder (owner-only)."""
+    if os.environ.get("COC_WORKSPACE_SECRET"):
+        return os.environ["COC_WORKSPACE_SECRET"]
+    path = settings.state_dir / "workspace.secret"
+    if not path.exists():
+        import secrets
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_urlsafe(48) + "\n")
+    return path.read_text().strip()
+
+
 def service_env(settings: ServiceSettings) -> dict[str, str]:
     """The environment of a service process: the tokens, the seal and unbuffered output."""
     from shared.auth import load_tokens
@@ -47,6 +62,7 @@ def service_env(settings: ServiceSettings) -> dict[str, str]:
     key, cert = seal_paths(settings)
     env["COC_SEAL_KEY"] = os.environ.get("COC_SEAL_KEY", str(key))
     env["COC_SEAL_CERT"] = os.environ.get("COC_SEAL_CERT", str(cert))
+    env["COC_WORKSPACE_SECRET"] = workspace_secret(settings)
     env["PYTHONUNBUFFERED"] = "1"
     return env
 

@@ -1,5 +1,6 @@
 """Archive's HTTP: certificates by VIN, the latest or one revision, exactly as signed."""
 
+import datetime as dt
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Response, status
@@ -26,12 +27,16 @@ def router(store: CertificateStore, auth: Authenticator) -> APIRouter:
 def as_response(doc: dict[str, Any] | None, what: str) -> Response:
     if doc is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no certificate for {what}")
+    archived_at = doc.get("archived_at")
+    if archived_at is not None and archived_at.tzinfo is None:
+        archived_at = archived_at.replace(tzinfo=dt.UTC)  # stored as UTC
     headers = {
         "X-Coc-Revision": str(doc["revision"]),
         "X-Coc-Sha256": doc["sha256"],
         "X-Coc-Previous-Sha256": doc.get("previous_sha256") or "",
         "X-Coc-Signer-Fingerprint": doc["signer_fingerprint"],
         "X-Coc-Version-Number": str(doc.get("version_number", "")),
+        "X-Coc-Archived-At": archived_at.isoformat() if archived_at else "",
     }
     # The bytes exactly as signed: any re-formatting would break the signature.
     return Response(content=doc["xml"].encode("utf-8"), media_type="application/xml", headers=headers)

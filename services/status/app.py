@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+
 from fastapi import FastAPI
 
 from services.status import routes, subscribers
-from services.status.adapters.records import COLLECTION, StatusStore
+from services.status.adapters.records import COLLECTION, StatusStore, Worklists, run_recounts
 from services.status.settings import StatusSettings
 from shared.stage import Stage
 
@@ -13,8 +16,20 @@ from shared.stage import Stage
 def create_app(settings: StatusSettings | None = None) -> FastAPI:
     stage = Stage("status", settings or StatusSettings())
     store = StatusStore(stage.database()[COLLECTION])
-    stage.on_start.append(store.setup)
+    recounts: list[asyncio.Task[None]] = []
+
+    async def start_recounts() -> None:
+        recounts.append(asyncio.create_task(run_recounts(store, stage.settings.status_recount_s)))
+
+    async def stop_recounts() -> None:
+        for task in recounts:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    stage.on_start.extend([store.setup, start_recounts])
+    stage.on_stop.append(stop_recounts)
     subscribers.register(stage, store)
     app = stage.asgi()
-    app.include_router(routes.router(store, stage.authenticator()))
+    app.include_router(routes.router(store, Worklists(store), stage.authenticator()))
     return app

@@ -11,7 +11,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, status
 
-from services.status.adapters.records import StatusStore
+from services.status.adapters.records import StatusStore, Worklists
+from services.status.worklist import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, WorklistQuery
 from shared.auth import Authenticator
 from shared.contracts.findings import Owner
 
@@ -21,9 +22,8 @@ READINESS_TTL = 2.0  # seconds one readiness count serves every caller
 class SharedResult:
     """One computation at a time, its result served to every caller for ``ttl`` seconds.
 
-    Readiness counts every record (a ``$group`` in the server's memory, see
-    ``shared.mongo``), so a wall of dashboards polling at once would otherwise each pay for a
-    full scan. Callers that arrive while a count runs wait for that count.
+    Readiness reads every counter document; a wall of dashboards polling at once
+    shares one read. Callers that arrive while a read runs wait for that read.
     The age of a result is measured from when its computation started.
     """
 
@@ -56,7 +56,9 @@ class SharedResult:
             return value
 
 
-def router(store: StatusStore, auth: Authenticator, readiness_ttl: float = READINESS_TTL) -> APIRouter:
+def router(
+    store: StatusStore, worklists: Worklists, auth: Authenticator, readiness_ttl: float = READINESS_TTL
+) -> APIRouter:
     api = APIRouter(prefix="/v1", tags=["status"], dependencies=[Depends(auth.require())])
     readiness = SharedResult(store.readiness, readiness_ttl)
 
@@ -71,17 +73,40 @@ def router(store: StatusStore, auth: Authenticator, readiness_ttl: float = READI
 
     @api.get("/readiness")
     async def get_readiness() -> dict[str, Any]:
-        """Vehicles per state, and per vehicle group and state ("unknown" when no event told the group).
+        """The readiness board, from counters kept as events are folded (no record is counted here).
 
-        Counted at most once per two seconds for all callers; ``as_of`` says when.
+        ``total``; ``by_state``; ``by_group`` (group → state → vehicles, "unknown" when no event told
+        the group); ``archived_last_hour`` and ``archived_last_day`` (vehicles whose current
+        certificate was archived then; the day in whole hours); ``open_findings_by_owner`` (findings
+        of records waiting for a person, per owning team); ``waiting_by_owner`` (those records per
+        team: the size of its worklist). Read at most once per two seconds for all callers;
+        ``as_of`` says when.
         """
         return await readiness.get()
 
     @api.get("/worklist")
     async def get_worklist(
-        owner: Annotated[Owner, Query(description="Team whose open findings to list")],
+        owner: Annotated[Owner, Query(description="Team whose worklist to show")],
+        group: Annotated[str | None, Query(min_length=1, description="Only this vehicle group")] = None,
+        code: Annotated[
+            str | None, Query(min_length=1, description="Only records with this finding code")
+        ] = None,
+        min_age_s: Annotated[
+            int | None, Query(ge=0, description="Only records unchanged for at least this many seconds")
+        ] = None,
+        page: Annotated[int, Query(ge=1, description="Page number, from 1")] = 1,
+        size: Annotated[
+            int, Query(ge=1, le=MAX_PAGE_SIZE, description=f"Records per page, at most {MAX_PAGE_SIZE}")
+        ] = DEFAULT_PAGE_SIZE,
     ) -> dict[str, Any]:
-        """Records blocked, waiting for review or held, with the findings ``owner`` must act on, by VIN."""
-        return {"owner": owner.value, "items": await store.worklist(owner)}
+        """Records waiting for a person (blocked, needs review, held) with findings ``owner`` must act on.
+
+        Oldest first (by the time of the record's last change, then VIN): the order a team works
+        through them. Each item: vin, record_id, revision, state, vehicle_group, updated_at, age_s
+        and the team's findings (code, path, message, severity, owner). ``total`` counts every
+        matching record; ``as_of`` says when the view of waiting records was taken.
+        """
+        query = WorklistQuery(owner, group, code, min_age_s, page, size)
+        return await worklists.page(query)
 
     return api

@@ -15,7 +15,8 @@ def register(stage: Stage[StatusSettings], store: StatusStore) -> None:
     """Fold events a batch at a time; a database fault is retried, the batch uncommitted.
 
     Every status event of a record passes here (about six per vehicle), so the
-    events are read in batches and each VIN is read and written once per batch.
+    events are read in batches, each VIN is read and written once per batch, and
+    the board's counters move once per batch (``StatusStore.apply_many``).
     """
 
     async def on_status(events: list[StatusEvent]) -> None:

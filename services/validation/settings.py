@@ -1,4 +1,8 @@
-"""Settings of the validation service: the rule choices and the release policy, from COC_ variables."""
+"""Settings of the validation service: the rule choices and the release policy, from COC_ variables.
+
+The release policy here is the default: a group's policy set on coc.policies.v1
+(``coc policy set``, the workspace's rollout page) beats it.
+"""
 
 from __future__ import annotations
 
@@ -20,7 +24,8 @@ class ValidationSettings(ServiceSettings):
         default_factory=dict, description='Check-digit mode per WMI, e.g. {"1FA": "error"}'
     )
     release_policy: dict[str, ReleasePolicy] = Field(
-        default_factory=dict, description='Release policy per vehicle group, e.g. {"CHR": "review"}'
+        default_factory=dict,
+        description='Release policy per vehicle group unless coc.policies.v1 sets it, e.g. {"CHR": "review"}',
     )
     default_release_policy: ReleasePolicy = Field(
         ReleasePolicy.AUTO, description="Release policy of groups not listed in release_policy"

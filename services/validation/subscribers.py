@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
+from typing import TypeVar
 
 from services.validation.adapters.pending import PendingStore
 from services.validation.decide import (
@@ -22,7 +25,9 @@ from shared import topics
 from shared.contracts import Approval, BuildRecord
 from shared.contracts.events import AcceptedRecord, Decision, Review, State, ValidatedRecord
 from shared.contracts.policies import PolicyChange
-from shared.stage import Stage, Unusable
+from shared.stage import Backoff, Stage, Unusable
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -36,17 +41,17 @@ class Runtime:
 
 def register(stage: Stage[ValidationSettings], runtime: Runtime) -> None:
     emitter = stage.emitter
+    backoff = Backoff(stage.settings.retry_initial_s, stage.settings.retry_max_s)
 
-    async def apply(build: BuildRecord, reviewed_by: str | None = None) -> Outcome | None:
-        """Decide, remember, and publish what was decided; None when a newer revision decides."""
+    async def apply(build: BuildRecord, reviewed_by: str | None = None) -> None:
+        """Decide on a record with the current approvals and policies, and carry the decision out."""
         outcome = decide(build, runtime.table, runtime.policies.policy, dt.date.today(), reviewed_by)
-        await publish(build, outcome, reviewed_by)
-        return outcome
+        await carry_out(build, outcome, reviewed_by)
 
-    async def publish(build: BuildRecord, outcome: Outcome, reviewed_by: str | None) -> Outcome | None:
-        """Remember a decision and publish it; None when a newer revision decides."""
+    async def carry_out(build: BuildRecord, outcome: Outcome, reviewed_by: str | None) -> None:
+        """Remember a decision and publish it; nothing when a newer revision of the VIN is known."""
         if not await runtime.pending.save(build, outcome.state, outcome.state in WAITING, reviewed_by):
-            return None
+            return
         if outcome.validated is not None:
             await emitter.send(
                 topics.VALIDATED, outcome.validated, key=build.vin, correlation_id=build.record_id
@@ -58,7 +63,6 @@ def register(stage: Stage[ValidationSettings], runtime: Runtime) -> None:
             build=build,
             findings=outcome.findings,
         )
-        return outcome
 
     async def on_accepted(record: AcceptedRecord) -> None:
         await apply(record.build)  # a superseded revision is dropped there
@@ -84,8 +88,37 @@ def register(stage: Stage[ValidationSettings], runtime: Runtime) -> None:
         for build in await runtime.pending.waiting_on(approval.key):
             await apply(build)
 
+    async def on_policy(change: PolicyChange) -> None:
+        if not runtime.policies.apply(change):
+            return  # an older change read again, or one already carried out
+        # Held and needs-review records of the group are decided again; blocked and released
+        # ones keep their decision (decide.redecide).
+        for waiting in await persist(partial(runtime.pending.waiting_in, change.vehicle_group)):
+            outcome = redecide(waiting, runtime.table, runtime.policies.policy, dt.date.today())
+            if outcome is not None:
+                await persist(partial(carry_out, waiting.build, outcome, waiting.reviewed_by))
+
+    async def persist(step: Callable[[], Awaitable[T]]) -> T:
+        """Run ``step`` until it succeeds, waiting longer after each failure.
+
+        The policies are read without a consumer group (every instance reads
+        the whole topic), so a change whose handler raised would never be
+        delivered again and its group's records would stay held: a transient
+        fault (database or broker away) is waited out here instead.
+        """
+        while True:
+            try:
+                result = await step()
+            except Exception:
+                await backoff.failed()
+            else:
+                backoff.succeeded()
+                return result
+
     stage.publisher(topics.VALIDATED, ValidatedRecord)
     stage.consume(topics.ACCEPTED, AcceptedRecord, on_accepted)
     stage.consume(topics.REVIEWS, Review, on_review)
     # Every instance keeps the whole approval table: the topic is read whole by each.
     stage.consume(topics.APPROVALS, Approval, on_approval, broadcast=True, broken_state=None)
+    # Every instance keeps the whole policy table too; the topic is keyed by group, not by VIN.
+    stage.consume(topics.POLICIES, PolicyChange, on_policy, broadcast=True, broken_state=None)

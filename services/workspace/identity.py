@@ -103,7 +103,7 @@ def check_name(name: str) -> str:
 def check_roles(roles: Iterable[str]) -> frozenset[PersonRole]:
     """Role names → roles, or ``InvalidField`` naming the unknown one; at least one role."""
     found: set[PersonRole] = set()
-    for value in roles:
+    for value in [roles] if isinstance(roles, str) else roles:
         try:
             found.add(PersonRole(value))
         except ValueError:
@@ -209,9 +209,10 @@ def _unb64(text: str) -> bytes | None:
     if not text or not text.isascii():
         return None
     try:
-        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
     except (binascii.Error, ValueError):
         return None
+    return data if _b64(data) == text else None  # one spelling per token: no unused bits set
 
 
 # -- the sign-in throttle ----------------------------------------------------------------------

@@ -139,10 +139,13 @@ class PrivateStack:
 
     # -- as processes
 
-    def coc(self, *args: str, timeout: float = COMMAND_TIMEOUT) -> subprocess.CompletedProcess[str]:
+    def coc(
+        self, *args: str, timeout: float = COMMAND_TIMEOUT, stdin: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
         began = time.monotonic()
         result = subprocess.run(
             [COC, *args],
+            input=stdin,
             env=self.env,
             cwd=self.settings.state_dir,  # no .env file of a developer's there
             capture_output=True,

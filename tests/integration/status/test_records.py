@@ -1,4 +1,9 @@
-"""The status read model on the real FerretDB: folds written, counted, listed, and order-proof."""
+"""The status read model on the real FerretDB: folds written, counted, listed, and order-proof.
+
+The counters must equal what the stored records contribute (``tally``) after any
+order of events, repeats and concurrent VINs; the open collection must hold
+exactly the waiting records; a recount must repair counters a crash left behind.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,9 @@ from typing import Any
 
 import pytest
 
-from services.status.adapters.records import StatusStore
+from services.status.adapters.records import StatusStore, Worklists, from_document
+from services.status.tally import OPEN_VERSION, Tally, add, tallies
+from services.status.worklist import WorklistQuery
 from shared.contracts import Finding, Owner, Severity
 from shared.contracts.events import State, StatusEvent
 from shared.mongo import database, make_client, serves_secondary_indexes
@@ -32,6 +39,13 @@ APPROVAL = Finding(
     message="no approval e1*2018/858*00001*01; publish it",
     severity=Severity.ERROR,
     owner=Owner.TYPE_APPROVAL,
+)
+TYRE_ALSO = Finding(
+    code="TYRE_UNLISTED",
+    path="CocDataGroup/TyreGroup",
+    message="tyre 205/55 R16 is not among the approved options",
+    severity=Severity.ERROR,
+    owner=Owner.PRODUCTION,
 )
 COLOUR = Finding(
     code="COLOUR_UNLISTED",
@@ -59,7 +73,8 @@ async def stores(settings: CocSettings, unique: str) -> AsyncIterator[StoreFacto
         yield make
     finally:
         for store in made:
-            await store.collection.drop()
+            for collection in (store.collection, store.index, store.open, store.counts):
+                await collection.drop()
         await client.close()
 
 
@@ -76,7 +91,13 @@ def vin(unique: str) -> Callable[[int], str]:
 
 
 def event(
-    vin: str, stage: str, state: State, revision: int = 1, minutes: int = 0, **extra: Any
+    vin: str,
+    stage: str,
+    state: State,
+    revision: int = 1,
+    minutes: int = 0,
+    time: dt.datetime | None = None,
+    **extra: Any,
 ) -> StatusEvent:
     if stage in ("intake", "validation") and revision > 0:
         extra.setdefault("vehicle_group", "CHR")
@@ -87,7 +108,7 @@ def event(
         revision=revision,
         stage=stage,
         state=state,
-        time=T0 + dt.timedelta(minutes=minutes),
+        time=time or T0 + dt.timedelta(minutes=minutes),
         service=f"{stage}@test:1",
         **extra,
     )
@@ -169,36 +190,85 @@ async def test_readiness_counts_records_per_state_and_per_vehicle_group(
     }
 
 
-async def test_worklist_lists_open_findings_of_one_team_by_vin(
+async def test_worklist_lists_open_findings_of_one_team_oldest_first(
     store: StatusStore, vin: Callable[[int], str]
 ) -> None:
     await apply_all(
         store,
         [
-            blocked(vin(4), MASS, APPROVAL),
-            blocked(vin(2), MASS, vehicle_group="VAN"),
-            blocked(vin(3), APPROVAL),
+            blocked(vin(4), MASS, APPROVAL, minutes=4),
+            blocked(vin(2), MASS, vehicle_group="VAN", minutes=2),
+            blocked(vin(3), APPROVAL, minutes=3),
             event(vin(5), "validation", State.NEEDS_REVIEW, findings=(COLOUR,), owner=Owner.COMPLIANCE),
-            event(vin(6), "validation", State.HELD, findings=(MASS,), owner=Owner.PRODUCTION),
+            event(vin(6), "validation", State.HELD, minutes=6, findings=(MASS,), owner=Owner.PRODUCTION),
             # resolved: blocked on mass, then corrected and validated as revision 2
             blocked(vin(1), MASS),
             event(vin(1), "validation", State.VALIDATED, revision=2, minutes=5),
         ],
     )
-    production = await store.worklist(Owner.PRODUCTION)
-    assert [item["vin"] for item in production] == [vin(2), vin(4), vin(6)]
-    first = production[0]
+    worklists = Worklists(store)
+    production = await worklists.page(WorklistQuery(Owner.PRODUCTION))
+    assert [item["vin"] for item in production["items"]] == [vin(2), vin(4), vin(6)]
+    assert (production["owner"], production["total"], production["page"], production["size"]) == (
+        "production",
+        3,
+        1,
+        50,
+    )
+    first = production["items"][0]
     assert (first["record_id"], first["state"], first["vehicle_group"]) == (f"{vin(2)}:1", "blocked", "VAN")
-    assert all(f["owner"] == "production" for item in production for f in item["findings"])
-    assert [f["code"] for f in production[1]["findings"]] == ["MASS_ABOVE_MAX"]  # not vin 4's approval
+    assert first["updated_at"] == T0 + dt.timedelta(minutes=2) and first["age_s"] > 0
+    assert all(f["owner"] == "production" for item in production["items"] for f in item["findings"])
+    assert [f["code"] for f in production["items"][1]["findings"]] == [
+        "MASS_ABOVE_MAX"
+    ]  # not vin 4's approval
+    assert set(production["items"][1]["findings"][0]) >= {"code", "path", "message", "severity"}
 
-    type_approval = await store.worklist(Owner.TYPE_APPROVAL)
-    assert [(item["vin"], item["state"]) for item in type_approval] == [
+    type_approval = await worklists.page(WorklistQuery(Owner.TYPE_APPROVAL))
+    assert [(item["vin"], item["state"]) for item in type_approval["items"]] == [
         (vin(3), "blocked"),
         (vin(4), "blocked"),
     ]
-    assert [item["vin"] for item in await store.worklist(Owner.COMPLIANCE)] == [vin(5)]
-    assert await store.worklist(Owner.INTEGRATION) == []
+    assert [item["vin"] for item in (await worklists.page(WorklistQuery(Owner.COMPLIANCE)))["items"]] == [
+        vin(5)
+    ]
+    assert (await worklists.page(WorklistQuery(Owner.INTEGRATION)))["items"] == []
+
+
+async def test_worklist_filters_and_pages_on_the_server(
+    store: StatusStore, vin: Callable[[int], str]
+) -> None:
+    await apply_all(
+        store,
+        [blocked(vin(n), MASS, minutes=n, vehicle_group="VAN" if n % 3 == 0 else "CHR") for n in range(1, 10)]
+        + [blocked(vin(10), APPROVAL, TYRE_ALSO, minutes=10)],
+    )
+    worklists = Worklists(store)
+
+    async def vins(**filters: Any) -> tuple[list[str], int]:
+        answer = await worklists.page(WorklistQuery(Owner.PRODUCTION, **filters))
+        return [item["vin"] for item in answer["items"]], answer["total"]
+
+    everything = [vin(n) for n in range(1, 11)]
+    assert await vins() == (everything, 10)
+    assert await vins(size=4) == (everything[:4], 10)
+    assert await vins(size=4, page=3) == (everything[8:], 10)
+    assert await vins(group="VAN") == ([vin(3), vin(6), vin(9)], 3)
+    assert await vins(code="TYRE_UNLISTED") == ([vin(10)], 1)
+    assert await vins(group="VAN", size=2, page=2) == ([vin(9)], 3)
+    assert await vins(min_age_s=10**9) == ([], 0)  # events of 2026-11-26 are days, not decades, old
+
+
+async def test_worklist_follows_records_that_leave_and_enter_it(
+    store: StatusStore, vin: Callable[[int], str]
+) -> None:
+    worklists = Worklists(store)
+    await store.apply(blocked(vin(1), MASS))
+    assert [i["vin"] for i in (await worklists.page(WorklistQuery(Owner.PRODUCTION)))["items"]] == [vin(1)]
+    await store.apply(event(vin(1), "validation", State.VALIDATED, revision=2, minutes=5))
+    assert (await worklists.page(WorklistQuery(Owner.PRODUCTION)))["items"] == []
+    await store.apply(blocked(vin(2), MASS))
+    assert [i["vin"] for i in (await worklists.page(WorklistQuery(Owner.PRODUCTION)))["items"]] == [vin(2)]
 
 
 def history(vin: Callable[[int], str]) -> list[StatusEvent]:
@@ -320,3 +390,138 @@ async def test_secondary_indexes_exist_only_where_the_server_uses_them(store: St
         assert {("state",), ("owners",), ("group",)} <= keys
     else:  # FerretDB: they would only make each write dearer
         assert keys <= {("_id",)}
+
+
+async def stored_tallies(store: StatusStore) -> Tally:
+    """What the stored records contribute to the counters (``tally``), counted from the records themselves."""
+    summed: Tally = {}
+    async for doc in store.collection.find():
+        add(summed, tallies(from_document(doc)))
+    return summed
+
+
+async def counters(store: StatusStore) -> Tally:
+    return {key: n for key, n in (await store.counters()).items() if key != OPEN_VERSION and n}
+
+
+async def open_vins(store: StatusStore) -> set[str]:
+    return {doc["_id"] async for doc in store.open.find({}, {"_id": 1})}
+
+
+async def waiting_vins(store: StatusStore) -> set[str]:
+    return {doc["_id"] async for doc in store.collection.find() if from_document(doc).waiting}
+
+
+async def test_counters_equal_the_stored_records_after_in_order_shuffled_repeated_and_batched_events(
+    stores: StoreFactory, vin: Callable[[int], str]
+) -> None:
+    events = history(vin)
+    in_order = stores("in_order")
+    await apply_all(in_order, events)
+    expected = await stored_tallies(in_order)
+    assert {key: n for key, n in expected.items() if key.startswith(("state", "waiting", "findings"))} == {
+        "state|archived|CHR": 1,
+        "state|blocked|CHR": 1,
+        "state|rejected|unknown": 1,
+        "state|failed|VAN": 1,
+        "waiting|production": 1,
+        "findings|production": 1,
+    }
+    assert await counters(in_order) == expected
+    assert await open_vins(in_order) == {vin(2)}
+
+    await apply_all(in_order, events)  # redelivered: nothing written, nothing counted twice
+    assert await counters(in_order) == expected
+
+    for seed in range(3):
+        shuffled = events * 2
+        random.Random(seed).shuffle(shuffled)
+        store = stores(f"batched_{seed}")
+        cut = sorted(random.Random(seed).sample(range(1, len(shuffled)), 4))
+        for start, end in zip([0, *cut], [*cut, len(shuffled)], strict=True):
+            await store.apply_many(shuffled[start:end])  # concurrent VINs within each batch
+        assert await counters(store) == expected, f"seed {seed}"
+        assert await open_vins(store) == await waiting_vins(store) == {vin(2)}
+
+
+async def test_readiness_answers_archived_and_open_findings_from_the_counters(
+    store: StatusStore, vin: Callable[[int], str]
+) -> None:
+    now = dt.datetime.now(dt.UTC)
+    recent = [event(vin(n), "archive", State.ARCHIVED, time=now - dt.timedelta(minutes=n)) for n in (1, 2)]
+    earlier = event(vin(3), "archive", State.ARCHIVED, time=now - dt.timedelta(hours=3))
+    await store.apply_many(
+        [*recent, earlier, blocked(vin(4), MASS, TYRE_ALSO, APPROVAL), blocked(vin(5), MASS)]
+    )
+    readiness = await store.readiness()
+    assert (readiness["archived_last_hour"], readiness["archived_last_day"]) == (2, 3)
+    assert readiness["open_findings_by_owner"] == {
+        "type-approval": 1,
+        "production": 3,
+        "compliance": 0,
+        "integration": 0,
+    }
+    assert readiness["waiting_by_owner"]["production"] == 2
+    assert readiness["by_state"]["archived"] == 3 and readiness["total"] == 5
+
+
+class CrashBeforeCounting(Exception):
+    pass
+
+
+async def test_recount_repairs_counters_a_crash_between_record_and_counter_left_wrong(
+    store: StatusStore, vin: Callable[[int], str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await store.apply(event(vin(1), "intake", State.RECEIVED))
+
+    async def crash(_change: Any) -> None:
+        raise CrashBeforeCounting
+
+    with monkeypatch.context() as patched:
+        patched.setattr(store, "bump", crash)
+        with pytest.raises(CrashBeforeCounting):
+            await store.apply_many([blocked(vin(1), MASS), blocked(vin(2), APPROVAL)])
+    # The batch comes again: the records are written already, so it folds to nothing.
+    assert await store.apply_many([blocked(vin(1), MASS), blocked(vin(2), APPROVAL)]) == 0
+    expected = await stored_tallies(store)
+    assert await counters(store) != expected
+    await store.counts.insert_one({"_id": "archived-min|2020-01-01T00:00", "n": 3})  # long out of the window
+
+    assert await store.recount(grace_s=0.1) is True
+    assert await counters(store) == expected
+    assert await store.counts.find_one({"_id": "archived-min|2020-01-01T00:00"}) is None
+    assert await store.recount(grace_s=0.1) is True and await counters(store) == expected
+
+
+async def test_a_failing_vin_of_a_batch_does_not_lose_the_counts_of_the_vins_written(
+    store: StatusStore, vin: Callable[[int], str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fold_vin = store._fold_vin
+
+    async def away_for_vin_2(key: str, events: list[StatusEvent]) -> Tally | None:
+        if key == vin(2):
+            raise ConnectionError("database away")
+        return await fold_vin(key, events)
+
+    batch = [blocked(vin(1), MASS), blocked(vin(2), APPROVAL), event(vin(3), "intake", State.RECEIVED)]
+    with monkeypatch.context() as patched:
+        patched.setattr(store, "_fold_vin", away_for_vin_2)
+        with pytest.raises(ConnectionError):
+            await store.apply_many(batch)
+    await store.apply_many(batch)  # redelivered: only vin 2 is still to write
+    assert await counters(store) == await stored_tallies(store)
+    assert (await store.readiness())["total"] == 3
+
+
+async def test_recount_changes_nothing_while_writers_move_the_counters(
+    store: StatusStore, vin: Callable[[int], str]
+) -> None:
+    await store.apply(event(vin(1), "intake", State.RECEIVED))
+    await store.counts.update_one({"_id": "state|received|CHR"}, {"$inc": {"n": 5}})  # a drift to repair
+    recount = asyncio.create_task(store.recount(grace_s=0.5))
+    await asyncio.sleep(0.1)
+    await store.apply(blocked(vin(2), MASS))
+    assert await recount is False
+    assert (await store.counters())["state|received|CHR"] == 6  # left for a quiet moment
+    assert await store.recount(grace_s=0.1) is True
+    assert await counters(store) == await stored_tallies(store)

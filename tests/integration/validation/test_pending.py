@@ -103,3 +103,30 @@ async def test_waiting_on_lists_only_the_waiting_builds_of_that_approval(
     assert sorted(waiting, key=lambda b: b.vin) == [blocked, held]
     assert await pending.waiting_on(build(4, version="B").approval.key) == [build(4, version="B")]
     assert await pending.waiting_on(build(1, version="C").approval.key) == []
+
+
+async def test_waiting_in_lists_the_waiting_records_of_that_vehicle_group_with_their_state(
+    pending: PendingStore, build: BuildFactory, unique: str
+) -> None:
+    group, other = f"HOLD-{unique}", f"AUTO-{unique}"
+
+    def of(n: int, vehicle_group: str, revision: int = 1) -> BuildRecord:
+        return build(n, revision).model_copy(update={"vehicle_group": vehicle_group})
+
+    await pending.save(of(1, group), State.HELD, waiting=True)
+    await pending.save(of(2, group), State.NEEDS_REVIEW, waiting=True)
+    await pending.save(of(3, group), State.BLOCKED, waiting=True, reviewed_by="R. Reviewer")
+    await pending.save(of(4, group), State.VALIDATED, waiting=False)  # released: waits for nothing
+    await pending.save(of(5, other), State.HELD, waiting=True)  # another group
+    await pending.save(of(6, group, revision=1), State.HELD, waiting=True)
+    await pending.save(of(6, other, revision=2), State.VALIDATED, waiting=False)  # corrected since
+
+    waiting = await pending.waiting_in(group)
+
+    assert sorted(waiting, key=lambda p: p.build.vin) == [
+        Pending(of(1, group), State.HELD),
+        Pending(of(2, group), State.NEEDS_REVIEW),
+        Pending(of(3, group), State.BLOCKED, "R. Reviewer"),
+    ]
+    assert await pending.waiting_in(other) == [Pending(of(5, other), State.HELD)]
+    assert await pending.waiting_in(f"NONE-{unique}") == []

@@ -1,0 +1,84 @@
+"""The other services' HTTP APIs, as the workspace reads them: status and archive, with a viewer token."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import httpx
+
+from shared.auth import Role
+
+TIMEOUT = httpx.Timeout(10.0, connect=3.0)
+
+
+class PipelineUnavailable(Exception):
+    """A service the page needs did not answer; the page says so instead of failing."""
+
+
+class PipelineApi:
+    """Reads of the status and archive services. One client, closed with the workspace."""
+
+    def __init__(self, status_url: str, archive_url: str, tokens: dict[Role, str]) -> None:
+        token = tokens.get(Role.VIEWER)
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._client = httpx.AsyncClient(headers=headers, timeout=TIMEOUT)
+        self.status_url, self.archive_url = status_url.rstrip("/"), archive_url.rstrip("/")
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+    async def _get(self, url: str, params: dict[str, Any] | None = None) -> httpx.Response:
+        try:
+            return await self._client.get(url, params=params)
+        except httpx.HTTPError as exc:
+            raise PipelineUnavailable(f"{url.split('/v1')[0]} did not answer: {type(exc).__name__}") from exc
+
+    async def _json(self, url: str, params: dict[str, Any] | None = None) -> Any:
+        response = await self._get(url, params)
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:
+            raise PipelineUnavailable(f"{url} answered {response.status_code}")
+        return response.json()
+
+    async def readiness(self) -> dict[str, Any]:
+        found = await self._json(f"{self.status_url}/v1/readiness")
+        return found or {}
+
+    async def worklist(self, owner: str, **filters: Any) -> dict[str, Any]:
+        params = {"owner": owner, **{k: v for k, v in filters.items() if v not in (None, "")}}
+        found = await self._json(f"{self.status_url}/v1/worklist", params)
+        return found or {"owner": owner, "items": []}
+
+    async def record(self, vin: str) -> dict[str, Any] | None:
+        found: dict[str, Any] | None = await self._json(f"{self.status_url}/v1/records/{vin}")
+        return found
+
+    async def certificate(self, vin: str, revision: int | None = None) -> Certificate | None:
+        """A certificate exactly as archived (bytes and the archive's headers), or None."""
+        url = f"{self.archive_url}/v1/certificates/{vin}" + (f"/{revision}" if revision else "")
+        response = await self._get(url)
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:
+            raise PipelineUnavailable(f"{url} answered {response.status_code}")
+        return Certificate.of(response)
+
+
+class Certificate:
+    """A signed certificate as the archive serves it."""
+
+    def __init__(self, xml: bytes, headers: dict[str, str]) -> None:
+        self.xml = xml
+        self.revision = int(headers.get("x-coc-revision", "0") or 0)
+        self.sha256 = headers.get("x-coc-sha256", "")
+        self.previous_sha256 = headers.get("x-coc-previous-sha256", "") or None
+        self.signer_fingerprint = headers.get("x-coc-signer-fingerprint", "")
+        self.version_number = headers.get("x-coc-version-number", "")
+        archived = headers.get("x-coc-archived-at")
+        self.archived_at = dt.datetime.fromisoformat(archived) if archived else None
+
+    @classmethod
+    def of(cls, response: httpx.Response) -> Certificate:
+        return cls(response.content, {k.lower(): v for k, v in response.headers.items()})

@@ -1,0 +1,83 @@
+"""Workspace: wiring only."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+from urllib.parse import quote
+
+from fastapi import FastAPI, Request
+from fastapi.responses import RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from lxml import etree
+
+from services.workspace import routes, subscribers
+from services.workspace.adapters.audit import AuditLog
+from services.workspace.adapters.pipeline import PipelineApi
+from services.workspace.adapters.users import UserStore
+from services.workspace.identity import Throttle
+from services.workspace.live import LiveFeed
+from services.workspace.rollout import PolicyTable
+from services.workspace.settings import WorkspaceSettings
+from shared import topics
+from shared.auth import load_tokens
+from shared.contracts.events import Review
+from shared.contracts.policies import PolicyChange
+from shared.kafka import read_to_end
+from shared.stage import Stage
+from shared.xml import load_ivi_schema
+
+STATIC = Path(__file__).parent / "static"
+USERS, AUDIT = "workspace_users", "workspace_audit"
+
+
+def create_app(settings: WorkspaceSettings | None = None) -> FastAPI:
+    import os
+
+    stage = Stage("workspace", settings or WorkspaceSettings())
+    db = stage.database()
+    api = PipelineApi(
+        stage.settings.status_url, stage.settings.archive_url, load_tokens(stage.settings, dict(os.environ))
+    )
+    feed = LiveFeed(api.readiness, stage.settings.live_interval_s)
+
+    @cache
+    def schema() -> etree.XMLSchema:
+        return load_ivi_schema(stage.settings.xsd_path())
+
+    policies = PolicyTable()
+
+    async def read_policies() -> None:
+        for record in await read_to_end(stage.settings, topics.POLICIES):
+            try:
+                policies.add(PolicyChange.model_validate_json(record.value or b""))
+            except ValueError:
+                continue  # the live subscriber keeps it in the DLQ with the reason
+
+    stage.publisher(topics.REVIEWS, Review)
+    stage.publisher(topics.POLICIES, PolicyChange)
+    subscribers.register(stage, feed, policies)
+    stage.on_start.append(read_policies)
+    stage.on_start.append(feed.start)
+    stage.on_stop.append(feed.stop)
+    stage.on_stop.append(api.close)
+    workspace = routes.Workspace(
+        settings=stage.settings,
+        users=UserStore(db[USERS]),
+        audit=AuditLog(db[AUDIT]),
+        api=api,
+        feed=feed,
+        emitter=stage.emitter,
+        schema=schema,
+        throttle=Throttle(),
+        policies=policies,
+    )
+    app = stage.asgi(docs_url=None, redoc_url=None)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.include_router(routes.router(workspace))
+
+    @app.exception_handler(routes.SignInRequired)
+    async def sign_in_first(_request: Request, exc: routes.SignInRequired) -> RedirectResponse:
+        return RedirectResponse(f"/signin?next={quote(exc.target)}", 303)
+
+    return app

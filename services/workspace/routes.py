@@ -1,0 +1,478 @@
+"""The workspace's pages: sign-in, the readiness board, worklists, record pages with their evidence, review.
+
+Every page needs a signed-in person; a visitor without a session is sent to
+sign in. Every form that changes something carries a CSRF token bound to the
+session, and every change needs the person's role and is recorded with their
+name (never a name typed into a form).
+"""
+
+
+import datetime as dt
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import quote, urlsplit
+
+from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request, status
+from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+from fastapi.templating import Jinja2Templates
+from lxml import etree
+
+from services.workspace import evidence, live
+from services.workspace.adapters.audit import AuditLog
+from services.workspace.adapters.pipeline import PipelineApi, PipelineUnavailable
+from services.workspace.adapters.users import UserStore
+from services.workspace.identity import (
+    Person,
+    PersonRole,
+    Session,
+    Throttle,
+    csrf_ok,
+    csrf_token,
+    issue_session,
+    read_session,
+)
+from services.workspace.rollout import PolicyTable
+from services.workspace.settings import WorkspaceSettings
+from shared import topics
+from shared.contracts.events import Decision, Review, State
+from shared.contracts.findings import Owner
+from shared.contracts.policies import PolicyChange, ReleasePolicy
+from shared.stage import Emitter
+
+SESSION_COOKIE = "coc_session"
+PRESESSION_COOKIE = "coc_presession"  # binds the sign-in form's CSRF token before there is a session
+TEMPLATES = Path(__file__).parent / "templates"
+STATES = [s.value for s in State]
+WAITING = {State.BLOCKED.value, State.NEEDS_REVIEW.value, State.HELD.value}
+TEAMS = [o.value for o in Owner]
+VIN_MAX = 32
+
+
+class SignInRequired(Exception):
+    """No valid session: the visitor is sent to the sign-in page, then back."""
+
+    def __init__(self, target: str) -> None:
+        super().__init__(target)
+        self.target = target
+
+
+@dataclass
+class Workspace:
+    """What the pages use, made by the app."""
+
+    settings: WorkspaceSettings
+    users: UserStore
+    audit: AuditLog
+    api: PipelineApi
+    feed: live.LiveFeed
+    emitter: Emitter
+    schema: Callable[[], etree.XMLSchema]
+    throttle: Throttle
+    policies: PolicyTable
+
+
+@dataclass(frozen=True)
+class Visit:
+    """The signed-in person of a request, and the CSRF token their forms carry."""
+
+    person: Person
+    session: Session
+    csrf: str
+
+
+def router(ws: Workspace) -> APIRouter:
+    pages = APIRouter()
+    templates = Jinja2Templates(directory=TEMPLATES)
+    templates.env.filters["age"] = age_text
+    templates.env.filters["age_since"] = lambda time, at: age_text(
+        (at - parse_time(str(time))).total_seconds()
+    )
+    secret = ws.settings.secret()
+
+    async def visit(request: Request) -> Visit:
+        session = read_session(request.cookies.get(SESSION_COOKIE), secret, now())
+        person = await ws.users.get(session.name) if session else None
+        if session is None or person is None:
+            raise SignInRequired(request.url.path + (f"?{request.url.query}" if request.url.query else ""))
+        return Visit(person, session, csrf_token(session.session_id, secret))
+
+    Visitor = Annotated[Visit, Depends(visit)]
+
+    def changing(role: PersonRole) -> Callable[..., Awaitable[Visit]]:
+        """A dependency for a form that changes something: the role, and the form's CSRF token."""
+
+        async def check(
+            request: Request, who: Visitor, csrf: Annotated[str, Form(max_length=200)] = ""
+        ) -> Visit:
+            if not csrf_ok(csrf, who.session.session_id, secret):
+                raise HTTPException(
+                    status.HTTP_403_FORBIDDEN, "the form's CSRF token is missing or wrong: reload the page"
+                )
+            if not who.person.can(role):
+                raise HTTPException(status.HTTP_403_FORBIDDEN, f"this needs the role {role.value}")
+            return who
+
+        return check
+
+    def page(
+        request: Request, template: str, who: Visit | None, status_code: int = 200, **context: Any
+    ) -> HTMLResponse:
+        return templates.TemplateResponse(
+            request,
+            template,
+            {"who": who, "teams": TEAMS, "roles": PersonRole, **context},
+            status_code=status_code,
+        )
+
+    # -- signing in ----------------------------------------------------------------------------
+
+    @pages.get("/signin", response_class=HTMLResponse)
+    async def signin_form(request: Request, next: str = "/") -> HTMLResponse:
+        pre = request.cookies.get(PRESESSION_COOKIE) or secrets.token_urlsafe(24)
+        response = page(request, "signin.html", None, next=safe_next(next), csrf=csrf_token(pre, secret))
+        response.set_cookie(
+            PRESESSION_COOKIE, pre, httponly=True, samesite="strict", secure=ws.settings.secure_cookies
+        )
+        return response
+
+    @pages.post("/signin", response_class=HTMLResponse, response_model=None)
+    async def signin(
+        request: Request,
+        name: Annotated[str, Form(max_length=64)],
+        password: Annotated[str, Form(max_length=1024)],
+        csrf: Annotated[str, Form(max_length=200)] = "",
+        next: Annotated[str, Form(max_length=500)] = "/",
+    ) -> Response:
+        pre = request.cookies.get(PRESESSION_COOKIE, "")
+        if not pre or not csrf_ok(csrf, pre, secret):
+            raise HTTPException(status.HTTP_403_FORBIDDEN, "the sign-in form expired: reload the page")
+        address = request.client.host if request.client else "-"
+        wait = ws.throttle.wait_for(name, address, time.monotonic())
+        if wait > 0:
+            return page(
+                request,
+                "signin.html",
+                None,
+                next=safe_next(next),
+                csrf=csrf,
+                name=name,
+                error=f"Too many wrong passwords: try again in {int(wait) + 1} s.",
+                status_code=429,
+            )
+        person = await ws.users.verify(name, password)
+        if person is None:
+            ws.throttle.failed(name, address, time.monotonic())
+            return page(
+                request,
+                "signin.html",
+                None,
+                next=safe_next(next),
+                csrf=csrf,
+                name=name,
+                error="Name or password is wrong.",
+                status_code=401,
+            )
+        ws.throttle.succeeded(name, address)
+        token = issue_session(person.name, secret, now(), dt.timedelta(hours=ws.settings.session_hours))
+        response = RedirectResponse(safe_next(next), status.HTTP_303_SEE_OTHER)
+        response.set_cookie(
+            SESSION_COOKIE,
+            token,
+            httponly=True,
+            samesite="lax",
+            secure=ws.settings.secure_cookies,
+            max_age=int(ws.settings.session_hours * 3600),
+        )
+        response.delete_cookie(PRESESSION_COOKIE)
+        return response
+
+    @pages.post("/signout")
+    async def signout(who: Annotated[Visit, Depends(changing(PersonRole.VIEWER))]) -> Response:
+        response = RedirectResponse("/signin", status.HTTP_303_SEE_OTHER)
+        response.delete_cookie(SESSION_COOKIE)
+        return response
+
+    # -- the board -----------------------------------------------------------------------------
+
+    @pages.get("/", response_class=HTMLResponse)
+    async def board(request: Request, who: Visitor) -> HTMLResponse:
+        try:
+            readiness, problem = await ws.api.readiness(), None
+        except PipelineUnavailable as exc:
+            readiness, problem = {}, str(exc)
+        return page(request, "board.html", who, board=board_view(readiness), problem=problem)
+
+    @pages.get("/board.json")
+    async def board_json(who: Visitor) -> dict[str, Any]:
+        return board_view(await ws.api.readiness())
+
+    @pages.get("/live")
+    async def live_updates(
+        request: Request, who: Visitor, vin: Annotated[str | None, Query(max_length=VIN_MAX)] = None
+    ) -> StreamingResponse:
+        async def body() -> Any:
+            async with ws.feed.listen(vin.upper() if vin else None) as listener:
+                async for chunk in live.stream(listener, request.is_disconnected):
+                    yield chunk
+
+        return StreamingResponse(
+            body(),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+        )
+
+    # -- worklists -----------------------------------------------------------------------------
+
+    @pages.get("/worklists/{team}", response_class=HTMLResponse)
+    async def worklist(
+        request: Request,
+        who: Visitor,
+        team: Owner,
+        group: Annotated[str, Query(max_length=64)] = "",
+        code: Annotated[str, Query(max_length=64)] = "",
+        min_age_h: Annotated[float | None, Query(ge=0, le=24 * 365)] = None,
+        page_no: Annotated[int, Query(alias="page", ge=1, le=100_000)] = 1,
+    ) -> HTMLResponse:
+        filters = {"group": group.strip(), "code": code.strip().upper()}
+        try:
+            found = await ws.api.worklist(
+                team.value,
+                **filters,
+                min_age_s=int(min_age_h * 3600) if min_age_h else None,
+                page=page_no,
+                size=ws.settings.page_size,
+            )
+            problem = None
+        except PipelineUnavailable as exc:
+            found, problem = {"items": []}, str(exc)
+        items = found.get("items", [])
+        total = int(found.get("total", len(items)))
+        pages_count = max(1, -(-total // ws.settings.page_size))
+        return page(
+            request,
+            "worklist.html",
+            who,
+            team=team.value,
+            items=items,
+            total=total,
+            page_no=page_no,
+            pages=pages_count,
+            filters={**filters, "min_age_h": min_age_h or ""},
+            problem=problem,
+            now=now(),
+        )
+
+    # -- one record ----------------------------------------------------------------------------
+
+    @pages.get("/records", response_class=HTMLResponse, response_model=None)
+    async def find_record(who: Visitor, vin: Annotated[str, Query(max_length=VIN_MAX)] = "") -> Response:
+        wanted = vin.strip().upper()
+        if not wanted:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "vin: give a VIN")
+        return RedirectResponse(f"/records/{quote(wanted)}", status.HTTP_303_SEE_OTHER)
+
+    @pages.get("/records/{vin}", response_class=HTMLResponse)
+    async def record_page(request: Request, who: Visitor, vin: str) -> HTMLResponse:
+        vin = check_vin(vin)
+        record = await ws.api.record(vin)
+        certificate = await ws.api.certificate(vin)
+        check = sections = None
+        if certificate is not None:
+            check = evidence.check(certificate.xml, ws.schema(), certificate.sha256, certificate.archived_at)
+            sections = evidence.readable(certificate.xml)
+        actions = await ws.audit.for_target(f"record:{vin}", limit=50)
+        return page(
+            request,
+            "record.html",
+            who,
+            vin=vin,
+            record=record,
+            certificate=certificate,
+            check=check,
+            sections=sections,
+            actions=actions,
+            waiting=bool(record and record["state"] in WAITING),
+            timeline=timeline_of(record, actions),
+            done=request.query_params.get("done"),
+        )
+
+    @pages.get("/records/{vin}/certificate.xml")
+    async def download(
+        who: Visitor, vin: str, revision: Annotated[int | None, Query(ge=1)] = None
+    ) -> Response:
+        vin = check_vin(vin)
+        certificate = await ws.api.certificate(vin, revision)
+        if certificate is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no certificate for {vin}")
+        # The bytes exactly as archived: any re-formatting would break the seal.
+        name = f"{vin}-{certificate.revision}.xml"
+        return Response(
+            certificate.xml,
+            media_type="application/xml",
+            headers={
+                "Content-Disposition": f'attachment; filename="{name}"',
+                "X-Coc-Sha256": certificate.sha256,
+            },
+        )
+
+    @pages.post("/records/{vin}/review")
+    async def review(
+        vin: str,
+        who: Annotated[Visit, Depends(changing(PersonRole.REVIEWER))],
+        revision: Annotated[int, Form(ge=1)],
+        decision: Annotated[Decision, Form()],
+        comment: Annotated[str, Form(max_length=2000)] = "",
+    ) -> Response:
+        vin = check_vin(vin)
+        record = await ws.api.record(vin)
+        if record is None or record["revision"] != revision or record["state"] not in WAITING:
+            raise HTTPException(status.HTTP_409_CONFLICT, f"{vin}:{revision} is not waiting for a review")
+        if decision is Decision.REJECT and not comment.strip():
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_CONTENT, "comment: say why the record is rejected"
+            )
+        decided = Review(
+            vin=vin, revision=revision, decision=decision, reviewer=who.person.name, comment=comment.strip()
+        )
+        await ws.emitter.send(topics.REVIEWS, decided, key=vin, correlation_id=f"{vin}:{revision}")
+        await ws.audit.record(
+            who.person,
+            f"review:{decision.value}",
+            f"record:{vin}",
+            {"revision": revision, "decision": decision.value, "comment": decided.comment},
+            now(),
+        )
+        return RedirectResponse(f"/records/{quote(vin)}?done={decision.value}", status.HTTP_303_SEE_OTHER)
+
+    # -- rollout -------------------------------------------------------------------------------
+
+    @pages.get("/rollout", response_class=HTMLResponse)
+    async def rollout(request: Request, who: Visitor) -> HTMLResponse:
+        try:
+            known = set((await ws.api.readiness()).get("by_group", {}))
+            problem = None
+        except PipelineUnavailable as exc:
+            known, problem = set(), str(exc)
+        known.discard("unknown")
+        groups = sorted(known | set(ws.policies.groups()))
+        rows = []
+        for group in groups:
+            history = await ws.audit.for_target(f"group:{group}", limit=5)
+            rows.append({"group": group, "change": ws.policies.get(group), "history": history})
+        return page(
+            request,
+            "rollout.html",
+            who,
+            rows=rows,
+            policies=[p.value for p in ReleasePolicy],
+            problem=problem,
+            done=request.query_params.get("done"),
+        )
+
+    @pages.post("/rollout")
+    async def set_policy(
+        who: Annotated[Visit, Depends(changing(PersonRole.COMPLIANCE_LEAD))],
+        group: Annotated[str, Form(min_length=1, max_length=64)],
+        policy: Annotated[ReleasePolicy, Form()],
+        comment: Annotated[str, Form(max_length=2000)] = "",
+    ) -> Response:
+        group = group.strip()
+        before = ws.policies.get(group)
+        change = PolicyChange(
+            vehicle_group=group,
+            policy=policy,
+            set_by=who.person.name,
+            set_at=now(),
+            comment=comment.strip() or None,
+        )
+        await ws.emitter.send(topics.POLICIES, change, key=group, correlation_id=f"policy:{group}")
+        ws.policies.add(change)
+        await ws.audit.record(
+            who.person,
+            "policy",
+            f"group:{group}",
+            {
+                "policy": [before.policy.value if before else "default", policy.value],
+                "comment": change.comment,
+            },
+            change.set_at,
+        )
+        return RedirectResponse(f"/rollout?done={quote(group)}", status.HTTP_303_SEE_OTHER)
+
+    return pages
+
+
+def board_view(readiness: dict[str, Any]) -> dict[str, Any]:
+    """The board's numbers: per group a count per state, totals per state, and the extras."""
+    by_group: dict[str, dict[str, int]] = readiness.get("by_group", {})
+    groups = sorted(by_group)
+    return {
+        "states": STATES,
+        "groups": [{"name": g, "counts": {s: int(by_group[g].get(s, 0)) for s in STATES}} for g in groups],
+        "totals": {s: int(readiness.get("by_state", {}).get(s, 0)) for s in STATES},
+        "total": int(readiness.get("total", 0)),
+        "archived_last_hour": readiness.get("archived_last_hour"),
+        "archived_last_day": readiness.get("archived_last_day"),
+        "open_findings_by_owner": readiness.get("open_findings_by_owner", {}),
+        "as_of": readiness.get("as_of"),
+    }
+
+
+def timeline_of(record: dict[str, Any] | None, actions: list[Any]) -> list[dict[str, Any]]:
+    """The record's status events and the people's actions on it, newest first."""
+    rows: list[dict[str, Any]] = []
+    for entry in (record or {}).get("timeline", []):
+        rows.append({**entry, "kind": "event", "sort": entry["time"]})
+    for action in actions:
+        rows.append(
+            {
+                "kind": "action",
+                "time": action.at.isoformat(),
+                "sort": action.at.isoformat(),
+                "stage": "workspace",
+                "state": action.action,
+                "service": action.person,
+                "reason": action.change_text(),
+                "trace_id": None,
+            }
+        )
+    return sorted(rows, key=lambda row: parse_time(row["sort"]), reverse=True)
+
+
+def age_text(seconds: float) -> str:
+    """How long something has waited, as a person says it: "45 min", "3 h 20 min", "2 d 4 h"."""
+    minutes = int(seconds // 60)
+    if minutes < 60:
+        return f"{max(minutes, 0)} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours} h {minutes} min"
+    days, hours = divmod(hours, 24)
+    return f"{days} d {hours} h"
+
+
+def parse_time(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def check_vin(vin: str) -> str:
+    vin = vin.strip().upper()
+    if not 1 <= len(vin) <= VIN_MAX or not vin.isalnum():
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "vin: letters and digits only, at most 32")
+    return vin
+
+
+def safe_next(target: str) -> str:
+    """Only a path of this site: an absolute or protocol-relative address would be an open redirect."""
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return "/"
+    return target
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)

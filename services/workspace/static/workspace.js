@@ -1,0 +1,59 @@
+// Live updates: the board's counts and a record page's state, by Server-Sent Events.
+// Served by the workspace itself; no library, no network beyond this site.
+(function () {
+  "use strict";
+  function connect(url, handlers, note) {
+    if (!window.EventSource) { if (note) note.textContent = "Live updates need a newer browser."; return; }
+    var source = new EventSource(url);
+    Object.keys(handlers).forEach(function (name) {
+      source.addEventListener(name, function (e) { handlers[name](JSON.parse(e.data)); });
+    });
+    source.onerror = function () { if (note) note.textContent = "Live updates paused; retrying."; };
+    source.onopen = function () { if (note) note.textContent = "Live updates on."; };
+  }
+  function setText(selector, value) {
+    var node = document.querySelector(selector);
+    if (!node || value === undefined || value === null) return;
+    var link = node.querySelector("a");
+    (link || node).textContent = String(value);
+  }
+  function updateBoard(board) {
+    var table = document.querySelector("[data-board-table]");
+    var known = {};
+    document.querySelectorAll("tr[data-group]").forEach(function (row) { known[row.getAttribute("data-group")] = true; });
+    var unknown = board.groups.some(function (g) { return !known[g.name]; });
+    if (unknown) { window.location.reload(); return; }
+    board.groups.forEach(function (g) {
+      board.states.forEach(function (s) { setText('[data-cell="' + CSS.escape(g.name + "|" + s) + '"]', g.counts[s]); });
+    });
+    board.states.forEach(function (s) { setText('[data-cell="' + CSS.escape("total|" + s) + '"]', board.totals[s]); });
+    setText('[data-count="total"]', board.total);
+    setText('[data-count="archived_last_hour"]', board.archived_last_hour);
+    setText('[data-count="archived_last_day"]', board.archived_last_day);
+    Object.keys(board.open_findings_by_owner || {}).forEach(function (team) {
+      setText('[data-count="findings-' + team + '"]', board.open_findings_by_owner[team]);
+    });
+    setText('[data-count="as_of"]', board.as_of);
+    if (table) table.setAttribute("data-updated", String(Date.now()));
+  }
+  document.addEventListener("DOMContentLoaded", function () {
+    var board = document.querySelector("[data-live-board]");
+    if (board) connect("/live", { board: updateBoard }, board.querySelector("[data-live-state]"));
+    var record = document.querySelector("[data-live-record]");
+    if (record) {
+      var vin = record.getAttribute("data-live-record");
+      var note = record.querySelector("[data-live-state]");
+      connect("/live?vin=" + encodeURIComponent(vin), {
+        record: function (change) {
+          var typing = Array.prototype.some.call(document.querySelectorAll("textarea"), function (t) {
+            return t.value || t === document.activeElement;
+          });
+          var state = change.state.replace("_", " ");
+          if (typing) { if (note) note.textContent = "This record changed (" + state + "); reload to see it."; return; }
+          if (note) note.textContent = "This record changed (" + state + "); reloading.";
+          window.setTimeout(function () { window.location.reload(); }, 800);
+        }
+      }, null);
+    }
+  });
+})();

@@ -1,0 +1,25 @@
+"""The workspace's subscribers: the status topic, live, for the open pages; the policy table."""
+
+from __future__ import annotations
+
+from services.workspace.live import LiveFeed
+from services.workspace.rollout import PolicyTable
+from services.workspace.settings import WorkspaceSettings
+from shared import topics
+from shared.contracts.events import StatusEvent
+from shared.contracts.policies import PolicyChange
+from shared.stage import Stage
+
+BATCH = 500
+
+
+def register(stage: Stage[WorkspaceSettings], feed: LiveFeed, policies: PolicyTable) -> None:
+    async def on_status(events: list[StatusEvent]) -> None:
+        feed.take(events)
+
+    async def on_policy(change: PolicyChange) -> None:
+        policies.add(change)
+
+    stage.consume_batches(topics.STATUS, StatusEvent, on_status, max_records=BATCH, live=True)
+    # Every instance keeps the whole table, as validation does.
+    stage.consume(topics.POLICIES, PolicyChange, on_policy, broadcast=True, broken_state=None)

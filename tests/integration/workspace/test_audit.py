@@ -1,0 +1,82 @@
+"""The audit of people's actions on the real FerretDB: per target, newest first, nothing lost."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+
+import pytest
+from pymongo.asynchronous.database import AsyncDatabase
+
+from services.workspace.adapters import audit
+from services.workspace.adapters.audit import COLLECTION, AuditLog
+from services.workspace.identity import Person, PersonRole
+from shared.mongo import MongoDoc
+
+pytestmark = pytest.mark.integration
+
+T0 = dt.datetime(2026, 11, 30, 9, 0, tzinfo=dt.UTC)
+LEAD = Person("Carla Lead", frozenset({PersonRole.COMPLIANCE_LEAD}))
+
+
+@pytest.fixture
+def log(test_db: AsyncDatabase[MongoDoc]) -> AuditLog:
+    return AuditLog(test_db[COLLECTION])
+
+
+async def test_actions_on_a_target_read_back_newest_first_with_who_when_and_what(log: AuditLog) -> None:
+    await log.record(LEAD, "policy set", "group:KUDU", {"policy": {"from": "hold", "to": "review"}}, T0)
+    await log.record("Rita", "review accepted", "record:WVWZZZ1JZ3W386752", {"comment": "ok"}, T0)
+    await log.record(
+        LEAD, "policy set", "group:KUDU", {"policy": {"from": "review", "to": "auto"}}, T0 + dt.timedelta(1)
+    )
+
+    entries = await log.for_target("group:KUDU")
+
+    assert [entry.change["policy"]["to"] for entry in entries] == ["auto", "review"]
+    assert {entry.person for entry in entries} == {"Carla Lead"}
+    assert entries[0].at == T0 + dt.timedelta(1)
+    assert entries[0].action == "policy set" and entries[0].target == "group:KUDU"
+    assert [entry.person for entry in await log.for_target("record:WVWZZZ1JZ3W386752")] == ["Rita"]
+    assert await log.for_target("group:NONE") == []
+
+
+async def test_changes_keep_keys_that_mongodb_field_names_cannot_hold(log: AuditLog) -> None:
+    change = {"data.MassGroup.$max": {"from": 1600, "to": 1650}, "at": T0}
+
+    await log.record(LEAD, "approval changed", "approval:e1*1", change, T0)
+
+    (entry,) = await log.for_target("approval:e1*1")
+    assert entry.change == {"data.MassGroup.$max": {"from": 1600, "to": 1650}, "at": str(T0)}
+
+
+async def test_a_page_shows_the_last_entries_and_the_full_history_keeps_them_all(
+    log: AuditLog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(audit, "KEEP", 5)
+    for n in range(8):
+        await log.record(LEAD, "policy set", "group:RHINO", {"n": n}, T0 + dt.timedelta(minutes=n))
+
+    page = await log.for_target("group:RHINO", limit=5)
+
+    assert [entry.change["n"] for entry in page] == [7, 6, 5, 4, 3]
+    assert [entry.change["n"] for entry in await log.for_target("group:RHINO", limit=2)] == [7, 6]
+    assert [entry.change["n"] for entry in await log.history("group:RHINO")] == list(range(7, -1, -1))
+    assert [entry.change["n"] for entry in await log.for_target("group:RHINO", limit=7)] == list(
+        range(7, 0, -1)
+    )
+
+
+async def test_concurrent_actions_on_one_target_are_all_kept(log: AuditLog) -> None:
+    await asyncio.gather(
+        *(
+            log.record(
+                f"person {n}", "review accepted", "record:VIN1", {"n": n}, T0 + dt.timedelta(seconds=n)
+            )
+            for n in range(20)
+        )
+    )
+
+    entries = await log.for_target("record:VIN1", limit=50)
+
+    assert [entry.change["n"] for entry in entries] == list(range(19, -1, -1))

@@ -1,0 +1,236 @@
+"""People, sessions, CSRF tokens and the sign-in throttle of the workspace (pure)."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+
+import pytest
+
+from services.workspace.identity import (
+    InvalidField,
+    Person,
+    PersonRole,
+    Session,
+    Throttle,
+    check_name,
+    check_password,
+    check_roles,
+    csrf_ok,
+    csrf_token,
+    issue_session,
+    read_session,
+)
+
+pytestmark = pytest.mark.unit
+
+SECRET = b"s" * 32
+OTHER = b"o" * 32
+T0 = dt.datetime(2026, 11, 30, 9, 0, tzinfo=dt.UTC)
+HOUR = dt.timedelta(hours=1)
+
+
+# -- people ------------------------------------------------------------------------------------
+
+
+def test_a_viewer_only_person_can_see_but_change_nothing() -> None:
+    viewer = Person("Vera Viewer", frozenset({PersonRole.VIEWER}))
+
+    assert viewer.can(PersonRole.VIEWER)
+    assert viewer.read_only
+    assert not any(viewer.can(role) for role in PersonRole if role is not PersonRole.VIEWER)
+
+
+def test_a_person_with_several_roles_can_act_in_each_and_only_those() -> None:
+    person = Person("Rita", frozenset({PersonRole.REVIEWER, PersonRole.PRODUCTION}))
+
+    assert person.can(PersonRole.REVIEWER) and person.can(PersonRole.PRODUCTION)
+    assert person.can(PersonRole.VIEWER)  # everyone signed in may look
+    assert not person.can(PersonRole.COMPLIANCE_LEAD)
+    assert not person.read_only
+
+
+def test_roles_are_read_from_their_names_and_an_unknown_one_is_named() -> None:
+    assert check_roles(["compliance-lead", "viewer"]) == {PersonRole.COMPLIANCE_LEAD, PersonRole.VIEWER}
+    assert check_roles("reviewer") == {PersonRole.REVIEWER}
+    with pytest.raises(InvalidField, match=r"^role: unknown role 'admin'") as caught:
+        check_roles(["viewer", "admin"])
+    assert caught.value.field == "role"
+    with pytest.raises(InvalidField, match=r"^role: "):
+        check_roles([])
+
+
+@pytest.mark.parametrize("name", ["Anna", "Jürgen Müller", "O'Brien", "J. Smith-Jones", "ops 2", "a" * 64])
+def test_names_of_people_are_accepted(name: str) -> None:
+    assert check_name(name) == name
+
+
+@pytest.mark.parametrize(
+    "name", ["", "a" * 65, " Anna", "Anna ", "Anna  Lee", "anna|admin", "anna_b", "<script>", "-x", "a\nb"]
+)
+def test_names_that_break_the_rule_are_refused_naming_the_field(name: str) -> None:
+    with pytest.raises(InvalidField, match=r"^name: "):
+        check_name(name)
+
+
+def test_a_password_shorter_than_twelve_characters_is_refused() -> None:
+    with pytest.raises(InvalidField, match=r"^password: must be at least 12"):
+        check_password("elevenchars")
+    assert check_password("twelve chars") == "twelve chars"
+
+
+# -- sessions ----------------------------------------------------------------------------------
+
+
+def test_a_session_reads_back_its_name_id_and_expiry_until_it_expires() -> None:
+    token = issue_session("Anna Lee", SECRET, T0, HOUR)
+
+    session = read_session(token, SECRET, T0 + dt.timedelta(minutes=59))
+
+    assert isinstance(session, Session)
+    assert session.name == "Anna Lee"
+    assert session.expires == T0 + HOUR
+    assert len(session.session_id) >= 22
+    assert read_session(token, SECRET, T0 + HOUR) is None
+    assert read_session(token, SECRET, T0 + 2 * HOUR) is None
+
+
+def test_each_session_gets_its_own_random_id() -> None:
+    first = read_session(issue_session("Anna", SECRET, T0, HOUR), SECRET, T0)
+    second = read_session(issue_session("Anna", SECRET, T0, HOUR), SECRET, T0)
+
+    assert first is not None and second is not None
+    assert first.session_id != second.session_id
+
+
+def test_a_session_signed_with_another_secret_is_no_session() -> None:
+    token = issue_session("Anna", OTHER, T0, HOUR)
+
+    assert read_session(token, SECRET, T0) is None
+
+
+def test_changing_any_byte_of_a_session_token_makes_it_no_session() -> None:
+    token = issue_session("Anna", SECRET, T0, HOUR)
+
+    for index in range(len(token)):
+        replacement = "A" if token[index] != "A" else "B"
+        changed = token[:index] + replacement + token[index + 1 :]
+        assert read_session(changed, SECRET, T0) is None, index
+
+
+def test_a_session_with_a_forged_name_or_expiry_is_no_session() -> None:
+    token = issue_session("Anna", SECRET, T0, HOUR)
+    payload, mac = token.split(".")
+    text = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)).decode()
+    for forged in (text.replace("Anna", "Boss"), text.replace(str(int((T0 + HOUR).timestamp())), "9" * 10)):
+        encoded = base64.urlsafe_b64encode(forged.encode()).rstrip(b"=").decode()
+        assert read_session(f"{encoded}.{mac}", SECRET, T0) is None
+
+
+@pytest.mark.parametrize(
+    "garbage",
+    [None, 17, b"bytes", "", ".", "..", "a.b", "not base64!.x", "é.é", "x" * 10_000, "a.b.c", "=.="],
+)
+def test_garbage_is_no_session_and_never_raises(garbage: object) -> None:
+    assert read_session(garbage, SECRET, T0) is None
+
+
+def test_a_weak_secret_is_refused_when_issuing() -> None:
+    with pytest.raises(ValueError, match="at least 32 bytes"):
+        issue_session("Anna", b"short", T0, HOUR)
+
+
+# -- CSRF --------------------------------------------------------------------------------------
+
+
+def test_a_session_accepts_its_own_csrf_token() -> None:
+    assert csrf_ok(csrf_token("session-a", SECRET), "session-a", SECRET)
+
+
+def test_another_sessions_csrf_token_is_refused() -> None:
+    assert not csrf_ok(csrf_token("session-b", SECRET), "session-a", SECRET)
+
+
+@pytest.mark.parametrize("token", [None, "", "x", "é", 42])
+def test_a_missing_or_garbage_csrf_token_is_refused(token: object) -> None:
+    assert not csrf_ok(token, "session-a", SECRET)
+
+
+def test_a_csrf_token_made_with_another_secret_or_for_no_session_is_refused() -> None:
+    assert not csrf_ok(csrf_token("session-a", OTHER), "session-a", SECRET)
+    assert not csrf_ok(csrf_token("", SECRET), "", SECRET)
+
+
+# -- the sign-in throttle ----------------------------------------------------------------------
+
+
+def test_delays_after_failures_grow_and_stop_at_the_cap() -> None:
+    throttle = Throttle(first_s=1, max_s=30)
+    waits = []
+    now = 1000.0
+    for _ in range(8):
+        throttle.failed("anna", "10.0.0.1", now)
+        waits.append(throttle.wait_for("anna", "10.0.0.1", now))
+        now += waits[-1]  # the next attempt comes exactly when allowed
+
+    assert waits == [1, 2, 4, 8, 16, 30, 30, 30]
+
+
+def test_no_wait_before_any_failure_and_the_wait_runs_down_with_the_clock() -> None:
+    throttle = Throttle()
+    assert throttle.wait_for("anna", "10.0.0.1", 0.0) == 0
+
+    throttle.failed("anna", "10.0.0.1", 100.0)
+    throttle.failed("anna", "10.0.0.1", 100.0)
+
+    assert throttle.wait_for("anna", "10.0.0.1", 100.5) == pytest.approx(1.5)
+    assert throttle.wait_for("anna", "10.0.0.1", 102.0) == 0
+
+
+def test_failures_for_a_name_slow_it_from_every_address_and_in_any_case() -> None:
+    throttle = Throttle()
+    for _ in range(3):
+        throttle.failed("Anna", "10.0.0.1", 0.0)
+
+    assert throttle.wait_for("anna", "10.9.9.9", 0.0) == 4
+
+
+def test_failures_from_an_address_slow_every_name_tried_from_it() -> None:
+    throttle = Throttle()
+    for name in ("anna", "bert", "carl"):
+        throttle.failed(name, "10.0.0.1", 0.0)
+
+    assert throttle.wait_for("dora", "10.0.0.1", 0.0) == 4
+    assert throttle.wait_for("dora", "10.0.0.2", 0.0) == 0
+
+
+def test_a_success_resets_the_name_and_the_address() -> None:
+    throttle = Throttle()
+    for _ in range(4):
+        throttle.failed("anna", "10.0.0.1", 0.0)
+
+    throttle.succeeded("anna", "10.0.0.1")
+
+    assert throttle.wait_for("anna", "10.0.0.1", 0.0) == 0
+    throttle.failed("anna", "10.0.0.1", 50.0)
+    assert throttle.wait_for("anna", "10.0.0.1", 50.0) == 1  # counting starts again
+
+
+def test_old_failures_are_forgotten() -> None:
+    throttle = Throttle(forget_s=900)
+    for _ in range(5):
+        throttle.failed("anna", "10.0.0.1", 0.0)
+
+    throttle.failed("anna", "10.0.0.1", 1000.0)
+
+    assert throttle.wait_for("anna", "10.0.0.1", 1000.0) == 1
+
+
+def test_memory_stays_bounded_and_the_oldest_keys_go_first() -> None:
+    throttle = Throttle(max_keys=100)
+    for n in range(1000):
+        throttle.failed(f"name {n}", "10.0.0.1", float(n))
+
+    assert len(throttle) <= 100
+    assert throttle.wait_for("name 999", "10.0.0.2", 999.0) == 1  # the newest name is still known
+    assert throttle.wait_for("name 0", "10.0.0.2", 999.0) == 0  # the oldest was dropped

@@ -1,0 +1,93 @@
+"""The workspace's page logic that needs no browser: redirects, ages, the board's numbers, policies."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from services.workspace.identity import AuditEntry
+from services.workspace.rollout import PolicyTable
+from services.workspace.routes import age_text, board_view, safe_next, timeline_of
+from shared.contracts.policies import PolicyChange, ReleasePolicy
+
+pytestmark = pytest.mark.unit
+T0 = dt.datetime(2026, 11, 30, 12, 0, tzinfo=dt.UTC)
+
+
+@pytest.mark.parametrize(
+    ("target", "kept"),
+    [
+        ("/worklists/production?group=KUDU", "/worklists/production?group=KUDU"),
+        ("https://evil.example/", "/"),
+        ("//evil.example/x", "/"),
+        ("javascript:alert(1)", "/"),
+        ("records/X", "/"),
+    ],
+)
+def test_sign_in_returns_only_to_a_page_of_this_site(target: str, kept: str) -> None:
+    assert safe_next(target) == kept
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(30, "0 min"), (45 * 60, "45 min"), (3 * 3600 + 20 * 60, "3 h 20 min"), (52 * 3600, "2 d 4 h")],
+)
+def test_ages_read_as_a_person_says_them(seconds: float, text: str) -> None:
+    assert age_text(seconds) == text
+
+
+def test_the_board_has_a_count_for_every_state_of_every_group_and_the_totals() -> None:
+    board = board_view(
+        {
+            "total": 5,
+            "by_state": {"archived": 4, "blocked": 1},
+            "by_group": {"KUDU": {"archived": 3, "blocked": 1}, "CHR": {"archived": 1}},
+            "archived_last_hour": 2,
+        }
+    )
+    assert [g["name"] for g in board["groups"]] == ["CHR", "KUDU"]
+    kudu = board["groups"][1]["counts"]
+    assert kudu["archived"] == 3 and kudu["blocked"] == 1 and kudu["held"] == 0
+    assert set(kudu) == set(board["states"]) and len(board["states"]) == 10
+    assert board["totals"]["archived"] == 4 and board["archived_last_hour"] == 2
+    assert board["archived_last_day"] is None  # not known: the page shows a dash, not a zero
+
+
+def test_the_timeline_merges_events_and_peoples_actions_newest_first() -> None:
+    record = {
+        "timeline": [
+            {"revision": 1, "stage": "validation", "state": "needs_review", "time": T0.isoformat()},
+            {
+                "revision": 1,
+                "stage": "archive",
+                "state": "archived",
+                "time": (T0 + dt.timedelta(minutes=2)).isoformat(),
+            },
+        ]
+    }
+    action = AuditEntry(
+        "Rita Reviewer", "review:accept", "record:V", {"revision": 1}, T0 + dt.timedelta(minutes=1)
+    )
+    rows = timeline_of(record, [action])
+    assert [(row["stage"], row["state"]) for row in rows] == [
+        ("archive", "archived"),
+        ("workspace", "review:accept"),
+        ("validation", "needs_review"),
+    ]
+    assert rows[1]["service"] == "Rita Reviewer"
+
+
+def change(group: str, policy: ReleasePolicy, minutes: int) -> PolicyChange:
+    return PolicyChange(
+        vehicle_group=group, policy=policy, set_by="C. Lead", set_at=T0 + dt.timedelta(minutes=minutes)
+    )
+
+
+def test_the_policy_table_keeps_the_newest_change_of_each_group() -> None:
+    table = PolicyTable()
+    table.add_all([change("KUDU", ReleasePolicy.HOLD, 0), change("KUDU", ReleasePolicy.AUTO, 5)])
+    assert not table.add(change("KUDU", ReleasePolicy.REVIEW, 1))  # older, arriving late
+    found = table.get("KUDU")
+    assert found is not None and found.policy is ReleasePolicy.AUTO
+    assert table.get("CHR") is None and table.groups() == ["KUDU"]
