@@ -110,7 +110,9 @@ def run_demo(args: argparse.Namespace) -> int:
     say(f"open {settings.url_of('workspace')}/ and sign in as one of these demo users (one per role):")
     for user in users:
         say(f"  {user.name:24} {user.role.value:16} password {user.password}")
-    say(f"(kept in {settings.state_dir / 'demo-users.txt'}; add people with `coc users add NAME --role ROLE`)")
+    say(
+        f"(kept in {settings.state_dir / 'demo-users.txt'}; add people with `coc users add NAME --role ROLE`)"
+    )
     return 0 if exported == verified else 1
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
 from functools import cache
 from pathlib import Path
 from urllib.parse import quote
@@ -15,12 +17,14 @@ from services.workspace import routes, subscribers
 from services.workspace.adapters.audit import AuditLog
 from services.workspace.adapters.pipeline import PipelineApi
 from services.workspace.adapters.users import UserStore
+from services.workspace.approvals import ApprovalBook
 from services.workspace.identity import Throttle
 from services.workspace.live import LiveFeed
 from services.workspace.rollout import PolicyTable
 from services.workspace.settings import WorkspaceSettings
 from shared import topics
 from shared.auth import load_tokens
+from shared.contracts import Approval
 from shared.contracts.events import Review
 from shared.contracts.policies import PolicyChange
 from shared.kafka import read_to_end
@@ -45,19 +49,22 @@ def create_app(settings: WorkspaceSettings | None = None) -> FastAPI:
     def schema() -> etree.XMLSchema:
         return load_ivi_schema(stage.settings.xsd_path())
 
-    policies = PolicyTable()
+    policies, approvals = PolicyTable(), ApprovalBook()
 
-    async def read_policies() -> None:
+    async def read_tables() -> None:
+        """The policy table and the approvals as their topics hold them now; the subscribers follow on."""
         for record in await read_to_end(stage.settings, topics.POLICIES):
-            try:
+            with contextlib.suppress(ValueError):  # the live subscriber keeps it in the DLQ with the reason
                 policies.add(PolicyChange.model_validate_json(record.value or b""))
-            except ValueError:
-                continue  # the live subscriber keeps it in the DLQ with the reason
+        for record in await read_to_end(stage.settings, topics.APPROVALS):
+            with contextlib.suppress(ValueError):
+                at = dt.datetime.fromtimestamp(record.timestamp / 1000, dt.UTC)
+                approvals.add(Approval.model_validate_json(record.value or b""), at, subscribers.PUBLISHER)
 
     stage.publisher(topics.REVIEWS, Review)
     stage.publisher(topics.POLICIES, PolicyChange)
-    subscribers.register(stage, feed, policies)
-    stage.on_start.append(read_policies)
+    subscribers.register(stage, feed, policies, approvals)
+    stage.on_start.append(read_tables)
     stage.on_start.append(feed.start)
     stage.on_stop.append(feed.stop)
     stage.on_stop.append(api.close)
@@ -71,6 +78,7 @@ def create_app(settings: WorkspaceSettings | None = None) -> FastAPI:
         schema=schema,
         throttle=Throttle(),
         policies=policies,
+        approvals=approvals,
     )
     app = stage.asgi(docs_url=None, redoc_url=None)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

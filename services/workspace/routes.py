@@ -6,7 +6,6 @@ session, and every change needs the person's role and is recorded with their
 name (never a name typed into a form).
 """
 
-
 import datetime as dt
 import secrets
 import time
@@ -25,6 +24,7 @@ from services.workspace import evidence, live
 from services.workspace.adapters.audit import AuditLog
 from services.workspace.adapters.pipeline import PipelineApi, PipelineUnavailable
 from services.workspace.adapters.users import UserStore
+from services.workspace.approvals import ApprovalBook, flatten
 from services.workspace.identity import (
     Person,
     PersonRole,
@@ -73,6 +73,7 @@ class Workspace:
     schema: Callable[[], etree.XMLSchema]
     throttle: Throttle
     policies: PolicyTable
+    approvals: ApprovalBook
 
 
 @dataclass(frozen=True)
@@ -347,6 +348,23 @@ def router(ws: Workspace) -> APIRouter:
             now(),
         )
         return RedirectResponse(f"/records/{quote(vin)}?done={decision.value}", status.HTTP_303_SEE_OTHER)
+
+    # -- approvals -----------------------------------------------------------------------------
+
+    @pages.get("/approvals", response_class=HTMLResponse)
+    async def approvals(request: Request, who: Visitor) -> HTMLResponse:
+        current = ws.approvals.current()
+        counts = {a.key: len(ws.approvals.history(a.key)) for a in current}
+        return page(request, "approvals.html", who, approvals=current, counts=counts)
+
+    @pages.get("/approvals/{key:path}", response_class=HTMLResponse)
+    async def approval(request: Request, who: Visitor, key: str) -> HTMLResponse:
+        history = ws.approvals.history(key)
+        if not history:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no approval {key}")
+        latest = history[-1].approval
+        rows = list(flatten(latest.certificate))
+        return page(request, "approval.html", who, approval=latest, history=history, rows=rows)
 
     # -- rollout -------------------------------------------------------------------------------
 

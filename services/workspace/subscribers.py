@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
+from services.workspace.approvals import ApprovalBook
 from services.workspace.live import LiveFeed
 from services.workspace.rollout import PolicyTable
 from services.workspace.settings import WorkspaceSettings
 from shared import topics
+from shared.contracts import Approval
 from shared.contracts.events import StatusEvent
 from shared.contracts.policies import PolicyChange
 from shared.stage import Stage
@@ -13,13 +17,23 @@ from shared.stage import Stage
 BATCH = 500
 
 
-def register(stage: Stage[WorkspaceSettings], feed: LiveFeed, policies: PolicyTable) -> None:
+# Approvals reach the topic through intake's API, with the type-approval team's token.
+PUBLISHER = "type-approval (intake API)"
+
+
+def register(
+    stage: Stage[WorkspaceSettings], feed: LiveFeed, policies: PolicyTable, approvals: ApprovalBook
+) -> None:
     async def on_status(events: list[StatusEvent]) -> None:
         feed.take(events)
 
     async def on_policy(change: PolicyChange) -> None:
         policies.add(change)
 
+    async def on_approval(approval: Approval) -> None:
+        approvals.add(approval, dt.datetime.now(dt.UTC), PUBLISHER)
+
     stage.consume_batches(topics.STATUS, StatusEvent, on_status, max_records=BATCH, live=True)
     # Every instance keeps the whole table, as validation does.
     stage.consume(topics.POLICIES, PolicyChange, on_policy, broadcast=True, broken_state=None)
+    stage.consume(topics.APPROVALS, Approval, on_approval, broadcast=True, broken_state=None)

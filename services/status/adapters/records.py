@@ -52,9 +52,9 @@ from shared.mongo import MongoDoc, serves_secondary_indexes
 COLLECTION = "status_records"
 MAX_ATTEMPTS = 20
 CONCURRENT_VINS = 8  # VINs of one batch folded at once: their database round trips overlap
-CONCURRENT_LOOKUPS = 16  # reads by _id of one worklist page overlapped
+CONCURRENT_LOOKUPS = 50  # reads by _id of one worklist page overlapped
 RECOUNT_GRACE_S = 2.0  # longer than any writer takes from a record write to its counter update
-WORKLIST_WAIT_S = 0.1  # how long a worklist request waits for a fresher view before serving the last one
+WORKLIST_WAIT_S = 0.05  # how long a worklist request waits for a fresher view before serving the last one
 
 log = logging.getLogger(__name__)
 
@@ -263,10 +263,9 @@ class StatusStore:
         await self.bump({key: n for key, n in correction.items() if n})
         stale = [key for key in after if not in_window(key, now)]
         await asyncio.gather(*(self.counts.delete_one({"_id": key}) for key in stale))
-        if any(correction.values()):
-            log.warning(
-                "status counters corrected by a recount: %s", {k: n for k, n in correction.items() if n}
-            )
+        corrected = sorted((key, n) for key, n in correction.items() if n)
+        if corrected:
+            log.warning("status recount corrected %d counters, e.g. %s", len(corrected), corrected[:5])
         return True
 
     async def _count_documents(self, now: dt.datetime) -> Tally:

@@ -91,3 +91,19 @@ def test_the_policy_table_keeps_the_newest_change_of_each_group() -> None:
     found = table.get("KUDU")
     assert found is not None and found.policy is ReleasePolicy.AUTO
     assert table.get("CHR") is None and table.groups() == ["KUDU"]
+
+
+def test_the_approval_book_keeps_each_change_with_the_fields_it_changed() -> None:
+    from devkit.samples import generate
+    from services.workspace.approvals import ApprovalBook, master_data_hash
+
+    first = generate(vehicles=1, seed=3, defect_share=0.0).approvals[0]
+    extended = first.model_copy(update={"actual_mass_max_kg": (first.actual_mass_max_kg or 0) + 40})
+    book = ApprovalBook()
+    assert book.add(first, T0, "type-approval") is not None
+    assert book.add(first, T0 + dt.timedelta(minutes=1), "type-approval") is None  # a repeat
+    change = book.add(extended, T0 + dt.timedelta(minutes=2), "type-approval")
+    assert change is not None and change.changed == ("actual_mass_max_kg",)
+    assert [c.at for c in book.history(first.key)] == [T0, T0 + dt.timedelta(minutes=2)]
+    assert book.current() == [extended]
+    assert master_data_hash(first) != master_data_hash(extended) == change.digest
