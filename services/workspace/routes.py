@@ -75,6 +75,10 @@ class Workspace:
     policies: PolicyTable
     approvals: ApprovalBook
 
+    def secret(self) -> bytes:
+        """The key of sessions and CSRF tokens; read when used, so the app can be built without it."""
+        return self.settings.secret()
+
 
 @dataclass(frozen=True)
 class Visit:
@@ -92,14 +96,14 @@ def router(ws: Workspace) -> APIRouter:
     templates.env.filters["age_since"] = lambda time, at: age_text(
         (at - parse_time(str(time))).total_seconds()
     )
-    secret = ws.settings.secret()
+    secret = ws.secret
 
     async def visit(request: Request) -> Visit:
-        session = read_session(request.cookies.get(SESSION_COOKIE), secret, now())
+        session = read_session(request.cookies.get(SESSION_COOKIE), secret(), now())
         person = await ws.users.get(session.name) if session else None
         if session is None or person is None:
             raise SignInRequired(request.url.path + (f"?{request.url.query}" if request.url.query else ""))
-        return Visit(person, session, csrf_token(session.session_id, secret))
+        return Visit(person, session, csrf_token(session.session_id, secret()))
 
     Visitor = Annotated[Visit, Depends(visit)]
 
@@ -109,7 +113,7 @@ def router(ws: Workspace) -> APIRouter:
         async def check(
             request: Request, who: Visitor, csrf: Annotated[str, Form(max_length=200)] = ""
         ) -> Visit:
-            if not csrf_ok(csrf, who.session.session_id, secret):
+            if not csrf_ok(csrf, who.session.session_id, secret()):
                 raise HTTPException(
                     status.HTTP_403_FORBIDDEN, "the form's CSRF token is missing or wrong: reload the page"
                 )
@@ -134,7 +138,7 @@ def router(ws: Workspace) -> APIRouter:
     @pages.get("/signin", response_class=HTMLResponse)
     async def signin_form(request: Request, next: str = "/") -> HTMLResponse:
         pre = request.cookies.get(PRESESSION_COOKIE) or secrets.token_urlsafe(24)
-        response = page(request, "signin.html", None, next=safe_next(next), csrf=csrf_token(pre, secret))
+        response = page(request, "signin.html", None, next=safe_next(next), csrf=csrf_token(pre, secret()))
         response.set_cookie(
             PRESESSION_COOKIE, pre, httponly=True, samesite="strict", secure=ws.settings.secure_cookies
         )
@@ -149,7 +153,7 @@ def router(ws: Workspace) -> APIRouter:
         next: Annotated[str, Form(max_length=500)] = "/",
     ) -> Response:
         pre = request.cookies.get(PRESESSION_COOKIE, "")
-        if not pre or not csrf_ok(csrf, pre, secret):
+        if not pre or not csrf_ok(csrf, pre, secret()):
             raise HTTPException(status.HTTP_403_FORBIDDEN, "the sign-in form expired: reload the page")
         address = request.client.host if request.client else "-"
         wait = ws.throttle.wait_for(name, address, time.monotonic())
@@ -178,7 +182,7 @@ def router(ws: Workspace) -> APIRouter:
                 status_code=401,
             )
         ws.throttle.succeeded(name, address)
-        token = issue_session(person.name, secret, now(), dt.timedelta(hours=ws.settings.session_hours))
+        token = issue_session(person.name, secret(), now(), dt.timedelta(hours=ws.settings.session_hours))
         response = RedirectResponse(safe_next(next), status.HTTP_303_SEE_OTHER)
         response.set_cookie(
             SESSION_COOKIE,

@@ -83,8 +83,7 @@ class AuditLog:
                 counter = await self.recent.find_one_and_update(
                     {"_id": target},
                     {"$inc": {"n": 1}},
-                    projection={"n": 1},
-                    upsert=True,
+                    upsert=True,  # no projection: FerretDB 1.24's findAndModify refuses its "fields"
                     return_document=ReturnDocument.AFTER,
                 )
             except DuplicateKeyError:
