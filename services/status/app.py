@@ -16,10 +16,12 @@ from shared.stage import Stage
 def create_app(settings: StatusSettings | None = None) -> FastAPI:
     stage = Stage("status", settings or StatusSettings())
     store = StatusStore(stage.database()[COLLECTION])
+    worklists = Worklists(store)
     recounts: list[asyncio.Task[None]] = []
 
-    async def start_recounts() -> None:
+    async def start_background() -> None:
         recounts.append(asyncio.create_task(run_recounts(store, stage.settings.status_recount_s)))
+        worklists.prime()
 
     async def stop_recounts() -> None:
         for task in recounts:
@@ -27,9 +29,9 @@ def create_app(settings: StatusSettings | None = None) -> FastAPI:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    stage.on_start.extend([store.setup, start_recounts])
+    stage.on_start.extend([store.setup, start_background])
     stage.on_stop.append(stop_recounts)
     subscribers.register(stage, store)
     app = stage.asgi()
-    app.include_router(routes.router(store, Worklists(store), stage.authenticator()))
+    app.include_router(routes.router(store, worklists, stage.authenticator()))
     return app

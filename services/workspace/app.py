@@ -64,6 +64,7 @@ def create_app(settings: WorkspaceSettings | None = None) -> FastAPI:
     stage.publisher(topics.REVIEWS, Review)
     stage.publisher(topics.POLICIES, PolicyChange)
     subscribers.register(stage, feed, policies, approvals)
+
     async def has_secret() -> None:
         stage.settings.secret()  # refuse to start without one, with the message saying how
 

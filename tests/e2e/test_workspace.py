@@ -52,7 +52,7 @@ def base(pipeline: PrivateStack) -> str:
 
 
 async def readiness(stack: PrivateStack) -> dict[str, Any]:
-    response = await stack.web().get(f"{stack.url('status')}/v1/readiness", headers=stack.auth(Role.VIEWER))
+    response = await stack.web.get(f"{stack.url('status')}/v1/readiness", headers=stack.auth(Role.VIEWER))
     assert response.status_code == 200, response.text
     found: dict[str, Any] = response.json()
     return found
@@ -120,7 +120,7 @@ async def test_the_board_shows_the_read_models_counts_and_follows_new_builds_liv
     assert await axe_violations(page) == []
 
     await page.evaluate("window.__notReloaded = true")
-    builds = sample_run(8, seed=401, tag="WB", defect_share=0.0).builds
+    builds = sample_run(8, seed=401, tag="L", defect_share=0.0).builds
     await pipeline.publish(list(builds))
     await page.wait_for_function(
         f"Number(document.querySelector('[data-count=\"total\"]').textContent) >= {model['total'] + len(builds)}",
@@ -146,7 +146,7 @@ async def test_a_production_user_finds_a_blocked_build_that_leaves_the_worklist_
     people: dict[str, Person],
     request: pytest.FixtureRequest,
 ) -> None:
-    run = sample_run(30, seed=402, tag="WP", defect_share=0.5)
+    run = sample_run(30, seed=402, tag="M", defect_share=0.5)
     async with pipeline.watch(run.expected) as watch:
         await pipeline.publish(list(run.builds))
         records = await pipeline.settle(watch, run.expected, TIMEOUT)
@@ -164,7 +164,7 @@ async def test_a_production_user_finds_a_blocked_build_that_leaves_the_worklist_
     await expect(row).to_contain_text(code)
     assert await axe_violations(page) == []
 
-    corrected = clean_twin(402, 30, "WP", blocked).model_copy(update={"revision": 2, "vin": blocked.vin})
+    corrected = clean_twin(402, 30, "M", blocked).model_copy(update={"revision": 2, "vin": blocked.vin})
     await pipeline.publish([corrected])
     await until(pipeline, blocked.vin, "archived", revision=2)
     await page.reload()
@@ -186,7 +186,7 @@ async def test_a_reviewer_accepts_one_waiting_record_and_rejects_another_back_to
 ) -> None:
     accepted, rejected = (
         b.model_copy(update={"vehicle_group": REVIEW_GROUP})
-        for b in sample_run(2, seed=403, tag="WR", defect_share=0.0).builds
+        for b in sample_run(2, seed=403, tag="N", defect_share=0.0).builds
     )
     await pipeline.publish([accepted, rejected])
     await until(pipeline, accepted.vin, "needs_review")
@@ -226,7 +226,7 @@ async def test_the_downloaded_certificate_is_the_archived_one_and_passes_xmllint
     request: pytest.FixtureRequest,
     tmp_path: Path,
 ) -> None:
-    (build,) = sample_run(1, seed=404, tag="WD", defect_share=0.0).builds
+    (build,) = sample_run(1, seed=404, tag="P", defect_share=0.0).builds
     await pipeline.publish([build])
     await until(pipeline, build.vin, "archived")
     archived = await pipeline.certificate(build.vin)
@@ -271,7 +271,7 @@ async def test_a_viewer_sees_no_action_and_forged_or_tokenless_changes_are_refus
 ) -> None:
     (build,) = (
         b.model_copy(update={"vehicle_group": REVIEW_GROUP})
-        for b in sample_run(1, seed=405, tag="WV", defect_share=0.0).builds
+        for b in sample_run(1, seed=405, tag="S", defect_share=0.0).builds
     )
     await pipeline.publish([build])
     await until(pipeline, build.vin, "needs_review")
@@ -350,7 +350,7 @@ async def test_a_compliance_lead_releases_a_held_group_and_the_change_names_them
     await set_policy(page, group, "hold", "not yet homologated for NL")
     builds = [
         b.model_copy(update={"vehicle_group": group})
-        for b in sample_run(3, seed=406, tag="WH", defect_share=0.0).builds
+        for b in sample_run(3, seed=406, tag="T", defect_share=0.0).builds
     ]
     await pipeline.publish(builds)
     for build in builds:

@@ -352,6 +352,11 @@ class Worklists:
             "as_of": as_of.isoformat(),
         }
 
+    def prime(self) -> None:
+        """Start taking the first view now (at start), so the first request need not wait for all of it."""
+        if self._loading is None:
+            self._loading = asyncio.create_task(self._load())
+
     async def _fresher(
         self, stale: tuple[int, dt.datetime, dict[str, list[OpenEntry]]] | None
     ) -> tuple[int, dt.datetime, dict[str, list[OpenEntry]]]:

@@ -1,30 +1,32 @@
 """The workspace_audit collection: every action of a person, with who, when and what changed.
 
-Two collections, every write and the page's read by ``_id`` (see shared.mongo):
+Every write and read is by ``_id``, and nothing relies on two writers updating
+one document (see shared.mongo; measured here on FerretDB 1.24: concurrent
+``$inc`` by findAndModify handed out one number several times, and of twenty
+concurrent ``$set`` on one document four survived). So:
 
-- ``workspace_audit``: the complete log, one document per action, never
-  trimmed, ``_id`` = target, time and a random suffix; kept for export and
-  investigation, read only by ``history`` (a scan).
-- ``workspace_audit_recent``: per target one document, ``_id`` = the target,
-  holding its last ``KEEP`` entries in a ring of slots. Each record takes the
-  next number of its target with ``$inc`` (atomic per document) and writes
-  slot ``number % KEEP`` with ``$set``, so concurrent records never overwrite
-  each other and no array operator FerretDB 1.24 may lack (``$slice``,
-  ``$position``) is needed. The page of a target reads this one document.
+- an action is one document, ``_id`` = ``<target>#<k>``, k = 1, 2, 3 … per
+  target, taken by ``insert_one``: the unique ``_id`` is the one check the server
+  makes atomically, so a writer that loses a number to another takes the next;
+- ``workspace_audit_heads`` keeps per target (``_id`` = the target) the last k
+  written, as a hint only: a reader or writer starts from it and steps on by
+  ``_id`` while entries exist, so a hint left behind by a race or a crash costs
+  a read, never an entry.
 
-The log entry is written first: a crash before the ring write leaves the action
-in the log, and at worst an older entry in the page's slot.
+Numbers have no gaps (a writer takes the first free one above the hint, and a
+hint is only ever a number taken), so a page reads its last ``limit`` entries
+by ``_id`` and the whole history of a target without scanning the log.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 import json
-import secrets
 from collections.abc import Mapping
 from typing import Any
 
-from pymongo import ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
@@ -32,18 +34,18 @@ from services.workspace.identity import AuditEntry, Person
 from shared.mongo import MongoDoc
 
 COLLECTION = "workspace_audit"
-KEEP = 100  # entries per target a page can show without reading the whole log
-CHANGE_MAX = 32_000  # characters of one change as JSON: a hundred of them stay far below 16 MB
+CHANGE_MAX = 32_000  # characters of one change as JSON: an entry stays small
+MAX_PROBES = 1_000  # numbers a writer tries above the hint before it gives up (a fault, not contention)
 
 
 class AuditLog:
     """Records people's actions and reads them back per target, newest first."""
 
     def __init__(
-        self, collection: AsyncCollection[MongoDoc], recent: AsyncCollection[MongoDoc] | None = None
+        self, collection: AsyncCollection[MongoDoc], heads: AsyncCollection[MongoDoc] | None = None
     ) -> None:
         self.collection = collection
-        self.recent = recent if recent is not None else collection.database[f"{collection.name}_recent"]
+        self.heads = heads if heads is not None else collection.database[f"{collection.name}_heads"]
 
     async def record(
         self,
@@ -68,46 +70,52 @@ class AuditLog:
         if len(change_json) > CHANGE_MAX:
             raise ValueError(f"an audit change is at most {CHANGE_MAX} characters of JSON")
         document = {"person": name, "action": action, "target": target, "change": change_json, "at": at}
-        entry_id = f"{target}|{at.astimezone(dt.UTC):%Y%m%dT%H%M%S.%fZ}|{secrets.token_hex(4)}"
-        await self.collection.insert_one({"_id": entry_id, **document})
-        number = await self._next_number(target)
-        await self.recent.update_one(
-            {"_id": target}, {"$set": {f"slots.s{number % KEEP}": {"seq": number, **document}}}
-        )
-        return _entry(document)
-
-    async def _next_number(self, target: str) -> int:
-        """The target's next entry number, taken atomically by ``$inc`` on its document."""
-        for _ in range(2):
+        number = await self._head(target) + 1
+        for _ in range(MAX_PROBES):
             try:
-                counter = await self.recent.find_one_and_update(
-                    {"_id": target},
-                    {"$inc": {"n": 1}},
-                    upsert=True,  # no projection: FerretDB 1.24's findAndModify refuses its "fields"
-                    return_document=ReturnDocument.AFTER,
-                )
+                await self.collection.insert_one({"_id": _entry_id(target, number), "k": number, **document})
             except DuplicateKeyError:
-                continue  # two first records of a target both upserted: the other insert won, $inc again
-            return int(counter["n"]) if counter is not None else 1
-        raise RuntimeError(f"audit counter of {target!r}: the upsert kept colliding")
+                number += 1  # another writer took this number: the next one
+                continue
+            await self._advance(target, number)
+            return _entry(document)
+        raise RuntimeError(f"audit of {target!r}: {MAX_PROBES} numbers above the hint were all taken")
 
     async def for_target(self, target: str, limit: int = 50) -> list[AuditEntry]:
-        """The last ``limit`` actions on ``target``, newest first: one read by ``_id``.
-
-        More than ``KEEP`` entries come from ``history``, which scans the log.
-        """
-        if limit > KEEP:
-            return (await self.history(target))[:limit]
-        document = await self.recent.find_one({"_id": target})
-        slots = list((document or {}).get("slots", {}).values())
-        slots.sort(key=lambda slot: (slot["at"], slot["seq"]), reverse=True)
-        return [_entry(slot) for slot in slots[: max(limit, 0)]]
+        """The last ``limit`` actions on ``target``, newest first: ``limit`` reads by ``_id``, overlapped."""
+        top = await self._top(target)
+        numbers = range(top, max(top - limit, 0), -1)
+        found = await asyncio.gather(
+            *(self.collection.find_one({"_id": _entry_id(target, k)}) for k in numbers)
+        )
+        documents = [document for document in found if document is not None]
+        documents.sort(key=lambda document: (document["at"], document["k"]), reverse=True)
+        return [_entry(document) for document in documents]
 
     async def history(self, target: str) -> list[AuditEntry]:
-        """Every action on ``target``, newest first: a scan of the whole log (see shared.mongo)."""
-        cursor = self.collection.find({"target": target})
-        entries = [_entry(document) async for document in cursor]
-        return sorted(entries, key=lambda entry: entry.at, reverse=True)
+        """Every action on ``target``, newest first."""
+        return await self.for_target(target, limit=await self._top(target))
+
+    async def _head(self, target: str) -> int:
+        head = await self.heads.find_one({"_id": target})
+        return int(head["n"]) if head is not None else 0
+
+    async def _top(self, target: str) -> int:
+        """The target's last number: from the hint, stepping on while later entries exist."""
+        top = await self._head(target)
+        while await self.collection.find_one({"_id": _entry_id(target, top + 1)}, {"_id": 1}) is not None:
+            top += 1
+        return top
+
+    async def _advance(self, target: str, number: int) -> None:
+        """Raise the hint to ``number``; losing this write to a race only leaves the hint behind."""
+        # Two first entries of a target may upsert its head at once: the other one made it.
+        with contextlib.suppress(DuplicateKeyError):
+            await self.heads.update_one({"_id": target}, {"$max": {"n": number}}, upsert=True)
+
+
+def _entry_id(target: str, number: int) -> str:
+    return f"{target}#{number}"  # k holds no '#', so the id splits from the right without doubt
 
 
 def _entry(document: MongoDoc) -> AuditEntry:

@@ -8,7 +8,6 @@ import datetime as dt
 import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
-from services.workspace.adapters import audit
 from services.workspace.adapters.audit import COLLECTION, AuditLog
 from services.workspace.identity import Person, PersonRole
 from shared.mongo import MongoDoc
@@ -50,21 +49,24 @@ async def test_changes_keep_keys_that_mongodb_field_names_cannot_hold(log: Audit
     assert entry.change == {"data.MassGroup.$max": {"from": 1600, "to": 1650}, "at": str(T0)}
 
 
-async def test_a_page_shows_the_last_entries_and_the_full_history_keeps_them_all(
-    log: AuditLog, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(audit, "KEEP", 5)
+async def test_a_page_shows_the_last_entries_and_the_history_keeps_them_all(log: AuditLog) -> None:
     for n in range(8):
         await log.record(LEAD, "policy set", "group:RHINO", {"n": n}, T0 + dt.timedelta(minutes=n))
 
-    page = await log.for_target("group:RHINO", limit=5)
-
-    assert [entry.change["n"] for entry in page] == [7, 6, 5, 4, 3]
+    assert [entry.change["n"] for entry in await log.for_target("group:RHINO", limit=5)] == [7, 6, 5, 4, 3]
     assert [entry.change["n"] for entry in await log.for_target("group:RHINO", limit=2)] == [7, 6]
     assert [entry.change["n"] for entry in await log.history("group:RHINO")] == list(range(7, -1, -1))
-    assert [entry.change["n"] for entry in await log.for_target("group:RHINO", limit=7)] == list(
-        range(7, 0, -1)
-    )
+
+
+async def test_a_head_left_behind_costs_no_entry(log: AuditLog, test_db: AsyncDatabase[MongoDoc]) -> None:
+    for n in range(3):
+        await log.record(LEAD, "policy set", "group:GNU", {"n": n}, T0 + dt.timedelta(minutes=n))
+    await test_db[f"{COLLECTION}_heads"].replace_one({"_id": "group:GNU"}, {"n": 1})  # as after a lost race
+
+    assert [entry.change["n"] for entry in await log.for_target("group:GNU")] == [2, 1, 0]
+    await log.record(LEAD, "policy set", "group:GNU", {"n": 3}, T0 + dt.timedelta(minutes=3))
+    assert [entry.change["n"] for entry in await log.history("group:GNU")] == [3, 2, 1, 0]
+    assert await test_db[COLLECTION].count_documents({"target": "group:GNU"}) == 4
 
 
 async def test_concurrent_actions_on_one_target_are_all_kept(log: AuditLog) -> None:

@@ -62,3 +62,10 @@ async def test_slow_view_is_not_awaited_the_last_one_answers_until_it_is_ready()
     store.release.set()
     await asyncio.sleep(0.01)
     assert await vins(worklists) == ["V2"] and store.loads == 2
+
+
+async def test_a_primed_view_is_taken_once_and_serves_the_first_request() -> None:
+    store = FakeStore()
+    worklists = Worklists(store)  # type: ignore[arg-type]
+    worklists.prime()
+    assert await vins(worklists) == ["V1"] and store.loads == 1
