@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from services.validation import subscribers
+from services.validation import routes, subscribers
 from services.validation.adapters import approvals, policies
 from services.validation.adapters.pending import COLLECTION, PendingStore
 from services.validation.policy import PolicyTable
@@ -31,4 +31,6 @@ def create_app(settings: ValidationSettings | None = None) -> FastAPI:
 
     stage.on_start.append(start)
     subscribers.register(stage, runtime)
-    return stage.asgi()
+    app = stage.asgi()
+    app.include_router(routes.router(runtime.pending, stage.authenticator()))
+    return app

@@ -50,7 +50,9 @@ def register(stage: Stage[ValidationSettings], runtime: Runtime) -> None:
 
     async def carry_out(build: BuildRecord, outcome: Outcome, reviewed_by: str | None) -> None:
         """Remember a decision and publish it; nothing when a newer revision of the VIN is known."""
-        if not await runtime.pending.save(build, outcome.state, outcome.state in WAITING, reviewed_by):
+        approval = outcome.validated.approval if outcome.validated else runtime.table.get(build.approval.key)
+        waiting = outcome.state in WAITING
+        if not await runtime.pending.save(build, outcome.state, waiting, reviewed_by, approval):
             return
         if outcome.validated is not None:
             await emitter.send(
@@ -62,6 +64,7 @@ def register(stage: Stage[ValidationSettings], runtime: Runtime) -> None:
             state=outcome.state,
             build=build,
             findings=outcome.findings,
+            reason=f"released by {reviewed_by}" if reviewed_by and outcome.validated else None,
         )
 
     async def on_accepted(record: AcceptedRecord) -> None:

@@ -41,7 +41,10 @@ def create_app(settings: WorkspaceSettings | None = None) -> FastAPI:
     stage = Stage("workspace", settings or WorkspaceSettings())
     db = stage.database()
     api = PipelineApi(
-        stage.settings.status_url, stage.settings.archive_url, load_tokens(stage.settings, dict(os.environ))
+        stage.settings.status_url,
+        stage.settings.archive_url,
+        stage.settings.url_of("validation"),
+        load_tokens(stage.settings, dict(os.environ)),
     )
     feed = LiveFeed(api.readiness, stage.settings.live_interval_s)
 

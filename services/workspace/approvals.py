@@ -9,13 +9,12 @@ start, live afterwards). Pure: messages in, history out.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from shared.contracts import Approval
+from shared.contracts.approvals import master_data_sha256
 
 
 @dataclass(frozen=True)
@@ -33,9 +32,7 @@ class Change:
 
 
 def master_data_hash(approval: Approval) -> str:
-    """SHA-256 of the approval's master data in a canonical JSON form (sorted keys, no blanks)."""
-    text = json.dumps(approval.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()
+    return master_data_sha256(approval)
 
 
 def flatten(value: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:

@@ -290,10 +290,20 @@ def router(ws: Workspace) -> APIRouter:
             check = evidence.check(certificate.xml, ws.schema(), certificate.sha256, certificate.archived_at)
             sections = evidence.readable(certificate.xml)
         actions = await ws.audit.for_target(f"record:{vin}", limit=50)
+        try:
+            received = await ws.api.pending(vin)
+        except PipelineUnavailable:
+            received = None
+        approval = None
+        if received is not None:
+            history = ws.approvals.history(received["approval_key"])
+            approval = history[-1].approval if history else None
         return page(
             request,
             "record.html",
             who,
+            received=received,
+            approval=approval,
             vin=vin,
             record=record,
             certificate=certificate,
@@ -302,6 +312,7 @@ def router(ws: Workspace) -> APIRouter:
             actions=actions,
             waiting=bool(record and record["state"] in WAITING),
             timeline=timeline_of(record, actions),
+            revisions=revisions_of(record),
             done=request.query_params.get("done"),
         )
 
@@ -368,7 +379,20 @@ def router(ws: Workspace) -> APIRouter:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no approval {key}")
         latest = history[-1].approval
         rows = list(flatten(latest.certificate))
-        return page(request, "approval.html", who, approval=latest, history=history, rows=rows)
+        try:
+            waiting, problem = await ws.api.waiting_on(key), None
+        except PipelineUnavailable as exc:
+            waiting, problem = [], str(exc)
+        return page(
+            request,
+            "approval.html",
+            who,
+            approval=latest,
+            history=history,
+            rows=rows,
+            waiting=waiting,
+            problem=problem,
+        )
 
     # -- rollout -------------------------------------------------------------------------------
 
@@ -475,6 +499,19 @@ def age_text(seconds: float) -> str:
         return f"{hours} h {minutes} min"
     days, hours = divmod(hours, 24)
     return f"{days} d {hours} h"
+
+
+def revisions_of(record: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Each revision the timeline holds, newest first, with the last state it reached."""
+    last: dict[int, dict[str, Any]] = {}
+    for entry in (record or {}).get("timeline", []):
+        revision = entry["revision"]
+        if revision not in last or parse_time(entry["time"]) >= parse_time(last[revision]["time"]):
+            last[revision] = entry
+    return [
+        {"revision": r, "state": last[r]["state"], "time": last[r]["time"]}
+        for r in sorted(last, reverse=True)
+    ]
 
 
 def parse_time(text: str) -> dt.datetime:

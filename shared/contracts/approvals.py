@@ -13,6 +13,8 @@ Which names exist and which are per vehicle is decided by the official schema
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 import re
 from typing import Any, Literal
 
@@ -85,3 +87,13 @@ class Approval(Contract):
 
 def approval_key(number: str, type_: str, variant: str, version: str) -> str:
     return f"{number}|{type_}|{variant}|{version}"
+
+
+def master_data_sha256(approval: Approval) -> str:
+    """SHA-256 of an approval's master data in one canonical JSON form (sorted keys, no blanks).
+
+    What a certificate was checked and rendered against, named by one value the
+    workspace shows beside the certificate and on the approval's history.
+    """
+    text = json.dumps(approval.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()

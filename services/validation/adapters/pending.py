@@ -10,7 +10,8 @@ from __future__ import annotations
 from pymongo.asynchronous.collection import AsyncCollection
 
 from services.validation.decide import Pending
-from shared.contracts import BuildRecord
+from shared.contracts import Approval, BuildRecord
+from shared.contracts.approvals import master_data_sha256
 from shared.contracts.events import State, now
 from shared.mongo import MongoDoc, serves_secondary_indexes
 
@@ -29,7 +30,12 @@ class PendingStore:
         await self.collection.create_index([("build.vehicle_group", 1), ("waiting", 1)])
 
     async def save(
-        self, build: BuildRecord, state: State, waiting: bool, reviewed_by: str | None = None
+        self,
+        build: BuildRecord,
+        state: State,
+        waiting: bool,
+        reviewed_by: str | None = None,
+        approval: Approval | None = None,
     ) -> bool:
         """Remember a decision unless a newer revision of the VIN is already known.
 
@@ -48,10 +54,16 @@ class PendingStore:
             "approval_key": build.approval.key,
             "build": build.model_dump(mode="json"),
             "reviewed_by": reviewed_by,
+            # The approval data the decision was taken against, named by its hash (release evidence).
+            "approval_sha256": master_data_sha256(approval) if approval else None,
             "updated_at": now(),
         }
         await self.collection.replace_one({"_id": build.vin}, doc, upsert=True)
         return True
+
+    async def document(self, vin: str) -> MongoDoc | None:
+        """What validation keeps of a VIN, for its read API: the build as received and the decision."""
+        return await self.collection.find_one({"_id": vin})
 
     async def get(self, vin: str) -> Pending | None:
         doc = await self.collection.find_one({"_id": vin})

@@ -19,11 +19,14 @@ class PipelineUnavailable(Exception):
 class PipelineApi:
     """Reads of the status and archive services. One client, closed with the workspace."""
 
-    def __init__(self, status_url: str, archive_url: str, tokens: dict[Role, str]) -> None:
+    def __init__(
+        self, status_url: str, archive_url: str, validation_url: str, tokens: dict[Role, str]
+    ) -> None:
         token = tokens.get(Role.VIEWER)
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._client = httpx.AsyncClient(headers=headers, timeout=TIMEOUT)
         self.status_url, self.archive_url = status_url.rstrip("/"), archive_url.rstrip("/")
+        self.validation_url = validation_url.rstrip("/")
 
     async def close(self) -> None:
         await self._client.aclose()
@@ -54,6 +57,15 @@ class PipelineApi:
     async def record(self, vin: str) -> dict[str, Any] | None:
         found: dict[str, Any] | None = await self._json(f"{self.status_url}/v1/records/{vin}")
         return found
+
+    async def pending(self, vin: str) -> dict[str, Any] | None:
+        """The build of the VIN as received and validation's decision on it (its newest revision)."""
+        found: dict[str, Any] | None = await self._json(f"{self.validation_url}/v1/pending/{vin}")
+        return found
+
+    async def waiting_on(self, approval_key: str) -> list[dict[str, Any]]:
+        found = await self._json(f"{self.validation_url}/v1/waiting", {"approval_key": approval_key})
+        return list((found or {}).get("items", []))
 
     async def certificate(self, vin: str, revision: int | None = None) -> Certificate | None:
         """A certificate exactly as archived (bytes and the archive's headers), or None."""

@@ -107,3 +107,19 @@ def test_the_approval_book_keeps_each_change_with_the_fields_it_changed() -> Non
     assert [c.at for c in book.history(first.key)] == [T0, T0 + dt.timedelta(minutes=2)]
     assert book.current() == [extended]
     assert master_data_hash(first) != master_data_hash(extended) == change.digest
+
+
+def test_each_revision_is_listed_newest_first_with_the_last_state_it_reached() -> None:
+    from services.workspace.routes import revisions_of
+
+    at = [(T0 + dt.timedelta(minutes=m)).isoformat() for m in range(4)]
+    record = {
+        "timeline": [
+            {"revision": 1, "state": "received", "time": at[0]},
+            {"revision": 1, "state": "blocked", "time": at[1]},
+            {"revision": 2, "state": "received", "time": at[2]},
+            {"revision": 2, "state": "archived", "time": at[3]},
+        ]
+    }
+    assert [(r["revision"], r["state"]) for r in revisions_of(record)] == [(2, "archived"), (1, "blocked")]
+    assert revisions_of(None) == []

@@ -1,0 +1,52 @@
+"""Validation's HTTP reads: the build of a VIN as received with the decision on it, and who waits on an approval.
+
+Reads need any valid bearer token. The workspace shows these as the build record
+as received and the approval context of a certificate.
+"""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, status
+
+from services.validation.adapters.pending import PendingStore
+from shared.auth import Authenticator
+
+VIN_MAX = 32
+
+
+def router(pending: PendingStore, auth: Authenticator) -> APIRouter:
+    api = APIRouter(prefix="/v1", tags=["validation"], dependencies=[Depends(auth.require())])
+
+    @api.get("/pending/{vin}")
+    async def get_pending(vin: str) -> dict[str, Any]:
+        """The newest revision of a VIN as received, its decision, reviewer and the approval data used."""
+        key = vin.strip().upper()[:VIN_MAX]
+        doc = await pending.document(key)
+        if doc is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"validation has no record of VIN {key}")
+        return {
+            "vin": doc["_id"],
+            "revision": doc["revision"],
+            "state": doc["state"],
+            "waiting": doc["waiting"],
+            "reviewed_by": doc.get("reviewed_by"),
+            "approval_key": doc["approval_key"],
+            "approval_sha256": doc.get("approval_sha256"),
+            "build": doc["build"],
+            "updated_at": doc["updated_at"],
+        }
+
+    @api.get("/waiting")
+    async def get_waiting(
+        approval_key: Annotated[
+            str, Query(min_length=1, max_length=200, description="number|type|variant|version")
+        ],
+    ) -> dict[str, Any]:
+        """The records that wait on one approval version (blocked, needs review or held), by VIN."""
+        builds = await pending.waiting_on(approval_key)
+        return {
+            "approval_key": approval_key,
+            "items": sorted(({"vin": b.vin, "revision": b.revision} for b in builds), key=lambda i: i["vin"]),
+        }
+
+    return api
