@@ -6,6 +6,7 @@ import contextlib
 import datetime as dt
 from functools import cache
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
@@ -46,7 +47,10 @@ def create_app(settings: WorkspaceSettings | None = None) -> FastAPI:
         stage.settings.url_of("validation"),
         load_tokens(stage.settings, dict(os.environ)),
     )
-    feed = LiveFeed(api.readiness, stage.settings.live_interval_s)
+    async def board() -> dict[str, Any]:
+        return routes.board_view(await api.readiness())
+
+    feed = LiveFeed(board, stage.settings.live_interval_s)
 
     @cache
     def schema() -> etree.XMLSchema:

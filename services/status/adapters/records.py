@@ -245,10 +245,15 @@ class StatusStore:
         documents and the counters describe the same moment, and adding the
         difference is exact even if writes resume at once. Old time buckets are
         deleted. Run at start and then every ``recount_s`` seconds
-        (``run_recounts``); a busy pipeline postpones it to its next quiet moment.
+        (``run_recounts``); a busy pipeline postpones it to its next quiet moment,
+        found cheaply first (counters still for ``grace_s``) before the documents
+        are read (about 190 s at a million records on FerretDB).
         """
         writes = self._writes
         before = await self.counters()
+        await asyncio.sleep(grace_s)
+        if await self.counters() != before or self._writes != writes or self._unbumped:
+            return False  # busy: not worth reading every document now
         now = dt.datetime.now(dt.UTC)
         counted = await self._count_documents(now)
         await asyncio.sleep(grace_s)
