@@ -316,16 +316,13 @@ async def test_every_page_works_by_keyboard(
     await page.goto(f"{base}/")
     await page.keyboard.press("Tab")  # the skip link comes first
     assert await page.evaluate("document.activeElement.textContent") == "Skip to content"
-    await page.keyboard.press("Tab")
+    await tab_to(page, "document.activeElement.id === 'name'")
     await page.keyboard.type(people["viewer"].name)
     await page.keyboard.press("Tab")
     await page.keyboard.type(people["viewer"].password)
     await page.keyboard.press("Enter")
     await page.wait_for_url(f"{base}/")
-    for _ in range(12):  # Tab through the header until the production worklist link has focus
-        await page.keyboard.press("Tab")
-        if await page.evaluate("document.activeElement.getAttribute('href')") == "/worklists/production":
-            break
+    await tab_to(page, "document.activeElement.getAttribute('href') === '/worklists/production'")
     await page.keyboard.press("Enter")
     await page.wait_for_url(f"{base}/worklists/production")
     await page.keyboard.press("Tab")
@@ -334,6 +331,15 @@ async def test_every_page_works_by_keyboard(
     assert await page.evaluate("document.activeElement.id") == "main"
     await screenshot(page, request)
     await context.close()
+
+
+async def tab_to(page: Page, condition: str, most: int = 15) -> None:
+    """Press Tab until ``condition`` (JavaScript) holds for the focused element; fail if it never does."""
+    for _ in range(most):
+        await page.keyboard.press("Tab")
+        if await page.evaluate(condition):
+            return
+    raise AssertionError(f"{most} presses of Tab never reached: {condition}")
 
 
 async def test_a_compliance_lead_releases_a_held_group_and_the_change_names_them(
