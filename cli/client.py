@@ -175,17 +175,28 @@ def run_status(args: argparse.Namespace) -> int:
 def run_readiness(args: argparse.Namespace) -> int:
     client = Client()
     readiness = client.call("GET", f"{client.settings.status_url}/v1/readiness", Role.VIEWER).json()
-    worklists = {
-        owner: client.call(
-            "GET", f"{client.settings.status_url}/v1/worklist", Role.VIEWER, params={"owner": owner}
-        ).json()
-        for owner in OWNERS
-    }
+    worklists = {owner: oldest_waiting(client, owner) for owner in OWNERS}
     if args.json:
         print(json.dumps({"readiness": readiness, "worklists": worklists}, indent=2, default=str))
         return 0
     print(readiness_table(readiness, worklists))
     return 0
+
+
+def oldest_waiting(client: Client, owner: str, pages: int = 5, size: int = 200) -> dict[str, Any]:
+    """The oldest records waiting for ``owner`` (up to ``pages`` pages) and how many wait in all."""
+    items: list[dict[str, Any]] = []
+    total = 0
+    for page in range(1, pages + 1):
+        params = {"owner": owner, "page": page, "size": size}
+        found = client.call(
+            "GET", f"{client.settings.status_url}/v1/worklist", Role.VIEWER, params=params
+        ).json()
+        items.extend(found["items"])
+        total = int(found.get("total", len(items)))
+        if len(items) >= total or not found["items"]:
+            break
+    return {"owner": owner, "items": items, "total": total}
 
 
 def readiness_table(readiness: dict[str, Any], worklists: dict[str, Any]) -> str:
@@ -224,18 +235,26 @@ def readiness_table(readiness: dict[str, Any], worklists: dict[str, Any]) -> str
     lines.append("")
     for owner, worklist in worklists.items():
         items = worklist.get("items", worklist) if isinstance(worklist, dict) else worklist
-        lines.append(worklist_line(owner, items))
+        total = worklist.get("total", len(items)) if isinstance(worklist, dict) else len(items)
+        lines.append(worklist_line(owner, items, total))
     return "\n".join(lines)
 
 
-def worklist_line(owner: str, items: list[dict[str, Any]]) -> str:
-    """``owner  N open  CODE n, CODE n, +K more``: the most frequent codes that fit in WIDTH."""
+def worklist_line(owner: str, items: list[dict[str, Any]], total: int | None = None) -> str:
+    """``owner  N open  CODE n, CODE n, +K more``: the most frequent codes that fit in WIDTH.
+
+    When only the oldest of ``total`` waiting records were fetched, the codes are counted
+    over those and the line says so.
+    """
     by_code: dict[str, int] = {}
     for item in items:
         for finding in item.get("findings", []):
             by_code[finding["code"]] = by_code.get(finding["code"], 0) + 1
     ranked = sorted(by_code.items(), key=lambda kv: (-kv[1], kv[0]))
-    line = f"{owner:14} {len(items):5} open "
+    total = len(items) if total is None else total
+    line = f"{owner:14} {total:5} open "
+    if total > len(items):
+        line = f"{line} (codes of the oldest {len(items)})"
     for shown, (code, n) in enumerate(ranked):
         more = len(ranked) - shown - 1
         part = f" {code} {n}" + ("," if more else "")

@@ -55,7 +55,7 @@ def run_demo(args: argparse.Namespace) -> int:
     from deploy.local.layout import StackError
     from deploy.local.services import service_specs
     from devkit.samples import generate, write
-    from devkit.watch import NotSettled
+    from devkit.watch import NotSettled, readiness_of, worklists_of
     from shared.auth import Role
 
     settings = StackSettings()
@@ -77,23 +77,14 @@ def run_demo(args: argparse.Namespace) -> int:
     post_approvals(client, json.dumps([a.model_dump(mode="json") for a in samples.approvals]).encode())
     say(f"{len(samples.approvals)} approvals published")
     try:
-        readiness, took = asyncio.run(publish_and_watch(settings, samples.builds, expected, args.timeout))
+        settled, took = asyncio.run(publish_and_watch(settings, samples.builds, expected, args.timeout))
     except NotSettled as exc:
         raise CommandError(f"{exc}\nsee `coc stack status` and {settings.state_dir}/logs") from None
     say(f"at rest {took:.1f}s after the first publish")
+    readiness = readiness_of(settled.values())
 
     say("\n== 5. readiness of these vehicles")
-    worklists = {
-        owner: [
-            item
-            for item in client.call(
-                "GET", f"{settings.status_url}/v1/worklist", Role.VIEWER, params={"owner": owner}
-            ).json()["items"]
-            if item["vin"] in expected
-        ]
-        for owner in OWNERS
-    }
-    say(readiness_table(readiness, worklists))
+    say(readiness_table(readiness, worklists_of(settled.values(), OWNERS)))
     everything = client.call("GET", f"{settings.status_url}/v1/readiness", Role.VIEWER).json()
     if everything["total"] > readiness["total"]:
         say(f"(the stack holds {everything['total']} vehicles in all: `coc readiness`)")
@@ -132,16 +123,16 @@ async def demo_users(settings: StackSettings) -> list[Any]:
 
 async def publish_and_watch(
     settings: StackSettings, builds: Any, expected: dict[str, int], timeout: float
-) -> tuple[dict[str, Any], float]:
+) -> tuple[dict[str, dict[str, Any]], float]:
     """Publish as an MES, then wait until every VIN settled and the status service folded it all.
 
     Only this run's vehicles count: the stack may hold others from earlier runs.
-    Returns their readiness counts and the seconds it took.
+    Returns their status records by VIN and the seconds it took.
     """
     import httpx
 
     from devkit.mes import progress_lines, publish_builds
-    from devkit.watch import readiness_of, settle, watching
+    from devkit.watch import settle, watching
     from shared.auth import Role, load_tokens
 
     token = load_tokens(settings, dict(os.environ))[Role.VIEWER]
@@ -161,7 +152,7 @@ async def publish_and_watch(
         await publish_builds(settings.kafka_bootstrap, builds, progress_lines(say, "builds published"))
         say("\n== 4. waiting for the pipeline to rest")
         settled = await settle(watch, expected, timeout, records, out=say)
-        return readiness_of(settled.values()), time.monotonic() - began
+        return settled, time.monotonic() - began
 
 
 def export_and_verify(client: Any, settings: StackSettings, vins: list[str], folder: Path) -> tuple[int, int]:

@@ -253,6 +253,24 @@ def readiness_of(records: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     return {"total": sum(by_state.values()), "by_state": by_state, "by_group": by_group}
 
 
+WAITING_STATES = frozenset({State.BLOCKED.value, State.NEEDS_REVIEW.value, State.HELD.value})
+
+
+def worklists_of(
+    records: Iterable[Mapping[str, Any]], owners: Iterable[str]
+) -> dict[str, list[dict[str, Any]]]:
+    """Per team, the records that wait for it with the findings it owns, shaped as worklist items."""
+    lists: dict[str, list[dict[str, Any]]] = {owner: [] for owner in owners}
+    for record in records:
+        if record["state"] not in WAITING_STATES:
+            continue
+        for owner, items in lists.items():
+            mine = [f for f in record.get("findings", []) if f.get("owner") == owner]
+            if mine:
+                items.append({"vin": record["vin"], "state": record["state"], "findings": mine})
+    return lists
+
+
 def at_rest(watch: StatusWatch, quiet_s: float = 30) -> bool:
     """Every VIN archived; or each has a state and no event came for ``quiet_s`` (nothing more will)."""
     open_vins = [vin for vin, s in watch.seen.items() if s.state is not State.ARCHIVED]

@@ -19,7 +19,7 @@ from services.validation.policy import PolicyTable, ReleasePolicy
 from services.validation.rules import ApprovalTable, check_digit
 from services.validation.settings import ValidationSettings
 from shared import topics
-from shared.contracts import BuildRecord
+from shared.contracts import Approval, BuildRecord
 from shared.contracts.events import State, now
 from shared.contracts.policies import PolicyChange
 from shared.ivi import IviSchema
@@ -39,7 +39,12 @@ class MemoryPending:
         return [p for p in self.records.values() if p.build.vehicle_group == vehicle_group and p.waiting]
 
     async def save(
-        self, build: BuildRecord, state: State, waiting: bool, reviewed_by: str | None = None
+        self,
+        build: BuildRecord,
+        state: State,
+        waiting: bool,
+        reviewed_by: str | None = None,
+        approval: Approval | None = None,
     ) -> bool:
         assert waiting is (state in WAITING)
         self.records[build.vin] = Pending(build, state, reviewed_by)
