@@ -47,6 +47,7 @@ def create_app(settings: WorkspaceSettings | None = None) -> FastAPI:
         stage.settings.url_of("validation"),
         load_tokens(stage.settings, dict(os.environ)),
     )
+
     async def board() -> dict[str, Any]:
         return routes.board_view(await api.readiness())
 

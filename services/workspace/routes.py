@@ -283,8 +283,16 @@ def router(ws: Workspace) -> APIRouter:
     @pages.get("/records/{vin}", response_class=HTMLResponse)
     async def record_page(request: Request, who: Visitor, vin: str) -> HTMLResponse:
         vin = check_vin(vin)
-        record = await ws.api.record(vin)
-        certificate = await ws.api.certificate(vin)
+        problems: list[str] = []
+        record = certificate = None
+        try:
+            record = await ws.api.record(vin)
+        except PipelineUnavailable as exc:
+            problems.append(str(exc))
+        try:
+            certificate = await ws.api.certificate(vin)
+        except PipelineUnavailable as exc:
+            problems.append(str(exc))
         check = sections = None
         if certificate is not None:
             check = evidence.check(certificate.xml, ws.schema(), certificate.sha256, certificate.archived_at)
@@ -304,6 +312,7 @@ def router(ws: Workspace) -> APIRouter:
             who,
             received=received,
             approval=approval,
+            problems=problems,
             vin=vin,
             record=record,
             certificate=certificate,
