@@ -39,6 +39,9 @@ class TimelineEntry(BaseModel):
     service: str = Field(description="Service instance that emitted it")
     reason: str | None = Field(None, description="Why, for rejected and failed")
     trace_id: str | None = Field(None, description="OpenTelemetry trace id")
+    findings: tuple[Finding, ...] = Field(
+        (), description="The findings the event carried: the record page shows those since settled"
+    )
 
 
 class StatusRecord(BaseModel):
@@ -156,4 +159,5 @@ def _entry(event: StatusEvent) -> TimelineEntry:
         service=event.service,
         reason=event.reason,
         trace_id=event.trace_id,
+        findings=event.findings,
     )

@@ -322,6 +322,7 @@ def router(ws: Workspace) -> APIRouter:
             waiting=bool(record and record["state"] in WAITING),
             timeline=timeline_of(record, actions),
             revisions=revisions_of(record),
+            settled=settled_findings(record),
             done=request.query_params.get("done"),
         )
 
@@ -508,6 +509,20 @@ def age_text(seconds: float) -> str:
         return f"{hours} h {minutes} min"
     days, hours = divmod(hours, 24)
     return f"{days} d {hours} h"
+
+
+def settled_findings(record: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Findings earlier events carried that the record no longer has, each with when it was last seen."""
+    if not record:
+        return []
+    open_now = {(f["code"], f["path"]) for f in record.get("findings", [])}
+    seen: dict[tuple[str, str], dict[str, Any]] = {}
+    for entry in sorted(record.get("timeline", []), key=lambda e: parse_time(e["time"])):
+        for finding in entry.get("findings", []):
+            key = (finding["code"], finding["path"])
+            if key not in open_now:
+                seen[key] = {**finding, "revision": entry["revision"], "last_seen": entry["time"]}
+    return sorted(seen.values(), key=lambda f: parse_time(f["last_seen"]), reverse=True)
 
 
 def revisions_of(record: dict[str, Any] | None) -> list[dict[str, Any]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import shutil
 import subprocess
 import time
@@ -258,6 +259,15 @@ async def test_the_downloaded_certificate_is_the_archived_one_and_passes_xmllint
         text=True,
     )
     assert seal.returncode == 0, seal.stderr
+    await page.get_by_role("heading", name="Approval context").scroll_into_view_if_needed()
+    await expect(page.locator("[data-approval-hash]")).to_have_text(re.compile(r"^[0-9a-f]{64}$"))
+    assert await axe_violations(page) == []
+
+    await page.goto(f"{base}/approvals")
+    assert await axe_violations(page) == []
+    await page.locator("table.approvals a").first.click()
+    await expect(page.get_by_role("heading", name="Change history")).to_be_visible()
+    assert await axe_violations(page) == []
     await screenshot(page, request)
     await context.close()
 

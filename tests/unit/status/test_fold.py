@@ -209,3 +209,12 @@ def test_time_is_kept_in_utc_milliseconds_as_mongodb_stores_it() -> None:
     assert doc is not None
     assert doc.updated_at == dt.datetime(2026, 11, 26, 8, 0, 0, 123000, tzinfo=dt.UTC)
     assert doc.updated_at.utcoffset() == dt.timedelta(0)
+
+
+def test_each_timeline_entry_keeps_the_findings_its_event_carried() -> None:
+    doc = fold_all(
+        event("validation", State.BLOCKED, findings=(MASS,), owner=Owner.PRODUCTION),
+        event("validation", State.VALIDATED, revision=2, minutes=1),
+    )
+    assert doc is not None and doc.findings == ()
+    assert [e.findings for e in doc.timeline] == [(MASS,), ()]

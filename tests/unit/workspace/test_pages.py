@@ -123,3 +123,27 @@ def test_each_revision_is_listed_newest_first_with_the_last_state_it_reached() -
     }
     assert [(r["revision"], r["state"]) for r in revisions_of(record)] == [(2, "archived"), (1, "blocked")]
     assert revisions_of(None) == []
+
+
+def test_findings_the_record_no_longer_has_are_listed_as_settled_with_when_they_were_last_seen() -> None:
+    from services.workspace.routes import settled_findings
+
+    mass = {"code": "MASS", "path": "CocDataGroup/ActualMass", "message": "too heavy", "owner": "production"}
+    tyre = {
+        "code": "TYRE",
+        "path": "CocDataGroup/AxleTable",
+        "message": "not approved",
+        "owner": "production",
+    }
+    at = [(T0 + dt.timedelta(minutes=m)).isoformat() for m in range(3)]
+    record = {
+        "findings": [tyre],
+        "timeline": [
+            {"revision": 1, "state": "blocked", "time": at[0], "findings": [mass, tyre]},
+            {"revision": 2, "state": "blocked", "time": at[1], "findings": [mass, tyre]},
+            {"revision": 3, "state": "blocked", "time": at[2], "findings": [tyre]},
+        ],
+    }
+    settled = settled_findings(record)
+    assert [(f["code"], f["revision"], f["last_seen"]) for f in settled] == [("MASS", 2, at[1])]
+    assert settled_findings({"findings": [], "timeline": [{"revision": 1, "time": at[0]}]}) == []
