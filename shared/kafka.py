@@ -190,6 +190,19 @@ async def read_to_end(settings: CocSettings, topic: str) -> list[Record]:
         await consumer.stop()
 
 
+async def read_contracts(settings: CocSettings, topic: str, model: type[M]) -> list[tuple[M, Record]]:
+    """Every message of ``topic`` up to its end that keeps ``model``'s contract, with its record.
+
+    Messages that break the contract are left out here: the live subscriber that
+    follows reads them too and keeps them in the DLQ with the reason.
+    """
+    found: list[tuple[M, Record]] = []
+    for record in await read_to_end(settings, topic):
+        with contextlib.suppress(ValidationError):
+            found.append((model.model_validate_json(record.value or b""), record))
+    return found
+
+
 async def partitions_of(settings: CocSettings, topic: str) -> list[int]:
     """The partition numbers of ``topic``; none when it does not exist (it is not created here)."""
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 from functools import cache
 from pathlib import Path
@@ -28,7 +27,7 @@ from shared.auth import load_tokens
 from shared.contracts import Approval
 from shared.contracts.events import Review
 from shared.contracts.policies import PolicyChange
-from shared.kafka import read_to_end
+from shared.kafka import read_contracts
 from shared.stage import Stage
 from shared.xml import load_ivi_schema
 
@@ -61,13 +60,11 @@ def create_app(settings: WorkspaceSettings | None = None) -> FastAPI:
 
     async def read_tables() -> None:
         """The policy table and the approvals as their topics hold them now; the subscribers follow on."""
-        for record in await read_to_end(stage.settings, topics.POLICIES):
-            with contextlib.suppress(ValueError):  # the live subscriber keeps it in the DLQ with the reason
-                policies.add(PolicyChange.model_validate_json(record.value or b""))
-        for record in await read_to_end(stage.settings, topics.APPROVALS):
-            with contextlib.suppress(ValueError):
-                at = dt.datetime.fromtimestamp(record.timestamp / 1000, dt.UTC)
-                approvals.add(Approval.model_validate_json(record.value or b""), at, subscribers.PUBLISHER)
+        for change, _record in await read_contracts(stage.settings, topics.POLICIES, PolicyChange):
+            policies.add(change)
+        for approval, record in await read_contracts(stage.settings, topics.APPROVALS, Approval):
+            at = dt.datetime.fromtimestamp(record.timestamp / 1000, dt.UTC)
+            approvals.add(approval, at, subscribers.PUBLISHER)
 
     stage.publisher(topics.REVIEWS, Review)
     stage.publisher(topics.POLICIES, PolicyChange)

@@ -156,31 +156,18 @@ def router(ws: Workspace) -> APIRouter:
         if not pre or not csrf_ok(csrf, pre, secret()):
             raise HTTPException(status.HTTP_403_FORBIDDEN, "the sign-in form expired: reload the page")
         address = request.client.host if request.client else "-"
+
+        def refused(error: str, code: int) -> HTMLResponse:
+            again = {"next": safe_next(next), "csrf": csrf, "name": name, "error": error}
+            return page(request, "signin.html", None, status_code=code, **again)
+
         wait = ws.throttle.wait_for(name, address, time.monotonic())
         if wait > 0:
-            return page(
-                request,
-                "signin.html",
-                None,
-                next=safe_next(next),
-                csrf=csrf,
-                name=name,
-                error=f"Too many wrong passwords: try again in {int(wait) + 1} s.",
-                status_code=429,
-            )
+            return refused(f"Too many wrong passwords: try again in {int(wait) + 1} s.", 429)
         person = await ws.users.verify(name, password)
         if person is None:
             ws.throttle.failed(name, address, time.monotonic())
-            return page(
-                request,
-                "signin.html",
-                None,
-                next=safe_next(next),
-                csrf=csrf,
-                name=name,
-                error="Name or password is wrong.",
-                status_code=401,
-            )
+            return refused("Name or password is wrong.", 401)
         ws.throttle.succeeded(name, address)
         token = issue_session(person.name, secret(), now(), dt.timedelta(hours=ws.settings.session_hours))
         response = RedirectResponse(safe_next(next), status.HTTP_303_SEE_OTHER)
