@@ -164,7 +164,7 @@ def run_status(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(record, indent=2, default=str))
         return 0
-    print(f"{record['_id']}  revision {record['revision']}  {record['state']}  (stage {record['stage']})")
+    print(f"{record['vin']}  revision {record['revision']}  {record['state']}  (stage {record['stage']})")
     for finding in record.get("findings", []):
         print(f"  {finding['severity']:7} {finding['owner']:13} {finding['code']}: {finding['message']}")
     for event in record.get("timeline", []):
