@@ -70,6 +70,22 @@ async def until(stack: PrivateStack, vin: str, state: str, revision: int = 1) ->
     raise AssertionError(f"{vin} not {state} at revision {revision}: {describe(record)}")
 
 
+def unique_group(prefix: str) -> str:
+    """A vehicle group of one test: a filtered worklist then shows its records alone."""
+    return f"{prefix}{time.time_ns() % 10**9}"
+
+
+async def until_listed(page: Page, vin: str, listed: bool, timeout: float = 60.0) -> None:
+    """Reload the worklist until ``vin`` is on it (or gone): the status service's view follows the fold."""
+    deadline = time.monotonic() + timeout
+    while (await page.locator(f'tr[data-vin="{vin}"]').count() > 0) != listed:
+        assert time.monotonic() < deadline, (
+            f"{vin} {'never listed' if listed else 'still listed'} on {page.url}"
+        )
+        await asyncio.sleep(1)
+        await page.reload()
+
+
 async def board_cells(page: Page) -> dict[str, str]:
     found: dict[str, str] = await page.eval_on_selector_all(
         "[data-cell]", "cells => Object.fromEntries(cells.map(c => [c.dataset.cell, c.textContent.trim()]))"
@@ -147,9 +163,11 @@ async def test_a_production_user_finds_a_blocked_build_that_leaves_the_worklist_
     people: dict[str, Person],
     request: pytest.FixtureRequest,
 ) -> None:
+    group = unique_group("WP")  # this test's records alone on the filtered worklist
     run = sample_run(30, seed=402, tag="M", defect_share=0.5)
+    builds = [b.model_copy(update={"vehicle_group": group}) for b in run.builds]
     async with pipeline.watch(run.expected) as watch:
-        await pipeline.publish(list(run.builds))
+        await pipeline.publish(builds)
         records = await pipeline.settle(watch, run.expected, TIMEOUT)
     blocked = next(
         b
@@ -160,16 +178,18 @@ async def test_a_production_user_finds_a_blocked_build_that_leaves_the_worklist_
     code = records[blocked.vin]["findings"][0]["code"]
 
     context = await new_context(browser)
-    page = await sign_in(context, base, people["production"], f"/worklists/production?code={code}")
-    row = page.locator(f'tr[data-vin="{blocked.vin}"]')
-    await expect(row).to_contain_text(code)
+    listing = f"/worklists/production?group={group}&code={code}"
+    page = await sign_in(context, base, people["production"], listing)
+    await until_listed(page, blocked.vin, True)
+    await expect(page.locator(f'tr[data-vin="{blocked.vin}"]')).to_contain_text(code)
     assert await axe_violations(page) == []
 
-    corrected = clean_twin(402, 30, "M", blocked).model_copy(update={"revision": 2, "vin": blocked.vin})
+    corrected = clean_twin(402, 30, "M", blocked).model_copy(
+        update={"revision": 2, "vin": blocked.vin, "vehicle_group": group}
+    )
     await pipeline.publish([corrected])
     await until(pipeline, blocked.vin, "archived", revision=2)
-    await page.reload()
-    await expect(page.locator(f'tr[data-vin="{blocked.vin}"]')).to_have_count(0)
+    await until_listed(page, blocked.vin, False)
     await page.goto(f"{base}/records/{blocked.vin}")
     await expect(page.locator("[data-record-state]")).to_have_text("archived")
     await expect(page.locator("[data-check='passed']")).to_have_text("passed")
@@ -185,8 +205,11 @@ async def test_a_reviewer_accepts_one_waiting_record_and_rejects_another_back_to
     people: dict[str, Person],
     request: pytest.FixtureRequest,
 ) -> None:
+    group = unique_group("WR")
+    result = pipeline.coc("policy", "set", group, "review", "--by", "test set-up")
+    assert result.returncode == 0, result.stdout + result.stderr
     accepted, rejected = (
-        b.model_copy(update={"vehicle_group": REVIEW_GROUP})
+        b.model_copy(update={"vehicle_group": group})
         for b in sample_run(2, seed=403, tag="N", defect_share=0.0).builds
     )
     await pipeline.publish([accepted, rejected])
@@ -213,7 +236,8 @@ async def test_a_reviewer_accepts_one_waiting_record_and_rejects_another_back_to
     assert [(f["code"], f["owner"]) for f in record["findings"]] == [("REVIEW_REJECTED", "production")]
     assert reviewer.name in record["findings"][0]["message"]
     assert "wrong paint code on the plate" in record["findings"][0]["message"]
-    await page.goto(f"{base}/worklists/production?code=REVIEW_REJECTED")
+    await page.goto(f"{base}/worklists/production?group={group}&code=REVIEW_REJECTED")
+    await until_listed(page, rejected.vin, True)
     await expect(page.locator(f'tr[data-vin="{rejected.vin}"]')).to_contain_text("wrong paint code")
     await screenshot(page, request)
     await context.close()
