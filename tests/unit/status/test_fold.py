@@ -8,28 +8,14 @@ from typing import Any
 import pytest
 
 from services.status.fold import TIMELINE_LIMIT, StatusRecord, fold
-from shared.contracts import Finding, Owner, Severity
+from shared.contracts import Owner
 from shared.contracts.events import State, StatusEvent
+from tests.findings import APPROVAL, MASS
 
 pytestmark = pytest.mark.unit
 
 VIN = "WVWZZZ1JZXW000001"
 T0 = dt.datetime(2026, 11, 26, 8, 0, tzinfo=dt.UTC)
-
-MASS = Finding(
-    code="MASS_ABOVE_MAX",
-    path="CocDataGroup/MassGroup/ActualMass",
-    message="actual mass 1650 kg exceeds the approved maximum 1600 kg",
-    severity=Severity.ERROR,
-    owner=Owner.PRODUCTION,
-)
-APPROVAL = Finding(
-    code="APPROVAL_UNKNOWN",
-    path="CocDataGroup/TypeApprovalNumber",
-    message="no approval e1*2018/858*00001*01; publish it",
-    severity=Severity.ERROR,
-    owner=Owner.TYPE_APPROVAL,
-)
 
 
 def event(stage: str, state: State, *, revision: int = 1, minutes: float = 0, **extra: Any) -> StatusEvent:

@@ -10,40 +10,12 @@ import pytest
 
 from services.status.fold import StatusRecord, fold
 from services.status.tally import OPEN_VERSION, Tally, add, readiness_of, tallies, tally_change
-from shared.contracts import Finding, Owner, Severity
 from shared.contracts.events import State, StatusEvent
+from tests.findings import APPROVAL, COLOUR, MASS, TYRE
 
 pytestmark = pytest.mark.unit
 
 T0 = dt.datetime(2026, 11, 26, 8, 0, tzinfo=dt.UTC)
-MASS = Finding(
-    code="MASS_ABOVE_MAX",
-    path="CocDataGroup/MassGroup/ActualMass",
-    message="actual mass 1650 kg exceeds the approved maximum 1600 kg",
-    severity=Severity.ERROR,
-    owner=Owner.PRODUCTION,
-)
-TYRE = Finding(
-    code="TYRE_UNLISTED",
-    path="CocDataGroup/TyreGroup",
-    message="tyre 205/55 R16 is not among the approved options",
-    severity=Severity.ERROR,
-    owner=Owner.PRODUCTION,
-)
-APPROVAL = Finding(
-    code="APPROVAL_UNKNOWN",
-    path="CocDataGroup/TypeApprovalNumber",
-    message="no approval e1*2018/858*00001*01; publish it",
-    severity=Severity.ERROR,
-    owner=Owner.TYPE_APPROVAL,
-)
-COLOUR = Finding(
-    code="COLOUR_UNLISTED",
-    path="CocDataGroup/ColourOfVehicle",
-    message="colour 'sunset' is not among the approved colours; accept or correct",
-    severity=Severity.WARNING,
-    owner=Owner.COMPLIANCE,
-)
 
 
 def event(
