@@ -12,8 +12,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Query, status
 
 from services.status.adapters.records import StatusStore, Worklists
-from services.status.worklist import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, WorklistQuery
+from services.status.worklist import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, ListQuery
 from shared.auth import Authenticator
+from shared.contracts.events import State
 from shared.contracts.findings import Owner
 
 READINESS_TTL = 2.0  # seconds one readiness count serves every caller
@@ -87,9 +88,11 @@ def router(
     @api.get("/worklist")
     async def get_worklist(
         owner: Annotated[Owner, Query(description="Team whose worklist to show")],
-        group: Annotated[str | None, Query(min_length=1, description="Only this vehicle group")] = None,
+        group: Annotated[
+            str | None, Query(min_length=1, max_length=64, description="Only this vehicle group")
+        ] = None,
         code: Annotated[
-            str | None, Query(min_length=1, description="Only records with this finding code")
+            str | None, Query(min_length=1, max_length=64, description="Only records with this finding code")
         ] = None,
         min_age_s: Annotated[
             int | None, Query(ge=0, description="Only records unchanged for at least this many seconds")
@@ -106,7 +109,35 @@ def router(
         and the team's findings (code, path, message, severity, owner). ``total`` counts every
         matching record; ``as_of`` says when the view of waiting records was taken.
         """
-        query = WorklistQuery(owner, group, code, min_age_s, page, size)
-        return await worklists.page(query)
+        return await worklists.page(ListQuery(owner, None, group, code, min_age_s, page, size))
+
+    @api.get("/records")
+    async def list_records(
+        state: Annotated[State, Query(description="State of the records to list (not archived)")],
+        group: Annotated[
+            str | None, Query(min_length=1, max_length=64, description="Only this vehicle group")
+        ] = None,
+        code: Annotated[
+            str | None, Query(min_length=1, max_length=64, description="Only records with this finding code")
+        ] = None,
+        min_age_s: Annotated[
+            int | None, Query(ge=0, description="Only records unchanged for at least this many seconds")
+        ] = None,
+        page: Annotated[int, Query(ge=1, description="Page number, from 1")] = 1,
+        size: Annotated[
+            int, Query(ge=1, le=MAX_PAGE_SIZE, description=f"Records per page, at most {MAX_PAGE_SIZE}")
+        ] = DEFAULT_PAGE_SIZE,
+    ) -> dict[str, Any]:
+        """The records now in ``state``, oldest first: what a count of the readiness board stands for.
+
+        Every state but archived (archived certificates are found by VIN: ``/v1/records/{vin}`` and
+        the archive). Items as in ``/v1/worklist``, with all the record's findings. 422 for archived.
+        """
+        if state is State.ARCHIVED:
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_CONTENT,
+                "state: archived records are not listed; look one up by VIN",
+            )
+        return await worklists.page(ListQuery(None, state, group, code, min_age_s, page, size))
 
     return api

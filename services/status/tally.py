@@ -19,8 +19,7 @@ Counter keys (``kind|…``):
 - ``archived-min|<YYYY-MM-DDTHH:MM>`` and ``archived-hour|<YYYY-MM-DDTHH>``: vehicles
   whose current record is archived, by the minute and the hour of its archive
   event. A corrected revision moves the vehicle out of the bucket of its old
-  certificate, so these count vehicles, the way ``by_state`` does;
-- ``version|open``: not a count; moves whenever the set of waiting records changes.
+  certificate, so these count vehicles, the way ``by_state`` does.
 """
 
 from __future__ import annotations
@@ -35,7 +34,6 @@ from shared.contracts.events import State
 from shared.contracts.findings import Owner
 
 NO_GROUP = "unknown"  # readiness key of records whose group no event has told (e.g. rejected input)
-OPEN_VERSION = "version|open"
 MINUTE, HOUR = "archived-min", "archived-hour"
 MINUTE_FORMAT, HOUR_FORMAT = "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H"
 
@@ -77,8 +75,6 @@ def tally_change(before: StatusRecord | None, after: StatusRecord) -> Tally:
     """How the counters move when ``before`` is replaced by ``after`` (zero moves left out)."""
     old, new = tallies(before), tallies(after)
     change = {key: new.get(key, 0) - old.get(key, 0) for key in old.keys() | new.keys()}
-    if (before is not None and before.waiting) or after.waiting:
-        change[OPEN_VERSION] = 1
     return {key: n for key, n in change.items() if n}
 
 

@@ -1,85 +1,142 @@
-"""Status's pure worklist logic: what a waiting record keeps for the worklists, and one page of them.
+"""Status's pure list logic: the unsettled records a process keeps in view, and one page of them.
 
 A team's worklist is the records waiting for a person (blocked, needs review,
-held) with findings that team owns, oldest first: the order a team works
-through them, and one that stays put while the team works (a record that
-changes goes to the end). Ties are broken by VIN.
+held) with findings that team owns; a state list is the records in one state
+that is not archived (the board's counts link to them). Both are oldest first:
+the order a team works through them, and one that stays put while the team works
+(a record that changes goes to the end). Ties are broken by VIN.
 """
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 
-from services.status.fold import StatusRecord
+from services.status.fold import OPEN_STATES, StatusRecord
+from shared.contracts.events import State
 from shared.contracts.findings import Owner
 
 MAX_PAGE_SIZE = 200
 DEFAULT_PAGE_SIZE = 50
+WAITING = frozenset(state.value for state in OPEN_STATES)
 
 
 @dataclass(frozen=True)
-class WorklistQuery:
-    """One page of one team's worklist, with the filters a person set."""
+class ListQuery:
+    """One page of a team's worklist (``owner``) or of a state list (``state``), with the filters set."""
 
-    owner: Owner
+    owner: Owner | None = None
+    state: State | None = None
     group: str | None = None
     code: str | None = None
     min_age_s: int | None = None
     page: int = 1
     size: int = DEFAULT_PAGE_SIZE
 
+    def __post_init__(self) -> None:
+        if (self.owner is None) == (self.state is None):
+            raise ValueError("a list is either a team's worklist or a state's records")
+
 
 @dataclass(frozen=True, order=True)
-class OpenEntry:
-    """What the worklist needs to select and order a waiting record for one team."""
+class Entry:
+    """What the lists need to select and order an unsettled record."""
 
     updated_at: dt.datetime
     vin: str
-    group: str | None
-    codes: frozenset[str]  # codes of the findings this team owns
+    state: str = field(compare=False)
+    group: str | None = field(compare=False)
+    keys: frozenset[str] = field(compare=False)  # ``owner|code`` per finding
+
+    @property
+    def waiting(self) -> bool:
+        return self.state in WAITING
+
+    def owners(self) -> set[str]:
+        return {key.partition("|")[0] for key in self.keys}
+
+    def has_code(self, code: str, owner: Owner | None) -> bool:
+        return any(
+            key.partition("|")[2] == code and (owner is None or key.partition("|")[0] == owner.value)
+            for key in self.keys
+        )
 
 
 def open_keys(record: StatusRecord) -> list[str]:
-    """``owner|code`` of each finding of the record, as the open collection keeps them."""
+    """``owner|code`` of each finding of the record, as the unsettled collection keeps them."""
     return [f"{finding.owner.value}|{finding.code}" for finding in record.findings]
 
 
-def entries_by_owner(
-    rows: Iterable[tuple[str, dt.datetime, str | None, Sequence[str]]],
-) -> dict[str, list[OpenEntry]]:
-    """Per team, its entries oldest first, from (vin, updated_at, group, ``owner|code`` keys) rows."""
-    codes: dict[str, dict[str, set[str]]] = {}
-    found: dict[str, list[tuple[str, dt.datetime, str | None]]] = {}
-    for vin, updated_at, group, keys in rows:
-        for key in keys:
-            owner, _, code = key.partition("|")
-            per_vin = codes.setdefault(owner, {})
-            if vin not in per_vin:
-                per_vin[vin] = set()
-                found.setdefault(owner, []).append((vin, updated_at, group))
-            per_vin[vin].add(code)
-    return {
-        owner: sorted(OpenEntry(at, vin, group, frozenset(codes[owner][vin])) for vin, at, group in rows_)
-        for owner, rows_ in found.items()
-    }
+class View:
+    """The unsettled records held in a process: per team its waiting records, per state its records.
 
+    Each list is kept sorted (oldest first) as entries come and go, so a page is
+    a filter over one list, and a change costs a search and a move, not a sort.
+    """
 
-def select(
-    entries: Sequence[OpenEntry], query: WorklistQuery, now: dt.datetime
-) -> tuple[list[OpenEntry], int]:
-    """The page ``query`` asks for out of one team's entries (oldest first), and how many match in all."""
-    cutoff = now - dt.timedelta(seconds=query.min_age_s) if query.min_age_s else None
-    matching = [
-        entry
-        for entry in entries
-        if (cutoff is None or entry.updated_at <= cutoff)
-        and (query.group is None or entry.group == query.group)
-        and (query.code is None or query.code in entry.codes)
-    ]
-    start = (query.page - 1) * query.size
-    return matching[start : start + query.size], len(matching)
+    def __init__(self, entries: Iterable[Entry] = ()) -> None:
+        self.entries: dict[str, Entry] = {}
+        self.by_owner: dict[str, list[Entry]] = {}
+        self.by_state: dict[str, list[Entry]] = {}
+        for entry in sorted(entries):
+            self.entries[entry.vin] = entry
+            self.by_state.setdefault(entry.state, []).append(entry)
+            if entry.waiting:
+                for owner in entry.owners():
+                    self.by_owner.setdefault(owner, []).append(entry)
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def put(self, entry: Entry) -> None:
+        """Add the entry, or replace the VIN's entry by it."""
+        self.drop(entry.vin)
+        self.entries[entry.vin] = entry
+        for target in self._lists(entry, create=True):
+            bisect.insort(target, entry)
+
+    def drop(self, vin: str) -> None:
+        """Forget the VIN (it was archived, or is about to be replaced)."""
+        entry = self.entries.pop(vin, None)
+        if entry is None:
+            return
+        for target in self._lists(entry, create=False):
+            at = bisect.bisect_left(target, entry)
+            if at < len(target) and target[at] == entry:
+                del target[at]
+
+    def _lists(self, entry: Entry, create: bool) -> list[list[Entry]]:
+        def of(table: dict[str, list[Entry]], key: str) -> list[Entry] | None:
+            return table.setdefault(key, []) if create else table.get(key)
+
+        found = [of(self.by_state, entry.state)]
+        if entry.waiting:
+            found += [of(self.by_owner, owner) for owner in entry.owners()]
+        return [target for target in found if target is not None]
+
+    def select(self, query: ListQuery, now: dt.datetime) -> tuple[list[Entry], int]:
+        """The page ``query`` asks for (oldest first), and how many match in all."""
+        if query.owner is not None:
+            source = self.by_owner.get(query.owner.value, [])
+        else:
+            assert query.state is not None
+            source = self.by_state.get(query.state.value, [])
+        cutoff = now - dt.timedelta(seconds=query.min_age_s) if query.min_age_s else None
+        if cutoff is not None:
+            source = source[: bisect.bisect_right(source, Entry(cutoff, "\uffff", "", None, frozenset()))]
+        if query.group is None and query.code is None:
+            matching = source
+        else:
+            matching = [
+                entry
+                for entry in source
+                if (query.group is None or entry.group == query.group)
+                and (query.code is None or entry.has_code(query.code, query.owner))
+            ]
+        start = (query.page - 1) * query.size
+        return matching[start : start + query.size], len(matching)
 
 
 def age_s(updated_at: dt.datetime, now: dt.datetime) -> int:

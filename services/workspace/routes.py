@@ -217,7 +217,50 @@ def router(ws: Workspace) -> APIRouter:
             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
         )
 
-    # -- worklists -----------------------------------------------------------------------------
+    # -- worklists and state lists -------------------------------------------------------------
+
+    @pages.get("/states/{state}", response_class=HTMLResponse)
+    async def state_list(
+        request: Request,
+        who: Visitor,
+        state: State,
+        group: Annotated[str, Query(max_length=64)] = "",
+        code: Annotated[str, Query(max_length=64)] = "",
+        min_age_h: Annotated[float | None, Query(ge=0, le=24 * 365)] = None,
+        page_no: Annotated[int, Query(alias="page", ge=1, le=100_000)] = 1,
+    ) -> HTMLResponse:
+        """The records behind one count of the board: a state, in a group or all groups."""
+        filters = {"group": group.strip(), "code": code.strip().upper()}
+        found: dict[str, Any] = {"items": []}
+        problem = None
+        if state is not State.ARCHIVED:
+            try:
+                found = await ws.api.records_in(
+                    state.value,
+                    **filters,
+                    min_age_s=int(min_age_h * 3600) if min_age_h else None,
+                    page=page_no,
+                    size=ws.settings.page_size,
+                )
+            except PipelineUnavailable as exc:
+                problem = str(exc)
+        items = found.get("items", [])
+        total = int(found.get("total", len(items)))
+        return page(
+            request,
+            "worklist.html",
+            who,
+            team=None,
+            state=state.value,
+            action=f"/states/{state.value}",
+            items=items,
+            total=total,
+            page_no=page_no,
+            pages=max(1, -(-total // ws.settings.page_size)),
+            filters={**filters, "min_age_h": min_age_h or ""},
+            problem=problem,
+            now=now(),
+        )
 
     @pages.get("/worklists/{team}", response_class=HTMLResponse)
     async def worklist(
@@ -249,6 +292,8 @@ def router(ws: Workspace) -> APIRouter:
             "worklist.html",
             who,
             team=team.value,
+            state=None,
+            action=f"/worklists/{team.value}",
             items=items,
             total=total,
             page_no=page_no,

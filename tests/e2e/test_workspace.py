@@ -156,6 +156,52 @@ async def test_the_board_shows_the_read_models_counts_and_follows_new_builds_liv
     await context.close()
 
 
+async def test_each_count_of_the_board_opens_the_list_of_the_records_behind_it(
+    pipeline: PrivateStack,
+    browser: Browser,
+    base: str,
+    people: dict[str, Person],
+    request: pytest.FixtureRequest,
+) -> None:
+    group = unique_group("WL")
+    run = sample_run(16, seed=405, tag="K", defect_share=0.5)
+    builds = [b.model_copy(update={"vehicle_group": group}) for b in run.builds]
+    async with pipeline.watch(run.expected) as watch:
+        await pipeline.publish(builds)
+        records = await pipeline.settle(watch, run.expected, TIMEOUT)
+    by_state: dict[str, set[str]] = {}
+    for vin, record in records.items():
+        by_state.setdefault(record["state"], set()).add(vin)
+    listed_states = sorted(set(by_state) - {"archived"})
+    assert listed_states, f"no record of the run waits: {sorted(by_state)}"
+
+    context = await new_context(browser)
+    page = await sign_in(context, base, people["viewer"], "/")
+    for state in listed_states:
+        await page.goto(f"{base}/")
+        cell = page.locator(f'[data-cell="{group}|{state}"] a')
+        await expect(cell).to_have_text(str(len(by_state[state])))
+        await cell.click()
+        await page.wait_for_url(re.compile(rf"/states/{state}\?group={group}$"))
+        deadline = time.monotonic() + 60
+        while (
+            set(await page.locator("tr[data-vin]").evaluate_all("rows => rows.map(r => r.dataset.vin)"))
+            != by_state[state]
+        ):
+            assert time.monotonic() < deadline, (
+                f"the {state} list of {group} never showed {sorted(by_state[state])}"
+            )
+            await asyncio.sleep(1)
+            await page.reload()
+        await expect(page.get_by_role("heading", level=1)).to_contain_text(state.replace("_", " "))
+        assert await axe_violations(page) == []
+    await page.goto(f"{base}/")
+    await page.locator(f'[data-cell="{group}|archived"] a').click()
+    await expect(page.locator("main")).to_contain_text("found by VIN")
+    await screenshot(page, request)
+    await context.close()
+
+
 async def test_a_production_user_finds_a_blocked_build_that_leaves_the_worklist_once_corrected(
     pipeline: PrivateStack,
     browser: Browser,

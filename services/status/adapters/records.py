@@ -1,13 +1,16 @@
-"""The status read model in MongoDB: the records, a slim index of them, the waiting records, the counters.
+"""The status read model in MongoDB: the records, a slim index of them, the unsettled records, the counters.
 
-Four collections, each keyed by ``_id`` so that every hot read and write is by
-``_id`` (see ``shared.mongo``):
+Collections keyed by ``_id``, so that every hot read and write is by ``_id``
+(see ``shared.mongo``):
 
 - ``status_records``: one document per VIN, the typed record with its timeline;
 - ``status_records_index``: per VIN its state, group and time, what a recount reads;
-- ``status_records_open``: per VIN waiting for a person, what a worklist shows;
+- ``status_records_unsettled``: per VIN not archived (on its way, waiting for a
+  person, failed, rejected), what the worklists and state lists show;
 - ``status_records_counts``: small counter documents (``services.status.tally``)
-  moved by ``$inc`` as records are written, which the readiness board reads.
+  moved by ``$inc`` as records are written, which the readiness board reads;
+- ``status_records_journal`` and ``_heads``: which VINs' unsettled entries each
+  writing process changed, in order, so the lists follow them (``Worklists``).
 
 A VIN's events come from one partition, so one status instance folds them at a
 time, except around a consumer group rebalance. Within a process a per-VIN lock
@@ -23,9 +26,12 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import time
+import uuid
 import weakref
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from pymongo.asynchronous.collection import AsyncCollection
@@ -33,7 +39,6 @@ from pymongo.errors import DuplicateKeyError
 
 from services.status.fold import StatusRecord, StatusServiceError, fold
 from services.status.tally import (
-    OPEN_VERSION,
     Tally,
     add,
     hour_key,
@@ -44,7 +49,7 @@ from services.status.tally import (
     state_key,
     tally_change,
 )
-from services.status.worklist import OpenEntry, WorklistQuery, age_s, entries_by_owner, open_keys, select
+from services.status.worklist import WAITING, Entry, ListQuery, View, age_s, open_keys
 from shared.contracts.events import State, StatusEvent
 from shared.contracts.findings import Owner
 from shared.mongo import MongoDoc, serves_secondary_indexes
@@ -54,7 +59,11 @@ MAX_ATTEMPTS = 20
 CONCURRENT_VINS = 8  # VINs of one batch folded at once: their database round trips overlap
 CONCURRENT_LOOKUPS = 50  # reads by _id of one worklist page overlapped
 RECOUNT_GRACE_S = 2.0  # longer than any writer takes from a record write to its counter update
-WORKLIST_WAIT_S = 0.05  # how long a worklist request waits for a fresher view before serving the last one
+WORKLIST_WAIT_S = 0.05  # how long a list request waits for a fresher view before serving the last one
+JOURNAL_KEEP = 20_000  # journal entries each writing process keeps; a reader further behind reloads
+RELOAD_S = 900.0  # a view is read whole again this often (it repairs what a writer's crash left unsaid)
+CATCH_UP_LIMIT = 2_000  # journal entries a reader follows before it rather reads the view whole
+HEAD_MAX_AGE = dt.timedelta(days=2)  # a writer silent this long is gone: its journal is deleted
 
 log = logging.getLogger(__name__)
 
@@ -69,18 +78,31 @@ class StatusStore:
     def __init__(self, collection: AsyncCollection[MongoDoc]) -> None:
         self.collection = collection
         db, name = collection.database, collection.name
-        self.index, self.open, self.counts = db[f"{name}_index"], db[f"{name}_open"], db[f"{name}_counts"]
+        self.index, self.unsettled, self.counts = (
+            db[f"{name}_index"],
+            db[f"{name}_unsettled"],
+            db[f"{name}_counts"],
+        )
+        self.journal, self.heads = db[f"{name}_journal"], db[f"{name}_heads"]
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self._writes = 0  # record writes begun in this process: a recount checks none began meanwhile
         self._unbumped = 0  # folds in this process whose counter change is not yet applied
+        self.writer = uuid.uuid4().hex[:16]  # this process in the journal
+        self._journal_n = 0
+        self._touched: set[str] = set()  # VINs whose unsettled entry was written, not yet journalled
+        self._journal_lock = asyncio.Lock()
 
     async def setup(self) -> None:
-        """Indexes for the recount and the worklists, where the server uses them."""
+        """Forget the journals of writers long gone; indexes for the recount, where the server uses them."""
+        cutoff = dt.datetime.now(dt.UTC) - HEAD_MAX_AGE
+        async for head in self.heads.find({}):
+            if head.get("at") is None or head["at"] < cutoff:
+                await self.journal.delete_many({"writer": head["_id"]})
+                await self.heads.delete_one({"_id": head["_id"]})
         if not await serves_secondary_indexes(self.collection.database.client):
             return
         for field in ("state", "owners", "group"):
             await self.index.create_index(field)
-        await self.open.create_index([("keys", 1), ("updated_at", 1)])
 
     # -- folding ----------------------------------------------------------------------------
 
@@ -93,6 +115,7 @@ class StatusStore:
             await self.bump(change)
         finally:
             self._unbumped -= 1
+            await self._journal_touched()
         return record
 
     def _lock(self, key: str) -> asyncio.Lock:
@@ -152,6 +175,7 @@ class StatusStore:
             await self.bump(change)
         finally:
             self._unbumped -= 1
+            await self._journal_touched()
         for result in results:
             if isinstance(result, BaseException):
                 raise result
@@ -195,12 +219,39 @@ class StatusStore:
         return True
 
     async def _derive(self, record: StatusRecord) -> None:
-        """The record's index entry and, while it waits for a person, its open entry (by ``_id``)."""
+        """The record's index entry and, until it is archived, its unsettled entry (by ``_id``)."""
         await self.index.replace_one({"_id": record.vin}, index_entry(record), upsert=True)
-        if record.waiting:
-            await self.open.replace_one({"_id": record.vin}, open_entry(record), upsert=True)
+        if record.state is State.ARCHIVED:
+            await self.unsettled.delete_one({"_id": record.vin})
         else:
-            await self.open.delete_one({"_id": record.vin})
+            await self.unsettled.replace_one({"_id": record.vin}, unsettled_entry(record), upsert=True)
+        self._touched.add(record.vin)
+
+    async def _journal_touched(self) -> None:
+        """Tell the lists which unsettled entries this process changed: one journal entry per fold.
+
+        The entry is written after the entries it names, and the writer's head
+        after the entry, so a reader that sees a head finds every change up to
+        it. A crash before the journal write leaves a change unsaid until the
+        readers' next whole read (``RELOAD_S``). Never raises: the fold is done.
+        """
+        async with self._journal_lock:
+            if not self._touched:
+                return
+            vins, self._touched = sorted(self._touched), set()
+            n, now = self._journal_n + 1, dt.datetime.now(dt.UTC)
+            try:
+                await self.journal.insert_one(
+                    {"_id": journal_id(self.writer, n), "writer": self.writer, "vins": vins, "at": now}
+                )
+                await self.heads.replace_one({"_id": self.writer}, {"n": n, "at": now}, upsert=True)
+            except Exception:  # the database went away: the next fold journals these again
+                self._touched.update(vins)
+                log.warning("status journal write failed; kept %d VINs for the next one", len(vins))
+                return
+            self._journal_n = n
+            if n > JOURNAL_KEEP:
+                await self.journal.delete_one({"_id": journal_id(self.writer, n - JOURNAL_KEEP)})
 
     # -- counters ---------------------------------------------------------------------------
 
@@ -263,7 +314,7 @@ class StatusStore:
         correction = {
             key: counted.get(key, 0) - after.get(key, 0)
             for key in counted.keys() | after.keys()
-            if key != OPEN_VERSION and in_window(key, now)
+            if in_window(key, now)
         }
         await self.bump({key: n for key, n in correction.items() if n})
         stale = [key for key in after if not in_window(key, now)]
@@ -281,8 +332,9 @@ class StatusStore:
             at = entry.get("updated_at")
             if entry["state"] == State.ARCHIVED.value and at is not None:
                 add(counted, {key: 1 for key in (minute_key(at), hour_key(at)) if in_window(key, now)})
-        async for entry in self.open.find({}, {"keys": 1}):
-            add(counted, owner_keys(key.partition("|")[0] for key in entry.get("keys", [])))
+        async for entry in self.unsettled.find({}, {"keys": 1, "state": 1}):
+            if entry.get("state") in WAITING:
+                add(counted, owner_keys(key.partition("|")[0] for key in entry.get("keys", [])))
         return counted
 
     # -- reads ------------------------------------------------------------------------------
@@ -291,96 +343,148 @@ class StatusStore:
         doc = await self.collection.find_one({"_id": vin})
         return from_document(doc) if doc is not None else None
 
-    async def open_version(self) -> int:
-        doc = await self.counts.find_one({"_id": OPEN_VERSION})
-        return int(doc["n"]) if doc else 0
+    async def unsettled_view(self) -> View:
+        """Every unsettled record as a list entry (one pass over the collection)."""
+        cursor = self.unsettled.find({}, {"updated_at": 1, "vehicle_group": 1, "keys": 1, "state": 1})
+        return View([entry_of(doc) async for doc in cursor])
 
-    async def open_entries(self) -> dict[str, list[OpenEntry]]:
-        """Every waiting record, per team that owns one of its findings, oldest first (one pass)."""
-        cursor = self.open.find({}, {"updated_at": 1, "vehicle_group": 1, "keys": 1})
-        return entries_by_owner(
-            [
-                (doc["_id"], doc["updated_at"], doc.get("vehicle_group"), doc.get("keys", []))
-                async for doc in cursor
-            ]
-        )
+    async def journal_heads(self) -> dict[str, int]:
+        """How far each writing process's journal goes."""
+        return {doc["_id"]: int(doc["n"]) async for doc in self.heads.find({})}
 
-    async def open_items(self, vins: Sequence[str], owner: Owner, now: dt.datetime) -> list[MongoDoc]:
-        """The worklist items of ``vins`` in that order (by ``_id``, overlapped), each with ``owner``'s findings.
+    async def journalled(self, writer: str, first: int, last: int) -> set[str] | None:
+        """The VINs a writer's journal entries ``first``..``last`` name; None when one is gone."""
+        limit = asyncio.Semaphore(CONCURRENT_LOOKUPS)
 
-        A VIN that stopped waiting for ``owner`` since the view was taken is left out.
-        """
+        async def one(n: int) -> MongoDoc | None:
+            async with limit:
+                return await self.journal.find_one({"_id": journal_id(writer, n)})
+
+        docs = await asyncio.gather(*(one(n) for n in range(first, last + 1)))
+        if any(doc is None for doc in docs):
+            return None
+        return {vin for doc in docs if doc is not None for vin in doc["vins"]}
+
+    async def unsettled_docs(self, vins: Sequence[str]) -> dict[str, MongoDoc | None]:
+        """The unsettled entries of ``vins`` by ``_id``, overlapped; None for a VIN that has none."""
         limit = asyncio.Semaphore(CONCURRENT_LOOKUPS)
 
         async def one(vin: str) -> MongoDoc | None:
             async with limit:
-                return await self.open.find_one({"_id": vin})
+                return await self.unsettled.find_one({"_id": vin})
 
-        docs = await asyncio.gather(*(one(vin) for vin in vins))
-        return [work_item(doc, owner, now) for doc in docs if doc is not None and owner_of(doc, owner)]
+        return dict(zip(vins, await asyncio.gather(*(one(vin) for vin in vins)), strict=True))
+
+
+@dataclass
+class Followed:
+    """A view of the unsettled records and how far into each writer's journal it is."""
+
+    view: View
+    heads: dict[str, int]
+    taken: float  # monotonic time the whole read began
+    as_of: dt.datetime  # wall time the view was last brought up to date
 
 
 class Worklists:
-    """Pages of the worklists, from a view of the waiting records kept in this process.
+    """Pages of the worklists and state lists, from a view of the unsettled records kept here.
 
-    FerretDB answers a filter on the open collection only by reading all of it
-    (see ``shared.mongo``): too slow per request when 100,000 records wait. So
-    the selection (team, group, finding code, age) and the paging run on a view
-    of the waiting records (VIN, time, group, codes) held here, and only the
-    page's records are read, by ``_id``. The view is taken again when the open
-    version counter moved; a request waits ``wait_s`` for the new view and
-    otherwise is answered from the last one (``as_of`` says when it was taken),
-    so at rest every answer is exact and under load none waits long.
+    FerretDB answers a filter on a collection only by reading all of it (see
+    ``shared.mongo``): too slow per request with 100,000 records waiting. So the
+    selection (team or state, group, finding code, age) and the paging run on a
+    view held in this process, and only the page's records are read, by ``_id``.
+
+    The view is read whole once (at start, ``prime``), then follows the writers'
+    journals: a request first reads the heads (one small collection), and when
+    a writer moved on, the VINs its new journal entries name are read again by
+    ``_id`` and put into the view. A request waits ``wait_s`` for that and
+    otherwise is answered from the view as it is (``as_of`` says when it was
+    last brought up to date): at rest every answer is exact, under load none
+    waits long. The view is read whole again when a reader fell further behind
+    than the journals keep, and every ``reload_s`` to repair what a writer that
+    crashed between its write and its journal entry left unsaid.
     """
 
-    def __init__(self, store: StatusStore, wait_s: float = WORKLIST_WAIT_S) -> None:
-        self.store, self.wait_s = store, wait_s
-        self._view: tuple[int, dt.datetime, dict[str, list[OpenEntry]]] | None = None
-        self._loading: asyncio.Task[tuple[int, dt.datetime, dict[str, list[OpenEntry]]]] | None = None
+    def __init__(
+        self, store: StatusStore, wait_s: float = WORKLIST_WAIT_S, reload_s: float = RELOAD_S
+    ) -> None:
+        self.store, self.wait_s, self.reload_s = store, wait_s, reload_s
+        self._followed: Followed | None = None
+        self._refresh: asyncio.Task[Followed] | None = None
 
-    async def page(self, query: WorklistQuery) -> dict[str, Any]:
-        version = await self.store.open_version()
-        view = self._view
-        if view is None or view[0] != version:
-            view = await self._fresher(view)
-        _, as_of, entries = view
+    async def page(self, query: ListQuery) -> dict[str, Any]:
+        followed = await self._current()
         now = dt.datetime.now(dt.UTC)
-        chosen, total = select(entries.get(query.owner.value, []), query, now)
-        items = await self.store.open_items([entry.vin for entry in chosen], query.owner, now)
+        chosen, total = followed.view.select(query, now)
+        docs = await self.store.unsettled_docs([entry.vin for entry in chosen])
+        items = [
+            list_item(doc, query.owner, now)
+            for doc in docs.values()
+            if doc is not None and still_listed(doc, query)
+        ]
+        listed = {"owner": query.owner.value} if query.owner else {"state": query.state.value}  # type: ignore[union-attr]
         return {
-            "owner": query.owner.value,
+            **listed,
             "items": items,
             "total": total,
             "page": query.page,
             "size": query.size,
             "order": "oldest first",
-            "as_of": as_of.isoformat(),
+            "as_of": followed.as_of.isoformat(),
         }
 
     def prime(self) -> None:
-        """Start taking the first view now (at start), so the first request need not wait for all of it."""
-        if self._loading is None:
-            self._loading = asyncio.create_task(self._load())
+        """Start reading the view now (at start), so the first request need not wait for all of it."""
+        if self._refresh is None:
+            self._refresh = asyncio.create_task(self._bring_up_to_date(None))
 
-    async def _fresher(
-        self, stale: tuple[int, dt.datetime, dict[str, list[OpenEntry]]] | None
-    ) -> tuple[int, dt.datetime, dict[str, list[OpenEntry]]]:
-        if self._loading is None or self._loading.done():
-            self._loading = asyncio.create_task(self._load())
-        if stale is None:
-            return await asyncio.shield(self._loading)
+    async def _current(self) -> Followed:
+        followed = self._followed
+        if self._refresh is None or self._refresh.done():
+            self._refresh = asyncio.create_task(self._bring_up_to_date(followed))
+        if followed is None:
+            return await asyncio.shield(self._refresh)
         try:
-            return await asyncio.wait_for(asyncio.shield(self._loading), self.wait_s)
+            return await asyncio.wait_for(asyncio.shield(self._refresh), self.wait_s)
         except TimeoutError:
-            return stale
+            return followed
 
-    async def _load(self) -> tuple[int, dt.datetime, dict[str, list[OpenEntry]]]:
-        # The version is read before the entries: a change while they are read leaves the view
-        # with the older version, so the next request takes the view again.
-        version, as_of = await self.store.open_version(), dt.datetime.now(dt.UTC)
-        view = (version, as_of, await self.store.open_entries())
-        self._view = view
-        return view
+    async def _bring_up_to_date(self, followed: Followed | None) -> Followed:
+        if followed is None or time.monotonic() - followed.taken > self.reload_s:
+            followed = await self._read_whole()
+        if not await self._follow(followed):
+            followed = await self._read_whole()
+            await self._follow(followed)
+        self._followed = followed
+        return followed
+
+    async def _read_whole(self) -> Followed:
+        # The heads are read before the entries: a change while they are read is in the
+        # journal after those heads, and following it puts the VIN in again.
+        began, heads = time.monotonic(), await self.store.journal_heads()
+        return Followed(await self.store.unsettled_view(), heads, began, dt.datetime.now(dt.UTC))
+
+    async def _follow(self, followed: Followed) -> bool:
+        """Apply the journals since the view's heads; False when a whole read is due instead."""
+        as_of, heads = dt.datetime.now(dt.UTC), await self.store.journal_heads()
+        behind = {writer: (followed.heads.get(writer, 0), n) for writer, n in heads.items()}
+        behind = {writer: span for writer, span in behind.items() if span[1] > span[0]}
+        if sum(last - known for known, last in behind.values()) > CATCH_UP_LIMIT:
+            return False
+        vins: set[str] = set()
+        for writer, (known, last) in behind.items():
+            named = await self.store.journalled(writer, known + 1, last)
+            if named is None:
+                return False
+            vins |= named
+        for vin, doc in (await self.store.unsettled_docs(sorted(vins))).items():
+            if doc is None:
+                followed.view.drop(vin)
+            else:
+                followed.view.put(entry_of(doc))
+        followed.heads.update({writer: last for writer, (_, last) in behind.items()})
+        followed.as_of = as_of
+        return True
 
 
 async def run_recounts(store: StatusStore, interval_s: float, busy_retry_s: float = 30.0) -> None:
@@ -418,8 +522,8 @@ def index_entry(record: StatusRecord) -> MongoDoc:
     }
 
 
-def open_entry(record: StatusRecord) -> MongoDoc:
-    """What a worklist needs of a waiting record: ``keys`` are ``owner|code`` per finding."""
+def unsettled_entry(record: StatusRecord) -> MongoDoc:
+    """What the lists need of a record not archived: ``keys`` are ``owner|code`` per finding."""
     return {
         "_id": record.vin,
         "record_id": record.record_id,
@@ -432,12 +536,31 @@ def open_entry(record: StatusRecord) -> MongoDoc:
     }
 
 
-def owner_of(doc: MongoDoc, owner: Owner) -> bool:
-    return any(key.partition("|")[0] == owner.value for key in doc.get("keys", []))
+def entry_of(doc: MongoDoc) -> Entry:
+    return Entry(
+        doc["updated_at"],
+        doc["_id"],
+        doc["state"],
+        doc.get("vehicle_group"),
+        frozenset(doc.get("keys", [])),
+    )
 
 
-def work_item(doc: MongoDoc, owner: Owner, now: dt.datetime) -> MongoDoc:
-    """A worklist entry: the waiting record with only the findings ``owner`` must act on."""
+def journal_id(writer: str, n: int) -> str:
+    return f"{writer}:{n:012d}"
+
+
+def still_listed(doc: MongoDoc, query: ListQuery) -> bool:
+    """Whether the entry, read after the view was taken, still belongs to the list."""
+    if query.owner is not None:
+        return doc["state"] in WAITING and any(
+            key.partition("|")[0] == query.owner.value for key in doc.get("keys", [])
+        )
+    return query.state is not None and doc["state"] == query.state.value
+
+
+def list_item(doc: MongoDoc, owner: Owner | None, now: dt.datetime) -> MongoDoc:
+    """A list entry: the record with its findings (in a worklist, only those ``owner`` must act on)."""
     return {
         "vin": doc["_id"],
         "record_id": doc["record_id"],
@@ -446,5 +569,5 @@ def work_item(doc: MongoDoc, owner: Owner, now: dt.datetime) -> MongoDoc:
         "vehicle_group": doc.get("vehicle_group"),
         "updated_at": doc["updated_at"],
         "age_s": age_s(doc["updated_at"], now),
-        "findings": [f for f in doc.get("findings", []) if f["owner"] == owner.value],
+        "findings": [f for f in doc.get("findings", []) if owner is None or f["owner"] == owner.value],
     }

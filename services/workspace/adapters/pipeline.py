@@ -54,6 +54,12 @@ class PipelineApi:
         found = await self._json(f"{self.status_url}/v1/worklist", params)
         return found or {"owner": owner, "items": []}
 
+    async def records_in(self, state: str, **filters: Any) -> dict[str, Any]:
+        """The records now in ``state`` (not archived), oldest first, one page."""
+        params = {"state": state, **{k: v for k, v in filters.items() if v not in (None, "")}}
+        found = await self._json(f"{self.status_url}/v1/records", params)
+        return found or {"state": state, "items": []}
+
     async def record(self, vin: str) -> dict[str, Any] | None:
         found: dict[str, Any] | None = await self._json(f"{self.status_url}/v1/records/{vin}")
         return found

@@ -17,6 +17,17 @@
     var link = node.querySelector("a");
     (link || node).textContent = String(value);
   }
+  function setCell(selector, n, state, group) {
+    // A count links to the records behind it; a zero count links nowhere.
+    var node = document.querySelector(selector);
+    if (!node || n === undefined || n === null) return;
+    if (!n) { node.textContent = "0"; return; }
+    var link = node.querySelector("a") || document.createElement("a");
+    link.href = "/states/" + encodeURIComponent(state) + (group ? "?group=" + encodeURIComponent(group) : "");
+    link.setAttribute("aria-label", n + " " + state.replace("_", " ") + " in " + (group || "all groups"));
+    link.textContent = String(n);
+    if (!link.parentNode) { node.textContent = ""; node.appendChild(link); }
+  }
   function updateBoard(board) {
     var table = document.querySelector("[data-board-table]");
     var known = {};
@@ -24,9 +35,9 @@
     var unknown = board.groups.some(function (g) { return !known[g.name]; });
     if (unknown) { window.location.reload(); return; }
     board.groups.forEach(function (g) {
-      board.states.forEach(function (s) { setText('[data-cell="' + CSS.escape(g.name + "|" + s) + '"]', g.counts[s]); });
+      board.states.forEach(function (s) { setCell('[data-cell="' + CSS.escape(g.name + "|" + s) + '"]', g.counts[s], s, g.name); });
     });
-    board.states.forEach(function (s) { setText('[data-cell="' + CSS.escape("total|" + s) + '"]', board.totals[s]); });
+    board.states.forEach(function (s) { setCell('[data-cell="' + CSS.escape("total|" + s) + '"]', board.totals[s], s, null); });
     setText('[data-count="total"]', board.total);
     setText('[data-count="archived_last_hour"]', board.archived_last_hour);
     setText('[data-count="archived_last_day"]', board.archived_last_day);

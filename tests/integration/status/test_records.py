@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from services.status.adapters.records import StatusStore, Worklists, from_document
-from services.status.tally import OPEN_VERSION, Tally, add, tallies
-from services.status.worklist import WorklistQuery
+from services.status.tally import Tally, add, tallies
+from services.status.worklist import ListQuery
 from shared.contracts import Finding, Owner
 from shared.contracts.events import State, StatusEvent
 from shared.mongo import database, make_client, serves_secondary_indexes
@@ -28,6 +28,7 @@ from tests.findings import TYRE as TYRE_ALSO
 pytestmark = pytest.mark.integration
 
 T0 = dt.datetime(2026, 11, 26, 8, 0, tzinfo=dt.UTC)
+WAIT_S = 30.0  # a list request here waits for the view to follow every write (the service waits 50 ms)
 
 StoreFactory = Callable[[str], StatusStore]
 
@@ -47,7 +48,14 @@ async def stores(settings: CocSettings, unique: str) -> AsyncIterator[StoreFacto
         yield make
     finally:
         for store in made:
-            for collection in (store.collection, store.index, store.open, store.counts):
+            for collection in (
+                store.collection,
+                store.index,
+                store.unsettled,
+                store.counts,
+                store.journal,
+                store.heads,
+            ):
                 await collection.drop()
         await client.close()
 
@@ -180,8 +188,8 @@ async def test_worklist_lists_open_findings_of_one_team_oldest_first(
             event(vin(1), "validation", State.VALIDATED, revision=2, minutes=5),
         ],
     )
-    worklists = Worklists(store)
-    production = await worklists.page(WorklistQuery(Owner.PRODUCTION))
+    worklists = Worklists(store, wait_s=WAIT_S)
+    production = await worklists.page(ListQuery(Owner.PRODUCTION))
     assert [item["vin"] for item in production["items"]] == [vin(2), vin(4), vin(6)]
     assert (production["owner"], production["total"], production["page"], production["size"]) == (
         "production",
@@ -198,15 +206,13 @@ async def test_worklist_lists_open_findings_of_one_team_oldest_first(
     ]  # not vin 4's approval
     assert set(production["items"][1]["findings"][0]) >= {"code", "path", "message", "severity"}
 
-    type_approval = await worklists.page(WorklistQuery(Owner.TYPE_APPROVAL))
+    type_approval = await worklists.page(ListQuery(Owner.TYPE_APPROVAL))
     assert [(item["vin"], item["state"]) for item in type_approval["items"]] == [
         (vin(3), "blocked"),
         (vin(4), "blocked"),
     ]
-    assert [item["vin"] for item in (await worklists.page(WorklistQuery(Owner.COMPLIANCE)))["items"]] == [
-        vin(5)
-    ]
-    assert (await worklists.page(WorklistQuery(Owner.INTEGRATION)))["items"] == []
+    assert [item["vin"] for item in (await worklists.page(ListQuery(Owner.COMPLIANCE)))["items"]] == [vin(5)]
+    assert (await worklists.page(ListQuery(Owner.INTEGRATION)))["items"] == []
 
 
 async def test_worklist_filters_and_pages_on_the_server(
@@ -217,10 +223,10 @@ async def test_worklist_filters_and_pages_on_the_server(
         [blocked(vin(n), MASS, minutes=n, vehicle_group="VAN" if n % 3 == 0 else "CHR") for n in range(1, 10)]
         + [blocked(vin(10), APPROVAL, TYRE_ALSO, minutes=10)],
     )
-    worklists = Worklists(store)
+    worklists = Worklists(store, wait_s=WAIT_S)
 
     async def vins(**filters: Any) -> tuple[list[str], int]:
-        answer = await worklists.page(WorklistQuery(Owner.PRODUCTION, **filters))
+        answer = await worklists.page(ListQuery(Owner.PRODUCTION, **filters))
         return [item["vin"] for item in answer["items"]], answer["total"]
 
     everything = [vin(n) for n in range(1, 11)]
@@ -236,13 +242,56 @@ async def test_worklist_filters_and_pages_on_the_server(
 async def test_worklist_follows_records_that_leave_and_enter_it(
     store: StatusStore, vin: Callable[[int], str]
 ) -> None:
-    worklists = Worklists(store)
+    worklists = Worklists(store, wait_s=WAIT_S)
     await store.apply(blocked(vin(1), MASS))
-    assert [i["vin"] for i in (await worklists.page(WorklistQuery(Owner.PRODUCTION)))["items"]] == [vin(1)]
+    assert [i["vin"] for i in (await worklists.page(ListQuery(Owner.PRODUCTION)))["items"]] == [vin(1)]
     await store.apply(event(vin(1), "validation", State.VALIDATED, revision=2, minutes=5))
-    assert (await worklists.page(WorklistQuery(Owner.PRODUCTION)))["items"] == []
+    assert (await worklists.page(ListQuery(Owner.PRODUCTION)))["items"] == []
     await store.apply(blocked(vin(2), MASS))
-    assert [i["vin"] for i in (await worklists.page(WorklistQuery(Owner.PRODUCTION)))["items"]] == [vin(2)]
+    assert [i["vin"] for i in (await worklists.page(ListQuery(Owner.PRODUCTION)))["items"]] == [vin(2)]
+
+
+async def test_lists_follow_two_writers_through_their_journals_without_reading_everything_again(
+    stores: StoreFactory, vin: Callable[[int], str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = stores("shared")
+    second = StatusStore(first.collection)  # another status process on the same read model
+    await first.apply_many([blocked(vin(n), MASS, minutes=n) for n in (1, 2, 3)])
+    worklists = Worklists(StatusStore(first.collection), wait_s=WAIT_S)  # the reader: a third process
+    whole_reads = 0
+    read_whole = worklists.store.unsettled_view
+
+    async def counted() -> Any:
+        nonlocal whole_reads
+        whole_reads += 1
+        return await read_whole()
+
+    monkeypatch.setattr(worklists.store, "unsettled_view", counted)
+
+    async def listed(query: ListQuery) -> list[str]:
+        return [item["vin"] for item in (await worklists.page(query))["items"]]
+
+    assert await listed(ListQuery(Owner.PRODUCTION)) == [vin(1), vin(2), vin(3)]
+    await second.apply(event(vin(1), "validation", State.VALIDATED, revision=2, minutes=9))
+    await first.apply(blocked(vin(2), MASS, minutes=10, revision=2))
+    await second.apply(event(vin(4), "intake", State.RECEIVED, minutes=11))
+    assert await listed(ListQuery(Owner.PRODUCTION)) == [vin(3), vin(2)]
+    assert await listed(ListQuery(None, State.VALIDATED)) == [vin(1)]
+    assert await listed(ListQuery(None, State.RECEIVED)) == [vin(4)]
+    await first.apply(event(vin(1), "archive", State.ARCHIVED, revision=2, minutes=12))
+    assert await listed(ListQuery(None, State.VALIDATED)) == []
+    assert whole_reads == 1
+    heads = await first.journal_heads()
+    assert heads == {first.writer: 3, second.writer: 2}
+    first_entry = await first.journal.find_one({"_id": f"{first.writer}:{1:012d}"})
+    assert first_entry is not None and first_entry["vins"] == [vin(1), vin(2), vin(3)]
+
+    # A journal entry the reader had not followed is gone (pruned): it reads everything again.
+    await second.apply(blocked(vin(5), MASS, minutes=13))
+    await second.journal.delete_one({"_id": f"{second.writer}:{3:012d}"})
+    await second.apply(blocked(vin(6), MASS, minutes=14))
+    assert await listed(ListQuery(Owner.PRODUCTION)) == [vin(3), vin(2), vin(5), vin(6)]
+    assert whole_reads == 2
 
 
 def history(vin: Callable[[int], str]) -> list[StatusEvent]:
@@ -375,15 +424,17 @@ async def stored_tallies(store: StatusStore) -> Tally:
 
 
 async def counters(store: StatusStore) -> Tally:
-    return {key: n for key, n in (await store.counters()).items() if key != OPEN_VERSION and n}
+    return {key: n for key, n in (await store.counters()).items() if n}
 
 
-async def open_vins(store: StatusStore) -> set[str]:
-    return {doc["_id"] async for doc in store.open.find({}, {"_id": 1})}
+async def unsettled_vins(store: StatusStore) -> set[str]:
+    return {doc["_id"] async for doc in store.unsettled.find({}, {"_id": 1})}
 
 
-async def waiting_vins(store: StatusStore) -> set[str]:
-    return {doc["_id"] async for doc in store.collection.find() if from_document(doc).waiting}
+async def not_archived_vins(store: StatusStore) -> set[str]:
+    return {
+        doc["_id"] async for doc in store.collection.find() if from_document(doc).state is not State.ARCHIVED
+    }
 
 
 async def test_counters_equal_the_stored_records_after_in_order_shuffled_repeated_and_batched_events(
@@ -402,7 +453,8 @@ async def test_counters_equal_the_stored_records_after_in_order_shuffled_repeate
         "findings|production": 1,
     }
     assert await counters(in_order) == expected
-    assert await open_vins(in_order) == {vin(2)}
+    assert await unsettled_vins(in_order) == await not_archived_vins(in_order)
+    assert len(await unsettled_vins(in_order)) == 3
 
     await apply_all(in_order, events)  # redelivered: nothing written, nothing counted twice
     assert await counters(in_order) == expected
@@ -415,7 +467,7 @@ async def test_counters_equal_the_stored_records_after_in_order_shuffled_repeate
         for start, end in zip([0, *cut], [*cut, len(shuffled)], strict=True):
             await store.apply_many(shuffled[start:end])  # concurrent VINs within each batch
         assert await counters(store) == expected, f"seed {seed}"
-        assert await open_vins(store) == await waiting_vins(store) == {vin(2)}
+        assert await unsettled_vins(store) == await not_archived_vins(in_order)
 
 
 async def test_readiness_answers_archived_and_open_findings_from_the_counters(

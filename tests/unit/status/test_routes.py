@@ -1,4 +1,4 @@
-"""The worklist endpoint's parameters: checked before any read, with errors naming the field."""
+"""The list endpoints' parameters: checked before any read, with errors naming the field."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from services.status import routes
-from services.status.worklist import WorklistQuery
+from services.status.worklist import ListQuery
 from shared.auth import Authenticator, Role
+from shared.contracts.events import State
 from shared.contracts.findings import Owner
 
 pytestmark = pytest.mark.unit
@@ -25,11 +26,11 @@ class FakeStore:
 
 class FakeWorklists:
     def __init__(self) -> None:
-        self.queries: list[WorklistQuery] = []
+        self.queries: list[ListQuery] = []
 
-    async def page(self, query: WorklistQuery) -> dict[str, Any]:
+    async def page(self, query: ListQuery) -> dict[str, Any]:
         self.queries.append(query)
-        return {"owner": query.owner.value, "items": [], "total": 0, "page": query.page, "size": query.size}
+        return {"items": [], "total": 0, "page": query.page, "size": query.size}
 
 
 @pytest.fixture
@@ -57,9 +58,9 @@ def test_worklist_passes_owner_filters_and_page_to_the_view(
         },
     )
     assert answer.status_code == 200
-    assert worklists.queries == [WorklistQuery(Owner.PRODUCTION, "CHR", "MASS", 60, 3, 200)]
+    assert worklists.queries == [ListQuery(Owner.PRODUCTION, None, "CHR", "MASS", 60, 3, 200)]
     client.get("/v1/worklist", params={"owner": "compliance"})
-    assert worklists.queries[-1] == WorklistQuery(Owner.COMPLIANCE, None, None, None, 1, 50)
+    assert worklists.queries[-1] == ListQuery(Owner.COMPLIANCE, None, None, None, None, 1, 50)
 
 
 @pytest.mark.parametrize(
@@ -81,3 +82,20 @@ def test_worklist_refuses_a_bad_parameter_naming_it(
     assert answer.status_code == 422
     assert [error["loc"] for error in answer.json()["detail"]] == [["query", field]]
     assert worklists.queries == []
+
+
+def test_state_list_passes_state_and_filters_and_refuses_archived_and_unknown_states(
+    client_and_worklists: tuple[TestClient, FakeWorklists],
+) -> None:
+    client, worklists = client_and_worklists
+    answer = client.get("/v1/records", params={"state": "failed", "group": "VAN", "page": 2})
+    assert answer.status_code == 200
+    assert worklists.queries == [ListQuery(None, State.FAILED, "VAN", None, None, 2, 50)]
+    archived = client.get("/v1/records", params={"state": "archived"})
+    assert archived.status_code == 422 and archived.json()["detail"].startswith("state:")
+    unknown = client.get("/v1/records", params={"state": "lost"})
+    assert unknown.status_code == 422
+    assert [error["loc"] for error in unknown.json()["detail"]] == [["query", "state"]]
+    too_long = client.get("/v1/records", params={"state": "held", "group": "G" * 65})
+    assert [error["loc"] for error in too_long.json()["detail"]] == [["query", "group"]]
+    assert len(worklists.queries) == 1

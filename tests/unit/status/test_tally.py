@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from services.status.fold import StatusRecord, fold
-from services.status.tally import OPEN_VERSION, Tally, add, readiness_of, tallies, tally_change
+from services.status.tally import Tally, add, readiness_of, tallies, tally_change
 from shared.contracts.events import State, StatusEvent
 from tests.findings import APPROVAL, COLOUR, MASS, TYRE
 
@@ -81,13 +81,9 @@ def fold_counting(events: list[StatusEvent]) -> tuple[dict[str, StatusRecord], T
     return records, counts
 
 
-def without_version(counts: Tally) -> Tally:
-    return {key: n for key, n in counts.items() if key != OPEN_VERSION}
-
-
 def test_counts_moved_event_by_event_equal_the_contribution_of_the_final_records() -> None:
     records, counts = fold_counting(history())
-    assert without_version(counts) == EXPECTED
+    assert counts == EXPECTED
     summed: Tally = {}
     for record in records.values():
         add(summed, tallies(record))
@@ -98,7 +94,7 @@ def test_counts_are_the_same_when_events_come_shuffled_or_twice() -> None:
     for seed in range(20):
         events = history() * 2
         random.Random(seed).shuffle(events)
-        assert without_version(fold_counting(events)[1]) == EXPECTED, f"seed {seed}"
+        assert fold_counting(events)[1] == EXPECTED, f"seed {seed}"
 
 
 def test_counts_are_the_same_when_a_batch_folds_several_events_of_a_vin_into_one_write() -> None:
@@ -114,10 +110,10 @@ def test_counts_are_the_same_when_a_batch_folds_several_events_of_a_vin_into_one
             if after is not None and after is not before:
                 add(counts, tally_change(before, after))
                 records[vin] = after
-    assert without_version(counts) == EXPECTED
+    assert counts == EXPECTED
 
 
-def test_a_record_leaving_the_worklists_takes_its_findings_and_moves_the_open_version() -> None:
+def test_a_record_leaving_the_worklists_takes_its_findings_with_it() -> None:
     blocked = fold(None, event("V1", "validation", State.BLOCKED, findings=(MASS, TYRE)))
     assert blocked is not None
     assert tallies(blocked) == {"state|blocked|CHR": 1, "waiting|production": 1, "findings|production": 2}
@@ -128,11 +124,7 @@ def test_a_record_leaving_the_worklists_takes_its_findings_and_moves_the_open_ve
         "state|validated|CHR": 1,
         "waiting|production": -1,
         "findings|production": -2,
-        OPEN_VERSION: 1,
     }
-    rendered = fold(validated, event("V1", "render", State.RENDERED, minutes=2))
-    assert rendered is not None
-    assert OPEN_VERSION not in tally_change(validated, rendered)  # the worklists did not change
 
 
 def test_a_late_group_moves_the_record_from_unknown_to_its_group() -> None:
@@ -161,7 +153,6 @@ def test_board_sums_states_groups_owners_and_archive_buckets_inside_their_window
         "archived-hour|2026-11-30T12": 6,
         "archived-hour|2026-11-29T13": 10,  # 24 hours before the current hour: inside
         "archived-hour|2026-11-29T12": 100,  # outside
-        OPEN_VERSION: 17,
     }
     board = readiness_of(counts, now)
     assert board["total"] == 8

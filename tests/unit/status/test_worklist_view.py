@@ -1,4 +1,4 @@
-"""The view of waiting records behind the worklists: taken again when they change, never awaited long."""
+"""The view behind the lists: read whole once, then following the writers' journals, never awaited long."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from services.status.adapters.records import Worklists
-from services.status.worklist import OpenEntry, WorklistQuery
+from services.status.worklist import Entry, ListQuery, View
 from shared.contracts.findings import Owner
 
 pytestmark = pytest.mark.unit
@@ -18,54 +18,117 @@ pytestmark = pytest.mark.unit
 T0 = dt.datetime(2026, 11, 30, 8, 0, tzinfo=dt.UTC)
 
 
+def doc(vin: str, minutes: int = 0, state: str = "blocked") -> dict[str, Any]:
+    return {
+        "_id": vin,
+        "record_id": f"{vin}:1",
+        "revision": 1,
+        "state": state,
+        "vehicle_group": "CHR",
+        "updated_at": T0 + dt.timedelta(minutes=minutes),
+        "keys": ["production|MASS"],
+        "findings": [{"owner": "production", "code": "MASS"}],
+    }
+
+
 class FakeStore:
-    """The open version, the waiting VINs, and a switch that holds the next view until released."""
+    """The unsettled entries, the writers' journals, and a switch that holds the next whole read."""
 
     def __init__(self) -> None:
-        self.version, self.vins, self.loads = 1, ["V1"], 0
+        self.docs = {"V1": doc("V1")}
+        self.journals: dict[str, list[set[str]]] = {}
+        self.pruned: set[tuple[str, int]] = set()
+        self.whole_reads = 0
         self.release = asyncio.Event()
         self.release.set()
 
-    async def open_version(self) -> int:
-        return self.version
+    def write(self, writer: str, vin: str, minutes: int, state: str = "blocked") -> None:
+        if state == "archived":
+            self.docs.pop(vin, None)
+        else:
+            self.docs[vin] = doc(vin, minutes, state)
+        self.journals.setdefault(writer, []).append({vin})
 
-    async def open_entries(self) -> dict[str, list[OpenEntry]]:
-        self.loads += 1
+    async def unsettled_view(self) -> View:
+        self.whole_reads += 1
         await self.release.wait()
-        return {"production": [OpenEntry(T0, vin, "CHR", frozenset({"MASS"})) for vin in self.vins]}
+        return View(
+            Entry(d["updated_at"], vin, d["state"], d["vehicle_group"], frozenset(d["keys"]))
+            for vin, d in self.docs.items()
+        )
 
-    async def open_items(self, vins: Sequence[str], owner: Owner, now: dt.datetime) -> list[dict[str, Any]]:
-        return [{"vin": vin} for vin in vins]
+    async def journal_heads(self) -> dict[str, int]:
+        return {writer: len(entries) for writer, entries in self.journals.items()}
+
+    async def journalled(self, writer: str, first: int, last: int) -> set[str] | None:
+        if any((writer, n) in self.pruned for n in range(first, last + 1)):
+            return None
+        return set().union(*self.journals[writer][first - 1 : last])
+
+    async def unsettled_docs(self, vins: Sequence[str]) -> dict[str, Any]:
+        return {vin: self.docs.get(vin) for vin in vins}
 
 
-async def vins(worklists: Worklists) -> list[str]:
-    return [item["vin"] for item in (await worklists.page(WorklistQuery(Owner.PRODUCTION)))["items"]]
+async def listed(worklists: Worklists) -> list[str]:
+    return [item["vin"] for item in (await worklists.page(ListQuery(Owner.PRODUCTION)))["items"]]
 
 
-async def test_view_is_taken_once_while_nothing_changes_and_again_when_the_open_version_moves() -> None:
+async def test_the_view_is_read_whole_once_then_follows_the_journals() -> None:
     store = FakeStore()
     worklists = Worklists(store, wait_s=1.0)  # type: ignore[arg-type]
-    assert await vins(worklists) == ["V1"]
-    assert await vins(worklists) == ["V1"] and store.loads == 1
-    store.vins, store.version = ["V1", "V2"], 2
-    assert await vins(worklists) == ["V1", "V2"] and store.loads == 2
+    assert await listed(worklists) == ["V1"]
+    store.write("w1", "V2", minutes=5)
+    store.write("w2", "V3", minutes=3)
+    assert await listed(worklists) == ["V1", "V3", "V2"]
+    store.write("w1", "V1", minutes=9)  # changed: goes to the end
+    store.write("w2", "V3", minutes=1, state="archived")  # left the lists
+    assert await listed(worklists) == ["V2", "V1"]
+    assert store.whole_reads == 1
 
 
-async def test_slow_view_is_not_awaited_the_last_one_answers_until_it_is_ready() -> None:
+async def test_a_reader_further_behind_than_the_journal_keeps_reads_the_view_whole_again() -> None:
     store = FakeStore()
-    worklists = Worklists(store, wait_s=0.05)  # type: ignore[arg-type]
-    assert await vins(worklists) == ["V1"]
+    worklists = Worklists(store, wait_s=1.0)  # type: ignore[arg-type]
+    assert await listed(worklists) == ["V1"]
+    store.write("w1", "V2", minutes=5)
+    store.write("w1", "V3", minutes=6)
+    store.pruned.add(("w1", 1))
+    assert await listed(worklists) == ["V1", "V2", "V3"]
+    assert store.whole_reads == 2
+
+
+async def test_a_view_older_than_reload_s_is_read_whole_again() -> None:
+    store = FakeStore()
+    worklists = Worklists(store, wait_s=1.0, reload_s=0.0)  # type: ignore[arg-type]
+    assert await listed(worklists) == ["V1"]
+    store.docs["V9"] = doc("V9", 1)  # written by a writer that died before its journal entry
+    assert await listed(worklists) == ["V1", "V9"]
+    assert store.whole_reads == 2
+
+
+async def test_a_slow_refresh_is_not_awaited_the_last_view_answers_until_it_is_ready() -> None:
+    store = FakeStore()
+    worklists = Worklists(store, wait_s=0.05, reload_s=0.0)  # type: ignore[arg-type]
+    assert await listed(worklists) == ["V1"]
     store.release.clear()
-    store.vins, store.version = ["V2"], 2
-    assert await vins(worklists) == ["V1"]  # stale, answered after wait_s
-    assert await vins(worklists) == ["V1"] and store.loads == 2  # the same load still running
+    store.write("w1", "V2", minutes=5)
+    assert await listed(worklists) == ["V1"]  # the last view, answered after wait_s
+    assert await listed(worklists) == ["V1"] and store.whole_reads == 2  # the same read still running
     store.release.set()
     await asyncio.sleep(0.01)
-    assert await vins(worklists) == ["V2"] and store.loads == 2
+    assert await listed(worklists) == ["V1", "V2"]
 
 
-async def test_a_primed_view_is_taken_once_and_serves_the_first_request() -> None:
+async def test_a_primed_view_is_read_once_and_serves_the_first_request() -> None:
     store = FakeStore()
     worklists = Worklists(store)  # type: ignore[arg-type]
     worklists.prime()
-    assert await vins(worklists) == ["V1"] and store.loads == 1
+    assert await listed(worklists) == ["V1"] and store.whole_reads == 1
+
+
+async def test_an_item_that_left_the_list_since_the_view_was_taken_is_not_shown() -> None:
+    store = FakeStore()
+    worklists = Worklists(store, wait_s=0.0)  # type: ignore[arg-type]
+    assert await listed(worklists) == ["V1"]
+    store.docs["V1"] = doc("V1", 1, state="validated")  # journal entry not yet visible
+    assert await listed(worklists) == []
