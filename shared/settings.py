@@ -103,5 +103,14 @@ class ServiceSettings(CocSettings):
         description="Consumers per subscriber in one process, each with its own partitions "
         "(order per VIN is kept; at most the topic's partitions across all instances are busy)",
     )
+    consume_batch: int = Field(
+        500, ge=1, le=10_000, description="Most messages a stage takes from its topic in one batch"
+    )
+    consume_wait_ms: int = Field(
+        20, ge=0, le=5_000, description="How long a stage waits to fill a batch before it takes what came"
+    )
+    consume_overlap: int = Field(
+        64, ge=1, le=1_000, description="VINs of one batch a stage works on at once (each VIN in order)"
+    )
     retry_initial_s: float = Field(0.5, description="First wait before a transient fault is retried")
     retry_max_s: float = Field(15.0, description="Longest wait between retries of a transient fault")

@@ -17,6 +17,14 @@ delivery rules of the design to every subscriber alike:
 - any other exception is a transient fault (broker or database away): wait
   with growing backoff, then let it propagate so the message is delivered
   again, uncommitted.
+
+A stage's own topics are consumed in batches (``consume_batch`` records at a
+time): the messages of one VIN in their order, different VINs overlapped (at
+most ``consume_overlap`` at once), every publish of the batch sent without
+waiting for its acknowledgement, then all acknowledgements awaited together,
+then one offset commit. A transient fault anywhere rewinds the whole batch;
+every stage is idempotent, so what was done before the fault is done again to
+no effect. Each record is handled in its own trace, taken from its headers.
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ import contextlib
 import os
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -34,6 +43,7 @@ from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 from faststream.kafka.publisher.usecase import DefaultPublisher
 from faststream.specification import AsyncAPI
+from opentelemetry import propagate, trace
 from opentelemetry.sdk.trace import TracerProvider
 from pydantic import BaseModel
 from pymongo.asynchronous.database import AsyncDatabase
@@ -67,6 +77,8 @@ Hook = Callable[[], Awaitable[None]]
 HealthCheck = Callable[[], Awaitable[bool]]
 # VIN and revision of a message that broke its contract, read from its bytes and its key.
 Identity = Callable[[bytes, str], tuple[str, int]]
+# The acknowledgements a batch waits for before its offsets are committed (unset: await each send).
+_unconfirmed: ContextVar[list[asyncio.Future[Any]] | None] = ContextVar("coc_unconfirmed", default=None)
 
 
 def instance_name(stage: str) -> str:
@@ -166,14 +178,13 @@ class Stage(Generic[S]):
         """
         backoff = self._backoff()
         self.publisher(topics.dlq(topic), DeadLetter)
-        if broadcast:
-            options = broadcast_options()
-        elif group:
-            options = group_options(group, self.settings.consumers)
-        else:
-            options = self._group(topic)
+        if not broadcast:
+            self._consume_in_batches(
+                topic, model, handler, broken_state, identity, group or f"coc-{self.name}.{topic}", backoff
+            )
+            return
 
-        @self.broker.subscriber(topic, decoder=raw_body, title=f"{self.name}:{topic}", **options)
+        @self.broker.subscriber(topic, decoder=raw_body, title=f"{self.name}:{topic}", **broadcast_options())
         async def on_message(body: bytes, msg: KafkaMessage) -> None:
             (record,) = records_of(msg)
             try:
@@ -191,6 +202,74 @@ class Stage(Generic[S]):
                 raise
             else:
                 backoff.succeeded()
+
+    def _consume_in_batches(
+        self,
+        topic: str,
+        model: type[M],
+        handler: Callable[[M], Awaitable[None]],
+        broken_state: State | None,
+        identity: Identity,
+        group: str,
+        backoff: Backoff,
+    ) -> None:
+        """``consume`` for a consumer group: batches, VINs overlapped, one commit (module docstring)."""
+        tracer = self.tracer_provider.get_tracer("coc.stage")
+        overlap = max(1, self.settings.consume_overlap)
+
+        async def one(record: Record) -> None:
+            carrier = {key: value.decode("latin-1") for key, value in record.headers or ()}
+            with tracer.start_as_current_span(
+                f"{topic} process", context=propagate.extract(carrier), kind=trace.SpanKind.CONSUMER
+            ):
+                body = record.value or b""
+                try:
+                    parsed = parse_as(model, body)
+                except ContractError as exc:
+                    vin, revision = identity(body, key_text(record)) if broken_state else ("", 0)
+                    await self._keep(
+                        record, Unusable(str(exc), vin=vin, revision=revision, state=broken_state)
+                    )
+                    return
+                try:
+                    await handler(parsed)
+                except Unusable as exc:
+                    await self._keep(record, exc)
+
+        @self.broker.subscriber(
+            topic,
+            batch=True,
+            max_records=self.settings.consume_batch,
+            batch_timeout_ms=self.settings.consume_wait_ms,
+            decoder=raw_batch,
+            title=f"{self.name}:{topic}",
+            **group_options(group),  # one consumer: the overlap is across the VINs of its batch
+        )
+        async def on_batch(_bodies: list[bytes], msg: KafkaMessage) -> None:
+            by_key: dict[bytes | None, list[Record]] = {}
+            for record in records_of(msg):
+                by_key.setdefault(record.key, []).append(record)
+            limit = asyncio.Semaphore(overlap)
+
+            async def in_order(records: list[Record]) -> None:
+                async with limit:
+                    for record in records:  # a fault stops the VIN here: its later messages wait
+                        await one(record)
+
+            unconfirmed: list[asyncio.Future[Any]] = []
+            token = _unconfirmed.set(unconfirmed)
+            try:
+                outcomes = await asyncio.gather(
+                    *(in_order(r) for r in by_key.values()), return_exceptions=True
+                )
+            finally:
+                _unconfirmed.reset(token)
+            outcomes += await asyncio.gather(*unconfirmed, return_exceptions=True)
+            faults = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
+            if faults:
+                await backoff.failed()
+                raise faults[0]
+            backoff.succeeded()
 
     def consume_batches(
         self,
@@ -329,12 +408,21 @@ class Emitter:
     stage: Stage[Any]
 
     async def send(self, topic: str, model: BaseModel, *, key: str, correlation_id: str) -> None:
-        """Publish a contract onward as this stage."""
-        await self.stage.publisher_of(topic).publish(
-            model,
-            key=key.encode(),
-            correlation_id=correlation_id,
-            headers=envelope_headers(model, service=self.stage.name),
+        """Publish a contract onward as this stage.
+
+        Inside a batch the acknowledgement is not awaited here: the batch awaits
+        them all before it commits (``Stage._consume_in_batches``).
+        """
+        publisher = self.stage.publisher_of(topic)
+        headers = envelope_headers(model, service=self.stage.name)
+        unconfirmed = _unconfirmed.get()
+        if unconfirmed is None:
+            await publisher.publish(model, key=key.encode(), correlation_id=correlation_id, headers=headers)
+            return
+        unconfirmed.append(
+            await publisher.publish(
+                model, key=key.encode(), correlation_id=correlation_id, headers=headers, no_confirm=True
+            )
         )
 
     async def status(

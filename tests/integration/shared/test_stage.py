@@ -16,6 +16,7 @@ from shared.contracts.events import DeadLetter, State, StatusEvent
 from shared.kafka import SCHEMA_VERSION_HEADER, SERVICE_HEADER
 from shared.settings import CocSettings, ServiceSettings
 from shared.stage import Stage, Unusable
+from shared.telemetry import current_trace_id
 
 pytestmark = pytest.mark.integration
 
@@ -185,3 +186,84 @@ async def test_a_handler_that_finds_a_message_unusable_keeps_it_in_the_dlq_and_m
     assert StatusEvent.model_validate_json(status.value).revision == 3
     assert await eventually_committed(settings, f"coc-test.{topic}", topic, 2) == 2
     assert seen == ["TEST", "NEXT"]  # once each: the unusable one is not delivered again
+
+
+async def test_a_batch_keeps_each_vins_order_overlaps_vins_confirms_its_sends_and_redoes_itself_after_a_fault(
+    settings: CocSettings, unique: str, running: Any
+) -> None:
+    source, onward = f"test.batch.{unique}", f"test.batch.onward.{unique}"
+    sender = stage_of(settings)
+    sender.publisher(source, Finding)
+    await running(sender)
+    vins = [f"VIN{n}" for n in range(6)]
+    for step in range(3):  # every VIN's messages 0, 1, 2, interleaved
+        for vin in vins:
+            message = FINDING.model_copy(update={"message": f"{vin}/{step}"})
+            await sender.emitter.send(source, message, key=vin, correlation_id=f"{vin}:{step}")
+
+    stage = stage_of(settings)
+    stage.publisher(onward, Finding)
+    handled: list[str] = []
+    traces: dict[str, str | None] = {}
+    first_seen = asyncio.Event()
+    failed_once = False
+
+    async def handle(finding: Finding) -> None:
+        nonlocal failed_once
+        vin, step = finding.message.split("/")
+        if vin == "VIN0" and step == "0":
+            # VIN1's first message must be handled while VIN0's waits: the batch overlaps VINs.
+            await asyncio.wait_for(first_seen.wait(), timeout=30)
+        if vin == "VIN1":
+            first_seen.set()
+        if vin == "VIN2" and step == "1" and not failed_once:
+            failed_once = True
+            raise ConnectionError("database away")  # transient: the whole batch comes again
+        handled.append(finding.message)
+        traces[finding.message] = current_trace_id()
+        await stage.emitter.send(onward, finding, key=vin, correlation_id=f"{vin}:{step}")
+
+    stage.consume(source, Finding, handle)
+    await running(stage)
+    await eventually_committed(settings, f"coc-test.{source}", source, 18)
+    assert await committed_offset(settings, f"coc-test.{source}", source) == 18
+    assert failed_once
+    for vin in vins:
+        steps = [int(m.split("/")[1]) for m in handled if m.startswith(f"{vin}/")]
+        # in order each time it was handled; VIN2's batch was redone after its fault
+        assert steps in ([0, 1, 2], [0, 0, 1, 2], [0, 1, 2, 0, 1, 2]), (vin, steps)
+    assert "VIN2/2" in handled and handled.index("VIN2/2") > handled.index("VIN2/1")
+    sent = {FINDING.model_copy(update={"message": m}).model_dump_json().encode() for m in handled}
+    onward_records = await read_until(settings, onward, lambda found: {r.value for r in found} >= sent)
+    assert {r.value for r in onward_records} == sent  # every send of a finished batch confirmed
+    source_traces = {
+        record.key.decode() + "/" + str(n): trace_of(record)
+        for n, record in enumerate(await read_until(settings, source, lambda found: len(found) >= 18))
+    }
+    assert len(set(traces.values())) == 18, "each record is handled in a trace of its own"
+    assert set(traces.values()) == set(source_traces.values()), "the trace each record arrived with"
+
+
+def trace_of(record: Any) -> str:
+    headers = {k: v.decode() for k, v in record.headers}
+    return headers["traceparent"].split("-")[1]
+
+
+async def read_until(
+    settings: CocSettings, topic: str, enough: Callable[[list[Any]], bool], timeout: float = 60
+) -> list[Any]:
+    """The records of ``topic`` from its beginning, read until ``enough`` says so."""
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=settings.kafka_bootstrap, auto_offset_reset="earliest", group_id=None
+    )
+    await consumer.start()
+    found: list[Any] = []
+    try:
+        async with asyncio.timeout(timeout):
+            async for record in consumer:
+                found.append(record)
+                if enough(found):
+                    return found
+    finally:
+        await consumer.stop()
+    return found
