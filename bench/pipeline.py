@@ -1,6 +1,6 @@
 """End-to-end throughput of a running stack: builds straight to coc.builds.v1, timed until archived.
 
-    python -m bench.pipeline [--builds N] [--seed S] [--timeout SECONDS]
+    python -m bench.pipeline [--builds N] [--rate R] [--preload N] [--seed S] [--timeout SECONDS]
 
 Against the stack the settings point at (``COC_`` environment variables, else the
 defaults of ``coc stack up``): the sample approvals are posted to intake over HTTP
@@ -13,7 +13,18 @@ services, so the measurement does not load them.
 Printed: builds archived per second from the first publish to the last archive,
 and the median and 99th percentile of the time from publish to archived (our
 publish time against the archive stage's ``archived`` event) and from intake's
-``received`` event to the ``archived`` one.
+``received`` event to the ``archived`` one. Then the efficiency: that rate
+divided by the rate of the stages' own code for one certificate in one process
+on one core (``bench.stagecode``, measured in the same run, before the
+pipeline's); and per process of the stack (each service, Kafka, the database)
+the CPU seconds it used from the first publish until at rest, per 1,000
+certificates, and its peak resident memory (``bench.resources``).
+
+``--rate R`` publishes R builds a second, as a line produces them (for the
+latency at line pace); the default publishes all at once (for throughput).
+``--preload N`` first brings the stack to N archived certificates (untimed,
+published at once, skipped for what an earlier preload already archived), so
+the measured run meets a database that already holds them.
 
 The pieces (VIN tags and publishing in ``devkit.mes``, the status watch in
 ``devkit.watch``) are also what ``coc demo`` and the end-to-end tests drive the stack with.
@@ -32,10 +43,13 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from bench.resources import Usage, measuring, stack_processes
+from bench.stagecode import StageCode, measure
 from devkit.mes import fresh_tag, progress_lines, publish_builds, retag_all
 from devkit.samples import generate
 from devkit.watch import NotSettled, StatusWatch, at_rest, say, watching
 from shared import topics
+from shared.contracts import BuildRecord
 from shared.settings import ServiceSettings
 
 # --- figures ---------------------------------------------------------------------------------
@@ -126,22 +140,56 @@ async def post_approvals(settings: ServiceSettings) -> int:
     return len(approvals)
 
 
-async def run(builds_wanted: int, seed: int | None, timeout: float, rate: float = 0.0) -> Figures:
-    settings = ServiceSettings()
-    rng = random.Random(seed)
-    sample_seed = rng.randrange(1 << 30)
-    builds = retag_all(generate(builds_wanted, sample_seed, 0.0).builds, fresh_tag(rng))
-    say(f"stack: Kafka {settings.kafka_bootstrap}, intake {settings.intake_url}")
-    say(f"{await post_approvals(settings)} approvals posted to intake")
-    await asyncio.sleep(1)  # validation reads the approvals topic: let it see them first
+async def publish_and_wait(
+    settings: ServiceSettings, builds: Sequence[BuildRecord], timeout: float, rate: float, what: str
+) -> tuple[dict[str, float], StatusWatch]:
+    """Publish ``builds`` and wait until every one is archived (or at rest); the publish times."""
     expected = {build.vin: build.revision for build in builds}
     async with watching(settings.kafka_bootstrap, expected) as watch:
         pace = f" at {rate:g} per second" if rate > 0 else " at once"
-        say(f"publishing {len(builds)} builds{pace} (sample seed {sample_seed}) to {topics.BUILDS}")
+        say(f"publishing {len(builds)} {what}{pace} to {topics.BUILDS}")
         published = await publish_builds(settings.kafka_bootstrap, builds, progress_lines(say), rate)
         took = await watch.wait(at_rest, timeout, "archived", every=5)
         say(f"at rest {took:.1f}s after the last publish")
-    return figures(published, watch)
+    return published, watch
+
+
+PRELOAD_FILE = "bench-preload.json"  # how many certificates earlier preloads archived, in the state dir
+
+
+async def preload(settings: ServiceSettings, wanted: int, rng: random.Random, timeout: float) -> None:
+    """Archive builds until the stack holds ``wanted`` certificates from preloads (untimed)."""
+    marker = settings.state_dir / PRELOAD_FILE
+    done = int(json.loads(marker.read_text()).get("archived", 0)) if marker.exists() else 0
+    while done < wanted:
+        chunk = min(20_000, wanted - done)
+        builds = retag_all(generate(chunk, rng.randrange(1 << 30), 0.0).builds, fresh_tag(rng))
+        published, watch = await publish_and_wait(settings, builds, timeout, 0.0, "preload builds")
+        done += figures(published, watch).archived
+        marker.write_text(json.dumps({"archived": done}))
+        say(f"preload: {done}/{wanted} certificates archived")
+
+
+async def run(
+    builds_wanted: int, seed: int | None, timeout: float, rate: float = 0.0, preloaded: int = 0
+) -> tuple[Figures, StageCode, Usage]:
+    settings = ServiceSettings()
+    rng = random.Random(seed)
+    say("measuring the stages' own code on one core")
+    code = measure()
+    say(f"stack: Kafka {settings.kafka_bootstrap}, intake {settings.intake_url}")
+    say(f"{await post_approvals(settings)} approvals posted to intake")
+    await asyncio.sleep(1)  # validation reads the approvals topic: let it see them first
+    if preloaded:
+        await preload(settings, preloaded, rng, max(timeout, 3600))
+    sample_seed = rng.randrange(1 << 30)
+    builds = retag_all(generate(builds_wanted, sample_seed, 0.0).builds, fresh_tag(rng))
+    processes = stack_processes(settings.state_dir / "pids")
+    async with measuring(processes) as usage:
+        published, watch = await publish_and_wait(
+            settings, builds, timeout, rate, f"builds (sample seed {sample_seed})"
+        )
+    return figures(published, watch), code, usage
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -157,15 +205,37 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=0.0,
         help="builds published per second, as a line produces them (default: all at once)",
     )
+    parser.add_argument(
+        "--preload",
+        type=int,
+        default=0,
+        help="first bring the stack to this many archived certificates (untimed; default 0)",
+    )
     args = parser.parse_args(argv)
     if args.rate < 0:
         parser.error("--rate must be 0 (all at once) or more")
+    if args.builds < 1 or args.preload < 0:
+        parser.error("--builds must be 1 or more and --preload 0 or more")
     try:
-        result = asyncio.run(run(args.builds, args.seed, args.timeout, args.rate))
+        result, code, usage = asyncio.run(run(args.builds, args.seed, args.timeout, args.rate, args.preload))
     except NotSettled as exc:
         print(f"bench.pipeline: {exc}", file=sys.stderr)
         return 1
-    print("\n".join(["", "end-to-end pipeline", *result.lines()]))
+    efficiency = result.per_second / code.per_certificate
+    print(
+        "\n".join(
+            [
+                "",
+                "end-to-end pipeline",
+                *result.lines(),
+                *code.lines(),
+                f"efficiency                      {efficiency:.3f}  (end-to-end rate / stage code on one core)",
+                "",
+                "per process, first publish to at rest",
+                *usage.lines(result.archived),
+            ]
+        )
+    )
     return 0 if result.archived == result.builds else 1
 
 

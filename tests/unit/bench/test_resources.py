@@ -1,0 +1,44 @@
+"""What the pipeline bench reads of the stack's processes: CPU seconds and peak memory, from /proc."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from bench.resources import cpu_seconds, measuring, resident_mb, stack_processes
+
+pytestmark = pytest.mark.unit
+
+
+def test_the_stacks_processes_come_from_its_pid_files_and_a_broken_one_is_skipped(tmp_path: Path) -> None:
+    (tmp_path / "kafka.json").write_text(json.dumps({"name": "kafka", "pid": 101}))
+    (tmp_path / "status.json").write_text(json.dumps({"name": "status", "pid": 202}))
+    (tmp_path / "broken.json").write_text("{")
+    assert stack_processes(tmp_path) == {"kafka": 101, "status": 202}
+
+
+async def test_cpu_burnt_inside_the_block_is_counted_and_memory_is_the_peak_seen() -> None:
+    async with measuring({"me": os.getpid()}, every=0.01) as usage:
+        began = time.process_time()
+        while time.process_time() - began < 0.3:
+            sum(range(10_000))
+        hoard = bytearray(50_000_000)  # 50 MB resident while the block runs
+        hoard[::4096] = b"x" * len(hoard[::4096])
+        await_point = resident_mb(os.getpid())
+        await asyncio.sleep(0.1)  # the sampler runs while the block waits
+        del hoard
+    assert 0.25 <= usage.cpu_s["me"] <= 5.0
+    assert await_point is not None and usage.peak_mb["me"] >= await_point - 1
+    lines = usage.lines(certificates=100)
+    assert lines[1].split()[0] == "me" and float(lines[1].split()[2]) == pytest.approx(
+        usage.cpu_s["me"] * 10, abs=0.1
+    )
+
+
+def test_a_process_that_is_gone_has_no_figures() -> None:
+    assert cpu_seconds(2**22 + 12345) is None and resident_mb(2**22 + 12345) is None
