@@ -134,8 +134,12 @@ async def run(args: argparse.Namespace) -> int:
                 )
                 assert signed.status_code == 303, signed.text
                 began = time.perf_counter()
-                await browser.get("/worklists/production")
-                cold = (time.perf_counter() - began) * 1000
+                worklists.prime()  # as the status service does when it starts
+                first = await browser.get("/worklists/production")
+                first_ms = (time.perf_counter() - began) * 1000
+                while "is not ready" in (await browser.get("/worklists/production")).text:
+                    await asyncio.sleep(1)
+                ready_s = time.perf_counter() - began
                 cases = [
                     ("board (/)", "/"),
                     ("production worklist, page 1", "/worklists/production"),
@@ -144,11 +148,14 @@ async def run(args: argparse.Namespace) -> int:
                         "worklist, group + code + age filters, page 3",
                         "/worklists/production?group=CHR&code=MASS_ABOVE_MAX&min_age_h=24&page=3",
                     ),
+                    ("state list (board link): blocked in VAN", "/states/blocked?group=VAN"),
                     ("record page", f"/records/{vin_of(args.records // 2)}"),
                 ]
                 print(f"\n{total} records in {args.db}; each page {args.calls} times, median and p95\n")
                 print(f"{'page':48} {'median ms':>10} {'p95 ms':>10}")
-                print(f"{'first worklist page after start (once)':48} {cold:10.1f}")
+                said = "says the lists are being read" if "is not ready" in first.text else "lists"
+                print(f"{'first worklist page after start (once)':48} {first_ms:10.1f}   ({said})")
+                print(f"{'lists ready after start (once, s)':48} {ready_s:10.1f}")
                 for name, path in cases:
                     median, p95 = await timed(browser, path, args.calls)
                     print(f"{name:48} {median:10.1f} {p95:10.1f}")

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, status
 
-from services.status.adapters.records import StatusStore, Worklists
+from services.status.adapters.records import ListsNotReady, StatusStore, Worklists
 from services.status.worklist import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, ListQuery
 from shared.auth import Authenticator
 from shared.contracts.events import State
@@ -63,6 +63,14 @@ def router(
     api = APIRouter(prefix="/v1", tags=["status"], dependencies=[Depends(auth.require())])
     readiness = SharedResult(store.readiness, readiness_ttl)
 
+    async def listed(query: ListQuery) -> dict[str, Any]:
+        try:
+            return await worklists.page(query)
+        except ListsNotReady as exc:
+            raise HTTPException(
+                status.HTTP_503_SERVICE_UNAVAILABLE, str(exc), headers={"Retry-After": "5"}
+            ) from None
+
     @api.get("/records/{vin}")
     async def get_record(vin: str) -> dict[str, Any]:
         """The VIN's read-model document: current revision, state, findings, owner and last events."""
@@ -107,9 +115,10 @@ def router(
         Oldest first (by the time of the record's last change, then VIN): the order a team works
         through them. Each item: vin, record_id, revision, state, vehicle_group, updated_at, age_s
         and the team's findings (code, path, message, severity, owner). ``total`` counts every
-        matching record; ``as_of`` says when the view of waiting records was taken.
+        matching record; ``as_of`` says when the view of waiting records was taken. 503 with
+        Retry-After while the view is first read after a start.
         """
-        return await worklists.page(ListQuery(owner, None, group, code, min_age_s, page, size))
+        return await listed(ListQuery(owner, None, group, code, min_age_s, page, size))
 
     @api.get("/records")
     async def list_records(
@@ -138,6 +147,6 @@ def router(
                 status.HTTP_422_UNPROCESSABLE_CONTENT,
                 "state: archived records are not listed; look one up by VIN",
             )
-        return await worklists.page(ListQuery(None, state, group, code, min_age_s, page, size))
+        return await listed(ListQuery(None, state, group, code, min_age_s, page, size))
 
     return api

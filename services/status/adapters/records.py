@@ -60,12 +60,17 @@ CONCURRENT_VINS = 8  # VINs of one batch folded at once: their database round tr
 CONCURRENT_LOOKUPS = 50  # reads by _id of one worklist page overlapped
 RECOUNT_GRACE_S = 2.0  # longer than any writer takes from a record write to its counter update
 WORKLIST_WAIT_S = 0.05  # how long a list request waits for a fresher view before serving the last one
+FIRST_WAIT_S = 2.0  # how long a list request waits for the first view before it is told to come back
 JOURNAL_KEEP = 20_000  # journal entries each writing process keeps; a reader further behind reloads
 RELOAD_S = 900.0  # a view is read whole again this often (it repairs what a writer's crash left unsaid)
 CATCH_UP_LIMIT = 2_000  # journal entries a reader follows before it rather reads the view whole
 HEAD_MAX_AGE = dt.timedelta(days=2)  # a writer silent this long is gone: its journal is deleted
 
 log = logging.getLogger(__name__)
+
+
+class ListsNotReady(StatusServiceError):
+    """The lists' view is still being read after a start; the request is answered later, not held."""
 
 
 class WriteConflict(StatusServiceError):
@@ -394,8 +399,9 @@ class Worklists:
     selection (team or state, group, finding code, age) and the paging run on a
     view held in this process, and only the page's records are read, by ``_id``.
 
-    The view is read whole once (at start, ``prime``), then follows the writers'
-    journals: a request first reads the heads (one small collection), and when
+    The view is read whole once (at start, ``prime``; a request that comes before
+    it is ready waits ``first_wait_s`` and is then told to come back with
+    ``ListsNotReady``), then follows the writers' journals: a request first reads the heads (one small collection), and when
     a writer moved on, the VINs its new journal entries name are read again by
     ``_id`` and put into the view. A request waits ``wait_s`` for that and
     otherwise is answered from the view as it is (``as_of`` says when it was
@@ -406,9 +412,13 @@ class Worklists:
     """
 
     def __init__(
-        self, store: StatusStore, wait_s: float = WORKLIST_WAIT_S, reload_s: float = RELOAD_S
+        self,
+        store: StatusStore,
+        wait_s: float = WORKLIST_WAIT_S,
+        reload_s: float = RELOAD_S,
+        first_wait_s: float = FIRST_WAIT_S,
     ) -> None:
-        self.store, self.wait_s, self.reload_s = store, wait_s, reload_s
+        self.store, self.wait_s, self.reload_s, self.first_wait_s = store, wait_s, reload_s, first_wait_s
         self._followed: Followed | None = None
         self._refresh: asyncio.Task[Followed] | None = None
 
@@ -443,7 +453,13 @@ class Worklists:
         if self._refresh is None or self._refresh.done():
             self._refresh = asyncio.create_task(self._bring_up_to_date(followed))
         if followed is None:
-            return await asyncio.shield(self._refresh)
+            try:
+                return await asyncio.wait_for(asyncio.shield(self._refresh), self.first_wait_s)
+            except TimeoutError:
+                raise ListsNotReady(
+                    "the lists are being read after a start (about 40 s per million records); "
+                    "ask again shortly"
+                ) from None
         try:
             return await asyncio.wait_for(asyncio.shield(self._refresh), self.wait_s)
         except TimeoutError:

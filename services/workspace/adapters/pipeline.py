@@ -41,6 +41,9 @@ class PipelineApi:
         response = await self._get(url, params)
         if response.status_code == 404:
             return None
+        if response.status_code == 503 and "application/json" in response.headers.get("content-type", ""):
+            detail = str(response.json().get("detail", ""))[:300]
+            raise PipelineUnavailable(f"{url.split('/v1')[0]} is not ready: {detail}")
         if response.status_code != 200:
             raise PipelineUnavailable(f"{url} answered {response.status_code}")
         return response.json()

@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from services.status import routes
+from services.status.adapters.records import ListsNotReady
 from services.status.worklist import ListQuery
 from shared.auth import Authenticator, Role
 from shared.contracts.events import State
@@ -27,8 +28,11 @@ class FakeStore:
 class FakeWorklists:
     def __init__(self) -> None:
         self.queries: list[ListQuery] = []
+        self.ready = True
 
     async def page(self, query: ListQuery) -> dict[str, Any]:
+        if not self.ready:
+            raise ListsNotReady("the lists are being read after a start")
         self.queries.append(query)
         return {"items": [], "total": 0, "page": query.page, "size": query.size}
 
@@ -99,3 +103,14 @@ def test_state_list_passes_state_and_filters_and_refuses_archived_and_unknown_st
     too_long = client.get("/v1/records", params={"state": "held", "group": "G" * 65})
     assert [error["loc"] for error in too_long.json()["detail"]] == [["query", "group"]]
     assert len(worklists.queries) == 1
+
+
+def test_lists_not_ready_after_a_start_answer_503_with_retry_after(
+    client_and_worklists: tuple[TestClient, FakeWorklists],
+) -> None:
+    client, worklists = client_and_worklists
+    worklists.ready = False
+    for path, params in (("/v1/worklist", {"owner": "production"}), ("/v1/records", {"state": "held"})):
+        answer = client.get(path, params=params)
+        assert answer.status_code == 503 and answer.headers["retry-after"] == "5"
+        assert "being read after a start" in answer.json()["detail"]

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from services.status.adapters.records import Worklists
+from services.status.adapters.records import ListsNotReady, Worklists
 from services.status.worklist import Entry, ListQuery, View
 from shared.contracts.findings import Owner
 
@@ -132,3 +132,14 @@ async def test_an_item_that_left_the_list_since_the_view_was_taken_is_not_shown(
     assert await listed(worklists) == ["V1"]
     store.docs["V1"] = doc("V1", 1, state="validated")  # journal entry not yet visible
     assert await listed(worklists) == []
+
+
+async def test_a_request_before_the_first_view_is_ready_is_told_to_come_back_and_the_read_goes_on() -> None:
+    store = FakeStore()
+    store.release.clear()
+    worklists = Worklists(store, first_wait_s=0.05)  # type: ignore[arg-type]
+    worklists.prime()
+    with pytest.raises(ListsNotReady, match="being read after a start"):
+        await listed(worklists)
+    store.release.set()
+    assert await listed(worklists) == ["V1"] and store.whole_reads == 1
