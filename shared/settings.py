@@ -27,6 +27,9 @@ class CocSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="COC_", env_file=".env", extra="ignore")
 
     kafka_bootstrap: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers")
+    kafka_linger_ms: int = Field(
+        5, ge=0, le=1_000, description="How long a send waits to share a request to the broker with others"
+    )
     mongo_url: str = Field("mongodb://127.0.0.1:27017", description="MongoDB connection URL")
     mongo_db: str = Field("coc", description="MongoDB database name")
     state_dir: Path = Field(PROJECT_ROOT / ".state", description="Logs, pids and data of the local stack")

@@ -16,3 +16,13 @@ class StatusSettings(ServiceSettings):
         description="Seconds between two recounts of the readiness counters from the stored records "
         "(COC_STATUS_RECOUNT_S); one also runs at start",
     )
+    status_fold_interval_s: float = Field(
+        1.0,
+        ge=0,
+        le=30,
+        description="Least seconds between two batches folded (COC_STATUS_FOLD_INTERVAL_S): the events "
+        "of a vehicle that arrive meanwhile are folded into one write of its record",
+    )
+    status_batch: int = Field(
+        5000, ge=1, le=50_000, description="Most status events folded in one batch (COC_STATUS_BATCH)"
+    )

@@ -45,22 +45,29 @@ class VersionNumbers:
                 # already given: count that number as used and look again.
                 await self._count(vin, number)
                 continue
-            await self._count(vin, number)
+            # The counter just read was below ``number``: write it at once (a new VIN inserts it).
+            await self._count(vin, number, counter or {})
             return number
 
-    async def _count(self, vin: str, number: int) -> None:
+    async def _count(self, vin: str, number: int, counter: MongoDoc | None = None) -> None:
         """Raise the VIN's counter to ``number`` (never lower it).
 
-        Read, compare, write by ``_id`` (see ``shared.mongo``). A VIN's records
-        come from one partition, one at a time; a race of two deliveries is
-        settled by the unique (vin, number) index above.
+        Read, compare, write by ``_id`` (see ``shared.mongo``); ``counter`` is the
+        counter as the caller just read it (``{}`` for none), which saves the read.
+        A VIN's records come from one partition, one at a time; a race of two
+        deliveries is settled by the unique (vin, number) index above.
         """
         while True:
-            counter = await self.counters.find_one({"_id": vin})
-            if counter is not None and int(counter["last"]) >= number:
+            if counter is None:
+                counter = await self.counters.find_one({"_id": vin})
+            known, counter = counter, None  # the next turn reads it again
+            if known and int(known["last"]) >= number:
                 return
             try:
-                await self.counters.replace_one({"_id": vin}, {"_id": vin, "last": number}, upsert=True)
+                if known:
+                    await self.counters.replace_one({"_id": vin}, {"_id": vin, "last": number})
+                else:
+                    await self.counters.insert_one({"_id": vin, "last": number})
                 return
             except DuplicateKeyError:
                 continue  # another delivery created the VIN's counter first: compare with it
