@@ -57,10 +57,16 @@ def register(subparsers: Any) -> None:
     render.set_defaults(func=run_render)
 
     verify = subparsers.add_parser(
-        "verify", help="check a signed IVI 2.0 document against the schema and its signature"
+        "verify",
+        help="check a signed IVI 2.0 document against the schema, its signature and the trusted signers",
     )
     verify.add_argument("file", type=Path, help="signed IVI 2.0 XML document")
-    verify.add_argument("--cert", type=Path, help="PEM certificate the document must be sealed with")
+    verify.add_argument(
+        "--cert",
+        type=Path,
+        help="PEM trust anchor: the seal certificate, or the CA that issues it (also: the PEM files "
+        "of COC_TRUST_DIR); without one the signer is not trusted and the exit is 1",
+    )
     verify.set_defaults(func=run_verify)
 
     ivi = subparsers.add_parser("ivi", help="work with IVI 2.0 documents")
@@ -238,31 +244,70 @@ def sign(document: bytes, key: Path, cert: Path | None) -> bytes:
 
 
 def run_verify(args: argparse.Namespace) -> int:
-    """Exit 0 only when the document is valid as published and its seal verifies."""
+    """Exit 0 only when the document is valid as published, its seal verifies and its signer is trusted.
+
+    Trusted means: the certificate in the document is one of the trust anchors
+    (``--cert``, and every PEM certificate in ``COC_TRUST_DIR``) or is issued by
+    one. Without an anchor the seal can only be intact: anyone can make a key and
+    a certificate that verify, so the signer is not trusted and the exit is 1.
+    """
     from shared.xml import XmlInputError, load_ivi_schema, parse_bytes, validate
-    from shared.xmldsig import CertificateError, verify
+    from shared.xmldsig import key_usage_text, trusted_by, verify
 
     data = read_bytes(args.file)
-    cert_pem = read_bytes(args.cert) if args.cert else None
+    anchors = trust_anchors(args.cert)
     schema = load_ivi_schema(xsd_path())
     try:
         schema_errors = validate(schema, parse_bytes(data))
-        result = verify(data, cert_pem)
+        result = verify(data)
     except XmlInputError as exc:
         raise CommandError(f"{args.file}: {exc}") from exc
-    except CertificateError as exc:
-        raise CommandError(str(exc)) from exc
 
     for error in schema_errors:
         print(f"{args.file}: schema: {error}")
     for reason in result.reasons:
         print(f"{args.file}: signature: {reason}")
+    signer = result.certificate
+    distrust = None
+    if signer is not None:
+        now = dt.datetime.now(dt.UTC)
+        print(f"signer: {signer.subject.rfc4514_string()}")
+        print(
+            f"signer certificate: sha256 {result.fingerprint}, valid {signer.not_valid_before_utc:%Y-%m-%d} "
+            f"to {signer.not_valid_after_utc:%Y-%m-%d}, key usage {key_usage_text(signer)}"
+        )
+        distrust = trusted_by(signer, anchors, now)
+        if distrust:
+            print(f"{args.file}: signer NOT trusted: {distrust}")
     if schema_errors or not result.valid:
         print(f"{args.file}: NOT valid")
         return 1
-    print(f"{args.file}: valid against IVI 2.0 as published; signature verifies")
-    print(f"sealed with certificate sha256 {result.fingerprint}")
+    if distrust:
+        print(f"{args.file}: valid against IVI 2.0 as published; signature intact; signer not trusted")
+        return 1
+    print(f"{args.file}: valid against IVI 2.0 as published; signature verifies; signer trusted")
     return 0
+
+
+def trust_anchors(cert: Path | None) -> list[Any]:
+    """The certificates a seal is trusted by: ``--cert`` and the PEM files of ``COC_TRUST_DIR``."""
+    from cryptography import x509
+
+    from shared.settings import CocSettings
+
+    files = [cert] if cert else []
+    folder = CocSettings().trust_dir
+    if folder is not None:
+        if not folder.is_dir():
+            raise CommandError(f"COC_TRUST_DIR {folder} is not a folder")
+        files += sorted(path for path in folder.iterdir() if path.suffix.lower() in (".pem", ".crt"))
+    anchors = []
+    for path in files:
+        try:
+            anchors.extend(x509.load_pem_x509_certificates(read_bytes(path)))
+        except ValueError:
+            raise CommandError(f"{path}: not a PEM certificate") from None
+    return anchors
 
 
 def run_import(args: argparse.Namespace) -> int:

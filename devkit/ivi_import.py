@@ -64,7 +64,34 @@ def _parse(xml: bytes) -> etree._Element:
             f"not an IVI 2.0 document: the root is {root.tag}, "
             f"expected InitialVehicleInformation in namespace {NAMESPACE}"
         )
+    _refuse_hidden_nodes(root)
     return root
+
+
+def _refuse_hidden_nodes(root: etree._Element) -> None:
+    """Refuse comments and processing instructions inside values.
+
+    A value split by a comment (``<ActualMass>1<!---->193</ActualMass>``) would
+    be read only up to the comment, and the seal does not cover comments: a
+    document that verifies could import with other values than it shows. Such a
+    document is refused, never half-read. A comment between elements holds no
+    value and is passed over.
+    """
+    for node in root.iter(etree.Comment, etree.ProcessingInstruction):
+        parent = node.getparent()
+        if parent is None or any(True for _ in parent.iterchildren(etree.Element)):
+            continue  # between elements, not inside a value
+        where = _path_of(parent)
+        kind = "a comment" if isinstance(node, etree._Comment) else "a processing instruction"
+        raise IviImportError(
+            f"{where} holds {kind} inside its value; a value split by a comment or processing "
+            "instruction would be read differently than it is displayed, so the document is refused"
+        )
+
+
+def _path_of(element: etree._Element) -> str:
+    names = [etree.QName(node).localname for node in [element, *element.iterancestors()]]
+    return "/".join(reversed(names[:-1])) or names[-1]
 
 
 def _decoded(schema: IviSchema, root: etree._Element, name: str) -> dict[str, Any]:
@@ -134,7 +161,15 @@ def _build(doc: Mapping[str, Any], approval: Approval) -> BuildRecord:
         colours=tuple(group["Colour"] for group in _groups(certificate, "ColourTable", "ColourGroup")),
         tyres=_fitted_tyres(certificate),
         released_at=_released_at(_text(doc, "Header/IviVersionDateTime")),
+        signature_date=_signature_date(doc),
     )
+
+
+def _signature_date(doc: Mapping[str, Any]) -> dt.date | None:
+    """The document's own SignatureDate, kept: it need not be the date of IviVersionDateTime."""
+    groups = _groups(doc["CocDataGroup"], "SigningAuthorityTable", "SigningAuthorityGroup")
+    dates = [group["SignatureDate"] for group in groups if isinstance(group.get("SignatureDate"), str)]
+    return dt.date.fromisoformat(dates[0][:10]) if dates else None
 
 
 def _fitted_tyres(tree: Mapping[str, Any]) -> tuple[FittedTyre, ...]:

@@ -34,6 +34,11 @@ class CocSettings(BaseSettings):
     mongo_db: str = Field("coc", description="MongoDB database name")
     state_dir: Path = Field(PROJECT_ROOT / ".state", description="Logs, pids and data of the local stack")
     ivi_xsd: Path | None = Field(None, description="Path of the official IVI-2.0.xsd")
+    trust_dir: Path | None = Field(
+        None,
+        description="Folder of PEM certificates a seal is trusted by: the seal certificates themselves "
+        "or the CAs that issue them (coc verify)",
+    )
     topic_partitions: int = Field(
         6, description="Partitions of each pipeline topic (the most instances a stage can use)"
     )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime as dt
 import hashlib
 import hmac
 from collections.abc import Sequence
@@ -48,6 +49,62 @@ class CertificateError(ValueError):
 def certificate_fingerprint(certificate: x509.Certificate) -> str:
     """SHA-256 over the DER certificate, lower-case hex: how archive and logs name a seal."""
     return certificate.fingerprint(hashes.SHA256()).hex()
+
+
+def certificate_refusal(certificate: x509.Certificate, now: dt.datetime) -> str | None:
+    """Why ``certificate`` cannot seal now (not yet valid, expired, no signing key usage); None when it can."""
+    if now < certificate.not_valid_before_utc:
+        return f"the seal certificate is not valid before {certificate.not_valid_before_utc.isoformat()}"
+    if now > certificate.not_valid_after_utc:
+        return f"the seal certificate expired on {certificate.not_valid_after_utc.isoformat()}"
+    usage = key_usage(certificate)
+    if usage is None:
+        return "the seal certificate states no key usage; a seal needs digitalSignature or nonRepudiation"
+    if not (usage.digital_signature or usage.content_commitment):
+        return "the seal certificate's key usage allows no signature (digitalSignature or nonRepudiation)"
+    return None
+
+
+def key_usage(certificate: x509.Certificate) -> x509.KeyUsage | None:
+    try:
+        return certificate.extensions.get_extension_for_class(x509.KeyUsage).value
+    except x509.ExtensionNotFound:
+        return None
+
+
+def key_usage_text(certificate: x509.Certificate) -> str:
+    """The key usages a certificate states, as RFC 5280 names them."""
+    usage = key_usage(certificate)
+    if usage is None:
+        return "none stated"
+    names = {
+        "digital_signature": "digitalSignature",
+        "content_commitment": "nonRepudiation",
+        "key_encipherment": "keyEncipherment",
+        "data_encipherment": "dataEncipherment",
+        "key_agreement": "keyAgreement",
+        "key_cert_sign": "keyCertSign",
+        "crl_sign": "cRLSign",
+    }
+    return ", ".join(name for attr, name in names.items() if getattr(usage, attr)) or "none"
+
+
+def trusted_by(
+    certificate: x509.Certificate, anchors: Sequence[x509.Certificate], now: dt.datetime
+) -> str | None:
+    """Why ``certificate`` is not trusted by ``anchors`` (itself one of them, or issued by one); None if it is."""
+    if not anchors:
+        return "no trust anchor given: the signature is intact, but nothing says who the signer is"
+    for anchor in anchors:
+        if anchor == certificate:
+            return None
+        try:
+            certificate.verify_directly_issued_by(anchor)
+        except (ValueError, TypeError, InvalidSignature):
+            continue
+        if anchor.not_valid_before_utc <= now <= anchor.not_valid_after_utc:
+            return None
+    return "the signer's certificate is neither a trust anchor nor issued by one"
 
 
 @dataclass(frozen=True)

@@ -180,7 +180,7 @@ class _Values:
             manufactured_on=build.manufactured_on.isoformat(),
             colours=build.colours,
             actual_mass=None if build.actual_mass_kg is None else str(build.actual_mass_kg),
-            signature_date=signature_date(when),
+            signature_date=build.signature_date.isoformat() if build.signature_date else signature_date(when),
             fitted=frozenset((tyre.axle, tyre.option) for tyre in build.tyres),
         )
 

@@ -28,6 +28,7 @@ a file.
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
 import re
 from dataclasses import dataclass, field
@@ -56,6 +57,7 @@ from shared.xmldsig import (
     VerifyResult,
     c14n,
     certificate_fingerprint,
+    certificate_refusal,
     check_signature_value,
     verify,
 )
@@ -126,6 +128,9 @@ class Seal:
         public_key = self.certificate.public_key()
         if public_key != self.key.public_key():
             raise SigningError("the seal certificate does not belong to the seal key")
+        refusal = certificate_refusal(self.certificate, dt.datetime.now(dt.UTC))
+        if refusal:
+            raise SigningError(refusal)
         cert_b64 = base64.b64encode(self.certificate.public_bytes(serialization.Encoding.DER))
         object.__setattr__(self, "signature_method", method)
         object.__setattr__(self, "_public_key", public_key)
@@ -150,6 +155,10 @@ class Seal:
         Raises ``XmlInputError`` for input that is not acceptable XML and ``SigningError``
         when the document cannot be sealed or the fresh signature does not verify.
         """
+        if dt.datetime.now(dt.UTC) > self.certificate.not_valid_after_utc:
+            raise SigningError(
+                f"the seal certificate expired on {self.certificate.not_valid_after_utc.isoformat()}"
+            )
         root = parse_bytes(unsigned_xml)
         canonical, cut = _already_canonical(unsigned_xml, root) or _canonical_form(root)
         digest_b64 = base64.b64encode(hashlib.sha256(canonical).digest())
@@ -161,6 +170,11 @@ class Seal:
         self._verify_fresh_signature(signed_info, value)
         view = memoryview(canonical)
         return b"".join((_XML_DECLARATION, view[:cut], signature, view[cut:]))
+
+    def expires_within(self, days: int, now: dt.datetime | None = None) -> dt.datetime | None:
+        """The seal certificate's end of validity when it comes within ``days``; else None."""
+        end = self.certificate.not_valid_after_utc
+        return end if end - (now or dt.datetime.now(dt.UTC)) <= dt.timedelta(days=days) else None
 
     def _sign_bytes(self, data: bytes) -> bytes:
         if isinstance(self.key, rsa.RSAPrivateKey):

@@ -175,6 +175,7 @@ class Context:
     approval: Approval | None
     policy: RulePolicy
     today: dt.date
+    schema: IviSchema | None = None
 
 
 Rule = Callable[[Context], Iterable[Finding]]
@@ -263,6 +264,77 @@ def manufacture_date(ctx: Context) -> Iterator[Finding]:
         )
 
 
+EARLIEST_MANUFACTURE = dt.date(1990, 1, 1)  # older is a typing error, not a vehicle getting a first CoC
+
+
+def plausible_dates(ctx: Context) -> Iterator[Finding]:
+    """Release time and signature date: not before manufacture, not in the future; manufacture not absurd.
+
+    IviVersionDateTime is the release time (``released_at``); SignatureDate is the
+    date the record is released for signing (``signature_date``, else the date of
+    the release time). A clock a day ahead is tolerated (time zones).
+    """
+    build, latest = ctx.build, ctx.today + dt.timedelta(days=1)
+    made = build.manufactured_on
+    if made < EARLIEST_MANUFACTURE:
+        yield finding(
+            "MANUFACTURE_DATE_IMPLAUSIBLE",
+            f"{ROOT}/DateManufactureVehicle",
+            f"date of manufacture {made} is before {EARLIEST_MANUFACTURE}; correct it",
+            Owner.PRODUCTION,
+        )
+    header = "Header/IviVersionDateTime"
+    if build.released_at is not None:
+        released = build.released_at.date()
+        if released < made:
+            yield finding(
+                "RELEASED_BEFORE_MANUFACTURE",
+                header,
+                f"release time {build.released_at.isoformat()} is before the date of manufacture {made}",
+                Owner.PRODUCTION,
+            )
+        if released > latest:
+            yield finding(
+                "RELEASED_IN_FUTURE",
+                header,
+                f"release time {build.released_at.isoformat()} is in the future",
+                Owner.PRODUCTION,
+            )
+    signed = build.signature_date
+    path = f"{ROOT}/SigningAuthorityTable/SigningAuthorityGroup/SignatureDate"
+    if signed is not None and signed < made:
+        yield finding(
+            "SIGNATURE_DATE_BEFORE_MANUFACTURE",
+            path,
+            f"signature date {signed} is before the date of manufacture {made}",
+            Owner.PRODUCTION,
+        )
+    if signed is not None and signed > latest:
+        yield finding(
+            "SIGNATURE_DATE_IN_FUTURE", path, f"signature date {signed} is in the future", Owner.PRODUCTION
+        )
+
+
+def schema_values(ctx: Context) -> Iterator[Finding]:
+    """The build's own coded values against what the schema enumerates, with a short message.
+
+    The schema's error names the whole list; render would refuse the document with
+    it. Finding it here keeps ``check`` and ``render`` in agreement and the message short.
+    """
+    country = ctx.build.intended_country
+    if ctx.schema is None or not country:
+        return
+    path = "Header/IntendedCountryRegistration"
+    kind = ctx.schema.simple_type(ctx.schema.declaration(path))
+    if kind.enumeration and country not in kind.enumeration:
+        yield finding(
+            "COUNTRY_UNKNOWN",
+            path,
+            f"intended country {country[:20]!r} is not a country code of IVI 2.0 ({kind.name})",
+            Owner.PRODUCTION,
+        )
+
+
 def actual_mass(ctx: Context) -> Iterator[Finding]:
     """Present and inside the approved range; outside is an error, not a warning (domain.md)."""
     path = f"{ROOT}/MassGroup/ActualMass"
@@ -340,7 +412,15 @@ def colours(ctx: Context) -> Iterator[Finding]:
             f"a {ctx.approval.category} certificate has no colour item; remove the colour",
             Owner.PRODUCTION,
         )
-    for code in ctx.build.colours:
+    repeated = sorted({code for code in ctx.build.colours if ctx.build.colours.count(code) > 1})
+    if repeated:
+        yield finding(
+            "COLOUR_REPEATED",
+            path,
+            f"colour code {', '.join(repeated)} is given more than once; each colour is listed once",
+            Owner.PRODUCTION,
+        )
+    for code in dict.fromkeys(ctx.build.colours):
         if code not in COLOUR_CODES:
             yield finding(
                 "COLOUR_INVALID",
@@ -355,6 +435,8 @@ BUILD_RULES: tuple[Rule, ...] = (
     vin_check_digit,
     vin_manufacturer,
     manufacture_date,
+    plausible_dates,
+    schema_values,
     actual_mass,
     fitted_tyres,
     colours,
@@ -364,7 +446,7 @@ BUILD_RULES: tuple[Rule, ...] = (
 def check(build: BuildRecord, table: ApprovalTable, policy: RulePolicy, today: dt.date) -> list[Finding]:
     """Every finding about one build record: its own, then its approval's."""
     approval = table.get(build.approval.key)
-    ctx = Context(build=build, approval=approval, policy=policy, today=today)
+    ctx = Context(build=build, approval=approval, policy=policy, today=today, schema=table.schema)
     findings = list(approval_exists(ctx, table.numbers))
     for rule in BUILD_RULES:
         findings.extend(rule(ctx))

@@ -65,6 +65,11 @@ class BuildRecord(Contract):
         None,
         description="When the MES released the vehicle; IviVersionDateTime. Set by intake if absent",
     )
+    signature_date: dt.date | None = Field(
+        None,
+        description="SignatureDate of the certificate, when it is not the date of released_at "
+        "(an imported certificate keeps its own); never before manufacture, never in the future",
+    )
 
     @field_validator("vin")
     @classmethod

@@ -201,3 +201,44 @@ def test_cli_reports_a_document_with_a_dtd_as_a_command_error(tmp_path: Path) ->
     with pytest.raises(CommandError, match="DTD"):
         _run_cli(["ivi", "import", str(source), "--out", str(tmp_path)])
     assert not (tmp_path / "approval.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("inside", "kind"),
+    [
+        (b"15<!---->47", "a comment"),
+        (b"15<?pi x?>47", "a processing instruction"),
+        (b"<!-- 1547 -->", "a comment"),
+    ],
+)
+def test_a_value_split_by_a_comment_or_processing_instruction_is_refused_not_half_read(
+    specimen: bytes, schema: IviSchema, inside: bytes, kind: str
+) -> None:
+    xml = _edited(specimen, b"<ActualMass>1547</ActualMass>", b"<ActualMass>" + inside + b"</ActualMass>")
+    with pytest.raises(
+        IviImportError, match=f"CocDataGroup/MassGroup/ActualMass holds {kind} inside its value"
+    ):
+        import_document(xml, schema)
+
+
+def test_a_comment_between_elements_holds_no_value_and_is_passed_over(
+    specimen: bytes, schema: IviSchema, imported: tuple[Approval, BuildRecord]
+) -> None:
+    xml = _edited(
+        specimen, b"<ActualMass>1547</ActualMass>", b"<!-- weighed --><ActualMass>1547</ActualMass>"
+    )
+    assert import_document(xml, schema) == imported
+
+
+def test_the_documents_own_signature_date_is_kept_and_rendered_back(
+    specimen: bytes, schema: IviSchema
+) -> None:
+    # Signed two days after the release time: the date is the document's, not IviVersionDateTime's.
+    xml = _edited(
+        specimen, b"<SignatureDate>2024-02-01</SignatureDate>", b"<SignatureDate>2024-02-03</SignatureDate>"
+    )
+    approval, build = import_document(xml, schema)
+    assert build.signature_date == dt.date(2024, 2, 3)
+    original = schema.decode(parse_bytes(xml))
+    rendered = schema.decode(parse_bytes(render(build, approval, version_number=1, schema=schema)))
+    assert _leaves(rendered["CocDataGroup"]) == _leaves(original["CocDataGroup"])

@@ -264,3 +264,54 @@ def test_pure_electric_indicator_must_match_the_energy_sources(
     assert ("INDICATOR_MISSING", Owner.TYPE_APPROVAL, Severity.ERROR) in codes(
         findings_for(build, [missing], schema)
     )
+
+
+def _at(day: dt.date, hour: int = 10) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(hour), tzinfo=dt.UTC)
+
+
+@pytest.mark.parametrize(
+    ("change", "code"),
+    [
+        ({"released_at": dt.datetime(1970, 1, 1, tzinfo=dt.UTC)}, "RELEASED_BEFORE_MANUFACTURE"),
+        ({"released_at": _at(dt.date(2024, 1, 1))}, "RELEASED_BEFORE_MANUFACTURE"),
+        ({"released_at": _at(dt.date(2031, 1, 1))}, "RELEASED_IN_FUTURE"),
+        ({"signature_date": dt.date(2024, 1, 31)}, "SIGNATURE_DATE_BEFORE_MANUFACTURE"),
+        ({"signature_date": TODAY + dt.timedelta(days=2)}, "SIGNATURE_DATE_IN_FUTURE"),
+        ({"manufactured_on": dt.date(1901, 1, 1)}, "MANUFACTURE_DATE_IMPLAUSIBLE"),
+    ],
+)
+def test_dates_outside_a_plausible_window_are_errors_for_production(
+    build: BuildRecord, approval: Approval, schema: IviSchema, change: dict[str, Any], code: str
+) -> None:
+    # The specimen vehicle was made on 2024-02-01 and released that day.
+    found = codes(findings_for(build.model_copy(update=change), [approval], schema))
+    assert (code, Owner.PRODUCTION, Severity.ERROR) in found
+
+
+def test_a_signature_date_after_release_and_up_to_today_is_fine(
+    build: BuildRecord, approval: Approval, schema: IviSchema
+) -> None:
+    later = build.model_copy(update={"signature_date": dt.date(2024, 2, 5)})
+    assert findings_for(later, [approval], schema) == []
+    tomorrow = build.model_copy(update={"released_at": _at(TODAY + dt.timedelta(days=1))})
+    assert findings_for(tomorrow, [approval], schema) == []  # a clock a day ahead is tolerated
+
+
+def test_an_intended_country_the_schema_does_not_know_is_a_short_error(
+    build: BuildRecord, approval: Approval, schema: IviSchema
+) -> None:
+    found = findings_for(build.model_copy(update={"intended_country": "XX"}), [approval], schema)
+    (country,) = [f for f in found if f.code == "COUNTRY_UNKNOWN"]
+    assert country.path == "Header/IntendedCountryRegistration" and country.owner is Owner.PRODUCTION
+    assert "'XX'" in country.message and len(country.message) < 120
+    assert findings_for(build.model_copy(update={"intended_country": "D"}), [approval], schema) == []
+
+
+def test_a_colour_given_twice_is_an_error_and_is_named_once(
+    build: BuildRecord, approval: Approval, schema: IviSchema
+) -> None:
+    twice = build.model_copy(update={"colours": ("2", "5", "2", "2")})
+    found = [f for f in findings_for(twice, [approval], schema) if f.code.startswith("COLOUR")]
+    assert [(f.code, f.severity) for f in found] == [("COLOUR_REPEATED", Severity.ERROR)]
+    assert "2 is given more than once" in found[0].message
