@@ -32,9 +32,12 @@ ALWAYS_REQUIRED_GROUPS = (
     "DimensionGroup",
 )
 SIGNER_FIELDS = ("SignerName", "SignerPosition", "SignatureLocation")
-# Categories whose CoC model has the colour item (Regulation (EU) 2020/683, Annex I models;
-# guidelines 1.13-1.14: an element outside the category's model is an error).
-COLOUR_CATEGORIES = frozenset({"M1", "N1", "N2", "N3"})
+# The colour item per category: must, may, and (every other category) must not appear
+# (guidelines 1.13-1.14: an element outside the category's CoC model is an error). M1 and N1
+# carry it (the official M1 specimen; item 40 "Colour of vehicle" of their CoCs). The official
+# N2 specimen has no ColourTable, and no public source settles N2/N3 either way, so there a
+# colour is neither required nor refused until the IVI checking module says otherwise.
+COLOUR_ITEM: Mapping[str, str] = {"M1": "must", "N1": "must", "N2": "may", "N3": "may"}
 # Categories whose CoC model has the pure-electric indicator (change overview, "ICM").
 ELECTRIC_INDICATOR_CATEGORIES = frozenset({"M1", "M2", "M3", "N1", "N2", "N3"})
 ELECTRICITY = "95"
@@ -402,10 +405,10 @@ def colours(ctx: Context) -> Iterator[Finding]:
     path = f"{ROOT}/ColourTable/ColourGroup/Colour"
     if ctx.approval is None:
         return
-    has_colour_item = ctx.approval.category in COLOUR_CATEGORIES
-    if has_colour_item and not ctx.build.colours:
+    presence = COLOUR_ITEM.get(ctx.approval.category, "must not")
+    if presence == "must" and not ctx.build.colours:
         yield finding("COLOUR_MISSING", path, "the build record has no colour", Owner.PRODUCTION)
-    if not has_colour_item and ctx.build.colours:
+    if presence == "must not" and ctx.build.colours:
         yield finding(
             "COLOUR_NOT_IN_MODEL",
             path,

@@ -315,3 +315,32 @@ def test_a_colour_given_twice_is_an_error_and_is_named_once(
     found = [f for f in findings_for(twice, [approval], schema) if f.code.startswith("COLOUR")]
     assert [(f.code, f.severity) for f in found] == [("COLOUR_REPEATED", Severity.ERROR)]
     assert "2 is given more than once" in found[0].message
+
+
+@pytest.mark.parametrize(
+    ("category", "without", "with_one"),
+    [
+        ("M1", {"COLOUR_MISSING"}, set()),
+        ("N1", {"COLOUR_MISSING"}, set()),
+        ("N2", set(), set()),  # the official N2 specimen has no ColourTable
+        ("N3", set(), set()),
+        ("M2", set(), {"COLOUR_NOT_IN_MODEL"}),
+        ("O3", set(), {"COLOUR_NOT_IN_MODEL"}),
+    ],
+)
+def test_the_colour_item_follows_the_category_table(
+    build: BuildRecord,
+    approval: Approval,
+    schema: IviSchema,
+    category: str,
+    without: set[str],
+    with_one: set[str],
+) -> None:
+    of_category = approval.model_copy(update={"category": category})
+
+    def colour_codes(colours: tuple[str, ...]) -> set[str]:
+        found = findings_for(build.model_copy(update={"colours": colours}), [of_category], schema)
+        return {f.code for f in found if f.code.startswith("COLOUR")}
+
+    assert colour_codes(()) == without
+    assert colour_codes(("2",)) == with_one
