@@ -42,10 +42,14 @@ def run_service(args: argparse.Namespace) -> int:
     from shared.stage import port_of
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    from shared.stage import CannotStart
+
     settings = ServiceSettings()
     try:
         app = service_app(args.name)
-    except (ValidationError, FileNotFoundError, OSError) as exc:
+        for check in app.state.stage.preflight:
+            check()
+    except (ValidationError, FileNotFoundError, OSError, CannotStart) as exc:
         raise CommandError(f"{args.name} cannot start: {exc}") from None
     port = args.port or port_of(args.name, settings)
     uvicorn.run(app, host=settings.http_host, port=port, log_level="warning", lifespan="on")

@@ -95,6 +95,10 @@ def key_identity(_body: bytes, key: str) -> tuple[str, int]:
     return key.upper(), 0
 
 
+class CannotStart(Exception):
+    """A service's configuration cannot work (a missing or unusable key, say): said in one line, before it runs."""
+
+
 class Unusable(Exception):
     """A message no retry can make usable: kept in the DLQ with ``reason``, never redelivered.
 
@@ -130,6 +134,8 @@ class Stage(Generic[S]):
         )
         self.on_start: list[Hook] = []
         self.on_stop: list[Hook] = []
+        # Checks run before the server starts (``coc service``); each raises CannotStart.
+        self.preflight: list[Callable[[], None]] = []
         self.health_checks: list[HealthCheck] = [self._broker_alive]
         self._publishers: dict[str, DefaultPublisher] = {}
         self.emitter = Emitter(self)

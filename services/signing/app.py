@@ -5,18 +5,28 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from services.signing import subscribers
-from services.signing.adapters.keys import SealHolder, load_seal
+from services.signing.adapters.keys import SealHolder, SealNotConfigured, load_seal
+from services.signing.seal import SigningError
 from services.signing.settings import SigningSettings
-from shared.stage import Stage
+from shared.stage import CannotStart, Stage
 
 
 def create_app(settings: SigningSettings | None = None) -> FastAPI:
     stage = Stage("signing", settings or SigningSettings())
     holder = SealHolder()
 
-    async def read_seal() -> None:
-        holder.seal = load_seal(stage.settings)
+    def check_seal() -> None:
+        """Read the seal once; a key or certificate that cannot seal stops the service before it starts."""
+        try:
+            holder.seal = load_seal(stage.settings)
+        except (SigningError, SealNotConfigured, OSError) as exc:
+            raise CannotStart(f"seal: {exc}") from None
 
+    async def read_seal() -> None:
+        if holder.seal is None:
+            check_seal()
+
+    stage.preflight.append(check_seal)
     stage.on_start.append(read_seal)
     subscribers.register(stage, holder)
     return stage.asgi()

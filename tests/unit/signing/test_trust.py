@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
@@ -162,3 +162,24 @@ def test_coc_verify_trusts_the_certificates_of_the_trust_folder_and_no_forged_on
     capsys.readouterr()
     assert coc(["verify", str(forged)]) == 1  # a fresh key's seal verifies, but its signer is nobody we trust
     assert "neither a trust anchor nor issued by one" in capsys.readouterr().out
+
+
+def test_the_signing_service_refuses_to_start_with_an_expired_seal_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    private = key()
+    expired = certificate(
+        private, usage=SIGNING, start=NOW - dt.timedelta(days=400), end=NOW - dt.timedelta(days=2)
+    )
+    key_file, cert_file = tmp_path / "seal.key", tmp_path / "seal.crt"
+    key_file.write_bytes(
+        private.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    cert_file.write_bytes(expired.public_bytes(serialization.Encoding.PEM))
+    monkeypatch.setenv("COC_SEAL_KEY", str(key_file))
+    monkeypatch.setenv("COC_SEAL_CERT", str(cert_file))
+    assert coc(["service", "signing"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "signing cannot start: seal: the seal certificate expired on" in err[0]
