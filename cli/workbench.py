@@ -53,6 +53,12 @@ def register(subparsers: Any) -> None:
     mode.add_argument("--unsigned", action="store_true", help="leave the document unsigned")
     mode.add_argument("--key", type=Path, help="seal key (PKCS#8 PEM)")
     render.add_argument("--cert", type=Path, help="seal certificate (PEM), with --key")
+    render.add_argument(
+        "--seal-format",
+        choices=("xmldsig", "xades-b"),
+        default="xmldsig",
+        help="plain XML-DSig as the EUCARIS set-up manual requires (default), or XAdES baseline B",
+    )
     render.add_argument("--out", help="output file, or - for standard output (default: out/render/<VIN>.xml)")
     render.set_defaults(func=run_render)
 
@@ -208,7 +214,7 @@ def run_render(args: argparse.Namespace) -> int:
     except RenderError as exc:
         raise CommandError(f"{build.record_id} could not be rendered: {exc}") from None
     if args.key:
-        document = sign(document, args.key, args.cert)
+        document = sign(document, args.key, args.cert, args.seal_format)
     if args.out == "-":
         sys.stdout.buffer.write(document)
         return 0
@@ -231,13 +237,13 @@ def write_file(path: Path, data: bytes) -> None:
         raise CommandError(f"{path}: cannot write ({exc.strerror})") from None
 
 
-def sign(document: bytes, key: Path, cert: Path | None) -> bytes:
+def sign(document: bytes, key: Path, cert: Path | None, seal_format: str = "xmldsig") -> bytes:
     from services.signing.seal import Seal, SigningError
 
     if cert is None:
         raise CommandError("--key needs --cert (the seal certificate)")
     try:
-        seal = Seal.from_pem(read_bytes(key), read_bytes(cert))
+        seal = Seal.from_pem(read_bytes(key), read_bytes(cert), format=seal_format)
         return seal.sign(document)
     except (SigningError, ValueError) as exc:
         raise CommandError(f"cannot sign: {exc}") from None

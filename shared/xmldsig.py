@@ -29,6 +29,8 @@ from lxml import etree
 from shared.xml import DSIG_NS, parse_bytes
 
 EXC_C14N: Final = "http://www.w3.org/2001/10/xml-exc-c14n#"
+XADES_NS: Final = "http://uri.etsi.org/01903/v1.3.2#"
+SIGNED_PROPERTIES_TYPE: Final = "http://uri.etsi.org/01903#SignedProperties"
 C14N_10: Final = "http://www.w3.org/TR/2001/REC-xml-c14n-20010315"
 ENVELOPED: Final = "http://www.w3.org/2000/09/xmldsig#enveloped-signature"
 RSA_SHA256: Final = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"
@@ -194,16 +196,40 @@ def verify(signed_xml: bytes, cert_pem: bytes | None = None) -> VerifyResult:
     )
     if reason:
         reasons.append(reason)
+    props = parts.properties
+    if props is not None:
+        signed_props = c14n(props.element, exclusive=props.exclusive, prefixes=props.prefixes)
+        if not hmac.compare_digest(hashlib.sha256(signed_props).digest(), props.digest):
+            reasons.append("SignedProperties digest differs: the signing time or certificate changed")
+        reasons.extend(_signing_certificate_reasons(props.element, parts.certificate))
     _apply_enveloped_transform(signature)
     document = c14n(root.getroottree(), exclusive=parts.ref_exclusive, prefixes=parts.ref_prefixes)
     if not hmac.compare_digest(hashlib.sha256(document).digest(), parts.digest):
         reasons.append("reference digest differs: the document changed after it was signed")
     if not reasons:
-        reasons.extend(_signxml_reasons(signed_xml, parts.certificate))
+        reasons.extend(_signxml_reasons(signed_xml, parts.certificate, 1 if props is None else 2))
     return VerifyResult(not reasons, tuple(reasons), parts.certificate, parts.method)
 
 
-def _signxml_reasons(signed_xml: bytes, certificate: x509.Certificate) -> list[str]:
+def _signing_certificate_reasons(props: etree._Element, certificate: x509.Certificate) -> list[str]:
+    """XAdES SigningCertificateV2 must name the certificate in KeyInfo (its SHA-256 digest)."""
+    xa = f"{{{XADES_NS}}}"
+    digests = props.findall(f"{xa}SignedSignatureProperties/{xa}SigningCertificateV2/{xa}Cert/{xa}CertDigest")
+    der_sha256 = hashlib.sha256(certificate.public_bytes(serialization.Encoding.DER)).digest()
+    for digest in digests:
+        method = digest.find(f"{_DS}DigestMethod")
+        value = digest.find(f"{_DS}DigestValue")
+        if (
+            method is not None
+            and method.get("Algorithm") == DIGEST_SHA256
+            and value is not None
+            and hmac.compare_digest(_b64(value), der_sha256)
+        ):
+            return []
+    return ["XAdES SigningCertificateV2 does not name the certificate in KeyInfo"]
+
+
+def _signxml_reasons(signed_xml: bytes, certificate: x509.Certificate, references: int = 1) -> list[str]:
     """A second opinion from signxml's verifier, the project's XML-DSig library.
 
     Signing builds the signature itself for speed (one parse, one
@@ -220,7 +246,9 @@ def _signxml_reasons(signed_xml: bytes, certificate: x509.Certificate) -> list[s
     )
     cert_pem = certificate.public_bytes(serialization.Encoding.PEM).decode()
     try:
-        XMLVerifier().verify(signed_xml, x509_cert=cert_pem, expect_config=config)
+        XMLVerifier().verify(
+            signed_xml, x509_cert=cert_pem, expect_config=config, expect_references=references
+        )
     except SignXMLException as exc:
         return [f"signxml: {exc}"]
     return []
@@ -238,7 +266,18 @@ class _Unsupported(Exception):
 
 
 @dataclass(frozen=True)
+class _PropertiesReference:
+    """The XAdES SignedProperties a Reference points at, how they are canonicalised, their digest."""
+
+    element: etree._Element
+    exclusive: bool
+    prefixes: tuple[str, ...]
+    digest: bytes
+
+
+@dataclass(frozen=True)
 class _SignatureParts:
+    properties: _PropertiesReference | None
     signed_info: etree._Element
     si_prefixes: tuple[str, ...]
     method: str
@@ -258,9 +297,14 @@ class _SignatureParts:
         if method not in (RSA_SHA256, ECDSA_SHA256):
             raise _Unsupported(f"SignatureMethod {method} is not rsa-sha256 or ecdsa-sha256")
         references = signed_info.findall(f"{_DS}Reference")
-        if len(references) != 1 or references[0].get("URI") != "":
-            raise _Unsupported('expected exactly one Reference, with URI="" (the whole document)')
-        reference = references[0]
+        documents = [r for r in references if r.get("URI") == ""]
+        props = [r for r in references if r.get("Type") == SIGNED_PROPERTIES_TYPE]
+        if len(documents) != 1 or len(props) > 1 or len(references) != len(documents) + len(props):
+            raise _Unsupported(
+                'expected one Reference with URI="" (the whole document) and at most one to the '
+                "XAdES SignedProperties"
+            )
+        reference = documents[0]
         ref_exclusive, ref_prefixes = _referencec14n(reference)
         digest_method = _one(reference, "DigestMethod").get("Algorithm")
         if digest_method != DIGEST_SHA256:
@@ -273,6 +317,7 @@ class _SignatureParts:
         except ValueError as exc:
             raise _Unsupported(f"X509Certificate cannot be read: {exc}") from exc
         return cls(
+            properties=_properties_reference(signature, props[0]) if props else None,
             signed_info=signed_info,
             si_prefixes=_prefix_list(c14n_method),
             method=method,
@@ -282,6 +327,31 @@ class _SignatureParts:
             value=_b64(_one(signature, "SignatureValue")),
             certificate=certificate,
         )
+
+
+def _properties_reference(signature: etree._Element, reference: etree._Element) -> _PropertiesReference:
+    """The SignedProperties inside this Signature that ``reference`` names by ``#Id``."""
+    uri = reference.get("URI") or ""
+    wanted = uri[1:] if uri.startswith("#") else None
+    found = [node for node in signature.iter(f"{{{XADES_NS}}}SignedProperties") if node.get("Id") == wanted]
+    if wanted is None or len(found) != 1:
+        raise _Unsupported(
+            f"the SignedProperties Reference {uri!r} names no one SignedProperties of this Signature"
+        )
+    transforms = reference.findall(f"{_DS}Transforms/{_DS}Transform")
+    algorithms = [t.get("Algorithm") for t in transforms]
+    if algorithms not in ([], [EXC_C14N], [C14N_10]):
+        raise _Unsupported(f"unsupported transforms of the SignedProperties Reference {algorithms}")
+    digest_method = _one(reference, "DigestMethod").get("Algorithm")
+    if digest_method != DIGEST_SHA256:
+        raise _Unsupported(f"DigestMethod {digest_method} is not SHA-256")
+    exclusive = algorithms == [EXC_C14N]
+    return _PropertiesReference(
+        found[0],
+        exclusive,
+        _prefix_list(transforms[0]) if exclusive else (),
+        _b64(_one(reference, "DigestValue")),
+    )
 
 
 def _referencec14n(reference: etree._Element) -> tuple[bool, tuple[str, ...]]:

@@ -53,6 +53,8 @@ from shared.xmldsig import (
     EXC_C14N,
     RSA_SHA256,
     SIGNATURE_TAG,
+    SIGNED_PROPERTIES_TYPE,
+    XADES_NS,
     CertificateError,
     VerifyResult,
     c14n,
@@ -90,6 +92,15 @@ _SHA256: Final = hashes.SHA256()
 # Markers in the templates; base64 text never contains these characters.
 _DIGEST_MARK: Final = "@DIGEST@"
 _VALUE_MARK: Final = "@VALUE@"
+_PROPS_DIGEST_MARK: Final = "@PROPSDIGEST@"
+_TIME_MARK: Final = "@TIME@"
+
+# XAdES (ETSI EN 319 132-1), baseline B-B: the signing time and the signing certificate are
+# signed properties, referenced from SignedInfo; the seal stays enveloped over URI="".
+SIGNATURE_ID: Final = "ecoc-seal"
+PROPERTIES_ID: Final = "ecoc-seal-signedprops"
+DOCUMENT_REFERENCE_ID: Final = "ecoc-seal-document"
+FORMATS: Final = ("xmldsig", "xades-b")
 
 
 class SigningError(Exception):
@@ -101,10 +112,16 @@ SealKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 
 @dataclass(frozen=True)
 class _Templates:
-    """Canonical bytes of SignedInfo and of the whole Signature, split at the markers."""
+    """Canonical bytes of SignedInfo, of the whole Signature and (XAdES) of SignedProperties.
 
-    signed_info: tuple[bytes, bytes]
-    signature: tuple[bytes, bytes, bytes]
+    Each is split at its markers, in document order: SignedInfo at the document digest
+    (and the properties' digest), the Signature at those, its value (and the signing
+    time), the SignedProperties at the signing time.
+    """
+
+    signed_info: tuple[bytes, ...]
+    signature: tuple[bytes, ...]
+    signed_properties: tuple[bytes, ...] = ()
 
 
 @dataclass(frozen=True, eq=False)
@@ -118,6 +135,7 @@ class Seal:
 
     key: SealKey
     certificate: x509.Certificate
+    format: str = "xmldsig"  # or "xades-b" (FORMATS)
     signature_method: str = field(init=False)
     fingerprint: str = field(init=False)
     _templates: _Templates = field(init=False, repr=False)
@@ -131,14 +149,24 @@ class Seal:
         refusal = certificate_refusal(self.certificate, dt.datetime.now(dt.UTC))
         if refusal:
             raise SigningError(refusal)
-        cert_b64 = base64.b64encode(self.certificate.public_bytes(serialization.Encoding.DER))
+        if self.format not in FORMATS:
+            raise SigningError(f"unknown seal format {self.format!r}; choose one of {', '.join(FORMATS)}")
+        der = self.certificate.public_bytes(serialization.Encoding.DER)
+        cert_b64 = base64.b64encode(der)
         object.__setattr__(self, "signature_method", method)
         object.__setattr__(self, "_public_key", public_key)
         object.__setattr__(self, "fingerprint", certificate_fingerprint(self.certificate))
-        object.__setattr__(self, "_templates", _build_templates(method, cert_b64.decode()))
+        templates = (
+            _build_xades_templates(method, cert_b64.decode(), hashlib.sha256(der).digest())
+            if self.format == "xades-b"
+            else _build_templates(method, cert_b64.decode())
+        )
+        object.__setattr__(self, "_templates", templates)
 
     @classmethod
-    def from_pem(cls, key_pem: bytes, cert_pem: bytes, password: bytes | None = None) -> Seal:
+    def from_pem(
+        cls, key_pem: bytes, cert_pem: bytes, password: bytes | None = None, format: str = "xmldsig"
+    ) -> Seal:
         """Load a PKCS#8 (or traditional) PEM key and its PEM certificate."""
         try:
             key = serialization.load_pem_private_key(key_pem, password=password)
@@ -147,9 +175,9 @@ class Seal:
             raise SigningError(f"cannot load the seal key or certificate: {exc}") from exc
         if not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
             raise SigningError(f"unsupported seal key type {type(key).__name__}")
-        return cls(key=key, certificate=certificate)
+        return cls(key=key, certificate=certificate, format=format)
 
-    def sign(self, unsigned_xml: bytes) -> bytes:
+    def sign(self, unsigned_xml: bytes, signing_time: dt.datetime | None = None) -> bytes:
         """Seal a document; the result is checked against the certificate before it is returned.
 
         Raises ``XmlInputError`` for input that is not acceptable XML and ``SigningError``
@@ -162,11 +190,35 @@ class Seal:
         root = parse_bytes(unsigned_xml)
         canonical, cut = _already_canonical(unsigned_xml, root) or _canonical_form(root)
         digest_b64 = base64.b64encode(hashlib.sha256(canonical).digest())
-        si_open, si_close = self._templates.signed_info
-        signed_info = si_open + digest_b64 + si_close
-        value = self._sign_bytes(signed_info)
-        sig_open, sig_mid, sig_close = self._templates.signature
-        signature = sig_open + digest_b64 + sig_mid + base64.b64encode(value) + sig_close
+        templates = self._templates
+        if templates.signed_properties:
+            # XAdES: the signing time goes into SignedProperties, whose digest SignedInfo signs.
+            when = (signing_time or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
+            time = when.strftime("%Y-%m-%dT%H:%M:%SZ").encode()
+            props_b64 = base64.b64encode(hashlib.sha256(time.join(templates.signed_properties)).digest())
+            si = templates.signed_info
+            signed_info = si[0] + digest_b64 + si[1] + props_b64 + si[2]
+            value = self._sign_bytes(signed_info)
+            parts = templates.signature
+            signature = b"".join(
+                (
+                    parts[0],
+                    digest_b64,
+                    parts[1],
+                    props_b64,
+                    parts[2],
+                    base64.b64encode(value),
+                    parts[3],
+                    time,
+                    parts[4],
+                )
+            )
+        else:
+            si_open, si_close = templates.signed_info
+            signed_info = si_open + digest_b64 + si_close
+            value = self._sign_bytes(signed_info)
+            sig_open, sig_mid, sig_close = templates.signature
+            signature = sig_open + digest_b64 + sig_mid + base64.b64encode(value) + sig_close
         self._verify_fresh_signature(signed_info, value)
         view = memoryview(canonical)
         return b"".join((_XML_DECLARATION, view[:cut], signature, view[cut:]))
@@ -239,6 +291,71 @@ def _build_templates(method: str, cert_b64: str) -> _Templates:
     sig_open, rest = sig_bytes.split(_DIGEST_MARK.encode())
     sig_mid, sig_close = rest.split(_VALUE_MARK.encode())
     return _Templates(signed_info=(si_open, si_close), signature=(sig_open, sig_mid, sig_close))
+
+
+def _build_xades_templates(method: str, cert_b64: str, cert_sha256: bytes) -> _Templates:
+    """The XAdES baseline B-B Signature, built once with lxml like the plain one.
+
+    SignedInfo references the document (URI="", enveloped, exclusive c14n) and the
+    SignedProperties (by Id, exclusive c14n, Type SignedProperties). The properties
+    hold the signing time, the signing certificate (SigningCertificateV2: the SHA-256
+    of its DER) and the format of the signed document (DataObjectFormat, text/xml).
+    """
+    ds, xa = _DS, f"{{{XADES_NS}}}"
+    signature = etree.Element(f"{ds}Signature", nsmap={"ds": DSIG_NS}, Id=SIGNATURE_ID)
+    signed_info = etree.SubElement(signature, f"{ds}SignedInfo")
+    etree.SubElement(signed_info, f"{ds}CanonicalizationMethod", Algorithm=EXC_C14N)
+    etree.SubElement(signed_info, f"{ds}SignatureMethod", Algorithm=method)
+    document = etree.SubElement(signed_info, f"{ds}Reference", Id=DOCUMENT_REFERENCE_ID, URI="")
+    transforms = etree.SubElement(document, f"{ds}Transforms")
+    etree.SubElement(transforms, f"{ds}Transform", Algorithm=ENVELOPED)
+    etree.SubElement(transforms, f"{ds}Transform", Algorithm=EXC_C14N)
+    etree.SubElement(document, f"{ds}DigestMethod", Algorithm=DIGEST_SHA256)
+    etree.SubElement(document, f"{ds}DigestValue").text = _DIGEST_MARK
+    props_ref = etree.SubElement(
+        signed_info, f"{ds}Reference", Type=SIGNED_PROPERTIES_TYPE, URI=f"#{PROPERTIES_ID}"
+    )
+    props_transforms = etree.SubElement(props_ref, f"{ds}Transforms")
+    etree.SubElement(props_transforms, f"{ds}Transform", Algorithm=EXC_C14N)
+    etree.SubElement(props_ref, f"{ds}DigestMethod", Algorithm=DIGEST_SHA256)
+    etree.SubElement(props_ref, f"{ds}DigestValue").text = _PROPS_DIGEST_MARK
+    etree.SubElement(signature, f"{ds}SignatureValue").text = _VALUE_MARK
+    key_info = etree.SubElement(signature, f"{ds}KeyInfo")
+    etree.SubElement(etree.SubElement(key_info, f"{ds}X509Data"), f"{ds}X509Certificate").text = cert_b64
+    qualifying = etree.SubElement(
+        etree.SubElement(signature, f"{ds}Object"),
+        f"{xa}QualifyingProperties",
+        nsmap={"xades": XADES_NS},
+        Target=f"#{SIGNATURE_ID}",
+    )
+    props = etree.SubElement(qualifying, f"{xa}SignedProperties", Id=PROPERTIES_ID)
+    signature_props = etree.SubElement(props, f"{xa}SignedSignatureProperties")
+    etree.SubElement(signature_props, f"{xa}SigningTime").text = _TIME_MARK
+    cert_digest = etree.SubElement(
+        etree.SubElement(etree.SubElement(signature_props, f"{xa}SigningCertificateV2"), f"{xa}Cert"),
+        f"{xa}CertDigest",
+    )
+    etree.SubElement(cert_digest, f"{ds}DigestMethod", Algorithm=DIGEST_SHA256)
+    etree.SubElement(cert_digest, f"{ds}DigestValue").text = base64.b64encode(cert_sha256).decode()
+    data_format = etree.SubElement(
+        etree.SubElement(props, f"{xa}SignedDataObjectProperties"),
+        f"{xa}DataObjectFormat",
+        ObjectReference=f"#{DOCUMENT_REFERENCE_ID}",
+    )
+    etree.SubElement(data_format, f"{xa}MimeType").text = "text/xml"
+
+    def split(node: etree._Element, *marks: str) -> tuple[bytes, ...]:
+        parts, rest = [], c14n(node, exclusive=True)
+        for mark in marks:
+            head, rest = rest.split(mark.encode())
+            parts.append(head)
+        return (*parts, rest)
+
+    return _Templates(
+        signed_info=split(signed_info, _DIGEST_MARK, _PROPS_DIGEST_MARK),
+        signature=split(signature, _DIGEST_MARK, _PROPS_DIGEST_MARK, _VALUE_MARK, _TIME_MARK),
+        signed_properties=split(props, _TIME_MARK),
+    )
 
 
 # Bytes that may stay in the structural skeleton of a body (see _already_canonical).

@@ -24,7 +24,9 @@ def load_seal(settings: SigningSettings) -> Seal:
             "set COC_SEAL_KEY and COC_SEAL_CERT (make a development pair with `coc keys dev`)"
         )
     password = settings.seal_key_password.get_secret_value().encode() if settings.seal_key_password else None
-    return Seal.from_pem(settings.seal_key.read_bytes(), settings.seal_cert.read_bytes(), password)
+    return Seal.from_pem(
+        settings.seal_key.read_bytes(), settings.seal_cert.read_bytes(), password, settings.seal_format
+    )
 
 
 @dataclass
