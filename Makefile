@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install system-deps stack-up stack-down lint test demo bench clean
+.PHONY: install system-deps dss stack-up stack-down lint test demo bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,25 @@ system-deps: node_modules/axe-core/axe.min.js
 	    echo "please install xmlsec1, libxml2-utils and chromium (sudo apt-get install xmlsec1 libxml2-utils chromium)"; exit 1; \
 	  fi; \
 	fi
+
+# The EU DSS reference validator the tests hold the seals to: its jars from Maven Central
+# (tests/dss/pom.xml) and the small checker (tests/dss/DssCheck.java), built once into
+# .cache/dss; Maven and a JDK from Debian when missing. Run offline afterwards.
+DSS := .cache/dss
+dss: $(DSS)/classes/DssCheck.class
+
+$(DSS)/classes/DssCheck.class: tests/dss/pom.xml tests/dss/DssCheck.java
+	@if ! command -v mvn >/dev/null || ! command -v javac >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing maven and a JDK from Debian"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq maven default-jdk-headless >/dev/null; \
+	  else \
+	    echo "please install maven and a JDK (sudo apt-get install maven default-jdk-headless)"; exit 1; \
+	  fi; \
+	fi
+	rm -rf $(DSS) && mkdir -p $(DSS)/classes
+	mvn -q -B -f tests/dss/pom.xml dependency:copy-dependencies -DoutputDirectory=$(CURDIR)/$(DSS)/lib -DincludeScope=runtime
+	javac -nowarn -cp '$(DSS)/lib/*' -d $(DSS)/classes tests/dss/DssCheck.java
 
 node_modules/axe-core/axe.min.js: package.json package-lock.json
 	npm ci --no-audit --no-fund --silent
@@ -58,7 +77,7 @@ PRIVATE_STACK_TESTS := tests/e2e --ignore=tests/e2e/test_stack.py
 # Lint; the unit, integration and stack tests with the shared stack up; stop it; the e2e tests
 # on their private stacks. The shared stack is stopped at the end even when tests fail, and the
 # exit status is that of the first part that failed.
-test: $(STAMP) system-deps lint
+test: $(STAMP) system-deps dss lint
 	@status=0; \
 	  { $(BIN)/coc stack up && $(BIN)/pytest $(PYTEST_ARGS) $(SHARED_STACK_TESTS); } || status=$$?; \
 	  $(BIN)/coc stack down || true; \
