@@ -57,26 +57,20 @@ def make_broker(settings: CocSettings, *, client_id: str, **options: Any) -> Kaf
     )
 
 
-def group_options(group_id: str, workers: int = 1) -> dict[str, Any]:
+def group_options(group_id: str) -> dict[str, Any]:
     """Subscriber options of a stage whose instances share the work in one consumer group.
 
     Offsets are committed after the handler returns (AckPolicy.NACK_ON_ERROR
-    acks on success and rewinds to the message on an exception), so a process
-    killed mid-handler leaves the message to be delivered again.
-
-    With ``workers`` > 1 the subscriber runs that many consumers of the group,
-    each on its own partitions: the I/O of one vehicle's message overlaps
-    another's, and the messages of one vehicle (one key, one partition) stay
-    in order.
+    acks on success and rewinds to the message, or each partition of a batch
+    to its first record, on an exception), so a process killed mid-handler
+    leaves the message to be delivered again. One consumer per process: the
+    I/O of different vehicles overlaps inside its batches (``shared.stage``).
     """
-    options: dict[str, Any] = {
+    return {
         "group_id": group_id,
         "ack_policy": AckPolicy.NACK_ON_ERROR,
         "auto_offset_reset": "earliest",
     }
-    if workers > 1:
-        options["max_workers"] = workers
-    return options
 
 
 def broadcast_options(*, from_start: bool = True) -> dict[str, Any]:

@@ -106,11 +106,6 @@ class ServiceSettings(CocSettings):
     def archive_url(self) -> str:
         return self.url_of("archive")
 
-    consumers: int = Field(
-        3,
-        description="Consumers per subscriber in one process, each with its own partitions "
-        "(order per VIN is kept; at most the topic's partitions across all instances are busy)",
-    )
     consume_batch: int = Field(
         500, ge=1, le=10_000, description="Most messages a stage takes from its topic in one batch"
     )

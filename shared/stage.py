@@ -305,7 +305,7 @@ class Stage(Generic[S]):
             batch_timeout_ms=timeout_ms,
             decoder=raw_batch,
             title=f"{self.name}:{topic}",
-            **(broadcast_options(from_start=False) if live else self._group(topic, workers=1)),
+            **(broadcast_options(from_start=False) if live else self._group(topic)),
         )
         async def on_batch(_bodies: list[bytes], msg: KafkaMessage) -> None:
             parsed: list[M] = []
@@ -321,10 +321,9 @@ class Stage(Generic[S]):
                 raise
             backoff.succeeded()
 
-    def _group(self, topic: str, workers: int | None = None) -> dict[str, Any]:
-        """The stage's consumer group of ``topic``: ``coc-<stage>.<topic>``."""
-        consumers = self.settings.consumers if workers is None else workers
-        return group_options(f"coc-{self.name}.{topic}", consumers)
+    def _group(self, topic: str) -> dict[str, Any]:
+        """The stage's consumer group of ``topic``: ``coc-<stage>.<topic>``, one consumer per process."""
+        return group_options(f"coc-{self.name}.{topic}")
 
     def _backoff(self) -> Backoff:
         return Backoff(self.settings.retry_initial_s, self.settings.retry_max_s)

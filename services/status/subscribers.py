@@ -21,18 +21,15 @@ def register(stage: Stage[StatusSettings], store: StatusStore) -> None:
     batch is taken at most every ``status_fold_interval_s``: what arrives
     meanwhile waits in the broker, so a vehicle that passes several stages in
     that time costs the database one write of its record, not one per stage
-    (the read model is then up to that interval behind the topic). A batch
-    that took longer than the interval to fold is followed by a pause as long
-    as it took: under a backlog the status service uses at most half of the
-    database's time, the stages that make certificates the rest, and its
-    batches grow, so each write covers more of a vehicle's events.
+    (the read model is then up to that interval behind the topic). Under a
+    backlog the batches grow to ``status_batch`` events, so each write covers
+    more of a vehicle's events.
     """
     interval = stage.settings.status_fold_interval_s
 
     async def on_status(events: list[StatusEvent]) -> None:
         began = time.monotonic()
         await store.apply_many(events)
-        took = time.monotonic() - began
-        await asyncio.sleep(max(interval - took, took if took > interval else 0.0))
+        await asyncio.sleep(max(0.0, interval - (time.monotonic() - began)))
 
     stage.consume_batches(topics.STATUS, StatusEvent, on_status, max_records=stage.settings.status_batch)
