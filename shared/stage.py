@@ -30,7 +30,9 @@ no effect. Each record is handled in its own trace, taken from its headers.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import hashlib
 import os
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
@@ -38,6 +40,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from aiokafka.errors import MessageSizeTooLargeError
 from fastapi import FastAPI, Response
 from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
@@ -77,6 +80,14 @@ Hook = Callable[[], Awaitable[None]]
 HealthCheck = Callable[[], Awaitable[bool]]
 # VIN and revision of a message that broke its contract, read from its bytes and its key.
 Identity = Callable[[bytes, str], tuple[str, int]]
+# Why a parsed message does not fit the key it came with (None: it fits).
+KeyCheck = Callable[[M, str], str | None]
+# A dead letter keeps this much of the value exactly (base64 makes it 4/3 larger), so it fits the
+# broker's default message limit of 1 MB; the readable excerpt beside it is shorter.
+DLQ_KEPT_BYTES = 600_000
+DLQ_TEXT_BYTES = 2_000
+KEY_TEXT_MAX = 200
+REASON_MAX = 2_000
 # The acknowledgements a batch waits for before its offsets are committed (unset: await each send).
 _unconfirmed: ContextVar[list[asyncio.Future[Any]] | None] = ContextVar("coc_unconfirmed", default=None)
 
@@ -172,6 +183,7 @@ class Stage(Generic[S]):
         identity: Identity = key_identity,
         broadcast: bool = False,
         group: str | None = None,
+        check_key: KeyCheck[M] | None = None,
     ) -> None:
         """Subscribe ``handler`` to ``topic``, one message at a time, with the delivery rules above.
 
@@ -181,12 +193,22 @@ class Stage(Generic[S]):
         breaks the contract gets ``broken_state`` on the status topic for the
         VIN ``identity`` reads (None: no status, for topics not keyed by VIN).
         ``group`` names the consumer group when it is not ``coc-<stage>.<topic>``.
+        ``check_key`` says why a parsed message does not fit its key (then it is kept
+        in the DLQ like a broken one), or None. A message whose handler's output is
+        too large for the broker is kept in the DLQ at once: no retry can change that.
         """
         backoff = self._backoff()
         self.publisher(topics.dlq(topic), DeadLetter)
         if not broadcast:
             self._consume_in_batches(
-                topic, model, handler, broken_state, identity, group or f"coc-{self.name}.{topic}", backoff
+                topic,
+                model,
+                handler,
+                broken_state,
+                identity,
+                group or f"coc-{self.name}.{topic}",
+                backoff,
+                check_key,
             )
             return
 
@@ -218,6 +240,7 @@ class Stage(Generic[S]):
         identity: Identity,
         group: str,
         backoff: Backoff,
+        check_key: KeyCheck[M] | None,
     ) -> None:
         """``consume`` for a consumer group: batches, VINs overlapped, one commit (module docstring)."""
         tracer = self.tracer_provider.get_tracer("coc.stage")
@@ -237,10 +260,27 @@ class Stage(Generic[S]):
                         record, Unusable(str(exc), vin=vin, revision=revision, state=broken_state)
                     )
                     return
+                reason = check_key(parsed, key_text(record)) if check_key else None
+                if reason:
+                    vin, revision = identity(body, key_text(record)) if broken_state else ("", 0)
+                    await self._keep(record, Unusable(reason, vin=vin, revision=revision, state=broken_state))
+                    return
                 try:
                     await handler(parsed)
                 except Unusable as exc:
                     await self._keep(record, exc)
+                except MessageSizeTooLargeError as exc:
+                    # Permanent: the same input makes the same output, too large for any retry.
+                    vin, revision = identity(body, key_text(record)) if broken_state else ("", 0)
+                    await self._keep(
+                        record,
+                        Unusable(
+                            f"what this message makes is too large for the broker ({exc}); kept here",
+                            vin=vin,
+                            revision=revision,
+                            state=broken_state,
+                        ),
+                    )
 
         @self.broker.subscriber(
             topic,
@@ -460,15 +500,27 @@ class Emitter:
         return event
 
     async def dead_letter(self, record: Record, reason: str) -> DeadLetter:
-        """Keep one consumed record in ``<topic>.dlq`` with the reason."""
-        key = record.key.decode("utf-8", "replace") if record.key else None
+        """Keep one consumed record in ``<topic>.dlq`` with the reason and its bytes exactly.
+
+        The value is kept whole as base64 up to ``DLQ_KEPT_BYTES`` (so the letter
+        fits the broker's message limit); a larger one keeps its first bytes, with
+        the size and SHA-256 of the whole. A readable excerpt goes beside it.
+        """
+        key = record.key.decode("utf-8", "replace")[:KEY_TEXT_MAX] if record.key else None
+        raw = record.value or b""
+        kept = raw[:DLQ_KEPT_BYTES]
         letter = DeadLetter(
             source_topic=record.topic,
             partition=record.partition,
             offset=record.offset,
             key=key,
-            value=(record.value or b"").decode("utf-8", "replace"),
-            reason=reason,
+            value=raw[:DLQ_TEXT_BYTES].decode("utf-8", "replace"),
+            value_b64=base64.b64encode(kept).decode(),
+            value_size=len(raw),
+            value_kept=len(kept),
+            value_cut=len(kept) < len(raw),
+            value_sha256=hashlib.sha256(raw).hexdigest(),
+            reason=reason[:REASON_MAX],
             service=self.stage.instance,
             time=now(),
         )

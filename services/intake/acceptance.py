@@ -92,7 +92,7 @@ def identity_of(body: bytes, key: str) -> tuple[str, int]:
     """
     try:
         data = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):  # nesting deeper than Python's stack
         data = None
     if not isinstance(data, dict):
         return key.upper(), 0
@@ -101,3 +101,10 @@ def identity_of(body: bytes, key: str) -> tuple[str, int]:
         vin.strip().upper() if isinstance(vin, str) and vin.strip() else key.upper(),
         revision if isinstance(revision, int) and revision > 0 else 0,
     )
+
+
+def key_mismatch(build: BuildRecord, key: str) -> str | None:
+    """Why a build does not fit the key it was published with: the key is the VIN (design, "Topics")."""
+    if key and key.upper() != build.vin:
+        return f"vin: the build's VIN {build.vin} differs from the message key {key[:40]!r}"
+    return None

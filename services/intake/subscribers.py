@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.intake.acceptance import accept, identity_of
+from services.intake.acceptance import accept, identity_of, key_mismatch
 from services.intake.settings import IntakeSettings
 from shared import topics
 from shared.contracts import BuildRecord
@@ -21,6 +21,7 @@ def register(stage: Stage[IntakeSettings]) -> None:
         on_build,
         broken_state=State.REJECTED,
         identity=identity_of,
+        check_key=key_mismatch,
         group="coc-intake",  # the group's name since the first release: its offsets stay valid
     )
 

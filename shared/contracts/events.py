@@ -131,7 +131,17 @@ class DeadLetter(Contract):
     partition: int | None = Field(None, description="Partition it came from")
     offset: int | None = Field(None, description="Offset it had there")
     key: str | None = Field(None, description="Its key, as text")
-    value: str = Field(description="Its value, as text (undecodable bytes replaced)")
+    value: str = Field(
+        description="The start of its value, as text for reading (undecodable bytes replaced); "
+        "value_b64 holds the bytes themselves"
+    )
+    value_b64: str | None = Field(
+        None, description="Its value exactly, base64; only the first value_kept bytes when value_cut"
+    )
+    value_size: int | None = Field(None, ge=0, description="Bytes of the whole value")
+    value_kept: int | None = Field(None, ge=0, description="Bytes of the value kept in value_b64")
+    value_cut: bool = Field(False, description="Whether value_b64 holds only the start of the value")
+    value_sha256: str | None = Field(None, description="SHA-256 of the whole value, hex")
     reason: str = Field(description="Why it could not be used, naming the field")
     service: str = Field(description="Service that gave up on it")
     time: AwareDatetime = Field(description="When")

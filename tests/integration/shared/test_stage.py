@@ -267,3 +267,51 @@ async def read_until(
     finally:
         await consumer.stop()
     return found
+
+
+async def test_poison_messages_go_to_the_dlq_on_the_first_try_with_their_bytes_and_the_partition_moves_on(
+    settings: CocSettings, unique: str, running: Any
+) -> None:
+    import base64
+    import hashlib
+    import os
+
+    source, onward = f"test.poison.{unique}", f"test.poison.onward.{unique}"
+    sender = stage_of(settings)
+    sender.publisher(source, Finding)
+    await running(sender)
+    garbage = os.urandom(900_000)  # not UTF-8, not JSON: breaks the contract
+    await sender.broker.publish(garbage, source, key=b"VIN1")  # raw bytes, as a careless client sends them
+    big = FINDING.model_copy(update={"message": "BIG"})  # its handler makes a 2 MB output
+    await sender.emitter.send(source, big, key="VIN1", correlation_id="VIN1:big")
+    good = FINDING.model_copy(update={"message": "good"})
+    await sender.emitter.send(source, good, key="VIN1", correlation_id="VIN1:good")
+
+    stage = stage_of(settings)
+    stage.publisher(onward, Finding)
+    handled: list[str] = []
+
+    async def handle(finding: Finding) -> None:
+        handled.append(finding.message)
+        if finding.message == "BIG":
+            await stage.emitter.send(
+                onward,
+                finding.model_copy(update={"message": "x" * 2_000_000}),
+                key="VIN1",
+                correlation_id="c",
+            )
+
+    stage.consume(source, Finding, handle, broken_state=None)
+    await running(stage)
+    await eventually_committed(settings, f"coc-test.{source}", source, 3)
+    assert handled.count("good") == 1 and handled.count("BIG") == 1  # the big one was not retried
+    letters = [
+        DeadLetter.model_validate_json(r.value)
+        for r in await read_until(settings, topics.dlq(source), lambda found: len(found) >= 2)
+    ]
+    by_offset = {letter.offset: letter for letter in letters}
+    first, second = by_offset[0], by_offset[1]
+    assert first.value_size == 900_000 and first.value_sha256 == hashlib.sha256(garbage).hexdigest()
+    assert first.value_cut and base64.b64decode(first.value_b64 or "") == garbage[: first.value_kept]
+    assert "too large for the broker" in second.reason and not second.value_cut
+    assert base64.b64decode(second.value_b64 or "") == big.model_dump_json().encode()

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from devkit.samples import generate
-from services.intake.acceptance import BodyError, accept, identity_of, parse_builds
+from services.intake.acceptance import BodyError, accept, identity_of, key_mismatch, parse_builds
 
 pytestmark = pytest.mark.unit
 AT = dt.datetime(2026, 11, 30, 12, 0, tzinfo=dt.UTC)
@@ -65,3 +65,22 @@ def test_a_broken_message_is_named_by_its_body_when_readable_else_by_its_key(
     body: bytes, key: str, identity: tuple[str, int]
 ) -> None:
     assert identity_of(body, key) == identity
+
+
+def test_a_build_whose_vin_differs_from_its_key_is_refused_naming_both() -> None:
+    build = generate(1, seed=3, defect_share=0.0).builds[0]
+    assert key_mismatch(build, build.vin) is None
+    assert key_mismatch(build, build.vin.lower()) is None  # VINs are compared in capitals
+    assert key_mismatch(build, "") is None  # no key: nothing to compare
+    reason = key_mismatch(build, "WVWZZZ1JZXW000001")
+    assert (
+        reason is not None
+        and reason.startswith("vin:")
+        and build.vin in reason
+        and "WVWZZZ1JZXW000001" in reason
+    )
+
+
+def test_the_identity_of_json_nested_beyond_the_stack_comes_from_the_key() -> None:
+    deep = b"[" * 100_000 + b"]" * 100_000
+    assert identity_of(deep, "wvw123") == ("WVW123", 0)
