@@ -44,27 +44,55 @@ def accept(build: BuildRecord, received_at: dt.datetime) -> AcceptedRecord:
     return AcceptedRecord(record_id=build.record_id, received_at=received_at, build=build)
 
 
-def split_body(body: bytes, content_type: str) -> list[Any]:
-    """One JSON object, a JSON list, or NDJSON (one object a line) → the items."""
-    if "ndjson" in content_type or "jsonl" in content_type:
-        items = []
-        for number, line in enumerate(body.splitlines(), start=1):
-            if line.strip():
-                try:
-                    items.append(json.loads(line))
-                except json.JSONDecodeError as exc:
-                    raise BodyError([Problem(number, "(line)", f"not valid JSON: {exc.msg}")]) from None
-        return items
+MAX_PROBLEMS = 20  # problems named in one answer; the rest are counted
+
+
+def split_body(body: bytes, content_type: str, max_items: int | None = None) -> list[Any]:
+    """One JSON object, a JSON list, or NDJSON (one object a line) → the items.
+
+    The body must be UTF-8; more than ``max_items`` items are refused as soon as
+    they are counted (an NDJSON line is not parsed past the limit).
+    """
     try:
-        data = json.loads(body)
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BodyError([Problem(0, "(body)", f"not UTF-8 (byte {exc.start})")]) from None
+    if "ndjson" in content_type or "jsonl" in content_type:
+        items: list[Any] = []
+        for number, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            if max_items is not None and len(items) >= max_items:
+                raise BodyError([Problem(number, "(body)", f"more than {max_items} records")])
+            items.append(_json(line, number, "(line)"))
+        return items
+    data = _json(text, 1, "(body)")
+    items = data if isinstance(data, list) else [data]
+    if max_items is not None and len(items) > max_items:
+        raise BodyError([Problem(0, "(body)", f"more than {max_items} records")])
+    return items
+
+
+def _json(text: str, number: int, field: str) -> Any:
+    try:
+        return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise BodyError([Problem(1, "(body)", f"not valid JSON at line {exc.lineno}: {exc.msg}")]) from None
-    return data if isinstance(data, list) else [data]
+        raise BodyError([Problem(number, field, f"not valid JSON at line {exc.lineno}: {exc.msg}")]) from None
+    except RecursionError:
+        raise BodyError([Problem(number, field, "JSON nested too deeply")]) from None
 
 
-def parse_builds(body: bytes, content_type: str) -> list[BuildRecord]:
+def bounded(problems: list[Problem]) -> list[Problem]:
+    """At most MAX_PROBLEMS problems, the rest counted in one more."""
+    if len(problems) <= MAX_PROBLEMS:
+        return problems
+    rest = len(problems) - MAX_PROBLEMS
+    return [*problems[:MAX_PROBLEMS], Problem(0, "(body)", f"and {rest} more problems")]
+
+
+def parse_builds(body: bytes, content_type: str, max_items: int | None = None) -> list[BuildRecord]:
     """Every item must keep the contract; otherwise nothing is taken and each problem is named."""
-    items = split_body(body, content_type)
+    items = split_body(body, content_type, max_items)
     if not items:
         raise BodyError([Problem(0, "(body)", "no build records in the request")])
     builds, problems = [], []
@@ -74,8 +102,17 @@ def parse_builds(body: bytes, content_type: str) -> list[BuildRecord]:
         except ValidationError as exc:
             problems.extend(problems_of(exc, number))
     if problems:
-        raise BodyError(problems)
+        raise BodyError(bounded(problems))
     return builds
+
+
+def oversized(records: list[AcceptedRecord], limit: int) -> list[Problem]:
+    """The records too large to publish (the broker refuses them): found before any is published."""
+    return [
+        Problem(number, "(item)", f"the record is {size} bytes as published; at most {limit} are taken")
+        for number, record in enumerate(records, start=1)
+        if (size := len(record.model_dump_json())) > limit
+    ]
 
 
 def problems_of(exc: ValidationError, item: int) -> list[Problem]:

@@ -6,7 +6,16 @@ from typing import Annotated, Any, TypeVar
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 from pydantic import BaseModel, ValidationError
 
-from services.intake.acceptance import BodyError, Problem, accept, parse_builds, problems_of, split_body
+from services.intake.acceptance import (
+    BodyError,
+    Problem,
+    accept,
+    bounded,
+    oversized,
+    parse_builds,
+    problems_of,
+    split_body,
+)
 from services.intake.settings import IntakeSettings
 from services.intake.subscribers import forward
 from shared import topics
@@ -27,16 +36,23 @@ def router(stage: Stage[IntakeSettings], auth: Authenticator) -> APIRouter:
     async def post_builds(
         request: Request, _role: Annotated[Role, Depends(auth.require(Role.MES))]
     ) -> dict[str, Any]:
-        """One build record, a JSON list, or NDJSON; all keep the contract or none is taken."""
-        body = await request.body()
+        """One build record, a JSON list, or NDJSON; all keep the contract or none is taken.
+
+        413 for a body over the size limit (before it is parsed) and for a record too large
+        to publish; 422 naming each problem (at most 20, the rest counted) otherwise.
+        """
+        body = await limited_body(request, settings.max_request_bytes)
         try:
-            builds = parse_builds(body, request.headers.get("content-type", ""))
+            builds = parse_builds(body, request.headers.get("content-type", ""), settings.max_request_records)
         except BodyError as exc:
             raise unprocessable(exc.problems) from None
-        if len(builds) > settings.max_request_records:
-            raise unprocessable([Problem(0, "(body)", f"more than {settings.max_request_records} records")])
         received_at = now()
         records = [accept(build, received_at) for build in builds]
+        too_large = oversized(records, settings.max_record_bytes)
+        if too_large:
+            raise HTTPException(
+                status.HTTP_413_CONTENT_TOO_LARGE, {"problems": [p.as_dict() for p in bounded(too_large)]}
+            )
         for start in range(0, len(records), CHUNK):
             await asyncio.gather(*(forward(emitter, r) for r in records[start : start + CHUNK]))
         return {"accepted": [r.record_id for r in records]}
@@ -46,7 +62,8 @@ def router(stage: Stage[IntakeSettings], auth: Authenticator) -> APIRouter:
         request: Request, _role: Annotated[Role, Depends(auth.require(Role.TYPE_APPROVAL))]
     ) -> dict[str, Any]:
         """One approval or a JSON list; published to the compacted approvals topic."""
-        approvals = parse_items(Approval, await request.body(), request.headers.get("content-type", ""))
+        body = await limited_body(request, settings.max_request_bytes)
+        approvals = parse_items(Approval, body, request.headers.get("content-type", ""))
         for approval in approvals:
             await emitter.send(topics.APPROVALS, approval, key=approval.key, correlation_id=approval.key)
         return {"accepted": [a.key for a in approvals]}
@@ -56,7 +73,8 @@ def router(stage: Stage[IntakeSettings], auth: Authenticator) -> APIRouter:
         request: Request, role: Annotated[Role, Depends(auth.require(Role.REVIEWER))]
     ) -> dict[str, Any]:
         """A reviewer's decisions on records waiting for review or held."""
-        reviews = parse_items(Review, await request.body(), request.headers.get("content-type", ""))
+        body = await limited_body(request, settings.max_request_bytes)
+        reviews = parse_items(Review, body, request.headers.get("content-type", ""))
         for review in reviews:
             await emitter.send(
                 topics.REVIEWS, review, key=review.vin, correlation_id=f"{review.vin}:{review.revision}"
@@ -83,4 +101,27 @@ def parse_items(model: type[M], body: bytes, content_type: str) -> list[M]:
 
 
 def unprocessable(problems: list[Problem]) -> HTTPException:
-    return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, {"problems": [p.as_dict() for p in problems]})
+    return HTTPException(
+        status.HTTP_422_UNPROCESSABLE_CONTENT, {"problems": [p.as_dict() for p in bounded(problems)]}
+    )
+
+
+async def limited_body(request: Request, limit: int) -> bytes:
+    """The body, refused with 413 once it passes ``limit`` bytes (by its declared length, or as it streams)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise too_large(limit)
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_large(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def too_large(limit: int) -> HTTPException:
+    return HTTPException(
+        status.HTTP_413_CONTENT_TOO_LARGE,
+        {"problems": [Problem(0, "(body)", f"the body is larger than {limit} bytes").as_dict()]},
+    )
