@@ -9,8 +9,11 @@ so ``coc stack up`` stays quick to start.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
+
+MAX_ERROR_CHARS = 1_000  # an error line quotes at most this much (a 10 MB field stays in its file)
 
 
 class CommandError(Exception):
@@ -34,7 +37,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return func(args)
     except CommandError as exc:
-        print(f"coc {args.command}: {exc}", file=sys.stderr)
+        print(f"coc {args.command}: {short(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (`coc ... | head`): stop quietly, as other tools do.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
+    except Exception as exc:  # the last net: a user never sees a traceback (COC_DEBUG=1 shows it)
+        if os.environ.get("COC_DEBUG"):
+            raise
+        print(f"coc {args.command}: failed: {type(exc).__name__}: {short(str(exc))}", file=sys.stderr)
+        return 70
+
+
+def short(text: str) -> str:
+    """One line, at most MAX_ERROR_CHARS characters."""
+    line = " ".join(text.split())
+    return line if len(line) <= MAX_ERROR_CHARS else line[: MAX_ERROR_CHARS - 1] + "…"

@@ -96,13 +96,38 @@ def register(subparsers: Any) -> None:
 # --- reading input ----------------------------------------------------------------------------
 
 
-def read_bytes(path: Path) -> bytes:
+MAX_INPUT_BYTES = 64_000_000  # a file a command reads whole; larger is refused before it is read
+
+
+def read_bytes(path: Path, limit: int = MAX_INPUT_BYTES) -> bytes:
     try:
+        if path.is_file() and path.stat().st_size > limit:
+            raise CommandError(f"cannot read {path}: larger than {limit} bytes")
         return path.read_bytes()
     except FileNotFoundError:
         raise CommandError(f"cannot read {path}: no such file") from None
+    except IsADirectoryError:
+        raise CommandError(f"cannot read {path}: it is a folder") from None
     except OSError as exc:
         raise CommandError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def utf8(data: bytes, where: str) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise CommandError(f"{where}: not UTF-8 (byte {exc.start})") from None
+
+
+def json_of(text: str, where: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CommandError(
+            f"{where}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
+        ) from None
+    except RecursionError:
+        raise CommandError(f"{where}: JSON nested too deeply") from None
 
 
 def parse_model(model: type[Model], data: Any, where: str) -> Model:
@@ -116,12 +141,7 @@ def parse_model(model: type[Model], data: Any, where: str) -> Model:
 
 
 def load_json(path: Path) -> Any:
-    try:
-        return json.loads(read_bytes(path))
-    except json.JSONDecodeError as exc:
-        raise CommandError(
-            f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
-        ) from None
+    return json_of(utf8(read_bytes(path), str(path)), str(path))
 
 
 def load_approvals(path: Path) -> list[Approval]:
@@ -131,15 +151,11 @@ def load_approvals(path: Path) -> list[Approval]:
 
 
 def load_builds(path: Path) -> Iterator[BuildRecord]:
-    text = read_bytes(path).decode("utf-8", errors="replace")
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, raw in enumerate(read_bytes(path).splitlines(), start=1):
+        line = utf8(raw, f"{path} line {number}")
         if not line.strip():
             continue
-        try:
-            data = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise CommandError(f"{path} line {number}: not valid JSON ({exc.msg})") from None
-        yield parse_model(BuildRecord, data, f"{path} line {number}")
+        yield parse_model(BuildRecord, json_of(line, f"{path} line {number}"), f"{path} line {number}")
 
 
 def xsd_path() -> Path:
@@ -152,9 +168,15 @@ def xsd_path() -> Path:
 
 
 def load_schema() -> IviSchema:
-    from shared.ivi import IviSchema
+    from lxml import etree
 
-    return IviSchema.load(xsd_path())
+    from shared.ivi import IviSchema, IviSchemaError
+
+    path = xsd_path()
+    try:
+        return IviSchema.load(path)
+    except (OSError, IviSchemaError, ValueError, etree.LxmlError) as exc:
+        raise CommandError(f"the IVI schema {path} cannot be read: {str(exc)[:300]}") from None
 
 
 def rule_policy() -> RulePolicy:

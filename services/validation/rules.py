@@ -44,8 +44,13 @@ ELECTRICITY = "95"
 COLOUR_CODES = frozenset(str(n) for n in range(1, 11))
 
 
+MESSAGE_MAX = 500  # a finding quotes a short excerpt; the value itself stays in the record
+
+
 def finding(code: str, path: str, message: str, owner: Owner, severity: Severity = Severity.ERROR) -> Finding:
-    return Finding(code=code, path=path, message=message, severity=severity, owner=owner)
+    if len(message) > MESSAGE_MAX:
+        message = message[: MESSAGE_MAX - 1] + "…"
+    return Finding(code=code, path=path[:MESSAGE_MAX], message=message, severity=severity, owner=owner)
 
 
 # --- the approval table ---------------------------------------------------------------------
