@@ -106,6 +106,11 @@ class ServiceSettings(CocSettings):
     def archive_url(self) -> str:
         return self.url_of("archive")
 
+    stall_after_s: float = Field(
+        120.0,
+        gt=0,
+        description="A subscription failing, or in one batch, this long makes /healthz answer 503",
+    )
     consume_batch: int = Field(
         500, ge=1, le=10_000, description="Most messages a stage takes from its topic in one batch"
     )

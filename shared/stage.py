@@ -35,7 +35,8 @@ import contextlib
 import hashlib
 import os
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -106,6 +107,35 @@ def key_identity(_body: bytes, key: str) -> tuple[str, int]:
     return key.upper(), 0
 
 
+@dataclass
+class Flow:
+    """How one subscription is moving: since when its current batch runs, since when it keeps failing."""
+
+    topic: str
+    busy_since: float | None = None
+    failing_since: float | None = None
+
+    def stuck(self, now: float, after_s: float) -> str | None:
+        if self.failing_since is not None and now - self.failing_since > after_s:
+            return f"{self.topic}: failing for {now - self.failing_since:.0f} s; its partition does not move"
+        if self.busy_since is not None and now - self.busy_since > after_s:
+            return f"{self.topic}: one batch running for {now - self.busy_since:.0f} s"
+        return None
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        self.busy_since = time.monotonic()
+        try:
+            yield
+        except BaseException:
+            self.failing_since = self.failing_since or time.monotonic()
+            raise
+        else:
+            self.failing_since = None
+        finally:
+            self.busy_since = None
+
+
 class CannotStart(Exception):
     """A service's configuration cannot work (a missing or unusable key, say): said in one line, before it runs."""
 
@@ -147,6 +177,7 @@ class Stage(Generic[S]):
         self.on_stop: list[Hook] = []
         # Checks run before the server starts (``coc service``); each raises CannotStart.
         self.preflight: list[Callable[[], None]] = []
+        self.flows: list[Flow] = []  # each subscription's movement, for /healthz
         self.health_checks: list[HealthCheck] = [self._broker_alive]
         self._publishers: dict[str, DefaultPublisher] = {}
         self.emitter = Emitter(self)
@@ -282,6 +313,8 @@ class Stage(Generic[S]):
                         ),
                     )
 
+        flow = self._flow(topic)
+
         @self.broker.subscriber(
             topic,
             batch=True,
@@ -292,6 +325,10 @@ class Stage(Generic[S]):
             **group_options(group),  # one consumer: the overlap is across the VINs of its batch
         )
         async def on_batch(_bodies: list[bytes], msg: KafkaMessage) -> None:
+            with flow.batch():
+                await handle_batch(msg)
+
+        async def handle_batch(msg: KafkaMessage) -> None:
             by_key: dict[bytes | None, list[Record]] = {}
             for record in records_of(msg):
                 by_key.setdefault(record.key, []).append(record)
@@ -337,6 +374,7 @@ class Stage(Generic[S]):
         """
         backoff = self._backoff()
         self.publisher(topics.dlq(topic), DeadLetter)
+        flow = self._flow(topic)
 
         @self.broker.subscriber(
             topic,
@@ -348,18 +386,30 @@ class Stage(Generic[S]):
             **(broadcast_options(from_start=False) if live else self._group(topic)),
         )
         async def on_batch(_bodies: list[bytes], msg: KafkaMessage) -> None:
-            parsed: list[M] = []
-            for record in records_of(msg):
+            with flow.batch():
+                parsed: list[M] = []
+                for record in records_of(msg):
+                    try:
+                        parsed.append(parse_as(model, record.value or b""))
+                    except ContractError as exc:
+                        await self._keep(record, Unusable(str(exc), state=None))
                 try:
-                    parsed.append(parse_as(model, record.value or b""))
-                except ContractError as exc:
-                    await self._keep(record, Unusable(str(exc), state=None))
-            try:
-                await handler(parsed)
-            except Exception:
-                await backoff.failed()
-                raise
-            backoff.succeeded()
+                    await handler(parsed)
+                except Exception:
+                    await backoff.failed()
+                    raise
+                backoff.succeeded()
+
+    def _flow(self, topic: str) -> Flow:
+        flow = Flow(topic)
+        self.flows.append(flow)
+        return flow
+
+    def stuck(self) -> list[str]:
+        """The subscriptions failing, or in one batch, for longer than ``stall_after_s``."""
+        now = time.monotonic()
+        found = (flow.stuck(now, self.settings.stall_after_s) for flow in self.flows)
+        return [reason for reason in found if reason]
 
     def _group(self, topic: str) -> dict[str, Any]:
         """The stage's consumer group of ``topic``: ``coc-<stage>.<topic>``, one consumer per process."""
@@ -421,10 +471,16 @@ class Stage(Generic[S]):
 
         @app.get("/healthz", tags=["health"])
         async def healthz(response: Response) -> dict[str, Any]:
+            """200 when the broker and the database answer and no subscription is stuck; else 503.
+
+            ``stuck`` names each subscription that keeps failing (its partition does not
+            move) or has run one batch for longer than ``COC_STALL_AFTER_S``.
+            """
             checks = [await _safe(check) for check in self.health_checks]
-            healthy = all(checks)
+            stuck = self.stuck()
+            healthy = all(checks) and not stuck
             response.status_code = 200 if healthy else 503
-            return {"service": self.instance, "healthy": healthy}
+            return {"service": self.instance, "healthy": healthy, "stuck": stuck}
 
         return app
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import socket
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -74,6 +76,23 @@ def http_healthy(url: str) -> bool:
             return 200 <= int(response.status) < 300
     except (OSError, ValueError):
         return False
+
+
+def http_problem(url: str) -> str | None:
+    """What a service's /healthz says is wrong (its stuck subscriptions), or None."""
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            body = response.read(65_536)
+    except urllib.error.HTTPError as exc:
+        body = exc.read(65_536)
+    except (OSError, ValueError):
+        return "does not answer"
+    try:
+        answer = json.loads(body)
+    except ValueError:
+        return None
+    stuck = answer.get("stuck") if isinstance(answer, dict) else None
+    return "stuck: " + "; ".join(str(reason) for reason in stuck) if stuck else None
 
 
 def mongo_healthy(url: str) -> bool:

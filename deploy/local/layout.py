@@ -51,7 +51,8 @@ class ProcessSpec:
     ``health`` answers quickly whether the process serves requests.
     ``prepare`` runs before each start (render config, format storage).
     ``logs`` are files the process writes itself, besides its captured
-    stdout/stderr; their tails explain a failed start.
+    stdout/stderr; their tails explain a failed start. ``problem`` says why a
+    running process is not healthy (a service's stuck subscription).
     """
 
     name: str
@@ -62,6 +63,7 @@ class ProcessSpec:
     cwd: Path | None = None
     prepare: Callable[[], None] | None = None
     logs: tuple[Path, ...] = ()
+    problem: Callable[[], str | None] | None = None  # why it is not healthy, when it can say
     start_timeout: float = START_TIMEOUT
     stop_timeout: float = STOP_TIMEOUT
 

@@ -13,7 +13,7 @@ import sys
 from functools import partial
 from pathlib import Path
 
-from deploy.local.health import http_healthy
+from deploy.local.health import http_healthy, http_problem
 from deploy.local.layout import ProcessSpec
 from shared.settings import SERVICE_PORT_OFFSETS, ServiceSettings
 
@@ -82,6 +82,7 @@ def service_specs(settings: ServiceSettings | None = None) -> list[ProcessSpec]:
             argv=(sys.executable, "-m", "cli", "service", name),
             addresses=((host, settings.port_of(name)),),
             health=partial(http_healthy, f"{settings.url_of(name)}/healthz"),
+            problem=partial(http_problem, f"{settings.url_of(name)}/healthz"),
             env=env,
             start_timeout=60,
         )

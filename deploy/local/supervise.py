@@ -36,7 +36,6 @@ from deploy.local.layout import (
     ProcessStatus,
     StackError,
     StackPaths,
-    State,
     last_lines,
     locked,
     show,
@@ -356,8 +355,11 @@ def _spec_status(spec: ProcessSpec, paths: StackPaths) -> ProcessStatus:
         if any(port_open(*a) for a in spec.addresses):
             note = "port taken by a process the stack did not start"
         return ProcessStatus(spec.name, None, address, "stopped", note)
-    state: State = "healthy" if spec.health() else "running"
-    return ProcessStatus(spec.name, record.pid, address, state)
+    if spec.health():
+        return ProcessStatus(spec.name, record.pid, address, "healthy")
+    return ProcessStatus(
+        spec.name, record.pid, address, "running", (spec.problem() or "") if spec.problem else ""
+    )
 
 
 def _record_status(record: PidRecord) -> ProcessStatus:

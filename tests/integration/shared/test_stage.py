@@ -315,3 +315,37 @@ async def test_poison_messages_go_to_the_dlq_on_the_first_try_with_their_bytes_a
     assert first.value_cut and base64.b64decode(first.value_b64 or "") == garbage[: first.value_kept]
     assert "too large for the broker" in second.reason and not second.value_cut
     assert base64.b64decode(second.value_b64 or "") == big.model_dump_json().encode()
+
+
+async def test_a_subscription_that_keeps_failing_is_reported_stuck_and_clears_when_it_moves(
+    settings: CocSettings, unique: str, running: Any
+) -> None:
+    topic = f"test.stuck.{unique}"
+    stage = Stage(
+        "test",
+        ServiceSettings(
+            kafka_bootstrap=settings.kafka_bootstrap, retry_initial_s=0.05, retry_max_s=0.1, stall_after_s=1.0
+        ),
+    )
+    stage.publisher(topic, Finding)
+    away = True
+    handled = asyncio.Event()
+
+    async def handle(_finding: Finding) -> None:
+        if away:
+            raise ConnectionError("database away")
+        handled.set()
+
+    stage.consume(topic, Finding, handle)
+    await running(stage)
+    await stage.emitter.send(topic, FINDING, key="VIN9", correlation_id="VIN9:1")
+    for _ in range(100):
+        if stage.stuck():
+            break
+        await asyncio.sleep(0.1)
+    (reason,) = stage.stuck()
+    assert reason.startswith(f"{topic}: failing for") and "does not move" in reason
+    away = False
+    await asyncio.wait_for(handled.wait(), timeout=30)
+    await asyncio.sleep(0.2)
+    assert stage.stuck() == []
