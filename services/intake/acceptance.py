@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from shared.contracts import BuildRecord
 from shared.contracts.events import AcceptedRecord
@@ -106,7 +107,7 @@ def parse_builds(body: bytes, content_type: str, max_items: int | None = None) -
     return builds
 
 
-def oversized(records: list[AcceptedRecord], limit: int) -> list[Problem]:
+def oversized(records: Sequence[BaseModel], limit: int) -> list[Problem]:
     """The records too large to publish (the broker refuses them): found before any is published."""
     return [
         Problem(number, "(item)", f"the record is {size} bytes as published; at most {limit} are taken")

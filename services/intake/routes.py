@@ -1,6 +1,7 @@
 """Intake's HTTP entry: builds from an MES, approvals from type-approval, reviews from reviewers."""
 
 import asyncio
+from collections.abc import Sequence
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, HTTPException, Request, status
@@ -48,11 +49,7 @@ def router(stage: Stage[IntakeSettings], auth: Authenticator) -> APIRouter:
             raise unprocessable(exc.problems) from None
         received_at = now()
         records = [accept(build, received_at) for build in builds]
-        too_large = oversized(records, settings.max_record_bytes)
-        if too_large:
-            raise HTTPException(
-                status.HTTP_413_CONTENT_TOO_LARGE, {"problems": [p.as_dict() for p in bounded(too_large)]}
-            )
+        refuse_oversized(records, settings.max_record_bytes)
         for start in range(0, len(records), CHUNK):
             await asyncio.gather(*(forward(emitter, r) for r in records[start : start + CHUNK]))
         return {"accepted": [r.record_id for r in records]}
@@ -64,6 +61,7 @@ def router(stage: Stage[IntakeSettings], auth: Authenticator) -> APIRouter:
         """One approval or a JSON list; published to the compacted approvals topic."""
         body = await limited_body(request, settings.max_request_bytes)
         approvals = parse_items(Approval, body, request.headers.get("content-type", ""))
+        refuse_oversized(approvals, settings.max_record_bytes)
         for approval in approvals:
             await emitter.send(topics.APPROVALS, approval, key=approval.key, correlation_id=approval.key)
         return {"accepted": [a.key for a in approvals]}
@@ -75,6 +73,7 @@ def router(stage: Stage[IntakeSettings], auth: Authenticator) -> APIRouter:
         """A reviewer's decisions on records waiting for review or held."""
         body = await limited_body(request, settings.max_request_bytes)
         reviews = parse_items(Review, body, request.headers.get("content-type", ""))
+        refuse_oversized(reviews, settings.max_record_bytes)
         for review in reviews:
             await emitter.send(
                 topics.REVIEWS, review, key=review.vin, correlation_id=f"{review.vin}:{review.revision}"
@@ -104,6 +103,15 @@ def unprocessable(problems: list[Problem]) -> HTTPException:
     return HTTPException(
         status.HTTP_422_UNPROCESSABLE_CONTENT, {"problems": [p.as_dict() for p in bounded(problems)]}
     )
+
+
+def refuse_oversized(items: Sequence[BaseModel], limit: int) -> None:
+    """413 naming each item too large to publish, before any item is published (all or none)."""
+    too_large = oversized(items, limit)
+    if too_large:
+        raise HTTPException(
+            status.HTTP_413_CONTENT_TOO_LARGE, {"problems": [p.as_dict() for p in bounded(too_large)]}
+        )
 
 
 async def limited_body(request: Request, limit: int) -> bytes:

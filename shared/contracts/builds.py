@@ -8,7 +8,7 @@ a valid ISO 3779 VIN is a finding with an owner, not a rejected message.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, Field, field_validator
 
@@ -19,10 +19,10 @@ from shared.contracts.base import Contract
 class ApprovalRef(Contract):
     """Which approved type, variant and version this vehicle was built to."""
 
-    number: str = Field(min_length=1, description="Type-approval number")
-    type: str = Field(min_length=1, description="Approved type")
-    variant: str = Field(min_length=1, description="Approved variant")
-    version: str = Field(min_length=1, description="Approved version")
+    number: str = Field(min_length=1, max_length=100, description="Type-approval number")
+    type: str = Field(min_length=1, max_length=100, description="Approved type")
+    variant: str = Field(min_length=1, max_length=100, description="Approved variant")
+    version: str = Field(min_length=1, max_length=100, description="Approved version")
 
     @property
     def key(self) -> str:
@@ -50,16 +50,18 @@ class BuildRecord(Contract):
     )
     approval: ApprovalRef = Field(description="Approved type, variant and version built to")
     intended_country: str | None = Field(
-        None, description="Vienna code of the intended registration country (e.g. NL, D)"
+        None, max_length=8, description="Vienna code of the intended registration country (e.g. NL, D)"
     )
     actual_mass_kg: int | None = Field(
         None, ge=0, description="Actual mass of this vehicle in kg (IVI ActualMass)"
     )
-    colours: tuple[str, ...] = Field(
-        default=(), description="IVI colour codes (1-10) of the bodywork, main colour first"
+    colours: tuple[Annotated[str, Field(max_length=8)], ...] = Field(
+        default=(),
+        max_length=10,
+        description="IVI colour codes (1-10) of the bodywork, main colour first; each at most once",
     )
     tyres: tuple[FittedTyre, ...] = Field(
-        default=(), description="The approved tyre option fitted on each axle"
+        default=(), max_length=99, description="The approved tyre option fitted on each axle"
     )
     released_at: AwareDatetime | None = Field(
         None,

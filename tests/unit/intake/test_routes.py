@@ -34,7 +34,7 @@ def published(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 @pytest.fixture
 def client() -> TestClient:
-    settings = IntakeSettings(max_request_bytes=200_000, max_request_records=5, max_record_bytes=50_000)
+    settings = IntakeSettings(max_request_bytes=200_000, max_request_records=5, max_record_bytes=2_000)
     app = FastAPI()
     app.include_router(routes.router(Stage("intake", settings), Authenticator({Role.MES: TOKEN})))
     return TestClient(app)
@@ -84,7 +84,8 @@ def test_too_many_ndjson_records_are_refused_when_counted_not_after_parsing_all(
 def test_a_list_with_one_record_too_large_to_publish_publishes_none(
     client: TestClient, published: list[str]
 ) -> None:
-    huge = build_json(1, colours=["1"] * 20_000)  # keeps the contract, too large to publish
+    tyres = [{"axle": axle, "option": 1} for axle in range(1, 100)]
+    huge = build_json(1, tyres=tyres)  # keeps the contract, too large for this intake's limit
     answer = client.post("/v1/builds", content=json.dumps([build_json(0), huge]), headers=JSON)
     assert answer.status_code == 413
     assert problems(answer)[0]["item"] == 2 and "bytes as published" in problems(answer)[0]["message"]
