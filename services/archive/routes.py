@@ -8,17 +8,29 @@ from fastapi import APIRouter, Depends, HTTPException, Response, status
 from services.archive.adapters.store import CertificateStore
 from shared.auth import Authenticator, Role
 
+CERTIFICATE_ANSWERS: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The signed IVI 2.0 document; X-Coc-* headers carry its SHA-256, revision, "
+        "version number, signer fingerprint, place in the VIN's hash chain and archive time",
+        "content": {"application/xml": {"schema": {"type": "string"}}},
+    },
+    401: {"description": "No bearer token, or one no role holds"},
+    404: {"description": "No certificate for that VIN (and revision)"},
+}
+
 
 def router(store: CertificateStore, auth: Authenticator) -> APIRouter:
     api = APIRouter(prefix="/v1")
     reader = Depends(auth.require())
 
-    @api.get("/certificates/{vin}")
+    @api.get("/certificates/{vin}", response_class=Response, responses=CERTIFICATE_ANSWERS)
     async def latest(vin: str, _role: Annotated[Role, reader]) -> Response:
+        """The VIN's current certificate, the signed IVI 2.0 XML exactly as archived."""
         return as_response(await store.get(vin.upper()), vin)
 
-    @api.get("/certificates/{vin}/{revision}")
+    @api.get("/certificates/{vin}/{revision}", response_class=Response, responses=CERTIFICATE_ANSWERS)
     async def one(vin: str, revision: int, _role: Annotated[Role, reader]) -> Response:
+        """The certificate of one revision of the VIN, exactly as archived."""
         return as_response(await store.get(vin.upper(), revision), f"{vin} revision {revision}")
 
     return api

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from functools import partial
+from typing import Any
+
 from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from pydantic.json_schema import models_json_schema
 
 from services.intake import routes, subscribers
 from services.intake.settings import IntakeSettings
@@ -23,4 +28,18 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
     subscribers.register(stage)
     app = stage.asgi()
     app.include_router(routes.router(stage, stage.authenticator()))
+    app.openapi = partial(openapi_with_bodies, app)  # type: ignore[method-assign]
     return app
+
+
+def openapi_with_bodies(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's document, with the schemas of the request bodies the routes read themselves."""
+    if app.openapi_schema is None:
+        document = get_openapi(title=app.title, version=app.version, routes=app.routes)
+        _, found = models_json_schema(
+            [(model, "validation") for model in routes.BODY_MODELS],
+            ref_template="#/components/schemas/{model}",
+        )
+        document.setdefault("components", {}).setdefault("schemas", {}).update(found.get("$defs", {}))
+        app.openapi_schema = document
+    return app.openapi_schema

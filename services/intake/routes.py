@@ -21,7 +21,7 @@ from services.intake.settings import IntakeSettings
 from services.intake.subscribers import forward
 from shared import topics
 from shared.auth import Authenticator, Role
-from shared.contracts import Approval
+from shared.contracts import Approval, BuildRecord
 from shared.contracts.events import Review, now
 from shared.stage import Stage
 
@@ -29,11 +29,66 @@ M = TypeVar("M", bound=BaseModel)
 CHUNK = 500  # publishes in flight at once; the producer batches them
 
 
+# The models the request bodies keep; ``app`` adds their schemas to the OpenAPI components.
+BODY_MODELS: tuple[type[BaseModel], ...] = (BuildRecord, Approval, Review)
+_PROBLEMS = {
+    "type": "object",
+    "properties": {
+        "detail": {
+            "type": "object",
+            "properties": {
+                "problems": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "item": {"type": "integer"},
+                            "field": {"type": "string"},
+                            "message": {"type": "string"},
+                        },
+                    },
+                }
+            },
+        }
+    },
+}
+ANSWERS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "No bearer token, or one no role holds"},
+    403: {"description": "The token's role may not send this"},
+    413: {
+        "description": "The body is over the size limit, or a record is too large to publish; nothing taken",
+        "content": {"application/json": {"schema": _PROBLEMS}},
+    },
+    422: {
+        "description": "Problems naming each item and field (at most 20, the rest counted); nothing taken",
+        "content": {"application/json": {"schema": _PROBLEMS}},
+    },
+}
+
+
+def request_body(model: str, ndjson: bool = False) -> dict[str, Any]:
+    """The OpenAPI request body of an endpoint that reads its body itself: one item or a JSON list."""
+    ref = {"$ref": f"#/components/schemas/{model}"}
+    content: dict[str, Any] = {
+        "application/json": {"schema": {"anyOf": [ref, {"type": "array", "items": ref, "minItems": 1}]}}
+    }
+    if ndjson:
+        content["application/x-ndjson"] = {
+            "schema": {"type": "string", "description": f"one {model} as JSON per line"}
+        }
+    return {"requestBody": {"required": True, "content": content}}
+
+
 def router(stage: Stage[IntakeSettings], auth: Authenticator) -> APIRouter:
     api = APIRouter(prefix="/v1")
     emitter, settings = stage.emitter, stage.settings
 
-    @api.post("/builds", status_code=status.HTTP_202_ACCEPTED)
+    @api.post(
+        "/builds",
+        status_code=status.HTTP_202_ACCEPTED,
+        openapi_extra=request_body("BuildRecord", ndjson=True),
+        responses=ANSWERS,
+    )
     async def post_builds(
         request: Request, _role: Annotated[Role, Depends(auth.require(Role.MES))]
     ) -> dict[str, Any]:
@@ -54,7 +109,12 @@ def router(stage: Stage[IntakeSettings], auth: Authenticator) -> APIRouter:
             await asyncio.gather(*(forward(emitter, r) for r in records[start : start + CHUNK]))
         return {"accepted": [r.record_id for r in records]}
 
-    @api.post("/approvals", status_code=status.HTTP_202_ACCEPTED)
+    @api.post(
+        "/approvals",
+        status_code=status.HTTP_202_ACCEPTED,
+        openapi_extra=request_body("Approval"),
+        responses=ANSWERS,
+    )
     async def post_approvals(
         request: Request, _role: Annotated[Role, Depends(auth.require(Role.TYPE_APPROVAL))]
     ) -> dict[str, Any]:
@@ -66,7 +126,12 @@ def router(stage: Stage[IntakeSettings], auth: Authenticator) -> APIRouter:
             await emitter.send(topics.APPROVALS, approval, key=approval.key, correlation_id=approval.key)
         return {"accepted": [a.key for a in approvals]}
 
-    @api.post("/reviews", status_code=status.HTTP_202_ACCEPTED)
+    @api.post(
+        "/reviews",
+        status_code=status.HTTP_202_ACCEPTED,
+        openapi_extra=request_body("Review"),
+        responses=ANSWERS,
+    )
     async def post_reviews(
         request: Request, role: Annotated[Role, Depends(auth.require(Role.REVIEWER))]
     ) -> dict[str, Any]:
