@@ -27,6 +27,10 @@ from shared.contracts.base import Contract
 APPROVAL_NUMBER = re.compile(r"^e\d{1,2}\*[0-9/]+\*\d{4,5}\*\d{2}$")
 
 CertificateTree = dict[str, Any]
+# The certificate data of one version: the official M1 specimen's is about 9 KB as JSON. A tree
+# far larger is not master data but a mistake, and would make a certificate too large to send.
+CERTIFICATE_MAX_BYTES = 400_000
+CERTIFICATE_MAX_DEPTH = 20
 
 
 class Approval(Contract):
@@ -72,6 +76,19 @@ class Approval(Contract):
                 raise ValueError(f"WMI {wmi!r} must be three capital letters or digits")
         return value
 
+    @field_validator("certificate")
+    @classmethod
+    def _certificate_bounded(cls, value: CertificateTree) -> CertificateTree:
+        depth = _depth(value)
+        if depth > CERTIFICATE_MAX_DEPTH:
+            raise ValueError(f"nested {depth} levels deep; IVI 2.0 data is at most {CERTIFICATE_MAX_DEPTH}")
+        size = len(json.dumps(value, separators=(",", ":"), default=str))
+        if size > CERTIFICATE_MAX_BYTES:
+            raise ValueError(
+                f"{size} bytes as JSON; the certificate data of a version is at most {CERTIFICATE_MAX_BYTES}"
+            )
+        return value
+
     @model_validator(mode="after")
     def _mass_range_ordered(self) -> Approval:
         low, high = self.actual_mass_min_kg, self.actual_mass_max_kg
@@ -83,6 +100,14 @@ class Approval(Contract):
     def key(self) -> str:
         """The approval key: the compacted topic's key and the lookup key of a build."""
         return approval_key(self.number, self.type, self.variant, self.version)
+
+
+def _depth(value: Any, level: int = 0) -> int:
+    """How deep a tree of dicts and lists goes (stops counting past the limit)."""
+    if level > CERTIFICATE_MAX_DEPTH:
+        return level
+    children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+    return max((_depth(child, level + 1) for child in children), default=level)
 
 
 def approval_key(number: str, type_: str, variant: str, version: str) -> str:
