@@ -19,6 +19,10 @@ from typing import Any
 from shared.contracts.events import StatusEvent
 
 QUEUE_SIZE = 16  # updates a page may fall behind before it loses the oldest
+# The read model follows the topic a moment later (status folds at most once a second, and its
+# board answer is shared for two seconds): once the events stop, the board is sent again after
+# these pauses, so it ends on the counts of the last event, not of the one before.
+TRAILING_S = (4.0, 10.0)
 HEARTBEAT_S = 15.0  # a comment line keeps proxies from closing an idle stream
 
 
@@ -37,8 +41,13 @@ class Listener:
 
 
 class LiveFeed:
-    def __init__(self, board: Callable[[], Awaitable[dict[str, Any]]], interval: float) -> None:
-        self._board, self._interval = board, interval
+    def __init__(
+        self,
+        board: Callable[[], Awaitable[dict[str, Any]]],
+        interval: float,
+        trailing: tuple[float, ...] = TRAILING_S,
+    ) -> None:
+        self._board, self._interval, self._trailing = board, interval, trailing
         self._listeners: set[Listener] = set()
         self._changed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -74,16 +83,26 @@ class LiveFeed:
         while True:
             await self._changed.wait()
             self._changed.clear()
-            if any(listener.vin is None for listener in self._listeners):
-                try:
-                    board = message("board", await self._board())
-                except Exception:  # the status service away: the next change tries again
-                    board = None
-                if board is not None:
-                    for listener in list(self._listeners):
-                        if listener.vin is None:
-                            listener.offer(board)
+            await self._send_board()
             await asyncio.sleep(self._interval)
+            for pause in self._trailing:
+                if self._changed.is_set():
+                    break  # more events: the loop sends the board again at once
+                try:
+                    await asyncio.wait_for(self._changed.wait(), pause)
+                except TimeoutError:
+                    await self._send_board()  # quiet since: the read model has caught up
+
+    async def _send_board(self) -> None:
+        if not any(listener.vin is None for listener in self._listeners):
+            return
+        try:
+            board = message("board", await self._board())
+        except Exception:  # the status service away: the next change tries again
+            return
+        for listener in list(self._listeners):
+            if listener.vin is None:
+                listener.offer(board)
 
     @contextlib.asynccontextmanager
     async def listen(self, vin: str | None) -> AsyncIterator[Listener]:
