@@ -18,6 +18,8 @@ from shared.contracts.events import State
 from shared.contracts.findings import Owner
 
 READINESS_TTL = 2.0  # seconds one readiness count serves every caller
+MAX_AGE_S = 100 * 365 * 24 * 3600  # an age filter beyond a century means nothing (and overflows dates)
+MAX_PAGE = 1_000_000
 
 
 class SharedResult:
@@ -103,9 +105,10 @@ def router(
             str | None, Query(min_length=1, max_length=64, description="Only records with this finding code")
         ] = None,
         min_age_s: Annotated[
-            int | None, Query(ge=0, description="Only records unchanged for at least this many seconds")
+            int | None,
+            Query(ge=0, le=MAX_AGE_S, description="Only records unchanged for at least this many seconds"),
         ] = None,
-        page: Annotated[int, Query(ge=1, description="Page number, from 1")] = 1,
+        page: Annotated[int, Query(ge=1, le=MAX_PAGE, description="Page number, from 1")] = 1,
         size: Annotated[
             int, Query(ge=1, le=MAX_PAGE_SIZE, description=f"Records per page, at most {MAX_PAGE_SIZE}")
         ] = DEFAULT_PAGE_SIZE,
@@ -130,9 +133,10 @@ def router(
             str | None, Query(min_length=1, max_length=64, description="Only records with this finding code")
         ] = None,
         min_age_s: Annotated[
-            int | None, Query(ge=0, description="Only records unchanged for at least this many seconds")
+            int | None,
+            Query(ge=0, le=MAX_AGE_S, description="Only records unchanged for at least this many seconds"),
         ] = None,
-        page: Annotated[int, Query(ge=1, description="Page number, from 1")] = 1,
+        page: Annotated[int, Query(ge=1, le=MAX_PAGE, description="Page number, from 1")] = 1,
         size: Annotated[
             int, Query(ge=1, le=MAX_PAGE_SIZE, description=f"Records per page, at most {MAX_PAGE_SIZE}")
         ] = DEFAULT_PAGE_SIZE,

@@ -12,6 +12,7 @@ import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from hypothesis.errors import Unsatisfiable
 from schemathesis.generation import GenerationMode
 
 from shared.auth import Role
@@ -77,5 +78,8 @@ def fuzz(
         if response.status_code >= 500 or "Traceback" in response.text:
             failures.append(f"{label}: {response.status_code} {response.text[:200]}")
 
-    run()
+    try:
+        run()
+    except Unsatisfiable:  # nothing to break in this operation (no parameters, no body)
+        return 0
     return sent

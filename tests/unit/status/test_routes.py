@@ -114,3 +114,18 @@ def test_lists_not_ready_after_a_start_answer_503_with_retry_after(
         answer = client.get(path, params=params)
         assert answer.status_code == 503 and answer.headers["retry-after"] == "5"
         assert "being read after a start" in answer.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [({"min_age_s": 10**19}, "min_age_s"), ({"page": 10**12}, "page")],
+)
+def test_list_parameters_beyond_any_meaning_are_refused_before_they_overflow(
+    client_and_worklists: tuple[TestClient, FakeWorklists], params: dict[str, Any], field: str
+) -> None:
+    client, worklists = client_and_worklists
+    for path, base in (("/v1/worklist", {"owner": "production"}), ("/v1/records", {"state": "held"})):
+        answer = client.get(path, params={**base, **params})
+        assert answer.status_code == 422
+        assert [error["loc"] for error in answer.json()["detail"]] == [["query", field]]
+    assert worklists.queries == []
