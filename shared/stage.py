@@ -42,6 +42,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from aiokafka.errors import MessageSizeTooLargeError
+from bson.errors import InvalidDocument
 from fastapi import FastAPI, Response
 from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
@@ -89,6 +90,8 @@ DLQ_KEPT_BYTES = 600_000
 DLQ_TEXT_BYTES = 2_000
 KEY_TEXT_MAX = 200
 REASON_MAX = 2_000
+# Faults a retry cannot mend: the message goes to the DLQ at once instead of stalling its partition.
+PERMANENT = (MessageSizeTooLargeError, OverflowError, InvalidDocument)
 # The acknowledgements a batch waits for before its offsets are committed (unset: await each send).
 _unconfirmed: ContextVar[list[asyncio.Future[Any]] | None] = ContextVar("coc_unconfirmed", default=None)
 
@@ -300,13 +303,17 @@ class Stage(Generic[S]):
                     await handler(parsed)
                 except Unusable as exc:
                     await self._keep(record, exc)
-                except MessageSizeTooLargeError as exc:
-                    # Permanent: the same input makes the same output, too large for any retry.
+                except PERMANENT as exc:
+                    # Permanent: the same input makes the same output, which no retry can send or
+                    # store (too large for the broker, a number or document the database refuses).
                     vin, revision = identity(body, key_text(record)) if broken_state else ("", 0)
+                    what = (
+                        "too large for the broker" if isinstance(exc, MessageSizeTooLargeError) else "refused"
+                    )
                     await self._keep(
                         record,
                         Unusable(
-                            f"what this message makes is too large for the broker ({exc}); kept here",
+                            f"what this message makes is {what} ({type(exc).__name__}: {str(exc)[:300]}); kept here",
                             vin=vin,
                             revision=revision,
                             state=broken_state,

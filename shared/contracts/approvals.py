@@ -51,10 +51,10 @@ class Approval(Contract):
         description="World manufacturer identifiers (VIN positions 1-3) of the approval holder",
     )
     actual_mass_min_kg: int | None = Field(
-        None, ge=0, description="Lowest actual mass a vehicle of this version may have (kg)"
+        None, ge=0, le=1_000_000, description="Lowest actual mass a vehicle of this version may have (kg)"
     )
     actual_mass_max_kg: int | None = Field(
-        None, ge=0, description="Highest actual mass a vehicle of this version may have (kg)"
+        None, ge=0, le=1_000_000, description="Highest actual mass a vehicle of this version may have (kg)"
     )
     certificate: CertificateTree = Field(
         default_factory=dict,

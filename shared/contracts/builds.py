@@ -15,6 +15,9 @@ from pydantic import AwareDatetime, Field, field_validator
 from shared.contracts.approvals import approval_key
 from shared.contracts.base import Contract
 
+MAX_REVISION = 1_000_000  # corrections of one vehicle; a database stores 8-byte integers at most
+MAX_MASS_KG = 1_000_000  # heavier than any road vehicle or trailer
+
 
 class ApprovalRef(Contract):
     """Which approved type, variant and version this vehicle was built to."""
@@ -42,7 +45,9 @@ class BuildRecord(Contract):
     schema_version: Literal[1] = Field(1, description="Version of this contract")
     vin: str = Field(min_length=1, max_length=32, description="Vehicle identification number")
     build_id: str = Field(min_length=1, max_length=64, description="The MES's own id of the build")
-    revision: int = Field(1, ge=1, description="1 for the first record of a VIN, +1 per correction")
+    revision: int = Field(
+        1, ge=1, le=MAX_REVISION, description="1 for the first record of a VIN, +1 per correction"
+    )
     manufactured_on: dt.date = Field(description="Date of manufacture (IVI DateManufactureVehicle)")
     plant: str = Field(min_length=1, max_length=64, description="Plant that built the vehicle")
     vehicle_group: str = Field(
@@ -53,7 +58,7 @@ class BuildRecord(Contract):
         None, max_length=8, description="Vienna code of the intended registration country (e.g. NL, D)"
     )
     actual_mass_kg: int | None = Field(
-        None, ge=0, description="Actual mass of this vehicle in kg (IVI ActualMass)"
+        None, ge=0, le=MAX_MASS_KG, description="Actual mass of this vehicle in kg (IVI ActualMass)"
     )
     colours: tuple[Annotated[str, Field(max_length=8)], ...] = Field(
         default=(),

@@ -10,7 +10,7 @@ from pydantic import AwareDatetime, Field
 
 from shared.contracts.approvals import Approval
 from shared.contracts.base import Contract
-from shared.contracts.builds import BuildRecord
+from shared.contracts.builds import MAX_REVISION, BuildRecord
 from shared.contracts.findings import Finding, Owner
 
 
@@ -64,7 +64,7 @@ class Document(Contract):
     schema_version: Literal[1] = Field(1, description="Version of this contract")
     record_id: str = Field(description="VIN:revision")
     vin: str = Field(description="Vehicle identification number")
-    revision: int = Field(ge=1, description="Build record revision")
+    revision: int = Field(ge=1, le=MAX_REVISION, description="Build record revision")
     version_number: int = Field(ge=1, description="IviVersionNumber: certificates issued for this VIN")
     xml: str = Field(description="The document, UTF-8 text exactly as produced")
     sha256: str = Field(description="SHA-256 of the document bytes, hex")
@@ -77,7 +77,7 @@ class ArchiveReceipt(Contract):
     schema_version: Literal[1] = Field(1, description="Version of this contract")
     record_id: str = Field(description="VIN:revision")
     vin: str = Field(description="Vehicle identification number")
-    revision: int = Field(ge=1, description="Build record revision")
+    revision: int = Field(ge=1, le=MAX_REVISION, description="Build record revision")
     sha256: str = Field(description="SHA-256 of the signed document")
     previous_sha256: str | None = Field(None, description="SHA-256 of the VIN's certificate stored before")
     signer_fingerprint: str = Field(description="SHA-256 of the seal certificate")
@@ -94,7 +94,7 @@ class Review(Contract):
 
     schema_version: Literal[1] = Field(1, description="Version of this contract")
     vin: str = Field(min_length=1, max_length=32, description="VIN of the record")
-    revision: int = Field(ge=1, description="Revision decided on")
+    revision: int = Field(ge=1, le=MAX_REVISION, description="Revision decided on")
     decision: Decision = Field(description="accept releases the record; reject blocks it")
     reviewer: str = Field(min_length=1, max_length=128, description="Who decided")
     comment: str = Field("", max_length=2000, description="Why")
@@ -106,7 +106,7 @@ class StatusEvent(Contract):
     schema_version: Literal[1] = Field(1, description="Version of this contract")
     vin: str = Field(description="Vehicle identification number (the key)")
     record_id: str = Field(description="VIN:revision")
-    revision: int = Field(ge=0, description="Build record revision (0 when unreadable)")
+    revision: int = Field(ge=0, le=MAX_REVISION, description="Build record revision (0 when unreadable)")
     build_id: str | None = Field(None, description="The MES build id, for tracing")
     vehicle_group: str | None = Field(None, description="Release group of the vehicle")
     stage: str = Field(description="Service stage that emitted it: intake, validation, render, ...")

@@ -9,7 +9,9 @@ verifier and by xmlsec1 and xmllint. Each test has its own VIN tag.
 from __future__ import annotations
 
 import asyncio
+import base64
 import dataclasses
+import hashlib
 import json
 import os
 import time
@@ -247,6 +249,38 @@ async def test_malformed_messages_go_to_the_dlq_with_a_reason_and_the_partition_
         letter = next(x for x in letters if x.value.encode() == value)
         assert letter.source_topic == topics.BUILDS and letter.partition == partitions[0]
         assert what.split()[-1].lower() in letter.reason.lower(), f"reason for a bad {what}: {letter.reason}"
+
+
+async def test_poison_builds_go_to_the_dlq_with_their_bytes_and_good_builds_after_them_archive(
+    pipeline: PrivateStack,
+) -> None:
+    good, after, other = sample_run(3, seed=81, tag="P", defect_share=0.0).builds
+    key = good.vin.encode()
+    poison = {
+        "garbage": os.urandom(900_000),
+        "key": other.model_dump_json().encode(),  # a valid build under another VIN's key
+        "colours": broken_field(good, colours=["1"] * 11),
+    }
+    partitions = await pipeline.publish_raw([Message(value, key) for value in poison.values()])
+    expected = {good.vin: 1, after.vin: 1}
+    async with pipeline.watch(expected) as watch:
+        partitions += await pipeline.publish_raw(
+            [Message.of(good), dataclasses.replace(Message.of(after), partition=partitions[0])]
+        )
+        records = await pipeline.settle(watch, expected, SMALL_TIMEOUT)
+    assert len(set(partitions)) == 1, f"all on one partition: {partitions}"
+    stuck = {vin: describe(r) for vin, r in records.items() if r["state"] != "archived"}
+    assert not stuck, f"builds after the poison were not archived: {stuck}"
+
+    letters = await pipeline.dead_letters(topics.BUILDS, {good.vin: len(poison)})
+    by_hash = {letter.value_sha256: letter for letter in letters}
+    for what, value in poison.items():
+        letter = by_hash[hashlib.sha256(value).hexdigest()]  # the whole value's hash, even when cut
+        kept = base64.b64decode(letter.value_b64 or "")
+        assert letter.value_size == len(value) and kept == value[: letter.value_kept], what
+        assert letter.value_cut == (len(kept) < len(value)), what
+    assert "differs from the message key" in by_hash[hashlib.sha256(poison["key"]).hexdigest()].reason
+    assert "colours" in by_hash[hashlib.sha256(poison["colours"]).hexdigest()].reason
 
 
 async def test_a_message_with_wrong_types_and_a_readable_vin_is_rejected_with_the_reason(

@@ -349,3 +349,31 @@ async def test_a_subscription_that_keeps_failing_is_reported_stuck_and_clears_wh
     await asyncio.wait_for(handled.wait(), timeout=30)
     await asyncio.sleep(0.2)
     assert stage.stuck() == []
+
+
+async def test_a_message_the_database_cannot_store_goes_to_the_dlq_and_the_next_is_handled(
+    settings: CocSettings, unique: str, running: Any
+) -> None:
+    topic = f"test.overflow.{unique}"
+    stage = stage_of(settings)
+    stage.publisher(topic, Finding)
+    handled: list[str] = []
+
+    async def handle(finding: Finding) -> None:
+        if finding.message == "huge":
+            raise OverflowError("MongoDB can only handle up to 8-byte ints")  # as PyMongo says it
+        handled.append(finding.message)
+
+    stage.consume(topic, Finding, handle, broken_state=None)
+    await running(stage)
+    for message in ("huge", "fine"):
+        await stage.emitter.send(
+            topic, FINDING.model_copy(update={"message": message}), key="V", correlation_id=message
+        )
+    await eventually_committed(settings, f"coc-test.{topic}", topic, 2)
+    assert handled == ["fine"]
+    (letter,) = [
+        DeadLetter.model_validate_json(r.value)
+        for r in await read_until(settings, topics.dlq(topic), lambda found: len(found) >= 1)
+    ]
+    assert "OverflowError" in letter.reason and stage.stuck() == []

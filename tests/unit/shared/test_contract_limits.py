@@ -54,3 +54,11 @@ def test_a_build_carrying_more_than_the_ivi_model_can_hold_is_refused_naming_the
     with pytest.raises(ValidationError) as caught:
         BuildRecord.model_validate({**build.model_dump(mode="json"), **change})
     assert {error["loc"][0] for error in caught.value.errors()} == {field}
+
+
+@pytest.mark.parametrize(("field", "value"), [("revision", 10**20), ("actual_mass_kg", 2**70)])
+def test_numbers_a_database_cannot_store_are_refused_by_the_contract(field: str, value: int) -> None:
+    build = generate(1, seed=1, defect_share=0.0).builds[0]
+    with pytest.raises(ValidationError) as caught:
+        BuildRecord.model_validate({**build.model_dump(mode="json"), field: value})
+    assert {error["loc"][0] for error in caught.value.errors()} == {field}
