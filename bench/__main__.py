@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from lxml import etree
 
+from bench.stagecode import rate
 from devkit.keys import ALGORITHMS, generate_dev_seal
 from devkit.samples import generate
 from services.render.document import render
@@ -34,18 +35,6 @@ from shared.settings import CocSettings
 from shared.xml import load_ivi_schema, make_parser
 
 TODAY = dt.date(2026, 11, 26)
-
-
-def rate(action: Callable[[int], Any], items: int, seconds: float) -> float:
-    """Calls per second of ``action(i)`` over at least ``seconds`` (after one warm-up pass)."""
-    for i in range(min(items, 50)):
-        action(i)
-    done, began = 0, time.thread_time()
-    while (elapsed := time.thread_time() - began) < seconds:
-        for _ in range(200):
-            action(done % items)
-            done += 1
-    return done / elapsed
 
 
 def paired_rates(

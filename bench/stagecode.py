@@ -49,11 +49,11 @@ class StageCode:
 
 def rate(action: Callable[[int], Any], items: int, seconds: float) -> float:
     """Calls per second of ``action(i)`` over at least ``seconds`` of this thread's CPU (after a warm-up)."""
-    for i in range(min(items, 20)):
+    for i in range(min(items, 50)):
         action(i)
     done, began = 0, time.thread_time()
     while (elapsed := time.thread_time() - began) < seconds:
-        for _ in range(20):
+        for _ in range(50):
             action(done % items)
             done += 1
     return done / elapsed

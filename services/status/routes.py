@@ -59,6 +59,32 @@ class SharedResult:
             return value
 
 
+class ListFilters:
+    """The filters and paging both lists take (a FastAPI dependency: query parameters)."""
+
+    def __init__(
+        self,
+        group: Annotated[
+            str | None, Query(min_length=1, max_length=64, description="Only this vehicle group")
+        ] = None,
+        code: Annotated[
+            str | None, Query(min_length=1, max_length=64, description="Only records with this finding code")
+        ] = None,
+        min_age_s: Annotated[
+            int | None,
+            Query(ge=0, le=MAX_AGE_S, description="Only records unchanged for at least this many seconds"),
+        ] = None,
+        page: Annotated[int, Query(ge=1, le=MAX_PAGE, description="Page number, from 1")] = 1,
+        size: Annotated[
+            int, Query(ge=1, le=MAX_PAGE_SIZE, description=f"Records per page, at most {MAX_PAGE_SIZE}")
+        ] = DEFAULT_PAGE_SIZE,
+    ) -> None:
+        self.group, self.code, self.min_age_s, self.page, self.size = group, code, min_age_s, page, size
+
+    def query(self, owner: Owner | None = None, state: State | None = None) -> ListQuery:
+        return ListQuery(owner, state, self.group, self.code, self.min_age_s, self.page, self.size)
+
+
 def router(
     store: StatusStore, worklists: Worklists, auth: Authenticator, readiness_ttl: float = READINESS_TTL
 ) -> APIRouter:
@@ -98,20 +124,7 @@ def router(
     @api.get("/worklist")
     async def get_worklist(
         owner: Annotated[Owner, Query(description="Team whose worklist to show")],
-        group: Annotated[
-            str | None, Query(min_length=1, max_length=64, description="Only this vehicle group")
-        ] = None,
-        code: Annotated[
-            str | None, Query(min_length=1, max_length=64, description="Only records with this finding code")
-        ] = None,
-        min_age_s: Annotated[
-            int | None,
-            Query(ge=0, le=MAX_AGE_S, description="Only records unchanged for at least this many seconds"),
-        ] = None,
-        page: Annotated[int, Query(ge=1, le=MAX_PAGE, description="Page number, from 1")] = 1,
-        size: Annotated[
-            int, Query(ge=1, le=MAX_PAGE_SIZE, description=f"Records per page, at most {MAX_PAGE_SIZE}")
-        ] = DEFAULT_PAGE_SIZE,
+        filters: Annotated[ListFilters, Depends()],
     ) -> dict[str, Any]:
         """Records waiting for a person (blocked, needs review, held) with findings ``owner`` must act on.
 
@@ -121,25 +134,12 @@ def router(
         matching record; ``as_of`` says when the view of waiting records was taken. 503 with
         Retry-After while the view is first read after a start.
         """
-        return await listed(ListQuery(owner, None, group, code, min_age_s, page, size))
+        return await listed(filters.query(owner=owner))
 
     @api.get("/records")
     async def list_records(
         state: Annotated[State, Query(description="State of the records to list (not archived)")],
-        group: Annotated[
-            str | None, Query(min_length=1, max_length=64, description="Only this vehicle group")
-        ] = None,
-        code: Annotated[
-            str | None, Query(min_length=1, max_length=64, description="Only records with this finding code")
-        ] = None,
-        min_age_s: Annotated[
-            int | None,
-            Query(ge=0, le=MAX_AGE_S, description="Only records unchanged for at least this many seconds"),
-        ] = None,
-        page: Annotated[int, Query(ge=1, le=MAX_PAGE, description="Page number, from 1")] = 1,
-        size: Annotated[
-            int, Query(ge=1, le=MAX_PAGE_SIZE, description=f"Records per page, at most {MAX_PAGE_SIZE}")
-        ] = DEFAULT_PAGE_SIZE,
+        filters: Annotated[ListFilters, Depends()],
     ) -> dict[str, Any]:
         """The records now in ``state``, oldest first: what a count of the readiness board stands for.
 
@@ -151,6 +151,6 @@ def router(
                 status.HTTP_422_UNPROCESSABLE_CONTENT,
                 "state: archived records are not listed; look one up by VIN",
             )
-        return await listed(ListQuery(None, state, group, code, min_age_s, page, size))
+        return await listed(filters.query(state=state))
 
     return api

@@ -60,6 +60,34 @@ class SignInRequired(Exception):
         self.target = target
 
 
+class ListFilters:
+    """The filters and page a worklist or a state list is asked for (query parameters)."""
+
+    def __init__(
+        self,
+        group: Annotated[str, Query(max_length=64)] = "",
+        code: Annotated[str, Query(max_length=64)] = "",
+        min_age_h: Annotated[float | None, Query(ge=0, le=24 * 365)] = None,
+        page_no: Annotated[int, Query(alias="page", ge=1, le=100_000)] = 1,
+    ) -> None:
+        self.group, self.code = group.strip(), code.strip().upper()
+        self.min_age_h, self.page_no = min_age_h, page_no
+
+    def api(self, page_size: int) -> dict[str, Any]:
+        """The status API's parameters for this page."""
+        return {
+            "group": self.group,
+            "code": self.code,
+            "min_age_s": int(self.min_age_h * 3600) if self.min_age_h else None,
+            "page": self.page_no,
+            "size": page_size,
+        }
+
+    def shown(self) -> dict[str, Any]:
+        """The filters as the page's form shows them."""
+        return {"group": self.group, "code": self.code, "min_age_h": self.min_age_h or ""}
+
+
 @dataclass
 class Workspace:
     """What the pages use, made by the app."""
@@ -221,84 +249,54 @@ def router(ws: Workspace) -> APIRouter:
 
     @pages.get("/states/{state}", response_class=HTMLResponse)
     async def state_list(
-        request: Request,
-        who: Visitor,
-        state: State,
-        group: Annotated[str, Query(max_length=64)] = "",
-        code: Annotated[str, Query(max_length=64)] = "",
-        min_age_h: Annotated[float | None, Query(ge=0, le=24 * 365)] = None,
-        page_no: Annotated[int, Query(alias="page", ge=1, le=100_000)] = 1,
+        request: Request, who: Visitor, state: State, filters: Annotated[ListFilters, Depends()]
     ) -> HTMLResponse:
         """The records behind one count of the board: a state, in a group or all groups."""
-        filters = {"group": group.strip(), "code": code.strip().upper()}
-        found: dict[str, Any] = {"items": []}
-        problem = None
-        if state is not State.ARCHIVED:
-            try:
-                found = await ws.api.records_in(
-                    state.value,
-                    **filters,
-                    min_age_s=int(min_age_h * 3600) if min_age_h else None,
-                    page=page_no,
-                    size=ws.settings.page_size,
-                )
-            except PipelineUnavailable as exc:
-                problem = str(exc)
-        items = found.get("items", [])
-        total = int(found.get("total", len(items)))
-        return page(
-            request,
-            "worklist.html",
-            who,
-            team=None,
-            state=state.value,
-            action=f"/states/{state.value}",
-            items=items,
-            total=total,
-            page_no=page_no,
-            pages=max(1, -(-total // ws.settings.page_size)),
-            filters={**filters, "min_age_h": min_age_h or ""},
-            problem=problem,
-            now=now(),
-        )
+
+        async def fetch() -> dict[str, Any]:
+            if state is State.ARCHIVED:  # found by VIN; the page says so
+                return {"items": []}
+            return await ws.api.records_in(state.value, **filters.api(ws.settings.page_size))
+
+        return await list_page(request, who, fetch, filters, None, state.value, f"/states/{state.value}")
 
     @pages.get("/worklists/{team}", response_class=HTMLResponse)
     async def worklist(
-        request: Request,
-        who: Visitor,
-        team: Owner,
-        group: Annotated[str, Query(max_length=64)] = "",
-        code: Annotated[str, Query(max_length=64)] = "",
-        min_age_h: Annotated[float | None, Query(ge=0, le=24 * 365)] = None,
-        page_no: Annotated[int, Query(alias="page", ge=1, le=100_000)] = 1,
+        request: Request, who: Visitor, team: Owner, filters: Annotated[ListFilters, Depends()]
     ) -> HTMLResponse:
-        filters = {"group": group.strip(), "code": code.strip().upper()}
+        async def fetch() -> dict[str, Any]:
+            return await ws.api.worklist(team.value, **filters.api(ws.settings.page_size))
+
+        return await list_page(request, who, fetch, filters, team.value, None, f"/worklists/{team.value}")
+
+    async def list_page(
+        request: Request,
+        who: Visit,
+        fetch: Callable[[], Awaitable[dict[str, Any]]],
+        filters: ListFilters,
+        team: str | None,
+        state: str | None,
+        action: str,
+    ) -> HTMLResponse:
+        """A worklist or a state list: one page of it, with its filters and paging."""
         try:
-            found = await ws.api.worklist(
-                team.value,
-                **filters,
-                min_age_s=int(min_age_h * 3600) if min_age_h else None,
-                page=page_no,
-                size=ws.settings.page_size,
-            )
-            problem = None
+            found, problem = await fetch(), None
         except PipelineUnavailable as exc:
             found, problem = {"items": []}, str(exc)
         items = found.get("items", [])
         total = int(found.get("total", len(items)))
-        pages_count = max(1, -(-total // ws.settings.page_size))
         return page(
             request,
             "worklist.html",
             who,
-            team=team.value,
-            state=None,
-            action=f"/worklists/{team.value}",
+            team=team,
+            state=state,
+            action=action,
             items=items,
             total=total,
-            page_no=page_no,
-            pages=pages_count,
-            filters={**filters, "min_age_h": min_age_h or ""},
+            page_no=filters.page_no,
+            pages=max(1, -(-total // ws.settings.page_size)),
+            filters=filters.shown(),
             problem=problem,
             now=now(),
         )
