@@ -102,13 +102,14 @@ def progress(done: int, total: int, what: str) -> None:
 
 
 def run_publish(args: argparse.Namespace) -> int:
-    try:
-        text = args.file.read_text()
-    except OSError as exc:
-        raise CommandError(f"cannot read {args.file}: {exc.strerror}") from None
+    """Send a file as the team or the MES would; a file too large or not UTF-8 is refused before any is sent."""
+    from cli.workbench import read_bytes, utf8
+
+    data = read_bytes(args.file)
     if args.kind == "approvals":
-        return publish_approvals(text)
-    lines = [line for line in text.splitlines() if line.strip()]
+        return publish_approvals(utf8(data, str(args.file)))
+    numbered = enumerate(data.splitlines(), start=1)
+    lines = [line for number, raw in numbered if (line := utf8(raw, f"{args.file} line {number}")).strip()]
     if args.kafka:
         publish_lines_to_kafka(lines, ServiceSettings())
         return 0

@@ -22,11 +22,11 @@ class CommandError(Exception):
 
 def build_parser() -> argparse.ArgumentParser:
     # Imported here, not at the top: the groups import CommandError from this module.
-    from cli import client, demo, keys, policy, samples, service, stack, users, workbench
+    from cli import archive, client, demo, keys, policy, samples, service, stack, users, workbench
 
     parser = argparse.ArgumentParser(prog="coc", description="eCoC pipeline command line")
     subparsers = parser.add_subparsers(dest="command", required=True)
-    for group in (stack, keys, workbench, samples, service, client, demo, policy, users):
+    for group in (stack, keys, workbench, samples, service, client, archive, demo, policy, users):
         group.register(subparsers)
     return parser
 

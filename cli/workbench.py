@@ -171,10 +171,14 @@ def load_schema() -> IviSchema:
     from lxml import etree
 
     from shared.ivi import IviSchema, IviSchemaError
+    from shared.settings import XSD_DOWNLOAD_HINT
+    from shared.xml import SchemaImportMissing
 
     path = xsd_path()
     try:
         return IviSchema.load(path)
+    except SchemaImportMissing as exc:
+        raise CommandError(f"{exc}. {XSD_DOWNLOAD_HINT}") from None
     except (OSError, IviSchemaError, ValueError, etree.LxmlError) as exc:
         raise CommandError(f"the IVI schema {path} cannot be read: {str(exc)[:300]}") from None
 
@@ -279,12 +283,12 @@ def run_verify(args: argparse.Namespace) -> int:
     one. Without an anchor the seal can only be intact: anyone can make a key and
     a certificate that verify, so the signer is not trusted and the exit is 1.
     """
-    from shared.xml import XmlInputError, load_ivi_schema, parse_bytes, validate
+    from shared.xml import XmlInputError, parse_bytes, validate
     from shared.xmldsig import key_usage_text, trusted_by, verify
 
     data = read_bytes(args.file)
     anchors = trust_anchors(args.cert)
-    schema = load_ivi_schema(xsd_path())
+    schema = load_schema().validator
     try:
         schema_errors = validate(schema, parse_bytes(data))
         result = verify(data)

@@ -47,7 +47,7 @@ from typing import Any, Final
 
 from lxml import etree
 
-from shared.xml import IVI_NS, load_ivi_schema, load_ivi_schema_unsigned, make_parser
+from shared.xml import IVI_NS, check_imports, load_ivi_schema, load_ivi_schema_unsigned, make_parser
 
 __all__ = [
     "FROM_APPROVAL_FIELDS",
@@ -666,6 +666,7 @@ def _load(path: Path) -> IviSchema:
     root = etree.parse(str(path), make_parser()).getroot()
     if root.tag != _XS + "schema" or root.get("targetNamespace") != NAMESPACE:
         raise IviSchemaError(f"{path} is not the IVI 2.0 schema (target namespace {NAMESPACE})")
+    check_imports(root, path)  # its validators need them: said at load, not at the first document
     complex_types = _read_complex_types(root)
     simple_types = _read_simple_types(root)
     for ctype in complex_types.values():

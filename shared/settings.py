@@ -71,6 +71,7 @@ SERVICE_PORT_OFFSETS = {
     "validation": 2,
     "render": 3,
     "signing": 4,
+    "delivery": 5,
     "archive": 6,
     "status": 7,
     "workspace": 8,
@@ -84,8 +85,8 @@ class ServiceSettings(CocSettings):
     http_port: int = Field(0, description="Port of this service's HTTP server (0: port_base + its offset)")
     port_base: int = Field(
         8080,
-        description="Service ports: intake +1, validation +2, render +3, signing +4, archive +6, status +7, "
-        "workspace +8",
+        description="Service ports: intake +1, validation +2, render +3, signing +4, delivery +5, archive +6, "
+        "status +7, workspace +8",
     )
 
     def port_of(self, service: str) -> int:
@@ -105,6 +106,10 @@ class ServiceSettings(CocSettings):
     @property
     def archive_url(self) -> str:
         return self.url_of("archive")
+
+    @property
+    def delivery_url(self) -> str:
+        return self.url_of("delivery")
 
     stall_after_s: float = Field(
         120.0,

@@ -33,6 +33,7 @@ import asyncio
 import base64
 import contextlib
 import hashlib
+import json
 import os
 import socket
 import time
@@ -56,7 +57,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from shared import topics
 from shared.auth import Authenticator, load_tokens
 from shared.contracts import Finding, Owner
-from shared.contracts.builds import BuildRecord
+from shared.contracts.builds import MAX_REVISION, BuildRecord
 from shared.contracts.events import DeadLetter, State, StatusEvent, now
 from shared.kafka import (
     ContractError,
@@ -90,8 +91,16 @@ DLQ_KEPT_BYTES = 600_000
 DLQ_TEXT_BYTES = 2_000
 KEY_TEXT_MAX = 200
 REASON_MAX = 2_000
+# A body read whole for its revision when its message is dead-lettered: every message the broker
+# delivers with its default limit (1 MB); a larger one is not parsed, its revision stays unknown.
+IDENTITY_BODY_MAX = 2_000_000
 # Faults a retry cannot mend: the message goes to the DLQ at once instead of stalling its partition.
 PERMANENT = (MessageSizeTooLargeError, OverflowError, InvalidDocument)
+# How long /healthz waits for one check (they run together): a probe gets its answer within ~3 s.
+HEALTH_CHECK_TIMEOUT_S = 2.0
+HEALTH_ANSWERS: dict[int | str, dict[str, Any]] = {
+    503: {"description": "The broker or the database does not answer, or a subscription is stuck (named)"},
+}
 # The acknowledgements a batch waits for before its offsets are committed (unset: await each send).
 _unconfirmed: ContextVar[list[asyncio.Future[Any]] | None] = ContextVar("coc_unconfirmed", default=None)
 
@@ -105,9 +114,50 @@ def port_of(stage: str, settings: ServiceSettings) -> int:
     return settings.http_port or settings.port_of(stage)
 
 
-def key_identity(_body: bytes, key: str) -> tuple[str, int]:
-    """The VIN is the key; the revision is not known (0)."""
-    return key.upper(), 0
+def key_identity(body: bytes, key: str) -> tuple[str, int]:
+    """The VIN is the key; the revision is the one the body names for that VIN, else 0 (not known).
+
+    A record given up on after intake must be said failed at its own revision:
+    the status fold ignores revision 0 for a VIN it already holds, so a failure
+    said at 0 would leave the record ``received`` for ever. Every contract after
+    intake names the revision: ``record_id`` ("VIN:revision") or ``build.revision``.
+    """
+    vin = key.upper()
+    return vin, revision_in(body, vin)
+
+
+def revision_in(body: bytes, vin: str) -> int:
+    """The revision of ``vin`` that a JSON body names, or 0 when it is too large, garbage or silent.
+
+    A bare ``revision`` is not read: a review carries one, and a review that
+    breaks its contract does not make the record it names fail.
+    """
+    data = _json_object(body)
+    record_id = data.get("record_id")
+    if isinstance(record_id, str):
+        named, _, number = record_id.rpartition(":")
+        if named.upper() == vin and number.isascii() and number.isdigit() and len(number) <= 7:
+            return _revision(int(number))
+    build = data.get("build")
+    if isinstance(build, dict) and str(build.get("vin", "")).upper() == vin:
+        return _revision(build.get("revision"))
+    return 0
+
+
+def _json_object(body: bytes) -> dict[str, Any]:
+    if len(body) > IDENTITY_BODY_MAX:
+        return {}
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):  # not UTF-8, not JSON, or nested deeper than Python's stack
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _revision(value: object) -> int:
+    if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_REVISION:
+        return value
+    return 0
 
 
 @dataclass
@@ -476,14 +526,14 @@ class Stage(Generic[S]):
         app = FastAPI(title=f"coc {self.name}", lifespan=self.lifespan, **fastapi_options)
         app.state.stage = self
 
-        @app.get("/healthz", tags=["health"])
+        @app.get("/healthz", tags=["health"], responses=HEALTH_ANSWERS)
         async def healthz(response: Response) -> dict[str, Any]:
-            """200 when the broker and the database answer and no subscription is stuck; else 503.
+            """200 when the broker and the database answer (within 2 s) and no subscription is stuck; else 503.
 
             ``stuck`` names each subscription that keeps failing (its partition does not
             move) or has run one batch for longer than ``COC_STALL_AFTER_S``.
             """
-            checks = [await _safe(check) for check in self.health_checks]
+            checks = await asyncio.gather(*(_safe(check) for check in self.health_checks))
             stuck = self.stuck()
             healthy = all(checks) and not stuck
             response.status_code = 200 if healthy else 503
@@ -498,9 +548,15 @@ class Stage(Generic[S]):
 
 
 async def _safe(check: HealthCheck) -> bool:
+    """The check's answer, False when it fails or does not answer within ``HEALTH_CHECK_TIMEOUT_S``.
+
+    A database that hangs (its process stopped, a network that drops packets)
+    never refuses a ping: without a bound /healthz would hang with it, and a
+    probe would see no answer instead of a 503.
+    """
     try:
-        return await check()
-    except Exception:  # a failing health check is an unhealthy answer, not a crash
+        return await asyncio.wait_for(check(), HEALTH_CHECK_TIMEOUT_S)
+    except Exception:  # a failing or silent health check is an unhealthy answer, not a crash
         return False
 
 
@@ -542,6 +598,8 @@ class Emitter:
         build: BuildRecord | None = None,
         findings: Iterable[Finding] = (),
         reason: str | None = None,
+        owner: Owner | None = None,
+        destination: str | None = None,
     ) -> StatusEvent:
         found = tuple(findings)
         event = StatusEvent(
@@ -553,11 +611,12 @@ class Emitter:
             stage=self.stage.name,
             state=state,
             findings=found,
-            owner=owner_of(found),
+            owner=owner or owner_of(found),
             reason=reason,
             time=now(),
             service=self.stage.instance,
             trace_id=current_trace_id(),
+            destination=destination,
         )
         await self.send(topics.STATUS, event, key=vin, correlation_id=event.record_id)
         return event

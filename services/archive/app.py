@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
+
 from fastapi import FastAPI
 
 from services.archive import routes, subscribers
+from services.archive.adapters.deliveries import DeliveryReceipts
 from services.archive.adapters.store import CertificateStore
 from services.archive.settings import ArchiveSettings
+from shared.auth import load_tokens
 from shared.stage import Stage
 
 
@@ -16,5 +20,7 @@ def create_app(settings: ArchiveSettings | None = None) -> FastAPI:
     stage.on_start.append(store.setup)
     subscribers.register(stage, store)
     app = stage.asgi()
-    app.include_router(routes.router(store, stage.authenticator()))
+    deliveries = DeliveryReceipts(stage.settings.delivery_url, load_tokens(stage.settings, dict(os.environ)))
+    stage.on_stop.append(deliveries.close)
+    app.include_router(routes.router(store, stage.authenticator(), deliveries.of_vin))
     return app

@@ -21,6 +21,7 @@ class Head:
 
     revision: int
     sha256: str
+    revisions: tuple[int, ...] = ()  # every revision in the chain, oldest first
 
 
 def receipt_for(document: Document, head: Head | None, archived_at: dt.datetime) -> ArchiveReceipt:

@@ -7,11 +7,12 @@ from services.archive.settings import ArchiveSettings
 from shared import topics
 from shared.contracts.events import ArchiveReceipt, Document, State
 from shared.stage import Stage
+from shared.telemetry import current_trace_id
 
 
 def register(stage: Stage[ArchiveSettings], store: CertificateStore) -> None:
     async def on_signed(document: Document) -> None:
-        receipt = await store.store(document)
+        receipt = await store.store(document, current_trace_id())
         await stage.emitter.send(
             topics.ARCHIVED, receipt, key=document.vin, correlation_id=document.record_id
         )

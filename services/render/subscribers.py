@@ -8,7 +8,7 @@ from services.render.adapters.versions import VersionNumbers
 from services.render.document import RenderError, render
 from services.render.settings import RenderSettings
 from shared import topics
-from shared.contracts.events import Document, State, ValidatedRecord
+from shared.contracts.events import Document, Evidence, State, ValidatedRecord
 from shared.ivi import IviSchema
 from shared.stage import Stage, Unusable
 
@@ -33,6 +33,7 @@ def register(stage: Stage[RenderSettings], schema: IviSchema, versions: VersionN
             version_number=number,
             xml=xml.decode("utf-8"),
             sha256=hashlib.sha256(xml).hexdigest(),
+            evidence=Evidence(build=build, approval=record.approval, release=record.release),
         )
         await stage.emitter.send(topics.RENDERED, document, key=build.vin, correlation_id=record.record_id)
         await stage.emitter.status(vin=build.vin, revision=build.revision, state=State.RENDERED, build=build)

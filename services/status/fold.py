@@ -17,7 +17,7 @@ import datetime as dt
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.contracts import Finding, Owner
-from shared.contracts.events import State, StatusEvent, stage_rank
+from shared.contracts.events import DELIVERY_STAGE, State, StatusEvent, stage_rank
 
 TIMELINE_LIMIT = 20  # enough for a record and its corrections; every read of the record carries it
 OPEN_STATES = frozenset({State.BLOCKED, State.NEEDS_REVIEW, State.HELD})  # waiting for a person
@@ -44,6 +44,22 @@ class TimelineEntry(BaseModel):
     )
 
 
+class DeliveryStatus(BaseModel):
+    """Where the delivery of the record's certificate stands (its own state stays archived)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    revision: int = Field(description="Revision whose certificate it is")
+    state: State = Field(
+        description="delivery_queued, submitted, delivered, delivery_rejected, delivery_retrying"
+    )
+    destination: str | None = Field(None, description="The authority it goes to")
+    reason: str | None = Field(None, description="The authority's reason, or the fault being retried")
+    owner: Owner | None = Field(None, description="Who must act, for a rejection or a fault")
+    findings: tuple[Finding, ...] = Field((), description="The rejection, as a finding")
+    time: dt.datetime = Field(description="When, UTC, milliseconds")
+
+
 class StatusRecord(BaseModel):
     """Where one VIN stands: the event that speaks for it, its open findings and its last events."""
 
@@ -62,6 +78,9 @@ class StatusRecord(BaseModel):
     updated_at: dt.datetime = Field(description="Time of that event, UTC, milliseconds")
     timeline: tuple[TimelineEntry, ...] = Field((), description=f"The last {TIMELINE_LIMIT} events")
     seq: int = Field(description="Writes so far: the guard against a concurrent writer")
+    delivery: DeliveryStatus | None = Field(
+        None, description="Delivery of the current certificate, once begun"
+    )
 
     @property
     def waiting(self) -> bool:
@@ -75,6 +94,8 @@ class StatusRecord(BaseModel):
 
 def fold(current: StatusRecord | None, event: StatusEvent) -> StatusRecord | None:
     """The VIN's new record after ``event``, or None when the event changes nothing."""
+    if event.stage == DELIVERY_STAGE:
+        return _delivered(current, event)
     if current is None:
         return _record(None, event)
     if event.revision == 0:
@@ -128,6 +149,42 @@ def _record(current: StatusRecord | None, event: StatusEvent) -> StatusRecord:
         updated_at=event_time(event),
         timeline=(*(current.timeline if current else ()), _entry(event))[-TIMELINE_LIMIT:],
         seq=(current.seq if current else 0) + 1,
+        # A delivery of this revision's certificate stays; a new revision has none yet.
+        delivery=current.delivery
+        if current and current.delivery and current.delivery.revision == event.revision
+        else None,
+    )
+
+
+def _delivered(current: StatusRecord | None, event: StatusEvent) -> StatusRecord | None:
+    """A delivery event speaks for the delivery of the current revision's certificate, the newest one winning.
+
+    The record's own state (archived) stays: the certificate is issued; where
+    it stands with the authority is beside it. A delivery of an older
+    certificate, or of one not yet seen archived, changes nothing.
+    """
+    if current is None or event.revision != current.revision or current.state is not State.ARCHIVED:
+        return None
+    before, time = current.delivery, event_time(event)
+    if before is not None and (
+        time < before.time or (before.state == event.state and before.reason == event.reason)
+    ):
+        return None
+    delivery = DeliveryStatus(
+        revision=event.revision,
+        state=event.state,
+        destination=event.destination,
+        reason=event.reason,
+        owner=event.owner,
+        findings=event.findings,
+        time=time,
+    )
+    return current.model_copy(
+        update={
+            "delivery": delivery,
+            "timeline": (*current.timeline, _entry(event))[-TIMELINE_LIMIT:],
+            "seq": current.seq + 1,
+        }
     )
 
 

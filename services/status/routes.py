@@ -20,6 +20,11 @@ from shared.contracts.findings import Owner
 READINESS_TTL = 2.0  # seconds one readiness count serves every caller
 MAX_AGE_S = 100 * 365 * 24 * 3600  # an age filter beyond a century means nothing (and overflows dates)
 MAX_PAGE = 1_000_000
+ANSWERS: dict[int | str, dict[str, Any]] = {401: {"description": "No bearer token, or one no role holds"}}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No status record for that VIN"}}
+NOT_READY: dict[int | str, dict[str, Any]] = {
+    503: {"description": "The view of waiting records is being read after a start; try again (Retry-After)"}
+}
 
 
 class SharedResult:
@@ -88,7 +93,7 @@ class ListFilters:
 def router(
     store: StatusStore, worklists: Worklists, auth: Authenticator, readiness_ttl: float = READINESS_TTL
 ) -> APIRouter:
-    api = APIRouter(prefix="/v1", tags=["status"], dependencies=[Depends(auth.require())])
+    api = APIRouter(prefix="/v1", tags=["status"], dependencies=[Depends(auth.require())], responses=ANSWERS)
     readiness = SharedResult(store.readiness, readiness_ttl)
 
     async def listed(query: ListQuery) -> dict[str, Any]:
@@ -99,7 +104,7 @@ def router(
                 status.HTTP_503_SERVICE_UNAVAILABLE, str(exc), headers={"Retry-After": "5"}
             ) from None
 
-    @api.get("/records/{vin}")
+    @api.get("/records/{vin}", responses=NOT_FOUND)
     async def get_record(vin: str) -> dict[str, Any]:
         """The VIN's read-model document: current revision, state, findings, owner and last events."""
         key = vin.strip().upper()
@@ -121,7 +126,7 @@ def router(
         """
         return await readiness.get()
 
-    @api.get("/worklist")
+    @api.get("/worklist", responses=NOT_READY)
     async def get_worklist(
         owner: Annotated[Owner, Query(description="Team whose worklist to show")],
         filters: Annotated[ListFilters, Depends()],
@@ -136,7 +141,7 @@ def router(
         """
         return await listed(filters.query(owner=owner))
 
-    @api.get("/records")
+    @api.get("/records", responses=NOT_READY)
     async def list_records(
         state: Annotated[State, Query(description="State of the records to list (not archived)")],
         filters: Annotated[ListFilters, Depends()],

@@ -16,6 +16,7 @@ Counter keys (``kind|…``):
 - ``state|<state>|<group>``: vehicles in a state per vehicle group (``unknown`` when none);
 - ``waiting|<owner>``: records waiting for a person (blocked, needs review, held)
   with at least one finding that team owns; ``findings|<owner>``: those findings;
+- ``delivery|<state>``: archived vehicles whose certificate's delivery is in that state;
 - ``archived-min|<YYYY-MM-DDTHH:MM>`` and ``archived-hour|<YYYY-MM-DDTHH>``: vehicles
   whose current record is archived, by the minute and the hour of its archive
   event. A corrected revision moves the vehicle out of the bucket of its old
@@ -30,7 +31,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from services.status.fold import StatusRecord
-from shared.contracts.events import State
+from shared.contracts.events import DELIVERY_STATES, State
 from shared.contracts.findings import Owner
 
 NO_GROUP = "unknown"  # readiness key of records whose group no event has told (e.g. rejected input)
@@ -68,6 +69,8 @@ def tallies(record: StatusRecord | None) -> Tally:
     if record.state is State.ARCHIVED:
         counts[minute_key(record.updated_at)] = 1
         counts[hour_key(record.updated_at)] = 1
+        if record.delivery is not None:
+            counts[f"delivery|{record.delivery.state.value}"] = 1
     return counts
 
 
@@ -107,7 +110,8 @@ def readiness_of(counts: Mapping[str, int], now: dt.datetime) -> dict[str, Any]:
     sums the hour buckets of the current hour and the 24 before it: the day is
     counted in whole hours.
     """
-    by_state: dict[str, int] = {state.value: 0 for state in State}
+    by_state: dict[str, int] = {state.value: 0 for state in State if state not in DELIVERY_STATES}
+    by_delivery: dict[str, int] = {state.value: 0 for state in State if state in DELIVERY_STATES}
     by_group: dict[str, dict[str, int]] = {}
     open_findings = {owner.value: 0 for owner in Owner}
     waiting = {owner.value: 0 for owner in Owner}
@@ -120,6 +124,8 @@ def readiness_of(counts: Mapping[str, int], now: dt.datetime) -> dict[str, Any]:
             by_group.setdefault(group, {})[state] = n
         elif kind == "findings":
             open_findings[rest] = open_findings.get(rest, 0) + n
+        elif kind == "delivery":
+            by_delivery[rest] = by_delivery.get(rest, 0) + n
         elif kind == "waiting":
             waiting[rest] = waiting.get(rest, 0) + n
         elif kind == MINUTE and in_window(key, now):
@@ -130,6 +136,7 @@ def readiness_of(counts: Mapping[str, int], now: dt.datetime) -> dict[str, Any]:
         "total": sum(by_state.values()),
         "by_state": by_state,
         "by_group": by_group,
+        "delivery_by_state": by_delivery,
         "archived_last_hour": last_hour,
         "archived_last_day": last_day,
         "open_findings_by_owner": open_findings,

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from services.validation.policy import ReleasePolicy, RulePolicy
 from services.validation.rules import ApprovalTable, check
 from shared.contracts import BuildRecord, Finding, Owner, Severity
-from shared.contracts.events import Review, State, ValidatedRecord
+from shared.contracts.events import Release, Review, Settlement, State, ValidatedRecord, now
 
 WAITING = frozenset({State.BLOCKED, State.NEEDS_REVIEW, State.HELD})
 # What a group's policy can keep a record in; a blocked record waits for a correction or an approval.
@@ -33,6 +33,7 @@ class Pending:
     build: BuildRecord
     state: State
     reviewed_by: str | None = None
+    settlement: Settlement | None = None  # the reviewer's acceptance, with comment and time
 
     @property
     def waiting(self) -> bool:
@@ -52,25 +53,47 @@ def decide(
     policy: RulePolicy,
     today: dt.date,
     reviewed_by: str | None = None,
+    settlement: Settlement | None = None,
+    at: dt.datetime | None = None,
 ) -> Outcome:
     """Blocked on an error; else waiting for review or held as the group's policy says; else validated.
 
-    A reviewer's acceptance (``reviewed_by``) settles warnings and the group's
-    policy, never an error.
+    A reviewer's acceptance (``reviewed_by``, with its comment and time in
+    ``settlement``) settles warnings and the group's policy, never an error.
+    The validated record carries the release evidence: the policy in force and
+    the findings the reviewer settled.
     """
     findings = tuple(check(build, table, policy, today))
     if any(f.severity is Severity.ERROR for f in findings):
         return Outcome(State.BLOCKED, findings)
+    release = policy.policy_for(build.vehicle_group)
     if reviewed_by is None:
-        release = policy.policy_for(build.vehicle_group)
         if findings or release is ReleasePolicy.REVIEW:
             return Outcome(State.NEEDS_REVIEW, findings or (review_required(build),))
         if release is ReleasePolicy.HOLD:
             return Outcome(State.HELD, (group_held(build),))
     approval = table.get(build.approval.key)
     assert approval is not None  # an unknown approval is an error finding
+    decided_at = at or now()
+    settled: tuple[Finding, ...] = ()
+    if reviewed_by is not None:
+        by_policy = {
+            ReleasePolicy.REVIEW: (review_required(build),),
+            ReleasePolicy.HOLD: (group_held(build),),
+        }
+        settled = findings + by_policy.get(release, ())
+        settlement = settlement or Settlement(reviewer=reviewed_by, at=decided_at)
     record = ValidatedRecord(
-        record_id=build.record_id, build=build, approval=approval, reviewed_by=reviewed_by
+        record_id=build.record_id,
+        build=build,
+        approval=approval,
+        reviewed_by=reviewed_by,
+        release=Release(
+            policy=release.value,
+            findings=settled,
+            settled_by=settlement if reviewed_by is not None else None,
+            decided_at=decided_at,
+        ),
     )
     return Outcome(State.VALIDATED, (), record)
 
@@ -85,7 +108,7 @@ def redecide(pending: Pending, table: ApprovalTable, policy: RulePolicy, today: 
     """
     if pending.state not in POLICY_WAITING:
         return None
-    outcome = decide(pending.build, table, policy, today, pending.reviewed_by)
+    outcome = decide(pending.build, table, policy, today, pending.reviewed_by, pending.settlement)
     return None if outcome.state is pending.state else outcome
 
 

@@ -12,12 +12,16 @@ from services.validation.adapters.pending import PendingStore
 from shared.auth import Authenticator
 
 VIN_MAX = 32
+ANSWERS: dict[int | str, dict[str, Any]] = {401: {"description": "No bearer token, or one no role holds"}}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "Validation has no record of that VIN"}}
 
 
 def router(pending: PendingStore, auth: Authenticator) -> APIRouter:
-    api = APIRouter(prefix="/v1", tags=["validation"], dependencies=[Depends(auth.require())])
+    api = APIRouter(
+        prefix="/v1", tags=["validation"], dependencies=[Depends(auth.require())], responses=ANSWERS
+    )
 
-    @api.get("/pending/{vin}")
+    @api.get("/pending/{vin}", responses=NOT_FOUND)
     async def get_pending(vin: str) -> dict[str, Any]:
         """The newest revision of a VIN as received, its decision, reviewer and the approval data used."""
         key = vin.strip().upper()[:VIN_MAX]

@@ -9,6 +9,7 @@ them out once per approval and every record built to it reuses them.
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,6 +46,9 @@ COLOUR_CODES = frozenset(str(n) for n in range(1, 11))
 
 
 MESSAGE_MAX = 500  # a finding quotes a short excerpt; the value itself stays in the record
+# Findings kept per record, the last saying how many more were found: a record's findings travel in
+# one message (status, DLQ), and an approval with thousands of bad items must not outgrow it.
+FINDINGS_MAX = 100
 
 
 def finding(code: str, path: str, message: str, owner: Owner, severity: Severity = Severity.ERROR) -> Finding:
@@ -452,7 +456,7 @@ BUILD_RULES: tuple[Rule, ...] = (
 
 
 def check(build: BuildRecord, table: ApprovalTable, policy: RulePolicy, today: dt.date) -> list[Finding]:
-    """Every finding about one build record: its own, then its approval's."""
+    """Every finding about one build record: its own, then its approval's; at most ``FINDINGS_MAX``."""
     approval = table.get(build.approval.key)
     ctx = Context(build=build, approval=approval, policy=policy, today=today, schema=table.schema)
     findings = list(approval_exists(ctx, table.numbers))
@@ -460,7 +464,25 @@ def check(build: BuildRecord, table: ApprovalTable, policy: RulePolicy, today: d
         findings.extend(rule(ctx))
     if approval is not None:
         findings.extend(table.master_findings[approval.key])
-    return findings
+    return capped(findings)
+
+
+def capped(findings: list[Finding], limit: int = FINDINGS_MAX) -> list[Finding]:
+    """At most ``limit`` findings: the first ones, errors before warnings, and one that counts the rest.
+
+    A broken approval (thousands of invalid items) then blocks its builds for
+    type-approval, instead of making a decision too large for the broker, which
+    would put the record in the DLQ. The count keeps the severity and owner of
+    the first finding it stands for, so a record with an error stays blocked.
+    """
+    if len(findings) <= limit:
+        return findings
+    ordered = sorted(findings, key=lambda f: f.severity is not Severity.ERROR)  # stable: order kept
+    kept, rest = ordered[: limit - 1], ordered[limit - 1 :]
+    counts = Counter(f.code for f in rest)
+    codes = ", ".join(f"{code} {n}" for code, n in counts.most_common(5)) + (", …" if len(counts) > 5 else "")
+    message = f"{len(rest)} more findings not listed ({codes}); correct the ones above first"
+    return [*kept, finding("MORE_FINDINGS", ROOT, message, rest[0].owner, rest[0].severity)]
 
 
 def blocking(findings: Iterable[Finding]) -> list[Finding]:

@@ -23,7 +23,15 @@ from services.validation.rules import ApprovalTable
 from services.validation.settings import ValidationSettings
 from shared import topics
 from shared.contracts import Approval, BuildRecord
-from shared.contracts.events import AcceptedRecord, Decision, Review, State, ValidatedRecord
+from shared.contracts.events import (
+    AcceptedRecord,
+    Decision,
+    Review,
+    Settlement,
+    State,
+    ValidatedRecord,
+    now,
+)
 from shared.contracts.policies import PolicyChange
 from shared.stage import Backoff, Stage, Unusable
 
@@ -43,16 +51,22 @@ def register(stage: Stage[ValidationSettings], runtime: Runtime) -> None:
     emitter = stage.emitter
     backoff = Backoff(stage.settings.retry_initial_s, stage.settings.retry_max_s)
 
-    async def apply(build: BuildRecord, reviewed_by: str | None = None) -> None:
+    async def apply(
+        build: BuildRecord, reviewed_by: str | None = None, settlement: Settlement | None = None
+    ) -> None:
         """Decide on a record with the current approvals and policies, and carry the decision out."""
-        outcome = decide(build, runtime.table, runtime.policies.policy, dt.date.today(), reviewed_by)
-        await carry_out(build, outcome, reviewed_by)
+        policy = runtime.policies.policy
+        outcome = decide(build, runtime.table, policy, dt.date.today(), reviewed_by, settlement)
+        await carry_out(build, outcome, reviewed_by, settlement)
 
-    async def carry_out(build: BuildRecord, outcome: Outcome, reviewed_by: str | None) -> None:
+    async def carry_out(
+        build: BuildRecord, outcome: Outcome, reviewed_by: str | None, settlement: Settlement | None = None
+    ) -> None:
         """Remember a decision and publish it; nothing when a newer revision of the VIN is known."""
         approval = outcome.validated.approval if outcome.validated else runtime.table.get(build.approval.key)
         waiting = outcome.state in WAITING
-        if not await runtime.pending.save(build, outcome.state, waiting, reviewed_by, approval):
+        saved = await runtime.pending.save(build, outcome.state, waiting, reviewed_by, approval, settlement)
+        if not saved:
             return
         if outcome.validated is not None:
             await emitter.send(
@@ -76,7 +90,8 @@ def register(stage: Stage[ValidationSettings], runtime: Runtime) -> None:
         except NotWaiting as exc:
             raise Unusable(str(exc), state=None) from None
         if review.decision is Decision.ACCEPT:
-            await apply(build, reviewed_by=review.reviewer)
+            settlement = Settlement(reviewer=review.reviewer, comment=review.comment, at=now())
+            await apply(build, reviewed_by=review.reviewer, settlement=settlement)
             return
         finding = rejected_by_review(review.reviewer, review.comment)
         await runtime.pending.save(build, State.BLOCKED, True, review.reviewer)
@@ -99,7 +114,8 @@ def register(stage: Stage[ValidationSettings], runtime: Runtime) -> None:
         for waiting in await persist(partial(runtime.pending.waiting_in, change.vehicle_group)):
             outcome = redecide(waiting, runtime.table, runtime.policies.policy, dt.date.today())
             if outcome is not None:
-                await persist(partial(carry_out, waiting.build, outcome, waiting.reviewed_by))
+                step = partial(carry_out, waiting.build, outcome, waiting.reviewed_by, waiting.settlement)
+                await persist(step)
 
     async def persist(step: Callable[[], Awaitable[T]]) -> T:
         """Run ``step`` until it succeeds, waiting longer after each failure.

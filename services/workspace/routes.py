@@ -38,7 +38,7 @@ from services.workspace.identity import (
 from services.workspace.rollout import PolicyTable
 from services.workspace.settings import WorkspaceSettings
 from shared import topics
-from shared.contracts.events import Decision, Review, State
+from shared.contracts.events import DELIVERY_STATES, Decision, Review, State
 from shared.contracts.findings import Owner
 from shared.contracts.policies import PolicyChange, ReleasePolicy
 from shared.stage import Emitter
@@ -46,10 +46,20 @@ from shared.stage import Emitter
 SESSION_COOKIE = "coc_session"
 PRESESSION_COOKIE = "coc_presession"  # binds the sign-in form's CSRF token before there is a session
 TEMPLATES = Path(__file__).parent / "templates"
-STATES = [s.value for s in State]
+STATES = [s.value for s in State if s not in DELIVERY_STATES]  # delivery is shown beside archived
 WAITING = {State.BLOCKED.value, State.NEEDS_REVIEW.value, State.HELD.value}
 TEAMS = [o.value for o in Owner]
 VIN_MAX = 32
+HTML_PAGE = {"text/html": {"schema": {"type": "string"}}}
+
+
+def redirect(description: str, answers: dict[int | str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Route options of an endpoint that answers with a 303 to a page (post, then redirect, then get)."""
+    return {
+        "status_code": status.HTTP_303_SEE_OTHER,
+        "response_class": RedirectResponse,
+        "responses": {303: {"description": description}, **(answers or {})},
+    }
 
 
 class SignInRequired(Exception):
@@ -172,7 +182,16 @@ def router(ws: Workspace) -> APIRouter:
         )
         return response
 
-    @pages.post("/signin", response_class=HTMLResponse, response_model=None)
+    @pages.post(
+        "/signin",
+        **redirect(
+            "Signed in: to the page asked for",
+            {
+                401: {"description": "The form again: the name or password is wrong", "content": HTML_PAGE},
+                429: {"description": "The form again: too many wrong passwords, wait", "content": HTML_PAGE},
+            },
+        ),
+    )
     async def signin(
         request: Request,
         name: Annotated[str, Form(max_length=64)],
@@ -210,7 +229,7 @@ def router(ws: Workspace) -> APIRouter:
         response.delete_cookie(PRESESSION_COOKIE)
         return response
 
-    @pages.post("/signout")
+    @pages.post("/signout", **redirect("Signed out: to the sign-in page"))
     async def signout(who: Annotated[Visit, Depends(changing(PersonRole.VIEWER))]) -> Response:
         response = RedirectResponse("/signin", status.HTTP_303_SEE_OTHER)
         response.delete_cookie(SESSION_COOKIE)
@@ -230,7 +249,16 @@ def router(ws: Workspace) -> APIRouter:
     async def board_json(who: Visitor) -> dict[str, Any]:
         return board_view(await ws.api.readiness())
 
-    @pages.get("/live")
+    @pages.get(
+        "/live",
+        response_class=StreamingResponse,
+        responses={
+            200: {
+                "description": "Server-Sent Events: a status change of the board (or of one VIN)",
+                "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            }
+        },
+    )
     async def live_updates(
         request: Request, who: Visitor, vin: Annotated[str | None, Query(max_length=VIN_MAX)] = None
     ) -> StreamingResponse:
@@ -303,7 +331,7 @@ def router(ws: Workspace) -> APIRouter:
 
     # -- one record ----------------------------------------------------------------------------
 
-    @pages.get("/records", response_class=HTMLResponse, response_model=None)
+    @pages.get("/records", **redirect("To the page of the VIN asked for"))
     async def find_record(who: Visitor, vin: Annotated[str, Query(max_length=VIN_MAX)] = "") -> Response:
         wanted = vin.strip().upper()
         if not wanted:
@@ -356,7 +384,43 @@ def router(ws: Workspace) -> APIRouter:
             done=request.query_params.get("done"),
         )
 
-    @pages.get("/records/{vin}/certificate.xml")
+    @pages.get(
+        "/records/{vin}/evidence.zip",
+        response_class=Response,
+        responses={
+            200: {
+                "description": "The certificate's release evidence (certificate, build, approval, release, "
+                "signer, chain, delivery receipts, manifest), as a download",
+                "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}},
+            },
+            404: {"description": "No certificate with evidence for that VIN (and revision)"},
+        },
+    )
+    async def download_evidence(
+        who: Visitor, vin: str, revision: Annotated[int | None, Query(ge=1)] = None
+    ) -> Response:
+        vin = check_vin(vin)
+        bundle = await ws.api.evidence(vin, revision)
+        if bundle is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no release evidence for {vin}")
+        name = f"evidence-{vin}{'-' + str(revision) if revision else ''}.zip"
+        return Response(
+            bundle,
+            media_type="application/zip",
+            headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        )
+
+    @pages.get(
+        "/records/{vin}/certificate.xml",
+        response_class=Response,
+        responses={
+            200: {
+                "description": "The signed IVI 2.0 document exactly as archived, as a download",
+                "content": {"application/xml": {"schema": {"type": "string"}}},
+            },
+            404: {"description": "No certificate for that VIN (and revision)"},
+        },
+    )
     async def download(
         who: Visitor, vin: str, revision: Annotated[int | None, Query(ge=1)] = None
     ) -> Response:
@@ -375,7 +439,13 @@ def router(ws: Workspace) -> APIRouter:
             },
         )
 
-    @pages.post("/records/{vin}/review")
+    @pages.post(
+        "/records/{vin}/review",
+        **redirect(
+            "Decided: back to the record's page, which says so",
+            {409: {"description": "The record is not waiting for a review of that revision"}},
+        ),
+    )
     async def review(
         vin: str,
         who: Annotated[Visit, Depends(changing(PersonRole.REVIEWER))],
@@ -459,7 +529,7 @@ def router(ws: Workspace) -> APIRouter:
             done=request.query_params.get("done"),
         )
 
-    @pages.post("/rollout")
+    @pages.post("/rollout", **redirect("Set: back to the rollout page, which says so"))
     async def set_policy(
         who: Annotated[Visit, Depends(changing(PersonRole.COMPLIANCE_LEAD))],
         group: Annotated[str, Form(min_length=1, max_length=64)],

@@ -27,10 +27,29 @@ class State(StrEnum):
     NEEDS_REVIEW = "needs_review"  # a warning, or a group set to review; waits for a reviewer
     HELD = "held"  # its vehicle group is not yet released
     FAILED = "failed"  # a stage gave up; the message sits in a DLQ
+    # Delivery of an archived certificate to its authority: a state of the delivery, kept
+    # beside the record's own state (which stays archived) by the read model.
+    DELIVERY_QUEUED = "delivery_queued"  # waiting for its turn, or for the authority to answer again
+    SUBMITTED = "submitted"  # the authority took it and is checking it
+    DELIVERED = "delivered"  # the authority accepted it
+    DELIVERY_REJECTED = "delivery_rejected"  # refused for its data (or not routable): a person must act
+    DELIVERY_RETRYING = "delivery_retrying"  # a technical fault (timeout, 5xx, TLS); sent again later
+
+
+DELIVERY_STATES = frozenset(
+    {
+        State.DELIVERY_QUEUED,
+        State.SUBMITTED,
+        State.DELIVERED,
+        State.DELIVERY_REJECTED,
+        State.DELIVERY_RETRYING,
+    }
+)
 
 
 # The pipeline's stages in order: within one revision the later stage has the last word.
 STAGE_ORDER = {"intake": 0, "validation": 1, "render": 2, "signing": 3, "archive": 4}
+DELIVERY_STAGE = "delivery"  # after the archive; its events speak for the delivery, not the record
 UNKNOWN_STAGE = -1  # cannot be placed in the pipeline: never overrides a known stage of its revision
 
 
@@ -48,6 +67,25 @@ class AcceptedRecord(Contract):
     build: BuildRecord = Field(description="The normalised build record (released_at always set)")
 
 
+class Settlement(Contract):
+    """A reviewer's acceptance of a record past its warnings or its group's policy."""
+
+    reviewer: str = Field(min_length=1, max_length=128, description="Who accepted")
+    comment: str = Field("", max_length=2000, description="Why")
+    at: AwareDatetime = Field(description="When validation carried the decision out")
+
+
+class Release(Contract):
+    """Why a record was released for signing: the release evidence validation hands on."""
+
+    policy: str = Field(max_length=16, description="Release policy of its vehicle group: auto, review, hold")
+    findings: tuple[Finding, ...] = Field(
+        (), description="Warnings (and the group's review or hold) the release settled"
+    )
+    settled_by: Settlement | None = Field(None, description="The reviewer's acceptance, when one was needed")
+    decided_at: AwareDatetime = Field(description="When validation released it")
+
+
 class ValidatedRecord(Contract):
     """A record that passed the rules, with the approval it was checked against."""
 
@@ -56,6 +94,17 @@ class ValidatedRecord(Contract):
     build: BuildRecord = Field(description="The build record")
     approval: Approval = Field(description="Snapshot of the approval the record was checked against")
     reviewed_by: str | None = Field(None, description="Reviewer who released it, if one did")
+    release: Release | None = Field(
+        None, description="Why it was released: policy, settled findings, reviewer"
+    )
+
+
+class Evidence(Contract):
+    """What a certificate was made from, carried from render to the archive, which keeps it."""
+
+    build: BuildRecord = Field(description="The build record the certificate was rendered from")
+    approval: Approval = Field(description="The approval snapshot it was checked against and rendered with")
+    release: Release | None = Field(None, description="Why it was released")
 
 
 class Document(Contract):
@@ -69,6 +118,7 @@ class Document(Contract):
     xml: str = Field(description="The document, UTF-8 text exactly as produced")
     sha256: str = Field(description="SHA-256 of the document bytes, hex")
     signer_fingerprint: str | None = Field(None, description="SHA-256 of the seal certificate (signed only)")
+    evidence: Evidence | None = Field(None, description="What it was made from, for the release evidence")
 
 
 class ArchiveReceipt(Contract):
@@ -117,6 +167,7 @@ class StatusEvent(Contract):
     time: AwareDatetime = Field(description="When it happened")
     service: str = Field(description="Service instance that emitted it")
     trace_id: str | None = Field(None, description="OpenTelemetry trace id of the record")
+    destination: str | None = Field(None, description="Delivery events: the destination (an authority)")
 
 
 def now() -> dt.datetime:

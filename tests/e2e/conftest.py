@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.helpers import PrivateStack, sample_run, say
+from devkit.authorities import make_pki
+from tests.e2e.helpers import PrivateStack, authorities_dir, sample_run, say
 
 # Where the last private stack lives, so a run killed before its teardown is stopped by the next.
 LAST_STATE = Path(tempfile.gettempdir()) / f"coc-e2e-{os.getuid()}.last"
@@ -66,6 +67,7 @@ def private_stack(request: pytest.FixtureRequest) -> Iterator[PrivateStack]:
             f"running (see {LAST_STATE}), or another program"
         )
     LAST_STATE.write_text(json.dumps({"state_dir": str(state_dir), "pid": os.getpid()}))
+    make_pki(authorities_dir(state_dir), clients=("client", "stranger"))  # the delivery's mutual TLS
     began = time.monotonic()
     try:
         result = stack.coc("stack", "up")

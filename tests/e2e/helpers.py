@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from deploy.local.layout import StackPaths
 from deploy.local.services import SERVICES, service_env
 from deploy.local.settings import StackSettings
 from deploy.local.supervise import is_alive, read_records
+from devkit.authorities import Pki
 from devkit.mes import Message, progress_lines, publish, publish_builds, retag_all
 from devkit.samples import PlantedDefect, generate
 from devkit.watch import StatusWatch, describe, settle, topic_partitions, watching
@@ -106,7 +108,55 @@ def clean_twin(run_seed: int, vehicles: int, tag: str, build: BuildRecord) -> Bu
 
 def private_env(state_dir: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("COC_") or k in INHERITED}
-    return {**env, **PRIVATE, "COC_STATE_DIR": str(state_dir)}
+    return {**env, **PRIVATE, **delivery_env(state_dir), "COC_STATE_DIR": str(state_dir)}
+
+
+# The private stack delivers to the test authorities (devkit.authorities) the delivery tests start:
+# certificates for Lithuania to a NAP, for the UK to the VCA; no sample build goes to either.
+NAP_PORT, VCA_PORT = 18443, 18444
+NAP_COUNTRY, VCA_COUNTRY = "LT", "UK"
+VCA_CLIENT, VCA_SECRET = "coc-e2e", "e2e-secret-for-the-test-vca"
+
+
+def authorities_dir(state_dir: Path) -> Path:
+    return state_dir / "authorities"
+
+
+def delivery_env(state_dir: Path) -> dict[str, str]:
+    pki = Pki(authorities_dir(state_dir))
+    destinations = {
+        "nap-lt": {
+            "kind": "nap",
+            "countries": [NAP_COUNTRY],
+            "endpoints": {"acceptance": f"https://127.0.0.1:{NAP_PORT}/nap/ecoc"},
+            "client_cert": str(pki.cert("client")),
+            "client_key": str(pki.key("client")),
+            "server_ca": str(pki.ca),
+            "timeout_s": 5,
+        },
+        "vca": {
+            "kind": "vca",
+            "countries": [VCA_COUNTRY],
+            "endpoints": {"acceptance": f"http://127.0.0.1:{VCA_PORT}"},
+            "token_urls": {"acceptance": f"http://127.0.0.1:{VCA_PORT}/oauth2/token"},
+            "client_id": VCA_CLIENT,
+            "scopes": {"acceptance": "ecoc"},
+            "manufacturer_id": "E2E-MANUFACTURER",
+            "contact_id": "E2E-CONTACT",
+            "timeout_s": 5,
+        },
+    }
+    return {
+        "COC_DELIVERY_DESTINATIONS": json.dumps(destinations),
+        "COC_DELIVERY_SECRETS": json.dumps({"vca": VCA_SECRET}),
+        "COC_DELIVERY_UNROUTED": "ignore",
+        "COC_DELIVERY_RETRY_INITIAL_S": "0.5",
+        "COC_DELIVERY_RETRY_MAX_S": "3",
+        "COC_DELIVERY_POLL_S": "0.5",
+        "COC_DELIVERY_SCAN_S": "0.5",
+        "COC_DELIVERY_LEASE_S": "20",
+        "COC_DELIVERY_CONCURRENCY": "16",
+    }
 
 
 def settings_of(env: Mapping[str, str]) -> StackSettings:
@@ -335,6 +385,19 @@ class PrivateStack:
         return found
 
     # -- MongoDB
+
+    @contextlib.contextmanager
+    def mongo(self) -> Iterator[Any]:
+        """The stack's database, for a test that must reach behind the services (to tamper, say)."""
+        from pymongo import MongoClient
+
+        client: MongoClient[dict[str, Any]] = MongoClient(
+            self.settings.mongo_url, serverSelectionTimeoutMS=10_000
+        )
+        try:
+            yield client[self.settings.mongo_db]
+        finally:
+            client.close()
 
     def archive_rows(self, vins: Iterable[str]) -> list[dict[str, Any]]:
         """(vin, revision) of every document of coc.archive_certificates for these VINs."""

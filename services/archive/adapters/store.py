@@ -7,11 +7,16 @@ ten years as the floor).
 
 Every read is by ``_id`` (see ``shared.mongo``): a certificate's ``_id`` is its
 record id (``VIN:revision``), and ``archive_heads`` keeps, per VIN, the head of
-its chain.
+its chain and the revisions in it. Each certificate keeps its release evidence
+(the build it was rendered from, why it was released, its trace); the approval
+snapshots it names are kept once each in ``archive_approvals``, by the SHA-256
+of their master data.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 from typing import Any
 
@@ -20,22 +25,27 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from services.archive.chain import Head, advances, receipt_for
-from shared.contracts.events import ArchiveReceipt, Document, now
+from shared.contracts.approvals import master_data_sha256
+from shared.contracts.events import ArchiveReceipt, Document, Evidence, now
 from shared.mongo import MongoDoc
 
 COLLECTION = "archive_certificates"
 HEADS = "archive_heads"
+APPROVALS = "archive_approvals"
+KNOWN_APPROVALS = 10_000  # approval snapshots this process knows are stored (then it forgets them all)
 
 
 class CertificateStore:
     def __init__(self, db: AsyncDatabase[MongoDoc]) -> None:
         self.certificates: AsyncCollection[MongoDoc] = db[COLLECTION]
         self.heads: AsyncCollection[MongoDoc] = db[HEADS]
+        self.approvals: AsyncCollection[MongoDoc] = db[APPROVALS]
+        self._known_approvals: set[str] = set()
 
     async def setup(self) -> None:
         await self.certificates.create_index([("vin", 1), ("revision", 1)], unique=True)
 
-    async def store(self, document: Document) -> ArchiveReceipt:
+    async def store(self, document: Document, trace_id: str | None = None) -> ArchiveReceipt:
         """Store once; a redelivered document gets the receipt of the one already stored."""
         head = await self.head(document.vin)
         receipt = receipt_for(document, head, stored_time(now()))
@@ -44,6 +54,9 @@ class CertificateStore:
             "version_number": document.version_number,
             "xml": document.xml,
         }
+        if document.evidence is not None:
+            # The approval first: a stored certificate never names a snapshot that is missing.
+            row["evidence"] = await self._evidence_row(document.evidence, trace_id)
         try:
             await self.certificates.insert_one({"_id": document.record_id, **row})
         except DuplicateKeyError:
@@ -53,17 +66,60 @@ class CertificateStore:
         # After the certificate: a crash in between leaves the head one behind, and the
         # redelivered message moves it on. A VIN's messages come one at a time.
         if advances(head, receipt):
+            revisions = [*(head.revisions if head else ()), receipt.revision]
             await self.heads.replace_one(
                 {"_id": receipt.vin},
-                {"_id": receipt.vin, "revision": receipt.revision, "sha256": receipt.sha256},
+                {
+                    "_id": receipt.vin,
+                    "revision": receipt.revision,
+                    "sha256": receipt.sha256,
+                    "revisions": revisions,
+                },
                 upsert=True,
             )
         return receipt
 
+    async def _evidence_row(self, evidence: Evidence, trace_id: str | None) -> dict[str, Any]:
+        approval_sha256 = master_data_sha256(evidence.approval)
+        if approval_sha256 not in self._known_approvals:
+            # A duplicate: kept already, by this certificate redelivered or by another.
+            with contextlib.suppress(DuplicateKeyError):
+                await self.approvals.insert_one(
+                    {"_id": approval_sha256, "approval": evidence.approval.model_dump(mode="json")}
+                )
+            if len(self._known_approvals) >= KNOWN_APPROVALS:
+                self._known_approvals.clear()
+            self._known_approvals.add(approval_sha256)
+        return {
+            "build": evidence.build.model_dump(mode="json"),
+            "approval_key": evidence.approval.key,
+            "approval_sha256": approval_sha256,
+            "release": evidence.release.model_dump(mode="json") if evidence.release else None,
+            "trace_id": trace_id,
+        }
+
     async def head(self, vin: str) -> Head | None:
         """The head of the VIN's chain, if it has a certificate."""
         doc = await self.heads.find_one({"_id": vin})
-        return Head(int(doc["revision"]), doc["sha256"]) if doc else None
+        if doc is None:
+            return None
+        revisions = tuple(int(r) for r in doc.get("revisions") or (doc["revision"],))
+        return Head(int(doc["revision"]), doc["sha256"], revisions)
+
+    async def approval(self, sha256: str) -> dict[str, Any] | None:
+        """An approval snapshot a certificate names, as stored."""
+        doc = await self.approvals.find_one({"_id": sha256})
+        return doc["approval"] if doc else None
+
+    async def chain(self, vin: str) -> list[dict[str, Any]]:
+        """Every certificate of the VIN in its chain's order (by ``_id``, overlapped)."""
+        head = await self.head(vin)
+        if head is None:
+            return []
+        found = await asyncio.gather(
+            *(self.certificates.find_one({"_id": f"{vin}:{r}"}) for r in head.revisions)
+        )
+        return [doc for doc in found if doc is not None]
 
     async def get(self, vin: str, revision: int | None = None) -> dict[str, Any] | None:
         """A VIN's certificate of one revision, or its latest when revision is None."""

@@ -12,7 +12,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from services.validation.decide import Pending
 from shared.contracts import Approval, BuildRecord
 from shared.contracts.approvals import master_data_sha256
-from shared.contracts.events import State, now
+from shared.contracts.events import Settlement, State, now
 from shared.mongo import MongoDoc, serves_secondary_indexes
 
 COLLECTION = "validation_pending"
@@ -36,6 +36,7 @@ class PendingStore:
         waiting: bool,
         reviewed_by: str | None = None,
         approval: Approval | None = None,
+        settlement: Settlement | None = None,
     ) -> bool:
         """Remember a decision unless a newer revision of the VIN is already known.
 
@@ -54,6 +55,7 @@ class PendingStore:
             "approval_key": build.approval.key,
             "build": build.model_dump(mode="json"),
             "reviewed_by": reviewed_by,
+            "settlement": settlement.model_dump(mode="json") if settlement else None,
             # The approval data the decision was taken against, named by its hash (release evidence).
             "approval_sha256": master_data_sha256(approval) if approval else None,
             "updated_at": now(),
@@ -86,4 +88,10 @@ class PendingStore:
 
 
 def pending_of(doc: MongoDoc) -> Pending:
-    return Pending(BuildRecord.model_validate(doc["build"]), State(doc["state"]), doc.get("reviewed_by"))
+    settlement = doc.get("settlement")
+    return Pending(
+        BuildRecord.model_validate(doc["build"]),
+        State(doc["state"]),
+        doc.get("reviewed_by"),
+        Settlement.model_validate(settlement) if settlement else None,
+    )

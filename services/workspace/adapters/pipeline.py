@@ -86,6 +86,16 @@ class PipelineApi:
             raise PipelineUnavailable(f"{url} answered {response.status_code}")
         return Certificate.of(response)
 
+    async def evidence(self, vin: str, revision: int | None = None) -> bytes | None:
+        """The release evidence ZIP of a certificate, as the archive makes it; None when there is none."""
+        url = f"{self.archive_url}/v1/evidence/{vin}" + (f"/{revision}" if revision else "")
+        response = await self._get(url)
+        if response.status_code in (404, 409):
+            return None
+        if response.status_code != 200:
+            raise PipelineUnavailable(f"{url} answered {response.status_code}")
+        return response.content
+
 
 class Certificate:
     """A signed certificate as the archive serves it."""

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -47,3 +49,19 @@ def test_healthz_answers_503_naming_the_stuck_subscription() -> None:
     assert answer.json()["stuck"][0].startswith("coc.rendered.v1: failing for")
     flow.failing_since = None
     assert client.get("/healthz").status_code == 200
+
+
+async def test_healthz_answers_503_within_3_s_when_checks_never_return() -> None:
+    stage = Stage("test", ServiceSettings())
+
+    async def hangs() -> bool:
+        await asyncio.Event().wait()  # a database whose process is stopped: no answer, no error
+        return True
+
+    stage.health_checks[:] = [hangs, hangs]
+    transport = httpx.ASGITransport(app=stage.asgi())
+    async with httpx.AsyncClient(transport=transport, base_url="http://stage") as client:
+        started = time.monotonic()
+        answer = await asyncio.wait_for(client.get("/healthz"), timeout=10)
+    assert answer.status_code == 503 and answer.json()["healthy"] is False
+    assert time.monotonic() - started < 3  # both checks bounded together, not one after the other

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 from lxml import etree
 
+from shared.ivi import IviSchema
 from shared.xml import (
+    SchemaImportMissing,
     XmlInputError,
     load_ivi_schema,
     load_ivi_schema_unsigned,
@@ -70,6 +73,19 @@ def test_schema_import_over_http_is_refused_not_fetched(tmp_path: Path) -> None:
 
     with pytest.raises(XmlInputError, match=r"needs http://192\.0\.2\.1/x\.xsd; .* local files only"):
         load_ivi_schema(xsd)
+
+
+def test_a_schema_whose_local_import_is_missing_names_the_file_it_needs(
+    tmp_path: Path, xsd_path: Path
+) -> None:
+    alone = tmp_path / "IVI-2.0.xsd"
+    alone.write_bytes(xsd_path.read_bytes())
+    missing = (
+        f"imports xmldsig-core-schema.xsd, which is not beside it ({tmp_path / 'xmldsig-core-schema.xsd'}"
+    )
+    for load in (load_ivi_schema, load_ivi_schema_unsigned, IviSchema.load):
+        with pytest.raises(SchemaImportMissing, match=re.escape(missing)):
+            load(alone)
 
 
 @pytest.mark.parametrize(

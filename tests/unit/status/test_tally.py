@@ -10,7 +10,7 @@ import pytest
 
 from services.status.fold import StatusRecord, fold
 from services.status.tally import Tally, add, readiness_of, tallies, tally_change
-from shared.contracts.events import State, StatusEvent
+from shared.contracts.events import DELIVERY_STATES, State, StatusEvent
 from tests.findings import APPROVAL, COLOUR, MASS, TYRE
 
 pytestmark = pytest.mark.unit
@@ -153,11 +153,18 @@ def test_board_sums_states_groups_owners_and_archive_buckets_inside_their_window
         "archived-hour|2026-11-30T12": 6,
         "archived-hour|2026-11-29T13": 10,  # 24 hours before the current hour: inside
         "archived-hour|2026-11-29T12": 100,  # outside
+        "delivery|delivered": 4,
+        "delivery|delivery_rejected": 1,
     }
     board = readiness_of(counts, now)
     assert board["total"] == 8
     assert {s: n for s, n in board["by_state"].items() if n} == {"archived": 5, "blocked": 3}
-    assert set(board["by_state"]) == {state.value for state in State}
+    assert set(board["by_state"]) == {state.value for state in State if state not in DELIVERY_STATES}
+    # Delivery is counted beside the archived vehicles, not as states of their own.
+    assert {s: n for s, n in board["delivery_by_state"].items() if n} == {
+        "delivered": 4,
+        "delivery_rejected": 1,
+    }
     assert board["by_group"] == {"CHR": {"archived": 5, "blocked": 2}, "VAN": {"blocked": 1}}
     assert (board["archived_last_hour"], board["archived_last_day"]) == (3, 17)
     assert board["open_findings_by_owner"] == {

@@ -20,7 +20,7 @@ from services.validation.rules import ApprovalTable, check_digit
 from services.validation.settings import ValidationSettings
 from shared import topics
 from shared.contracts import Approval, BuildRecord
-from shared.contracts.events import State, now
+from shared.contracts.events import Settlement, State, now
 from shared.contracts.policies import PolicyChange
 from shared.ivi import IviSchema
 from shared.stage import Stage
@@ -45,9 +45,10 @@ class MemoryPending:
         waiting: bool,
         reviewed_by: str | None = None,
         approval: Approval | None = None,
+        settlement: Settlement | None = None,
     ) -> bool:
         assert waiting is (state in WAITING)
-        self.records[build.vin] = Pending(build, state, reviewed_by)
+        self.records[build.vin] = Pending(build, state, reviewed_by, settlement)
         return True
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from devkit.ivi_import import import_document
 from services.validation.policy import CheckDigitMode, RulePolicy
-from services.validation.rules import ApprovalTable, check, check_digit
+from services.validation.rules import FINDINGS_MAX, ApprovalTable, capped, check, check_digit
 from shared.contracts import Approval, BuildRecord, Finding, FittedTyre, Owner, Severity
 from shared.ivi import IviSchema
 
@@ -344,3 +344,34 @@ def test_the_colour_item_follows_the_category_table(
 
     assert colour_codes(()) == without
     assert colour_codes(("2",)) == with_one
+
+
+def test_an_approval_with_thousands_of_bad_items_blocks_its_builds_with_a_bounded_list_of_findings(
+    build: BuildRecord, approval: Approval, schema: IviSchema
+) -> None:
+    bad = {"RemarkSubjectDescription": "XXXXX", "RemarkSubjectLanguage": "zz", "Remark": "R"}
+    broken = with_certificate(approval, lambda tree: tree.update(RemarkTable={"RemarkGroup": [bad] * 4900}))
+    table = ApprovalTable.of(schema, [broken])
+    found = check(build, table, RulePolicy(), TODAY)
+    assert len(table.master_findings[broken.key]) > 4900  # what there is to say
+    assert len(found) == FINDINGS_MAX
+    *listed, more = found
+    assert {f.code for f in listed} == {"MASTER_DATA_INVALID"}
+    assert (more.code, more.severity, more.owner) == ("MORE_FINDINGS", Severity.ERROR, Owner.TYPE_APPROVAL)
+    hidden = len(table.master_findings[broken.key]) - (FINDINGS_MAX - 1)
+    assert more.message.startswith(f"{hidden} more findings not listed (MASTER_DATA_INVALID {hidden})")
+    assert sum(len(f.model_dump_json()) for f in found) < 100_000  # fits one message with room to spare
+
+
+def test_findings_cut_to_the_limit_keep_every_error_before_warnings_and_count_the_rest() -> None:
+    def one(code: str, severity: Severity) -> Finding:
+        return Finding(code=code, path="p", message="m", severity=severity, owner=Owner.PRODUCTION)
+
+    findings = [one("W", Severity.WARNING)] * 8 + [one("E", Severity.ERROR)] * 2
+    assert capped(findings[:5], limit=5) == findings[:5]
+    cut = capped(findings, limit=5)
+    assert [f.code for f in cut] == ["E", "E", "W", "W", "MORE_FINDINGS"]
+    assert (cut[-1].severity, cut[-1].message) == (
+        Severity.WARNING,
+        "6 more findings not listed (W 6); correct the ones above first",
+    )

@@ -1,0 +1,137 @@
+"""The release evidence of one certificate, as one ZIP an auditor can keep. Pure: rows in, bytes out.
+
+What an auditor or a type-approval authority asks, "why was this certificate
+issued, with which data, approved by whom, signed with what", answered by
+files whose SHA-256 the manifest lists:
+
+- ``certificate.xml``: the signed certificate, the bytes exactly as archived;
+- ``build.json``: the build record it was rendered from (as intake accepted it);
+- ``approval.json``: the approval snapshot it was checked against and rendered with;
+- ``release.json``: the release policy in force, the findings settled and who settled them;
+- ``signer.pem``: the seal certificate that signed it (from its KeyInfo);
+- ``chain.json``: its place in the VIN's hash chain, every link with its hashes;
+- ``deliveries.json``: the delivery receipts, or why there are none;
+- ``manifest.json``: the identity of the certificate, the trace id and each file's SHA-256.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import io
+import json
+import textwrap
+import zipfile
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from shared.contracts.approvals import Approval, master_data_sha256
+from shared.xml import DSIG_NS, XmlInputError, parse_bytes
+
+BUNDLE_VERSION = 1
+# Fixed member times: the same evidence gives the same ZIP bytes.
+_ZIP_TIME = (2026, 1, 1, 0, 0, 0)
+
+
+class EvidenceError(ValueError):
+    """The stored certificate lacks what a bundle needs (it was archived before evidence was kept)."""
+
+
+def signer_pem(signed_xml: bytes) -> str | None:
+    """The seal certificate in the document's KeyInfo, as PEM; None when there is none."""
+    try:
+        root = parse_bytes(signed_xml)
+    except XmlInputError:
+        return None
+    found = root.find(f"{{{DSIG_NS}}}Signature/{{{DSIG_NS}}}KeyInfo//{{{DSIG_NS}}}X509Certificate")
+    if found is None or not (found.text or "").strip():
+        return None
+    der = base64.b64decode("".join((found.text or "").split()))
+    body = "\n".join(textwrap.wrap(base64.b64encode(der).decode(), 64))
+    return f"-----BEGIN CERTIFICATE-----\n{body}\n-----END CERTIFICATE-----\n"
+
+
+def chain_entries(chain: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        {
+            "revision": row["revision"],
+            "version_number": row.get("version_number"),
+            "sha256": row["sha256"],
+            "previous_sha256": row.get("previous_sha256"),
+            "archived_at": _time(row.get("archived_at")),
+        }
+        for row in chain
+    ]
+
+
+def bundle(
+    row: Mapping[str, Any],
+    approval: Mapping[str, Any] | None,
+    chain: Sequence[Mapping[str, Any]],
+    deliveries: Sequence[Mapping[str, Any]] | str,
+) -> bytes:
+    """The ZIP of one certificate's evidence; ``deliveries`` is the receipts or why there are none."""
+    evidence = row.get("evidence")
+    if not evidence:
+        raise EvidenceError(
+            f"certificate {row['_id']} was archived without its evidence (archived before evidence was kept)"
+        )
+    if approval is None:
+        raise EvidenceError(f"the approval snapshot {evidence['approval_sha256']} of {row['_id']} is missing")
+    xml = row["xml"].encode("utf-8")
+    links = chain_entries(chain)
+    position = next((i for i, link in enumerate(links) if link["revision"] == row["revision"]), None)
+    files: dict[str, bytes] = {
+        "certificate.xml": xml,
+        "build.json": _json(evidence["build"]),
+        "approval.json": _json(approval),
+        "release.json": _json(evidence.get("release") or {"policy": None, "note": "not recorded"}),
+        "chain.json": _json({"vin": row["vin"], "position": position, "links": links}),
+        "deliveries.json": _json(_deliveries_of(row["_id"], deliveries)),
+    }
+    pem = signer_pem(xml)
+    if pem is not None:
+        files["signer.pem"] = pem.encode()
+    manifest = {
+        "bundle_version": BUNDLE_VERSION,
+        "record_id": row["_id"],
+        "vin": row["vin"],
+        "revision": row["revision"],
+        "version_number": row.get("version_number"),
+        "sha256": row["sha256"],
+        "previous_sha256": row.get("previous_sha256"),
+        "signer_fingerprint": row.get("signer_fingerprint"),
+        "archived_at": _time(row.get("archived_at")),
+        "trace_id": evidence.get("trace_id"),
+        "approval_key": evidence.get("approval_key"),
+        "approval_sha256": evidence["approval_sha256"],
+        "files": {name: hashlib.sha256(data).hexdigest() for name, data in sorted(files.items())},
+    }
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in [("manifest.json", _json(manifest)), *sorted(files.items())]:
+            archive.writestr(zipfile.ZipInfo(f"{row['_id'].replace(':', '-')}/{name}", _ZIP_TIME), data)
+    return out.getvalue()
+
+
+def _deliveries_of(record_id: str, deliveries: Sequence[Mapping[str, Any]] | str) -> dict[str, Any]:
+    if isinstance(deliveries, str):
+        return {"deliveries": [], "note": deliveries}
+    own = [dict(d) for d in deliveries if d.get("record_id") == record_id]
+    return {"deliveries": own} if own else {"deliveries": [], "note": "no delivery of this certificate"}
+
+
+def approval_sha256_of(stored: Mapping[str, Any]) -> str:
+    """The SHA-256 the stored approval snapshot has now (equal to its key unless it was altered)."""
+    return master_data_sha256(Approval.model_validate(stored))
+
+
+def _json(value: Any) -> bytes:
+    return (json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, default=str) + "\n").encode()
+
+
+def _time(value: Any) -> str | None:
+    if isinstance(value, dt.datetime):
+        return (value if value.tzinfo else value.replace(tzinfo=dt.UTC)).isoformat()
+    return None if value is None else str(value)

@@ -1,0 +1,158 @@
+"""The delivery ledger in MongoDB: every delivery, the ones still to do, and each VIN's deliveries.
+
+- ``delivery_ledger``: one document per delivery (``VIN:IviVersionNumber:destination``),
+  its step, attempts, reason and owner, and every receipt (the authority's raw
+  reply included). Kept, never removed: the evidence of what was delivered.
+- ``delivery_pending``: the deliveries not yet final, with when each is due and
+  the signed document to send. Small (what is in flight), so the sender reads
+  it whole; an entry is removed once its delivery is final.
+- ``delivery_vins``: per VIN, its record ids and their delivery ids, so a VIN's
+  deliveries are read by ``_id`` (see ``shared.mongo``) and a repeated archive
+  receipt is recognised.
+
+A send is claimed first (compare-and-set on ``claim``), and its pending entry
+is leased for ``delivery_lease_s``: another instance takes it only when that
+lease ran out, that is when its sender died with the send in doubt.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import uuid
+from dataclasses import asdict, replace
+from typing import Any
+
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from services.delivery.deliver import Delivery, Step
+from shared.contracts import Owner
+from shared.mongo import MongoDoc
+
+LEDGER, PENDING, VINS = "delivery_ledger", "delivery_pending", "delivery_vins"
+
+
+def as_utc(value: Any) -> dt.datetime | None:
+    if not isinstance(value, dt.datetime):
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def to_doc(delivery: Delivery) -> MongoDoc:
+    doc = asdict(delivery)
+    doc["_id"] = doc.pop("id")
+    doc["step"] = delivery.step.value
+    doc["owner"] = delivery.owner.value if delivery.owner else None
+    doc["receipts"] = list(delivery.receipts)
+    return doc
+
+
+def from_doc(doc: MongoDoc) -> Delivery:
+    fields = {k: v for k, v in doc.items() if k != "_id"}
+    receipts = tuple(
+        {**r, "at": as_utc(r.get("at"))} if isinstance(r, dict) else r for r in fields.pop("receipts", ())
+    )
+    return Delivery(
+        id=doc["_id"],
+        **{
+            **fields,
+            "step": Step(fields["step"]),
+            "owner": Owner(fields["owner"]) if fields.get("owner") else None,
+            "next_at": as_utc(fields.get("next_at")),
+            "receipts": receipts,
+        },
+    )
+
+
+class Ledger:
+    def __init__(self, db: AsyncDatabase[MongoDoc]) -> None:
+        self.ledger: AsyncCollection[MongoDoc] = db[LEDGER]
+        self.pending: AsyncCollection[MongoDoc] = db[PENDING]
+        self.vins: AsyncCollection[MongoDoc] = db[VINS]
+
+    async def known(self, vin: str, record_id: str) -> bool:
+        """Whether the archive receipt of ``record_id`` was taken in already."""
+        doc = await self.vins.find_one({"_id": vin})
+        return bool(doc and record_id in (doc.get("records") or {}))
+
+    async def enqueue(self, delivery: Delivery, signed_xml: bytes | None) -> Delivery:
+        """Take a new delivery in: its ledger entry, then its pending entry, then the VIN's list.
+
+        A repeat finds the ledger entry there and gets it back unchanged. The
+        ledger entry comes first, so the sender never finds a pending entry
+        without one; a crash between the steps is repaired by the receipt
+        delivered again (the VIN's list, written last, says it was taken in).
+        """
+        try:
+            await self.ledger.insert_one(to_doc(delivery))
+            stored = delivery
+        except DuplicateKeyError:
+            found = await self.get(delivery.id)
+            assert found is not None
+            stored = found
+        if not stored.final and signed_xml is not None:
+            with contextlib.suppress(DuplicateKeyError):
+                await self.pending.insert_one(
+                    {"_id": delivery.id, "next_at": stored.next_at, "xml": signed_xml.decode("utf-8")}
+                )
+        await self.vins.update_one(
+            {"_id": delivery.vin}, {"$set": {f"records.{delivery.record_id}": delivery.id}}, upsert=True
+        )
+        return stored
+
+    async def get(self, delivery_id: str) -> Delivery | None:
+        doc = await self.ledger.find_one({"_id": delivery_id})
+        return None if doc is None else from_doc(doc)
+
+    async def of_vin(self, vin: str) -> list[Delivery]:
+        doc = await self.vins.find_one({"_id": vin})
+        ids = sorted(set((doc or {}).get("records", {}).values()))
+        found = [await self.get(i) for i in ids]
+        return [d for d in found if d is not None]
+
+    async def due(self, now: dt.datetime, limit: int) -> list[str]:
+        """Pending deliveries whose time has come, the longest waiting first."""
+        due: list[tuple[dt.datetime, str]] = []
+        async for doc in self.pending.find({}, {"next_at": 1}):
+            at = as_utc(doc.get("next_at")) or now
+            if at <= now:
+                due.append((at, doc["_id"]))
+        return [i for _at, i in sorted(due)[:limit]]
+
+    async def pending_count(self) -> int:
+        return await self.pending.count_documents({})
+
+    async def document(self, delivery_id: str) -> bytes | None:
+        doc = await self.pending.find_one({"_id": delivery_id}, {"xml": 1})
+        return doc["xml"].encode("utf-8") if doc and doc.get("xml") else None
+
+    async def claim(self, delivery: Delivery, now: dt.datetime, lease_s: float) -> Delivery | None:
+        """Mark a send in flight, unless another sender claimed it first (then None)."""
+        token = uuid.uuid4().hex
+        step = Step.SENDING if delivery.step is not Step.SUBMITTED else Step.SUBMITTED
+        attempts = delivery.attempts + (0 if step is Step.SUBMITTED else 1)
+        result = await self.ledger.update_one(
+            {"_id": delivery.id, "claim": delivery.claim},
+            {"$set": {"claim": token, "step": step.value, "attempts": attempts}},
+        )
+        if result.matched_count != 1:
+            return None
+        await self.pending.update_one(
+            {"_id": delivery.id}, {"$set": {"next_at": now + dt.timedelta(seconds=lease_s)}}
+        )
+        return replace(delivery, claim=token, step=step, attempts=attempts)
+
+    async def save(self, delivery: Delivery) -> None:
+        """Write a delivery's new step and reschedule its pending entry.
+
+        A final delivery keeps its pending entry until the sender has announced
+        it (``forget_pending``), so a crash in between announces it again.
+        """
+        await self.ledger.replace_one({"_id": delivery.id}, to_doc(delivery))
+        if not delivery.final:
+            await self.pending.update_one({"_id": delivery.id}, {"$set": {"next_at": delivery.next_at}})
+
+    async def forget_pending(self, delivery_id: str) -> None:
+        await self.pending.delete_one({"_id": delivery_id})
