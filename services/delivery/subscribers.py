@@ -172,11 +172,12 @@ def register(stage: Stage[DeliverySettings], ledger: Ledger, archive: Archive, s
             delivery = no_route(delivery, header.country)
             if settings.delivery_unrouted == "ignore":
                 delivery = replace(delivery, owner=None)
-        stored = await ledger.enqueue(delivery, signed)
-        if stored.step is Step.UNROUTED and settings.delivery_unrouted == "ignore":
-            return
-        if stored is delivery:
+        stored = await ledger.record(delivery)
+        ignored = stored.step is Step.UNROUTED and settings.delivery_unrouted == "ignore"
+        if stored is delivery and not ignored:
+            # Announced before the sender can see it: its later states come after this one.
             await sender.announce(stored)
+        await ledger.schedule(stored, signed)
         sender.wake.set()
 
     stage.consume(topics.ARCHIVED, ArchiveReceipt, on_archived, broken_state=None)

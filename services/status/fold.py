@@ -21,6 +21,7 @@ from shared.contracts.events import DELIVERY_STAGE, State, StatusEvent, stage_ra
 
 TIMELINE_LIMIT = 20  # enough for a record and its corrections; every read of the record carries it
 OPEN_STATES = frozenset({State.BLOCKED, State.NEEDS_REVIEW, State.HELD})  # waiting for a person
+DELIVERY_FINAL = frozenset({State.DELIVERED, State.DELIVERY_REJECTED})  # the authority decided
 
 
 class StatusServiceError(Exception):
@@ -166,10 +167,11 @@ def _delivered(current: StatusRecord | None, event: StatusEvent) -> StatusRecord
     if current is None or event.revision != current.revision or current.state is not State.ARCHIVED:
         return None
     before, time = current.delivery, event_time(event)
-    if before is not None and (
-        time < before.time or (before.state == event.state and before.reason == event.reason)
-    ):
-        return None
+    if before is not None:
+        if before.state in DELIVERY_FINAL and event.state not in DELIVERY_FINAL:
+            return None  # a late word of an attempt: the authority's decision stands
+        if time < before.time or (before.state == event.state and before.reason == event.reason):
+            return None
     delivery = DeliveryStatus(
         revision=event.revision,
         state=event.state,

@@ -39,6 +39,26 @@ SIGNER_FIELDS = ("SignerName", "SignerPosition", "SignatureLocation")
 # N2 specimen has no ColourTable, and no public source settles N2/N3 either way, so there a
 # colour is neither required nor refused until the IVI checking module says otherwise.
 COLOUR_ITEM: Mapping[str, str] = {"M1": "must", "N1": "must", "N2": "may", "N3": "may"}
+# The schema's category codes (VehicleCategoryCode) name sub-categories: off-road G, special
+# purpose S, both GS (M1G, N2GS...), trailers O1-O4 (O1S...), L1e-A..., T, C, R, S for
+# agricultural and forestry vehicles. Each has the CoC model of its base category
+# (Regulation 2018/858 Annex I Part A; 168/2013 for L; 167/2013 for T, C, R, S).
+AGRICULTURAL = frozenset("TCRS")
+
+
+def base_category(code: str) -> str:
+    """The CoC model's category of a VehicleCategory code: M1G → M1, N3GS → N3, O2S → O, L3e-A1 → L, T2a → T."""
+    if code[:1] in "MN" and len(code) >= 2 and code[1].isdigit():
+        return code[:2]
+    if code[:1] == "O":
+        return "O"
+    if code[:1] == "L":
+        return "L"
+    if code[:1] in AGRICULTURAL:
+        return "T"
+    return code
+
+
 # Categories whose CoC model has the pure-electric indicator (change overview, "ICM").
 ELECTRIC_INDICATOR_CATEGORIES = frozenset({"M1", "M2", "M3", "N1", "N2", "N3"})
 ELECTRICITY = "95"
@@ -140,7 +160,7 @@ def _electric_indicator_findings(approval: Approval) -> Iterator[Finding]:
 
     (guidelines 1.13-1.14 and change overview "ICM")
     """
-    if approval.category not in ELECTRIC_INDICATOR_CATEGORIES:
+    if base_category(approval.category) not in ELECTRIC_INDICATOR_CATEGORIES:
         return
     path = f"{ROOT}/PureElectricVehicleIndicator"
     indicator = approval.certificate.get("PureElectricVehicleIndicator")
@@ -414,7 +434,7 @@ def colours(ctx: Context) -> Iterator[Finding]:
     path = f"{ROOT}/ColourTable/ColourGroup/Colour"
     if ctx.approval is None:
         return
-    presence = COLOUR_ITEM.get(ctx.approval.category, "must not")
+    presence = COLOUR_ITEM.get(base_category(ctx.approval.category), "must not")
     if presence == "must" and not ctx.build.colours:
         yield finding("COLOUR_MISSING", path, "the build record has no colour", Owner.PRODUCTION)
     if presence == "must not" and ctx.build.colours:

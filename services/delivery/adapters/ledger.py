@@ -77,30 +77,31 @@ class Ledger:
         doc = await self.vins.find_one({"_id": vin})
         return bool(doc and record_id in (doc.get("records") or {}))
 
-    async def enqueue(self, delivery: Delivery, signed_xml: bytes | None) -> Delivery:
-        """Take a new delivery in: its ledger entry, then its pending entry, then the VIN's list.
-
-        A repeat finds the ledger entry there and gets it back unchanged. The
-        ledger entry comes first, so the sender never finds a pending entry
-        without one; a crash between the steps is repaired by the receipt
-        delivered again (the VIN's list, written last, says it was taken in).
-        """
+    async def record(self, delivery: Delivery) -> Delivery:
+        """Write a new delivery's ledger entry; a repeat gets the entry already there, unchanged."""
         try:
             await self.ledger.insert_one(to_doc(delivery))
-            stored = delivery
         except DuplicateKeyError:
             found = await self.get(delivery.id)
             assert found is not None
-            stored = found
-        if not stored.final and signed_xml is not None:
+            return found
+        return delivery
+
+    async def schedule(self, delivery: Delivery, signed_xml: bytes | None) -> None:
+        """Hand a recorded delivery to the sender (its pending entry), then note the receipt taken in.
+
+        The ledger entry comes first (``record``), so the sender never finds a
+        pending entry without one; a crash between the steps is repaired by the
+        receipt delivered again (the VIN's list, written last, says it was taken in).
+        """
+        if not delivery.final and signed_xml is not None:
             with contextlib.suppress(DuplicateKeyError):
                 await self.pending.insert_one(
-                    {"_id": delivery.id, "next_at": stored.next_at, "xml": signed_xml.decode("utf-8")}
+                    {"_id": delivery.id, "next_at": delivery.next_at, "xml": signed_xml.decode("utf-8")}
                 )
         await self.vins.update_one(
             {"_id": delivery.vin}, {"$set": {f"records.{delivery.record_id}": delivery.id}}, upsert=True
         )
-        return stored
 
     async def get(self, delivery_id: str) -> Delivery | None:
         doc = await self.ledger.find_one({"_id": delivery_id})

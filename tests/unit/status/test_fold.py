@@ -204,3 +204,51 @@ def test_each_timeline_entry_keeps_the_findings_its_event_carried() -> None:
     )
     assert doc is not None and doc.findings == ()
     assert [e.findings for e in doc.timeline] == [(MASS,), ()]
+
+
+def archived(revision: int = 1) -> list[StatusEvent]:
+    return [
+        event("intake", State.RECEIVED, revision=revision),
+        event("archive", State.ARCHIVED, revision=revision, minutes=1),
+    ]
+
+
+def test_delivery_is_kept_beside_the_archived_record_and_the_authoritys_decision_stands() -> None:
+    doc = fold_all(
+        *archived(),
+        event("delivery", State.DELIVERY_QUEUED, minutes=2, destination="nap-lt"),
+        event("delivery", State.DELIVERY_RETRYING, minutes=3, destination="nap-lt", reason="503"),
+        event("delivery", State.DELIVERED, minutes=4, destination="nap-lt"),
+        # A late word of an earlier attempt, stamped later (two writers): the decision stands.
+        event("delivery", State.DELIVERY_QUEUED, minutes=5, destination="nap-lt"),
+    )
+    assert doc is not None and doc.state is State.ARCHIVED and doc.stage == "archive"
+    assert doc.delivery is not None and doc.delivery.state is State.DELIVERED
+    assert doc.delivery.destination == "nap-lt"
+    assert [e.state for e in doc.timeline][-3:] == [
+        State.DELIVERY_QUEUED,
+        State.DELIVERY_RETRYING,
+        State.DELIVERED,
+    ]
+
+
+def test_a_delivery_of_another_revision_or_before_its_archive_changes_nothing_and_a_correction_starts_afresh() -> (
+    None
+):
+    early = fold_all(event("intake", State.RECEIVED), event("delivery", State.DELIVERED, minutes=1))
+    assert early is not None and early.delivery is None
+    delivered = fold_all(*archived(), event("delivery", State.DELIVERED, minutes=2))
+    assert delivered is not None
+    assert fold(delivered, event("delivery", State.DELIVERY_REJECTED, revision=2, minutes=3)) is None
+    corrected: StatusRecord | None = delivered
+    for each in archived(revision=2):
+        corrected = fold(corrected, each) or corrected
+    assert corrected is not None and corrected.revision == 2 and corrected.delivery is None
+    rejected = fold(
+        corrected,
+        event(
+            "delivery", State.DELIVERY_REJECTED, revision=2, minutes=9, owner=Owner.PRODUCTION, reason="mass"
+        ),
+    )
+    assert rejected is not None and rejected.delivery is not None
+    assert (rejected.delivery.state, rejected.delivery.owner) == (State.DELIVERY_REJECTED, Owner.PRODUCTION)

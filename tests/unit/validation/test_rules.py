@@ -11,7 +11,7 @@ import pytest
 
 from devkit.ivi_import import import_document
 from services.validation.policy import CheckDigitMode, RulePolicy
-from services.validation.rules import FINDINGS_MAX, ApprovalTable, capped, check, check_digit
+from services.validation.rules import FINDINGS_MAX, ApprovalTable, base_category, capped, check, check_digit
 from shared.contracts import Approval, BuildRecord, Finding, FittedTyre, Owner, Severity
 from shared.ivi import IviSchema
 
@@ -326,6 +326,13 @@ def test_a_colour_given_twice_is_an_error_and_is_named_once(
         ("N3", set(), set()),
         ("M2", set(), {"COLOUR_NOT_IN_MODEL"}),
         ("O3", set(), {"COLOUR_NOT_IN_MODEL"}),
+        # Sub-categories the schema names have the CoC model of their base category.
+        ("M1G", {"COLOUR_MISSING"}, set()),
+        ("N1GS", {"COLOUR_MISSING"}, set()),
+        ("N3G", set(), set()),
+        ("O2S", set(), {"COLOUR_NOT_IN_MODEL"}),
+        ("L3e-A1", set(), {"COLOUR_NOT_IN_MODEL"}),
+        ("T1a", set(), {"COLOUR_NOT_IN_MODEL"}),
     ],
 )
 def test_the_colour_item_follows_the_category_table(
@@ -375,3 +382,30 @@ def test_findings_cut_to_the_limit_keep_every_error_before_warnings_and_count_th
         Severity.WARNING,
         "6 more findings not listed (W 6); correct the ones above first",
     )
+
+
+@pytest.mark.parametrize(
+    ("code", "base"),
+    [
+        ("M1", "M1"),
+        ("M1GS", "M1"),
+        ("M3S", "M3"),
+        ("N2G", "N2"),
+        ("O4S", "O"),
+        ("L7e-CU", "L"),
+        ("T4.2b", "T"),
+        ("C1a", "T"),
+        ("R3b", "T"),
+        ("S2a", "T"),
+    ],
+)
+def test_each_schema_category_code_has_the_coc_model_of_its_base_category(code: str, base: str) -> None:
+    assert base_category(code) == base
+
+
+def test_an_off_road_m1_without_the_pure_electric_indicator_is_a_finding(
+    build: BuildRecord, approval: Approval, schema: IviSchema
+) -> None:
+    certificate = {k: v for k, v in approval.certificate.items() if k != "PureElectricVehicleIndicator"}
+    off_road = approval.model_copy(update={"category": "M1G", "certificate": certificate})
+    assert "INDICATOR_MISSING" in {f.code for f in findings_for(build, [off_road], schema)}
