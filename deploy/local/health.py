@@ -69,10 +69,14 @@ async def _kafka_brokers(bootstrap: str) -> int:
         await admin.close()
 
 
+# Longer than a service's own bound on its checks (2 s, shared.stage), so its 503 arrives in time.
+PROBE_TIMEOUT_S = 4.0
+
+
 def http_healthy(url: str) -> bool:
     """True when an HTTP endpoint (a service's /healthz) answers 2xx; for service specs."""
     try:
-        with urllib.request.urlopen(url, timeout=2) as response:
+        with urllib.request.urlopen(url, timeout=PROBE_TIMEOUT_S) as response:
             return 200 <= int(response.status) < 300
     except (OSError, ValueError):
         return False
@@ -81,7 +85,7 @@ def http_healthy(url: str) -> bool:
 def http_problem(url: str) -> str | None:
     """What a service's /healthz says is wrong (its stuck subscriptions), or None."""
     try:
-        with urllib.request.urlopen(url, timeout=2) as response:
+        with urllib.request.urlopen(url, timeout=PROBE_TIMEOUT_S) as response:
             body = response.read(65_536)
     except urllib.error.HTTPError as exc:
         body = exc.read(65_536)
@@ -91,8 +95,14 @@ def http_problem(url: str) -> str | None:
         answer = json.loads(body)
     except ValueError:
         return None
-    stuck = answer.get("stuck") if isinstance(answer, dict) else None
-    return "stuck: " + "; ".join(str(reason) for reason in stuck) if stuck else None
+    if not isinstance(answer, dict):
+        return None
+    stuck = answer.get("stuck")
+    if stuck:
+        return "stuck: " + "; ".join(str(reason) for reason in stuck)
+    if answer.get("healthy") is False:
+        return "unhealthy: the broker or the database does not answer it"
+    return None
 
 
 def mongo_healthy(url: str) -> bool:

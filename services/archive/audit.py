@@ -133,7 +133,9 @@ class Auditor:
             found.append("the VIN in the document is not the VIN it is archived under")
         named = evidence.get("approval_sha256")
         stored = self.approval_hash(str(named)) if named else None
-        if stored is None:
+        if stored is None and evidence.get("approval_carried") is False:
+            found.append(f"the approval snapshot {named} was too large to travel with it and is not kept")
+        elif stored is None:
             found.append(f"the approval snapshot it names ({named}) is not stored")
         elif stored != named:
             found.append(f"the approval snapshot {named} was altered (its data now hashes to {stored})")

@@ -77,15 +77,21 @@ def bundle(
         raise EvidenceError(
             f"certificate {row['_id']} was archived without its evidence (archived before evidence was kept)"
         )
-    if approval is None:
-        raise EvidenceError(f"the approval snapshot {evidence['approval_sha256']} of {row['_id']} is missing")
     xml = row["xml"].encode("utf-8")
     links = chain_entries(chain)
     position = next((i for i, link in enumerate(links) if link["revision"] == row["revision"]), None)
     files: dict[str, bytes] = {
         "certificate.xml": xml,
         "build.json": _json(evidence["build"]),
-        "approval.json": _json(approval),
+        "approval.json": _json(
+            approval
+            if approval is not None
+            else {
+                "approval_sha256": evidence["approval_sha256"],
+                "note": "the approval snapshot is not in the archive: it was too large to travel with "
+                "the certificate (see validation's record of this VIN)",
+            }
+        ),
         "release.json": _json(evidence.get("release") or {"policy": None, "note": "not recorded"}),
         "chain.json": _json({"vin": row["vin"], "position": position, "links": links}),
         "deliveries.json": _json(_deliveries_of(row["_id"], deliveries)),

@@ -33,7 +33,7 @@ def register(stage: Stage[RenderSettings], schema: IviSchema, versions: VersionN
             version_number=number,
             xml=xml.decode("utf-8"),
             sha256=hashlib.sha256(xml).hexdigest(),
-            evidence=Evidence(build=build, approval=record.approval, release=record.release),
+            evidence=Evidence.of(build, record.approval, record.release, len(xml)),
         )
         await stage.emitter.send(topics.RENDERED, document, key=build.vin, correlation_id=record.record_id)
         await stage.emitter.status(vin=build.vin, revision=build.revision, state=State.RENDERED, build=build)

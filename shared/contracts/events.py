@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import zlib
 from enum import StrEnum
 from typing import Literal
 
 from pydantic import AwareDatetime, Field
 
-from shared.contracts.approvals import Approval
+from shared.contracts.approvals import Approval, master_data_sha256
 from shared.contracts.base import Contract
 from shared.contracts.builds import MAX_REVISION, BuildRecord
 from shared.contracts.findings import Finding, Owner
@@ -99,12 +101,43 @@ class ValidatedRecord(Contract):
     )
 
 
+# The approval snapshot travels with a certificate packed (zlib, base64); a certificate whose
+# document and packed snapshot together pass this size leaves the snapshot behind (named by its
+# hash), so the message stays within the broker's 1 MB limit.
+EVIDENCE_TRAVEL_MAX = 850_000
+
+
 class Evidence(Contract):
     """What a certificate was made from, carried from render to the archive, which keeps it."""
 
     build: BuildRecord = Field(description="The build record the certificate was rendered from")
-    approval: Approval = Field(description="The approval snapshot it was checked against and rendered with")
+    approval_key: str = Field(max_length=400, description="Key of the approval it was checked against")
+    approval_sha256: str = Field(max_length=64, description="SHA-256 of that approval's master data")
+    approval_packed: str | None = Field(
+        None,
+        description="The approval snapshot as JSON, zlib-compressed, base64; None when too large to travel",
+    )
     release: Release | None = Field(None, description="Why it was released")
+
+    @classmethod
+    def of(
+        cls, build: BuildRecord, approval: Approval, release: Release | None, document_bytes: int
+    ) -> Evidence:
+        """The evidence of a certificate of ``document_bytes``, its approval packed when it fits."""
+        packed = base64.b64encode(zlib.compress(approval.model_dump_json().encode(), 6)).decode()
+        return cls(
+            build=build,
+            approval_key=approval.key,
+            approval_sha256=master_data_sha256(approval),
+            approval_packed=packed if document_bytes + len(packed) <= EVIDENCE_TRAVEL_MAX else None,
+            release=release,
+        )
+
+    def approval(self) -> Approval | None:
+        """The approval snapshot it carries (None when it was left behind)."""
+        if self.approval_packed is None:
+            return None
+        return Approval.model_validate_json(zlib.decompress(base64.b64decode(self.approval_packed)))
 
 
 class Document(Contract):

@@ -25,7 +25,6 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from services.archive.chain import Head, advances, receipt_for
-from shared.contracts.approvals import master_data_sha256
 from shared.contracts.events import ArchiveReceipt, Document, Evidence, now
 from shared.mongo import MongoDoc
 
@@ -80,20 +79,22 @@ class CertificateStore:
         return receipt
 
     async def _evidence_row(self, evidence: Evidence, trace_id: str | None) -> dict[str, Any]:
-        approval_sha256 = master_data_sha256(evidence.approval)
-        if approval_sha256 not in self._known_approvals:
+        approval_sha256 = evidence.approval_sha256
+        approval = evidence.approval()
+        if approval is not None and approval_sha256 not in self._known_approvals:
             # A duplicate: kept already, by this certificate redelivered or by another.
             with contextlib.suppress(DuplicateKeyError):
                 await self.approvals.insert_one(
-                    {"_id": approval_sha256, "approval": evidence.approval.model_dump(mode="json")}
+                    {"_id": approval_sha256, "approval": approval.model_dump(mode="json")}
                 )
             if len(self._known_approvals) >= KNOWN_APPROVALS:
                 self._known_approvals.clear()
             self._known_approvals.add(approval_sha256)
         return {
             "build": evidence.build.model_dump(mode="json"),
-            "approval_key": evidence.approval.key,
+            "approval_key": evidence.approval_key,
             "approval_sha256": approval_sha256,
+            "approval_carried": approval is not None,
             "release": evidence.release.model_dump(mode="json") if evidence.release else None,
             "trace_id": trace_id,
         }
