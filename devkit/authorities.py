@@ -323,10 +323,14 @@ def soap_fault(
 
 class _NapHandler(_Handler):
     def do_POST(self) -> None:
+        try:
+            request = self.body()  # read whole first: what follows on a kept-alive connection stays whole
+        except ValueError:
+            self.answer(413, b"too large", "text/plain")
+            return
         if self.misbehave():
             return
         try:
-            request = self.body()
             root = etree.fromstring(request, etree.XMLParser(resolve_entities=False, no_network=True))
             encoded = root.findtext(f"{{{SOAP_NS}}}Body/{{{SUBMIT_NS}}}SubmitIvi/{{{SUBMIT_NS}}}Document")
             if encoded is None:
@@ -383,7 +387,14 @@ class Nap(Authority):
 
 
 class _VcaHandler(_Handler):
+    request_body = b""
+
     def do_POST(self) -> None:
+        try:
+            self.request_body = self.body()  # read whole first, whatever the answer
+        except ValueError:
+            self.answer(413, b"too large", "text/plain")
+            return
         if self.path == "/oauth2/token":
             self.token()
         elif self.path == "/ecoc/v1/submissions":
@@ -405,7 +416,7 @@ class _VcaHandler(_Handler):
 
     def token(self) -> None:
         vca: Vca = self.authority
-        form = {k: v[0] for k, v in parse_qs(self.body().decode()).items()}
+        form = {k: v[0] for k, v in parse_qs(self.request_body.decode()).items()}
         if form.get("grant_type") != "client_credentials":
             self.json(400, {"error": "unsupported_grant_type"})
             return
@@ -438,7 +449,7 @@ class _VcaHandler(_Handler):
             self.json(400, {"errors": [{"code": "MISSING_ID", "field": "header", "message": "ids required"}]})
             return
         try:
-            header = ivi_header(self.body())
+            header = ivi_header(self.request_body)
         except (ValueError, etree.XMLSyntaxError) as exc:
             self.json(400, {"errors": [{"code": "SCHEMA_INVALID", "field": "", "message": str(exc)}]})
             return

@@ -156,11 +156,25 @@ class Auditor:
 
 
 def chain_breaks(links: Sequence[Link], head: Mapping[str, Any] | None) -> list[str]:
-    """Why one VIN's chain is broken (nothing when it is whole)."""
+    """Why one VIN's chain is broken (nothing when it is whole).
+
+    The chain is the revisions the head lists, in that order (a late older
+    revision is kept outside it, unlinked, as the archive stores it); a head
+    without that list (archived before it was kept) chains every certificate
+    by revision.
+    """
     found: list[str] = []
-    ordered = sorted(links, key=lambda link: link.revision)
+    by_revision = {link.revision: link for link in links}
+    listed = [int(r) for r in head.get("revisions") or ()] if head is not None else []
+    if listed:
+        missing = [r for r in listed if r not in by_revision]
+        if missing:
+            found.append(f"revisions {missing} are in the chain but their certificates are missing")
+        chain = [by_revision[r] for r in listed if r in by_revision]
+    else:
+        chain = sorted(links, key=lambda link: link.revision)
     previous: Link | None = None
-    for link in ordered:
+    for link in chain:
         expected = previous.sha256 if previous else None
         if link.previous_sha256 != expected:
             if previous is None:
@@ -171,22 +185,17 @@ def chain_breaks(links: Sequence[Link], head: Mapping[str, Any] | None) -> list[
                     "(a certificate between them is missing or was altered)"
                 )
         previous = link
-    numbers = [link.version_number for link in ordered]
+    numbers = [link.version_number for link in chain]
     if numbers and numbers != list(range(1, len(numbers) + 1)):
         found.append(f"IviVersionNumbers {numbers} do not run 1 to {len(numbers)}: a certificate is missing")
     if head is None:
-        if ordered:
+        if chain:
             found.append("the archive keeps no head for this VIN")
         return found
-    last = ordered[-1] if ordered else None
+    last = chain[-1] if chain else None
     if last is None or head.get("revision") != last.revision or head.get("sha256") != last.sha256:
         found.append(
             f"the head names revision {head.get('revision')}, but the last certificate found is "
             f"{'none' if last is None else f'revision {last.revision}'}: a certificate is missing or was altered"
         )
-    listed = head.get("revisions")
-    if listed is not None and sorted(int(r) for r in listed) != [link.revision for link in ordered]:
-        missing = sorted(set(int(r) for r in listed) - {link.revision for link in ordered})
-        if missing:
-            found.append(f"revisions {missing} are in the chain but their certificates are missing")
     return found

@@ -51,7 +51,7 @@ async def test_first_certificate_of_a_vin_links_to_no_previous_certificate(
     assert receipt.sha256 == first.sha256
     assert receipt.previous_sha256 is None
     assert receipt.signer_fingerprint == "ab" * 32
-    assert await store.head(vin) == Head(1, first.sha256)
+    assert await store.head(vin) == Head(1, first.sha256, (1,))
     stored = await store.get(vin)
     assert stored is not None
     assert (stored["_id"], stored["xml"], stored["version_number"]) == (f"{vin}:1", first.xml, 1)
@@ -67,7 +67,7 @@ async def test_next_revision_links_to_the_sha256_of_the_previous_certificate(
 
     assert receipt_2.previous_sha256 == first.sha256
     assert receipt_3.previous_sha256 == second.sha256
-    assert await store.head(vin) == Head(3, third.sha256)
+    assert await store.head(vin) == Head(3, third.sha256, (1, 2, 3))
     stored = await store.get(vin, 2)
     assert stored is not None and stored["previous_sha256"] == first.sha256
 
@@ -81,7 +81,7 @@ async def test_redelivered_document_is_stored_once_and_gets_the_receipt_of_its_f
 
     assert again == receipt  # same archived_at, same link
     assert await store.certificates.count_documents({"vin": vin}) == 1
-    assert await store.head(vin) == Head(1, first.sha256)
+    assert await store.head(vin) == Head(1, first.sha256, (1,))
 
 
 async def test_redelivery_of_an_older_revision_keeps_its_link_and_leaves_the_head_on_the_newest(
@@ -95,7 +95,7 @@ async def test_redelivery_of_an_older_revision_keeps_its_link_and_leaves_the_hea
     assert again.previous_sha256 == first.sha256
     redelivered_first = await store.store(first)
     assert redelivered_first.previous_sha256 is None
-    assert await store.head(vin) == Head(2, second.sha256)
+    assert await store.head(vin) == Head(2, second.sha256, (1, 2))
     assert await store.certificates.count_documents({"vin": vin}) == 2
 
 
@@ -108,7 +108,7 @@ async def test_late_older_revision_is_kept_without_moving_the_head_back(
     late = await store.store(second)
 
     assert late.previous_sha256 is None  # not the next link of the chain
-    assert await store.head(vin) == Head(3, third.sha256)
+    assert await store.head(vin) == Head(3, third.sha256, (1, 3))
     newest = await store.get(vin)
     assert newest is not None and newest["_id"] == f"{vin}:3"
     kept = await store.get(vin, 2)
@@ -147,12 +147,12 @@ async def test_head_left_behind_by_a_crash_after_the_insert_is_moved_on_by_the_r
             "xml": second.xml,
         }
     )
-    assert await store.head(vin) == Head(1, first.sha256)
+    assert await store.head(vin) == Head(1, first.sha256, (1,))
 
     receipt = await store.store(second)
 
     assert receipt.previous_sha256 == first.sha256
-    assert await store.head(vin) == Head(2, second.sha256)
+    assert await store.head(vin) == Head(2, second.sha256, (1, 2))
     newest = await store.get(vin)
     assert newest is not None and newest["_id"] == f"{vin}:2"
     assert await store.certificates.count_documents({"vin": vin}) == 2

@@ -162,7 +162,9 @@ async def test_nap_dropped_connection_503_and_silence_are_faults_to_retry(
         replies = [await connector.send(delivery("r4", "nap-lt"), document) for _ in range(4)]
     finally:
         await connector.close()
-    assert [r.answer for r in replies] == [Answer.TRANSIENT] * 3 + [Answer.ACCEPTED]
+    assert [r.answer for r in replies] == [Answer.TRANSIENT] * 3 + [Answer.ACCEPTED], [
+        r.reason for r in replies
+    ]
     assert "did not answer in time" in replies[2].reason
     assert len(nap_server.ledger.stored) == 1
 

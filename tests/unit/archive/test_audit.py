@@ -135,3 +135,10 @@ def test_the_bundle_lists_each_file_with_its_hash_and_refuses_a_certificate_with
     assert bundle(row, {"key": "K"}, [row], deliveries) == data, "the same evidence gives the same bytes"
     with pytest.raises(EvidenceError, match="without its evidence"):
         bundle({k: v for k, v in row.items() if k != "evidence"}, None, [], [])
+
+
+def test_a_late_older_revision_kept_outside_the_chain_is_not_a_break() -> None:
+    one, three = Link(1, 1, SHA[1], None), Link(3, 2, SHA[3], SHA[1])
+    late = Link(2, 3, SHA[2], None)  # stored after revision 3, linked to nothing (services.archive.chain)
+    assert chain_breaks([one, three, late], head(3, [1, 3])) == []
+    assert chain_breaks([one, late], head(3, [1, 3])) != []
