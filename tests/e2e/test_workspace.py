@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import shutil
 import subprocess
 import time
+import zipfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -317,6 +319,14 @@ async def test_the_downloaded_certificate_is_the_archived_one_and_passes_xmllint
     saved = tmp_path / download.suggested_filename
     await download.save_as(saved)
     assert saved.read_bytes() == archived.content
+    async with page.expect_download() as waiting_evidence:
+        await page.locator("[data-evidence]").click()
+    bundle = tmp_path / (await waiting_evidence.value).suggested_filename
+    await (await waiting_evidence.value).save_as(bundle)
+    with zipfile.ZipFile(bundle) as evidence_zip:
+        files = {name.split("/", 1)[1]: evidence_zip.read(name) for name in evidence_zip.namelist()}
+    assert files["certificate.xml"] == archived.content
+    assert json.loads(files["manifest.json"])["sha256"] == archived.headers["x-coc-sha256"]
     await expect(page.locator("[data-check='schema']")).to_have_text("yes")
     await expect(page.locator("[data-check='seal']")).to_have_text("yes")
     fingerprint = archived.headers["x-coc-signer-fingerprint"]
