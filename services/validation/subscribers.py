@@ -54,10 +54,19 @@ def register(stage: Stage[ValidationSettings], runtime: Runtime) -> None:
     async def apply(
         build: BuildRecord, reviewed_by: str | None = None, settlement: Settlement | None = None
     ) -> None:
-        """Decide on a record with the current approvals and policies, and carry the decision out."""
+        """Decide on a record with the current approvals and policies, and carry the decision out.
+
+        A record decided without its approval, whose approval arrived while the
+        decision was being saved, is decided again: the approval's re-check of
+        the records waiting on it (``on_approval``) may have read the pending
+        records just before this one was written.
+        """
+        known = runtime.table.get(build.approval.key) is not None
         policy = runtime.policies.policy
         outcome = decide(build, runtime.table, policy, dt.date.today(), reviewed_by, settlement)
         await carry_out(build, outcome, reviewed_by, settlement)
+        if not known and runtime.table.get(build.approval.key) is not None:
+            await apply(build, reviewed_by, settlement)
 
     async def carry_out(
         build: BuildRecord, outcome: Outcome, reviewed_by: str | None, settlement: Settlement | None = None

@@ -20,10 +20,11 @@ from services.validation.rules import ApprovalTable, check_digit
 from services.validation.settings import ValidationSettings
 from shared import topics
 from shared.contracts import Approval, BuildRecord
-from shared.contracts.events import Settlement, State, now
+from shared.contracts.events import AcceptedRecord, Settlement, State, StatusEvent, now
 from shared.contracts.policies import PolicyChange
 from shared.ivi import IviSchema
 from shared.stage import Stage
+from tests.unit.shared.test_stage_identity import Recorder
 
 pytestmark = pytest.mark.unit
 GROUP = "KUDU"
@@ -101,3 +102,50 @@ async def test_a_group_released_by_a_change_on_the_topic_sends_its_held_records_
     assert store.records[elsewhere.vin].state is State.HELD
     assert runtime.policies.policy_for(GROUP) is ReleasePolicy.AUTO
     assert runtime.policies.policy_for("CHR") is ReleasePolicy.HOLD
+
+
+class ApprovalArrivesDuringSave(MemoryPending):
+    """A store whose first save lets the approval arrive (and its re-check run) before it is written."""
+
+    def __init__(self, arrive: object) -> None:
+        super().__init__([])
+        self.arrive = arrive
+
+    async def waiting_on(self, approval_key: str) -> list[BuildRecord]:
+        return [p.build for p in self.records.values() if p.build.approval.key == approval_key and p.waiting]
+
+    async def save(
+        self, build: BuildRecord, state: State, waiting: bool, *args: object, **kwargs: object
+    ) -> bool:
+        arrive, self.arrive = self.arrive, None
+        if arrive is not None:
+            await arrive()  # type: ignore[operator]
+        return await super().save(build, state, waiting, *args, **kwargs)  # type: ignore[arg-type]
+
+
+async def test_a_record_decided_without_its_approval_that_arrived_meanwhile_is_decided_again(
+    specimen_bytes: bytes, xsd_path: Path
+) -> None:
+    schema = IviSchema.load(xsd_path)
+    approval, build = import_document(specimen_bytes, schema)
+    settings = ValidationSettings()
+    stage = Stage("validation", settings)
+    table = ApprovalTable.of(schema, [])
+
+    async def approval_arrives() -> None:
+        # What on_approval does: add it, then re-check the records waiting on it (none saved yet).
+        table.add(approval)
+        assert await store.waiting_on(approval.key) == []
+
+    store = ApprovalArrivesDuringSave(approval_arrives)
+    runtime = subscribers.Runtime(table=table, pending=store, policies=PolicyTable(settings.policy()))  # type: ignore[arg-type]
+    stage.emitter = recorder = Recorder(stage)  # the test broker confirms no batch send: keep what is sent
+    subscribers.register(stage, runtime)
+    record = AcceptedRecord(record_id=build.record_id, received_at=now(), build=build)
+
+    async with TestKafkaBroker(stage.broker) as broker:
+        await broker.publish(record.model_dump_json().encode(), topic=topics.ACCEPTED, key=build.vin.encode())
+    states = [m.state.value for t, m in recorder.sent if t == topics.STATUS and isinstance(m, StatusEvent)]
+    assert states == ["blocked", "validated"], states
+    assert [t for t, _m in recorder.sent].count(topics.VALIDATED) == 1
+    assert store.records[build.vin].state is State.VALIDATED
