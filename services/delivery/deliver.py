@@ -31,6 +31,13 @@ from shared.xml import IVI_NS, XmlInputError, parse_bytes
 
 EVERY_OTHER = "*"
 RAW_KEPT = 4_000  # characters of an authority's raw reply kept with each receipt
+
+
+def raw_text(body: bytes) -> str:
+    """The start of an authority's reply as text, for the receipt (kept whatever it holds)."""
+    return body[: RAW_KEPT * 2].decode("utf-8", "replace")[:RAW_KEPT]
+
+
 RECEIPTS_KEPT = 50  # receipts kept per delivery (the first and the newest)
 
 

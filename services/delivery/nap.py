@@ -15,7 +15,7 @@ import base64
 
 from lxml import etree
 
-from services.delivery.deliver import Answer, Reply
+from services.delivery.deliver import Answer, Reply, raw_text
 from shared.contracts import Owner
 from shared.xml import XmlInputError, parse_bytes
 
@@ -50,7 +50,7 @@ def document_of(request: bytes) -> tuple[str, bytes]:
 
 def read_reply(status: int, body: bytes) -> Reply:
     """What the access point said: accepted, a duplicate, a rejection of the data, or a fault to retry."""
-    raw = body[:8_000].decode("utf-8", "replace")
+    raw = raw_text(body)
     if status in (401, 403):
         return Reply(
             Answer.TRANSIENT,

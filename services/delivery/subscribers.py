@@ -96,9 +96,11 @@ class Sender:
             return
         connector = self.connectors.get(delivery.destination)
         if connector is None:
+            # Its destination was taken out of the settings: look again after a lease, not every scan.
             log.warning(
                 "delivery %s names destination %s, which is not configured", one, delivery.destination
             )
+            await self.ledger.postpone(one, now(), self.stage.settings.delivery_lease_s)
             return
         claimed = await self.ledger.claim(delivery, now(), self.stage.settings.delivery_lease_s)
         if claimed is None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from services.delivery.deliver import Answer, Reply
+from services.delivery.deliver import Answer, Reply, raw_text
 from shared.contracts import Owner
 
 SUBMISSIONS = "/ecoc/v1/submissions"
@@ -39,7 +39,7 @@ def read_token(status: int, body: bytes) -> tuple[str, float]:
 
 def read_submission(status: int, body: bytes) -> Reply:
     """The answer to a ``POST`` of a certificate."""
-    raw = body[:8_000].decode("utf-8", "replace")
+    raw = raw_text(body)
     data = _json(body)
     submission = str(data.get("submissionId") or "") or None
     if status in (200, 201, 202):
@@ -67,7 +67,7 @@ def read_submission(status: int, body: bytes) -> Reply:
 
 def read_status(status: int, body: bytes) -> Reply:
     """The answer to a poll of a submission."""
-    raw = body[:8_000].decode("utf-8", "replace")
+    raw = raw_text(body)
     data = _json(body)
     if status != 200:
         return Reply(Answer.TRANSIENT, f"status poll answered HTTP {status}", http_status=status, raw=raw)

@@ -8,12 +8,14 @@ from services.render.adapters.versions import VersionNumbers
 from services.render.document import RenderError, render
 from services.render.settings import RenderSettings
 from shared import topics
-from shared.contracts.events import Document, Evidence, State, ValidatedRecord
+from shared.contracts.events import ApprovalPacks, Document, Evidence, State, ValidatedRecord
 from shared.ivi import IviSchema
 from shared.stage import Stage, Unusable
 
 
 def register(stage: Stage[RenderSettings], schema: IviSchema, versions: VersionNumbers) -> None:
+    packs = ApprovalPacks()
+
     async def on_validated(record: ValidatedRecord) -> None:
         build = record.build
         number = await versions.number_for(record.record_id, build.vin)
@@ -33,7 +35,7 @@ def register(stage: Stage[RenderSettings], schema: IviSchema, versions: VersionN
             version_number=number,
             xml=xml.decode("utf-8"),
             sha256=hashlib.sha256(xml).hexdigest(),
-            evidence=Evidence.of(build, record.approval, record.release, len(xml)),
+            evidence=Evidence.of(build, record.approval, record.release, len(xml), packs.of(record.approval)),
         )
         await stage.emitter.send(topics.RENDERED, document, key=build.vin, correlation_id=record.record_id)
         await stage.emitter.status(vin=build.vin, revision=build.revision, state=State.RENDERED, build=build)

@@ -403,11 +403,8 @@ def router(ws: Workspace) -> APIRouter:
         bundle = await ws.api.evidence(vin, revision)
         if bundle is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no release evidence for {vin}")
-        name = f"evidence-{vin}{'-' + str(revision) if revision else ''}.zip"
-        return Response(
-            bundle,
-            media_type="application/zip",
-            headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        return attachment(
+            bundle, "application/zip", f"evidence-{vin}{'-' + str(revision) if revision else ''}.zip"
         )
 
     @pages.get(
@@ -429,14 +426,11 @@ def router(ws: Workspace) -> APIRouter:
         if certificate is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no certificate for {vin}")
         # The bytes exactly as archived: any re-formatting would break the seal.
-        name = f"{vin}-{certificate.revision}.xml"
-        return Response(
+        return attachment(
             certificate.xml,
-            media_type="application/xml",
-            headers={
-                "Content-Disposition": f'attachment; filename="{name}"',
-                "X-Coc-Sha256": certificate.sha256,
-            },
+            "application/xml",
+            f"{vin}-{certificate.revision}.xml",
+            {"X-Coc-Sha256": certificate.sha256},
         )
 
     @pages.post(
@@ -640,6 +634,12 @@ def revisions_of(record: dict[str, Any] | None) -> list[dict[str, Any]]:
 
 def parse_time(text: str) -> dt.datetime:
     return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def attachment(content: bytes, media_type: str, name: str, headers: dict[str, str] | None = None) -> Response:
+    """A download: the bytes as they are, saved under ``name``."""
+    disposition = {"Content-Disposition": f'attachment; filename="{name}"'}
+    return Response(content, media_type=media_type, headers={**disposition, **(headers or {})})
 
 
 def check_vin(vin: str) -> str:

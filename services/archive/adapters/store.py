@@ -80,8 +80,10 @@ class CertificateStore:
 
     async def _evidence_row(self, evidence: Evidence, trace_id: str | None) -> dict[str, Any]:
         approval_sha256 = evidence.approval_sha256
-        approval = evidence.approval()
-        if approval is not None and approval_sha256 not in self._known_approvals:
+        carried = evidence.approval_packed is not None
+        # Unpacked only when this process has not kept it yet: most certificates share a snapshot.
+        approval = evidence.approval() if carried and approval_sha256 not in self._known_approvals else None
+        if approval is not None:
             # A duplicate: kept already, by this certificate redelivered or by another.
             with contextlib.suppress(DuplicateKeyError):
                 await self.approvals.insert_one(
@@ -94,7 +96,7 @@ class CertificateStore:
             "build": evidence.build.model_dump(mode="json"),
             "approval_key": evidence.approval_key,
             "approval_sha256": approval_sha256,
-            "approval_carried": approval is not None,
+            "approval_carried": carried,
             "release": evidence.release.model_dump(mode="json") if evidence.release else None,
             "trace_id": trace_id,
         }

@@ -140,9 +140,7 @@ class Ledger:
         )
         if result.matched_count != 1:
             return None
-        await self.pending.update_one(
-            {"_id": delivery.id}, {"$set": {"next_at": now + dt.timedelta(seconds=lease_s)}}
-        )
+        await self.postpone(delivery.id, now, lease_s)
         return replace(delivery, claim=token, step=step, attempts=attempts)
 
     async def save(self, delivery: Delivery) -> None:
@@ -154,6 +152,11 @@ class Ledger:
         await self.ledger.replace_one({"_id": delivery.id}, to_doc(delivery))
         if not delivery.final:
             await self.pending.update_one({"_id": delivery.id}, {"$set": {"next_at": delivery.next_at}})
+
+    async def postpone(self, delivery_id: str, now: dt.datetime, wait_s: float) -> None:
+        await self.pending.update_one(
+            {"_id": delivery_id}, {"$set": {"next_at": now + dt.timedelta(seconds=wait_s)}}
+        )
 
     async def forget_pending(self, delivery_id: str) -> None:
         await self.pending.delete_one({"_id": delivery_id})

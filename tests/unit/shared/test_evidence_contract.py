@@ -7,8 +7,8 @@ import os
 import pytest
 
 from devkit.samples import generate
-from shared.contracts.approvals import master_data_sha256
-from shared.contracts.events import EVIDENCE_TRAVEL_MAX, Document, Evidence
+from shared.contracts.approvals import Approval, master_data_sha256
+from shared.contracts.events import EVIDENCE_TRAVEL_MAX, ApprovalPacks, Document, Evidence, PackedApproval
 
 pytestmark = pytest.mark.unit
 BROKER_LIMIT = 1_048_576  # Kafka's default message.max.bytes
@@ -56,3 +56,15 @@ def test_a_certificate_near_the_broker_limit_leaves_an_incompressible_snapshot_b
     assert len(document.model_dump_json()) < BROKER_LIMIT
     small = Evidence.of(build, heavy, None, document_bytes=20_000)
     assert small.approval_packed is not None and len(small.approval_packed) + 20_000 <= EVIDENCE_TRAVEL_MAX
+
+
+def test_an_approval_is_packed_once_until_its_master_data_changes() -> None:
+    samples = generate(3, seed=5, defect_share=0.0)
+    approval = samples.approvals[0]
+    packs = ApprovalPacks()
+    first = packs.of(approval)
+    again = packs.of(Approval.model_validate_json(approval.model_dump_json()))  # as each message parses it
+    assert again is first and first == PackedApproval.of(approval)
+    changed = approval.model_copy(update={"actual_mass_max_kg": (approval.actual_mass_max_kg or 0) + 1})
+    repacked = packs.of(changed)
+    assert repacked is not first and repacked.sha256 == master_data_sha256(changed)
