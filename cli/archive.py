@@ -6,14 +6,17 @@ import argparse
 import asyncio
 import io
 import json
+import re
 import sys
 import time
 import zipfile
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from cli.main import CommandError
 
+BREAKS_SHOWN = 20  # break lines printed before the summary; --json has them all
 AUDIT_EXIT_CODES = (
     "exit status: 0 every certificate and chain passed, 1 breaks found (each named), 2 bad input"
 )
@@ -41,6 +44,11 @@ def register(subparsers: Any) -> None:
     )
     audit.add_argument("--json", action="store_true", help="the summary and every break as JSON")
     audit.set_defaults(func=run_audit)
+
+
+def kind_of(what: str) -> str:
+    """A break's kind, for the summary: its words without the hashes, revisions and numbers in it."""
+    return re.sub(r"\b[0-9a-f]{12,}\b|\[[^\]]*\]|\b\d+\b", "…", what)[:100]
 
 
 def run_evidence(args: argparse.Namespace) -> int:
@@ -113,8 +121,13 @@ def run_audit(args: argparse.Namespace) -> int:
             )
         )
     else:
-        for found in summary.breaks:
+        for found in summary.breaks[:BREAKS_SHOWN]:
             print(f"BROKEN {found.vin}{' ' + found.record_id if found.record_id else ''}: {found.what}")
+        if len(summary.breaks) > BREAKS_SHOWN:
+            print(f"… and {len(summary.breaks) - BREAKS_SHOWN:,} more breaks (--json lists every one)")
+        kinds = Counter(kind_of(found.what) for found in summary.breaks)
+        for kind, count in kinds.most_common():
+            print(f"{count:>10,}  {kind}")
         print(f"{'certificates checked':<24}{summary.certificates:>12,}")
         print(f"{'vehicles (chains)':<24}{summary.vins:>12,}")
         print(f"{'breaks':<24}{len(summary.breaks):>12,}")

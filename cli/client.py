@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from cli.main import CommandError
+from cli.main import CommandError, short
 from shared.auth import Role, load_tokens
 from shared.settings import ServiceSettings
 
@@ -166,10 +166,17 @@ def run_status(args: argparse.Namespace) -> int:
         print(json.dumps(record, indent=2, default=str))
         return 0
     print(f"{record['vin']}  revision {record['revision']}  {record['state']}  (stage {record['stage']})")
+    delivery = record.get("delivery")
+    if delivery:
+        to = delivery.get("destination") or "its authority"
+        who = f"; {delivery['owner']} must act" if delivery.get("owner") else ""
+        why = f" ({delivery['reason']})" if delivery.get("reason") else ""
+        print(f"  delivery to {to}: {delivery['state']}{why}{who}")
     for finding in record.get("findings", []):
         print(f"  {finding['severity']:7} {finding['owner']:13} {finding['code']}: {finding['message']}")
     for event in record.get("timeline", []):
-        print(f"  {event['time']}  {event['stage']:10} {event['state']}")
+        reason = f"  {short(str(event['reason']), 120)}" if event.get("reason") else ""
+        print(f"  {event['time']}  {event['stage']:10} {event['state']}{reason}")
     return 0
 
 

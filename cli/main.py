@@ -53,7 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 70
 
 
-def short(text: str) -> str:
-    """One line, at most MAX_ERROR_CHARS characters."""
+def short(text: str, limit: int = MAX_ERROR_CHARS) -> str:
+    """One line, at most ``limit`` characters."""
     line = " ".join(text.split())
-    return line if len(line) <= MAX_ERROR_CHARS else line[: MAX_ERROR_CHARS - 1] + "…"
+    return line if len(line) <= limit else line[: limit - 1] + "…"

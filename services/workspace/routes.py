@@ -38,7 +38,7 @@ from services.workspace.identity import (
 from services.workspace.rollout import PolicyTable
 from services.workspace.settings import WorkspaceSettings
 from shared import topics
-from shared.contracts.events import DELIVERY_STATES, Decision, Review, State
+from shared.contracts.events import DELIVERY_STAGE, DELIVERY_STATES, Decision, Review, State
 from shared.contracts.findings import Owner
 from shared.contracts.policies import PolicyChange, ReleasePolicy
 from shared.stage import Emitter
@@ -620,14 +620,25 @@ def settled_findings(record: dict[str, Any] | None) -> list[dict[str, Any]]:
 
 
 def revisions_of(record: dict[str, Any] | None) -> list[dict[str, Any]]:
-    """Each revision the timeline holds, newest first, with the last state it reached."""
+    """Each revision the timeline holds, newest first, with the last state it reached and its delivery.
+
+    Delivery events speak for the certificate's delivery, not for the revision's
+    state: a delivered revision reached ``archived``, and its delivery is beside it.
+    """
     last: dict[int, dict[str, Any]] = {}
+    delivery: dict[int, dict[str, Any]] = {}
     for entry in (record or {}).get("timeline", []):
         revision = entry["revision"]
-        if revision not in last or parse_time(entry["time"]) >= parse_time(last[revision]["time"]):
-            last[revision] = entry
+        kept = delivery if entry["stage"] == DELIVERY_STAGE else last
+        if revision not in kept or parse_time(entry["time"]) >= parse_time(kept[revision]["time"]):
+            kept[revision] = entry
     return [
-        {"revision": r, "state": last[r]["state"], "time": last[r]["time"]}
+        {
+            "revision": r,
+            "state": last[r]["state"],
+            "time": (delivery.get(r) or last[r])["time"],
+            "delivery": delivery[r]["state"] if r in delivery else None,
+        }
         for r in sorted(last, reverse=True)
     ]
 

@@ -112,16 +112,22 @@ def test_the_approval_book_keeps_each_change_with_the_fields_it_changed() -> Non
 def test_each_revision_is_listed_newest_first_with_the_last_state_it_reached() -> None:
     from services.workspace.routes import revisions_of
 
-    at = [(T0 + dt.timedelta(minutes=m)).isoformat() for m in range(4)]
+    at = [(T0 + dt.timedelta(minutes=m)).isoformat() for m in range(6)]
     record = {
         "timeline": [
-            {"revision": 1, "state": "received", "time": at[0]},
-            {"revision": 1, "state": "blocked", "time": at[1]},
-            {"revision": 2, "state": "received", "time": at[2]},
-            {"revision": 2, "state": "archived", "time": at[3]},
+            {"revision": 1, "stage": "intake", "state": "received", "time": at[0]},
+            {"revision": 1, "stage": "validation", "state": "blocked", "time": at[1]},
+            {"revision": 2, "stage": "intake", "state": "received", "time": at[2]},
+            {"revision": 2, "stage": "archive", "state": "archived", "time": at[3]},
+            {"revision": 2, "stage": "delivery", "state": "delivery_queued", "time": at[4]},
+            {"revision": 2, "stage": "delivery", "state": "delivered", "time": at[5]},
         ]
     }
-    assert [(r["revision"], r["state"]) for r in revisions_of(record)] == [(2, "archived"), (1, "blocked")]
+    # A delivered revision reached archived (its certificate is offered); the delivery is beside it.
+    assert [(r["revision"], r["state"], r["delivery"]) for r in revisions_of(record)] == [
+        (2, "archived", "delivered"),
+        (1, "blocked", None),
+    ]
     assert revisions_of(None) == []
 
 
