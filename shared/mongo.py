@@ -21,6 +21,12 @@ each adapter says which one it handles with a "(see shared.mongo)".
   and no change streams.
 - **Many upserts in one ``bulk_write`` can hang the server**
   (../shared/ferretdb-measured.md): overlap single ``_id`` operations instead.
+- **One request costs the server about as much as the document it carries.**
+  Measured here on a collection of 20,000: ``insert_one`` ~900/s, ``replace_one``
+  by ``_id`` ~400-600/s, ``find_one`` by ``_id`` ~1,000/s, but ``insert_many`` of 50
+  ~10,000 documents/s. So what is new goes in bulk (``insert_new``), each
+  duplicate answered per document, and the few that already existed take
+  the path of single requests.
 """
 
 from __future__ import annotations
@@ -28,11 +34,36 @@ from __future__ import annotations
 from typing import Any
 
 from pymongo import AsyncMongoClient
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import BulkWriteError
 
 from shared.settings import CocSettings
 
 MongoDoc = dict[str, Any]
+DUPLICATE_KEY = 11000
+
+
+async def insert_new(collection: AsyncCollection[MongoDoc], docs: list[MongoDoc]) -> set[Any]:
+    """Insert ``docs`` in one unordered request; the ``_id`` of each one inserted.
+
+    A document refused as a duplicate (of its ``_id`` or of another unique
+    index) is left out of the answer; any other refusal raises, after the rest
+    were inserted (the caller's retry finds those as duplicates).
+    """
+    if not docs:
+        return set()
+    try:
+        await collection.insert_many(docs, ordered=False)
+    except BulkWriteError as exc:
+        errors = exc.details.get("writeErrors", [])
+        if any(error.get("code") != DUPLICATE_KEY for error in errors) or exc.details.get(
+            "writeConcernErrors"
+        ):
+            raise
+        refused = {int(error["index"]) for error in errors}
+        return {doc["_id"] for n, doc in enumerate(docs) if n not in refused}
+    return {doc["_id"] for doc in docs}
 
 
 def make_client(settings: CocSettings, **options: Any) -> AsyncMongoClient[MongoDoc]:

@@ -81,6 +81,9 @@ S = TypeVar("S", bound=ServiceSettings)
 M = TypeVar("M", bound=BaseModel)
 Hook = Callable[[], Awaitable[None]]
 HealthCheck = Callable[[], Awaitable[bool]]
+# A batch's work done once for all its usable messages before each is handled (see Stage.consume):
+# each message with the trace id it came with.
+Prepare = Callable[[list[tuple[M, str | None]]], Awaitable[object]]
 # VIN and revision of a message that broke its contract, read from its bytes and its key.
 Identity = Callable[[bytes, str], tuple[str, int]]
 # Why a parsed message does not fit the key it came with (None: it fits).
@@ -103,6 +106,15 @@ HEALTH_ANSWERS: dict[int | str, dict[str, Any]] = {
 }
 # The acknowledgements a batch waits for before its offsets are committed (unset: await each send).
 _unconfirmed: ContextVar[list[asyncio.Future[Any]] | None] = ContextVar("coc_unconfirmed", default=None)
+
+
+def trace_id_of(record: Record) -> str | None:
+    """The trace id a record's ``traceparent`` header names (32 hex digits), or None."""
+    for key, value in record.headers or ():
+        if key == "traceparent":
+            parts = value.decode("latin-1").split("-")
+            return parts[1] if len(parts) == 4 and len(parts[1]) == 32 else None
+    return None
 
 
 def instance_name(stage: str) -> str:
@@ -268,6 +280,7 @@ class Stage(Generic[S]):
         broadcast: bool = False,
         group: str | None = None,
         check_key: KeyCheck[M] | None = None,
+        prepare: Prepare[M] | None = None,
     ) -> None:
         """Subscribe ``handler`` to ``topic``, one message at a time, with the delivery rules above.
 
@@ -280,6 +293,12 @@ class Stage(Generic[S]):
         ``check_key`` says why a parsed message does not fit its key (then it is kept
         in the DLQ like a broken one), or None. A message whose handler's output is
         too large for the broker is kept in the DLQ at once: no retry can change that.
+
+        ``prepare`` (consumer groups only) is given every message of a batch that
+        fits its contract and its key, in the batch's order, with the trace id
+        it came with, before any is handled: the place for one bulk database request instead of one per
+        message. It may only do what the handlers would do anyway, idempotently
+        (a batch can come again); its fault is transient, like a handler's.
         """
         backoff = self._backoff()
         self.publisher(topics.dlq(topic), DeadLetter)
@@ -293,6 +312,7 @@ class Stage(Generic[S]):
                 group or f"coc-{self.name}.{topic}",
                 backoff,
                 check_key,
+                prepare,
             )
             return
 
@@ -325,30 +345,35 @@ class Stage(Generic[S]):
         group: str,
         backoff: Backoff,
         check_key: KeyCheck[M] | None,
+        prepare: Prepare[M] | None,
     ) -> None:
         """``consume`` for a consumer group: batches, VINs overlapped, one commit (module docstring)."""
         tracer = self.tracer_provider.get_tracer("coc.stage")
         overlap = max(1, self.settings.consume_overlap)
 
-        async def one(record: Record) -> None:
+        def read(record: Record) -> M | Unusable:
+            """The message as its contract, or why it is unusable (the contract, or its key)."""
+            body = record.value or b""
+            try:
+                parsed = parse_as(model, body)
+            except ContractError as exc:
+                reason = str(exc)
+            else:
+                reason = (check_key(parsed, key_text(record)) if check_key else None) or ""
+                if not reason:
+                    return parsed
+            vin, revision = identity(body, key_text(record)) if broken_state else ("", 0)
+            return Unusable(reason, vin=vin, revision=revision, state=broken_state)
+
+        async def one(record: Record, parsed: M | Unusable) -> None:
             carrier = {key: value.decode("latin-1") for key, value in record.headers or ()}
             with tracer.start_as_current_span(
                 f"{topic} process", context=propagate.extract(carrier), kind=trace.SpanKind.CONSUMER
             ):
+                if isinstance(parsed, Unusable):
+                    await self._keep(record, parsed)
+                    return
                 body = record.value or b""
-                try:
-                    parsed = parse_as(model, body)
-                except ContractError as exc:
-                    vin, revision = identity(body, key_text(record)) if broken_state else ("", 0)
-                    await self._keep(
-                        record, Unusable(str(exc), vin=vin, revision=revision, state=broken_state)
-                    )
-                    return
-                reason = check_key(parsed, key_text(record)) if check_key else None
-                if reason:
-                    vin, revision = identity(body, key_text(record)) if broken_state else ("", 0)
-                    await self._keep(record, Unusable(reason, vin=vin, revision=revision, state=broken_state))
-                    return
                 try:
                     await handler(parsed)
                 except Unusable as exc:
@@ -386,16 +411,26 @@ class Stage(Generic[S]):
                 await handle_batch(msg)
 
         async def handle_batch(msg: KafkaMessage) -> None:
-            by_key: dict[bytes | None, list[Record]] = {}
+            by_key: dict[bytes | None, list[tuple[Record, M | Unusable]]] = {}
+            usable: list[tuple[M, str | None]] = []
             for record in records_of(msg):
-                by_key.setdefault(record.key, []).append(record)
+                parsed = read(record)
+                by_key.setdefault(record.key, []).append((record, parsed))
+                if not isinstance(parsed, Unusable):
+                    usable.append((parsed, trace_id_of(record)))
             limit = asyncio.Semaphore(overlap)
 
-            async def in_order(records: list[Record]) -> None:
+            async def in_order(records: list[tuple[Record, M | Unusable]]) -> None:
                 async with limit:
-                    for record in records:  # a fault stops the VIN here: its later messages wait
-                        await one(record)
+                    for record, parsed in records:  # a fault stops the VIN here: its later messages wait
+                        await one(record, parsed)
 
+            if prepare is not None and usable:
+                try:
+                    await prepare(usable)
+                except Exception:
+                    await backoff.failed()
+                    raise
             unconfirmed: list[asyncio.Future[Any]] = []
             token = _unconfirmed.set(unconfirmed)
             try:

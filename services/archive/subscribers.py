@@ -19,4 +19,4 @@ def register(stage: Stage[ArchiveSettings], store: CertificateStore) -> None:
         await stage.emitter.status(vin=document.vin, revision=document.revision, state=State.ARCHIVED)
 
     stage.publisher(topics.ARCHIVED, ArchiveReceipt)
-    stage.consume(topics.SIGNED, Document, on_signed)
+    stage.consume(topics.SIGNED, Document, on_signed, prepare=store.store_firsts)

@@ -41,4 +41,11 @@ def register(stage: Stage[RenderSettings], schema: IviSchema, versions: VersionN
         await stage.emitter.status(vin=build.vin, revision=build.revision, state=State.RENDERED, build=build)
 
     stage.publisher(topics.RENDERED, Document, "Unsigned IVI 2.0 documents with their SHA-256")
-    stage.consume(topics.VALIDATED, ValidatedRecord, on_validated)
+
+    async def claim_numbers(records: list[tuple[ValidatedRecord, str | None]]) -> None:
+        firsts: dict[str, str] = {}
+        for record, _trace in records:
+            firsts.setdefault(record.build.vin, record.record_id)
+        await versions.claim_firsts([(record_id, vin) for vin, record_id in firsts.items()])
+
+    stage.consume(topics.VALIDATED, ValidatedRecord, on_validated, prepare=claim_numbers)

@@ -26,12 +26,13 @@ from pymongo.errors import DuplicateKeyError
 
 from services.archive.chain import Head, advances, receipt_for
 from shared.contracts.events import ArchiveReceipt, Document, Evidence, now
-from shared.mongo import MongoDoc
+from shared.mongo import MongoDoc, insert_new
 
 COLLECTION = "archive_certificates"
 HEADS = "archive_heads"
 APPROVALS = "archive_approvals"
 KNOWN_APPROVALS = 10_000  # approval snapshots this process knows are stored (then it forgets them all)
+RECEIPTS_KEPT = 100_000  # receipts stored in bulk and not yet asked for (then forgotten: they are stored)
 
 
 class CertificateStore:
@@ -40,22 +41,59 @@ class CertificateStore:
         self.heads: AsyncCollection[MongoDoc] = db[HEADS]
         self.approvals: AsyncCollection[MongoDoc] = db[APPROVALS]
         self._known_approvals: set[str] = set()
+        self._stored: dict[str, ArchiveReceipt] = {}  # stored in bulk by ``store_firsts``
 
     async def setup(self) -> None:
         await self.certificates.create_index([("vin", 1), ("revision", 1)], unique=True)
 
+    async def store_firsts(self, documents: list[tuple[Document, str | None]]) -> int:
+        """Store the first certificate of each new VIN in two requests for all; how many were stored.
+
+        IviVersionNumber 1 is the first certificate render numbered for its VIN,
+        so the VIN's chain starts with it (no head, no previous link). Each VIN's
+        first document of the batch with that number is inserted in one request,
+        then the heads of those inserted in a second. A certificate stored
+        already is refused as a duplicate and takes ``store``'s path. A head
+        refused as a duplicate means the VIN has a chain after all (a first
+        certificate sent again after later ones, from a dead-letter queue):
+        the certificate just inserted is taken back, before anyone saw its
+        receipt, and stored by ``store`` as the next link.
+        """
+        firsts: dict[str, tuple[Document, str | None]] = {}
+        for document, trace_id in documents:
+            firsts.setdefault(document.vin, (document, trace_id))
+        at = stored_time(now())
+        receipts: dict[str, ArchiveReceipt] = {}
+        rows: list[MongoDoc] = []
+        for document, trace_id in firsts.values():
+            if document.version_number != 1:
+                continue
+            receipt = receipt_for(document, None, at)
+            receipts[document.record_id] = receipt
+            rows.append({"_id": document.record_id, **await self._row(document, receipt, trace_id)})
+        inserted = await insert_new(self.certificates, rows)
+        headed = await insert_new(
+            self.heads,
+            [self._head_doc(receipt, []) for record_id, receipt in receipts.items() if record_id in inserted],
+        )
+        if len(self._stored) > RECEIPTS_KEPT:
+            self._stored.clear()
+        for record_id in inserted:
+            receipt = receipts[record_id]
+            if receipt.vin in headed:
+                self._stored[record_id] = receipt
+            else:
+                await self.certificates.delete_one({"_id": record_id})
+        return len(headed)
+
     async def store(self, document: Document, trace_id: str | None = None) -> ArchiveReceipt:
         """Store once; a redelivered document gets the receipt of the one already stored."""
+        stored = self._stored.pop(document.record_id, None)
+        if stored is not None:
+            return stored
         head = await self.head(document.vin)
         receipt = receipt_for(document, head, stored_time(now()))
-        row = {
-            **receipt.model_dump(mode="python"),
-            "version_number": document.version_number,
-            "xml": document.xml,
-        }
-        if document.evidence is not None:
-            # The approval first: a stored certificate never names a snapshot that is missing.
-            row["evidence"] = await self._evidence_row(document.evidence, trace_id)
+        row = await self._row(document, receipt, trace_id)
         try:
             await self.certificates.insert_one({"_id": document.record_id, **row})
         except DuplicateKeyError:
@@ -65,18 +103,30 @@ class CertificateStore:
         # After the certificate: a crash in between leaves the head one behind, and the
         # redelivered message moves it on. A VIN's messages come one at a time.
         if advances(head, receipt):
-            revisions = [*(head.revisions if head else ()), receipt.revision]
-            await self.heads.replace_one(
-                {"_id": receipt.vin},
-                {
-                    "_id": receipt.vin,
-                    "revision": receipt.revision,
-                    "sha256": receipt.sha256,
-                    "revisions": revisions,
-                },
-                upsert=True,
-            )
+            previous = list(head.revisions) if head else []
+            await self.heads.replace_one({"_id": receipt.vin}, self._head_doc(receipt, previous), upsert=True)
         return receipt
+
+    @staticmethod
+    def _head_doc(receipt: ArchiveReceipt, previous: list[int]) -> MongoDoc:
+        return {
+            "_id": receipt.vin,
+            "revision": receipt.revision,
+            "sha256": receipt.sha256,
+            "revisions": [*previous, receipt.revision],
+        }
+
+    async def _row(self, document: Document, receipt: ArchiveReceipt, trace_id: str | None) -> MongoDoc:
+        """What is kept of a certificate besides its ``_id``."""
+        row = {
+            **receipt.model_dump(mode="python"),
+            "version_number": document.version_number,
+            "xml": document.xml,
+        }
+        if document.evidence is not None:
+            # The approval first: a stored certificate never names a snapshot that is missing.
+            row["evidence"] = await self._evidence_row(document.evidence, trace_id)
+        return row
 
     async def _evidence_row(self, evidence: Evidence, trace_id: str | None) -> dict[str, Any]:
         approval_sha256 = evidence.approval_sha256

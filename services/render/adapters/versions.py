@@ -15,21 +15,46 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from shared.mongo import MongoDoc
+from shared.mongo import MongoDoc, insert_new
 
 COLLECTION = "render_versions"
 COUNTERS = "render_counters"
+CLAIMS_KEPT = 100_000  # numbers claimed in bulk and not yet asked for (then forgotten: they are stored)
 
 
 class VersionNumbers:
     def __init__(self, db: AsyncDatabase[MongoDoc]) -> None:
         self.versions: AsyncCollection[MongoDoc] = db[COLLECTION]
         self.counters: AsyncCollection[MongoDoc] = db[COUNTERS]
+        self._claimed: dict[str, int] = {}
 
     async def setup(self) -> None:
         await self.versions.create_index([("vin", 1), ("number", 1)], unique=True)
 
+    async def claim_firsts(self, records: list[tuple[str, str]]) -> int:
+        """Number 1 for each (record id, VIN) whose VIN has none yet, in two requests for all.
+
+        Each is the VIN's first record of a batch. The unique (vin, number)
+        index refuses number 1 for a VIN that has it, and the ``_id`` a record id
+        already numbered; those take ``number_for``'s path of single requests.
+        A VIN's first certificate, the common case, so costs no request of its
+        own. Returns how many were claimed.
+        """
+        vins = dict(records)
+        claimed = await insert_new(
+            self.versions, [{"_id": record_id, "vin": vin, "number": 1} for record_id, vin in records]
+        )
+        # The counters after the numbers, as number_for writes them; a duplicate counter is at 1 or above.
+        await insert_new(self.counters, [{"_id": vins[record_id], "last": 1} for record_id in claimed])
+        if len(self._claimed) > CLAIMS_KEPT:
+            self._claimed.clear()
+        self._claimed.update(dict.fromkeys(claimed, 1))
+        return len(claimed)
+
     async def number_for(self, record_id: str, vin: str) -> int:
+        claimed = self._claimed.pop(record_id, None)
+        if claimed is not None:
+            return claimed
         while True:
             existing = await self.versions.find_one({"_id": record_id})
             if existing is not None:

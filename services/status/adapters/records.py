@@ -52,7 +52,7 @@ from services.status.tally import (
 from services.status.worklist import WAITING, Entry, ListQuery, View, age_s, open_keys
 from shared.contracts.events import State, StatusEvent
 from shared.contracts.findings import Owner
-from shared.mongo import MongoDoc, serves_secondary_indexes
+from shared.mongo import MongoDoc, insert_new, serves_secondary_indexes
 
 COLLECTION = "status_records"
 MAX_ATTEMPTS = 20
@@ -65,6 +65,7 @@ JOURNAL_KEEP = 20_000  # journal entries each writing process keeps; a reader fu
 RELOAD_S = 900.0  # a view is read whole again this often (it repairs what a writer's crash left unsaid)
 CATCH_UP_LIMIT = 2_000  # journal entries a reader follows before it rather reads the view whole
 HEAD_MAX_AGE = dt.timedelta(days=2)  # a writer silent this long is gone: its journal is deleted
+KNOWN_VINS = 200_000  # VINs this process knows have a record (then it forgets them all, and learns again)
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +97,8 @@ class StatusStore:
         self._journal_n = 0
         self._touched: set[str] = set()  # VINs whose unsettled entry was written, not yet journalled
         self._journal_lock = asyncio.Lock()
+        self._known: set[str] = set()  # VINs with a record: not tried as new
+        self._rederive: set[str] = set()  # VINs whose entries a lost bulk insert may have written
 
     async def setup(self) -> None:
         """Forget the journals of writers long gone; indexes for the recount, where the server uses them."""
@@ -163,17 +166,26 @@ class StatusStore:
         for event in events:
             by_vin[event.vin].append(event)
         limit = asyncio.Semaphore(CONCURRENT_VINS)
+        self._unbumped += 1
+        try:
+            created = await self._create_new(by_vin)
+        except BaseException:
+            self._unbumped -= 1
+            raise
+        for vin in created:
+            del by_vin[vin]
 
         async def one(vin: str, vin_events: list[StatusEvent]) -> Tally | None:
             async with limit, self._lock(vin):
                 return await self._fold_vin(vin, vin_events)
 
-        self._unbumped += 1
         try:
             results = await asyncio.gather(
                 *(one(v, items) for v, items in by_vin.items()), return_exceptions=True
             )
             change: Tally = {}
+            for created_change in created.values():
+                add(change, created_change)
             for result in results:
                 if isinstance(result, dict):
                     add(change, result)
@@ -184,11 +196,57 @@ class StatusStore:
         for result in results:
             if isinstance(result, BaseException):
                 raise result
-        return sum(1 for result in results if isinstance(result, dict))
+        return len(created) + sum(1 for result in results if isinstance(result, dict))
+
+    async def _create_new(self, by_vin: Mapping[str, list[StatusEvent]]) -> dict[str, Tally]:
+        """Write the records of VINs seen for the first time in bulk: three requests for all of them.
+
+        A VIN this process does not know is tried as new: its events folded
+        into no record, its index entries inserted in one request. The unique
+        ``_id`` refuses the entry of a VIN that has one (a record is written
+        only after its entries, so a VIN without an entry has no record); the
+        refused take the path of single requests. Then the unsettled entries
+        and the records, in the same order as ``_write``. A record refused
+        there lost a race to another writer: it is folded again after its
+        entries are written from what that writer stored. Returns the counters'
+        change per VIN written.
+        """
+        folded: dict[str, StatusRecord] = {}
+        for vin, vin_events in by_vin.items():
+            if vin in self._known or vin in self._rederive:
+                continue
+            record: StatusRecord | None = None
+            for event in vin_events:
+                record = fold(record, event) or record
+            if record is not None:
+                folded[vin] = record
+        if not folded:
+            return {}
+        self._writes += 1
+        entered = await insert_new(self.index, [index_entry(record) for record in folded.values()])
+        new = {vin: record for vin, record in folded.items() if vin in entered}
+        unsettled = [unsettled_entry(r) for r in new.values() if r.state is not State.ARCHIVED]
+        listed = await insert_new(self.unsettled, unsettled)
+        for entry in unsettled:  # a crash left an entry without its index entry: written over
+            if entry["_id"] not in listed:
+                await self.unsettled.replace_one({"_id": entry["_id"]}, entry, upsert=True)
+        self._touched.update(entry["_id"] for entry in unsettled)
+        written = await insert_new(self.collection, [to_document(record) for record in new.values()])
+        self._rederive.update(set(new) - written)
+        self._remember(written)
+        return {vin: tally_change(None, new[vin]) for vin in written}
+
+    def _remember(self, vins: set[str]) -> None:
+        if len(self._known) + len(vins) > KNOWN_VINS:
+            self._known.clear()
+        self._known.update(vins)
 
     async def _fold_vin(self, vin: str, events: list[StatusEvent]) -> Tally | None:
         """The counters' change for the VIN's write, or None when nothing was written."""
         before = await self.get(vin)
+        if vin in self._rederive and before is not None:
+            await self._derive(before)  # a lost bulk insert wrote entries of its own fold
+        self._rederive.discard(vin)
         after = before
         for event in events:
             after = fold(after, event) or after
@@ -210,6 +268,7 @@ class StatusStore:
         """
         self._writes += 1
         await self._derive(new)
+        self._remember({new.vin})
         if current is None:
             try:
                 await self.collection.insert_one(to_document(new))

@@ -156,3 +156,41 @@ async def test_head_left_behind_by_a_crash_after_the_insert_is_moved_on_by_the_r
     newest = await store.get(vin)
     assert newest is not None and newest["_id"] == f"{vin}:2"
     assert await store.certificates.count_documents({"vin": vin}) == 2
+
+
+async def test_first_certificates_stored_in_bulk_start_their_chains_and_others_take_the_single_path(
+    store: CertificateStore, vin: str
+) -> None:
+    old, new_a, new_b = f"{vin}A", f"{vin}B", f"{vin}C"
+    await store.store(document(old, 1))
+    batch = [document(new_a, 1), document(new_a, 2), document(old, 2), document(new_b, 3, version_number=1)]
+
+    assert await store.store_firsts([(d, "1f" * 16) for d in batch]) == 2  # new_a:1 and new_b:3
+
+    receipts = [await store.store(d) for d in batch]
+    assert [r.previous_sha256 for r in receipts] == [None, batch[0].sha256, document(old, 1).sha256, None]
+    assert await store.head(new_a) == Head(2, batch[1].sha256, (1, 2))
+    assert await store.head(new_b) == Head(3, batch[3].sha256, (3,))
+    assert await store.head(old) == Head(2, batch[2].sha256, (1, 2))
+    stored = await store.get(new_b, 3)
+    assert stored is not None and stored["xml"] == batch[3].xml and stored["version_number"] == 1
+    # Another process (nothing in memory) gets the same receipts from what was stored.
+    again = CertificateStore(store.certificates.database)
+    assert [await again.store(d) for d in batch] == receipts
+    # The batch comes again: nothing is stored twice.
+    assert await store.store_firsts([(d, None) for d in batch]) == 0
+    assert await store.certificates.count_documents({"vin": new_a}) == 2
+
+
+async def test_a_first_certificate_sent_after_later_ones_is_taken_back_and_linked_after_them(
+    store: CertificateStore, vin: str
+) -> None:
+    # Revision 1 went to the dead-letter queue and revision 2 was archived first; 1 comes back later.
+    late_first, second = document(vin, 1), document(vin, 2, version_number=2)
+    await store.store(second)
+
+    assert await store.store_firsts([(late_first, None)]) == 0  # its head was refused: taken back
+    receipt = await store.store(late_first)
+    assert receipt.previous_sha256 is None  # older than the head: links to nothing, head stays
+    assert await store.head(vin) == Head(2, second.sha256, (2,))
+    assert await store.certificates.count_documents({"vin": vin}) == 2

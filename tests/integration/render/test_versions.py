@@ -102,3 +102,46 @@ async def test_counter_left_behind_by_a_crash_does_not_give_a_used_number_again(
     assert await numbers.number_for(f"{vin}:2", vin) == 2
     assert await numbers.number_for(f"{vin}:1", vin) == 1
     assert await numbers.counters.find_one({"_id": vin}) == {"_id": vin, "last": 2}
+
+
+async def test_first_records_claimed_in_bulk_get_1_and_a_vin_already_numbered_is_left_to_number_for(
+    numbers: VersionNumbers, vin: str
+) -> None:
+    old, new_a, new_b = f"{vin}A", f"{vin}B", f"{vin}C"
+    assert await numbers.number_for(f"{old}:1", old) == 1
+
+    claimed = await numbers.claim_firsts([(f"{old}:2", old), (f"{new_a}:1", new_a), (f"{new_b}:3", new_b)])
+
+    assert claimed == 2  # the VIN that has number 1 keeps it for its first record
+    assert await numbers.counters.find_one({"_id": new_a}) == {"_id": new_a, "last": 1}
+    assert await numbers.number_for(f"{new_a}:1", new_a) == 1
+    assert await numbers.number_for(f"{new_b}:3", new_b) == 1
+    assert await numbers.number_for(f"{old}:2", old) == 2
+    assert await numbers.versions.count_documents({"vin": old}) == 2
+    # Another process (no claims in memory) reads the same numbers, and counts on from them.
+    other = VersionNumbers(numbers.versions.database)
+    assert await other.number_for(f"{new_a}:1", new_a) == 1
+    assert await other.number_for(f"{new_a}:2", new_a) == 2
+
+
+async def test_a_batch_claimed_again_after_a_fault_keeps_its_numbers(
+    numbers: VersionNumbers, vin: str
+) -> None:
+    await numbers.claim_firsts([(f"{vin}:1", vin)])
+    assert await numbers.number_for(f"{vin}:1", vin) == 1
+    # The batch comes again (its commit was lost): nothing is claimed twice, the number stays.
+    assert await numbers.claim_firsts([(f"{vin}:1", vin)]) == 0
+    assert await numbers.number_for(f"{vin}:1", vin) == 1
+    assert await numbers.number_for(f"{vin}:2", vin) == 2
+
+
+async def test_a_claim_whose_counter_was_never_written_is_counted_when_the_vin_comes_again(
+    numbers: VersionNumbers, vin: str
+) -> None:
+    # A crash between the two bulk requests: the number is stored, the VIN's counter is not.
+    await numbers.versions.insert_one({"_id": f"{vin}:1", "vin": vin, "number": 1})
+
+    assert await numbers.claim_firsts([(f"{vin}:1", vin)]) == 0
+    assert await numbers.number_for(f"{vin}:1", vin) == 1
+    assert await numbers.counters.find_one({"_id": vin}) == {"_id": vin, "last": 1}
+    assert await numbers.number_for(f"{vin}:2", vin) == 2

@@ -377,3 +377,44 @@ async def test_a_message_the_database_cannot_store_goes_to_the_dlq_and_the_next_
         for r in await read_until(settings, topics.dlq(topic), lambda found: len(found) >= 1)
     ]
     assert "OverflowError" in letter.reason and stage.stuck() == []
+
+
+async def test_prepare_sees_the_usable_messages_of_a_batch_before_any_is_handled_and_its_fault_rewinds_it(
+    settings: CocSettings, unique: str, running: Any
+) -> None:
+    source = f"test.prepare.{unique}"
+    sender = stage_of(settings)
+    sender.publisher(source, Finding)
+    await running(sender)
+    for n in range(4):
+        message = FINDING.model_copy(update={"message": f"VIN{n}/0"})
+        await sender.emitter.send(source, message, key=f"VIN{n}", correlation_id=f"VIN{n}:0")
+        if n == 1:  # a broken message among them: not prepared, kept in the DLQ
+            await sender.broker.publish(b'{"code": 1}', topic=source, key=b"VIN9")
+
+    stage = stage_of(settings)
+    prepared: list[list[str]] = []
+    handled: list[str] = []
+    faults = 1
+
+    async def prepare(findings: list[tuple[Finding, str | None]]) -> None:
+        nonlocal faults
+        prepared.append([finding.message for finding, _trace in findings])
+        assert all(trace and len(trace) == 32 for _finding, trace in findings), "each with its trace id"
+        if faults:
+            faults -= 1
+            raise ConnectionError("database away")  # transient: the batch comes again, nothing handled
+
+    async def handle(finding: Finding) -> None:
+        assert prepared and finding.message in prepared[-1], "prepared before it is handled"
+        handled.append(finding.message)
+
+    stage.consume(source, Finding, handle, prepare=prepare)
+    await running(stage)
+    await eventually_committed(settings, f"coc-test.{source}", source, 5)
+    assert await committed_offset(settings, f"coc-test.{source}", source) == 5
+    assert len(prepared) >= 2 and faults == 0
+    assert set().union(*prepared) == {f"VIN{n}/0" for n in range(4)}
+    assert sorted(handled) == [f"VIN{n}/0" for n in range(4)], "nothing handled twice after the fault"
+    dead = await read(settings, topics.dlq(source), lambda record: record.key == b"VIN9")
+    assert DeadLetter.model_validate_json(dead.value).reason

@@ -529,6 +529,7 @@ async def test_a_failing_vin_of_a_batch_does_not_lose_the_counts_of_the_vins_wri
             raise ConnectionError("database away")
         return await fold_vin(key, events)
 
+    await store.apply(event(vin(2), "intake", State.RECEIVED))  # known: folded one by one, not in bulk
     batch = [blocked(vin(1), MASS), blocked(vin(2), APPROVAL), event(vin(3), "intake", State.RECEIVED)]
     with monkeypatch.context() as patched:
         patched.setattr(store, "_fold_vin", away_for_vin_2)
@@ -551,3 +552,41 @@ async def test_recount_changes_nothing_while_writers_move_the_counters(
     assert (await store.counters())["state|received|CHR"] == 6  # left for a quiet moment
     assert await store.recount(grace_s=0.1) is True
     assert await counters(store) == await stored_tallies(store)
+
+
+async def test_new_vins_are_written_in_bulk_and_a_vin_another_process_wrote_is_folded_into_its_record(
+    stores: StoreFactory, vin: Callable[[int], str]
+) -> None:
+    first, second = stores("first"), stores("first")  # two processes on the same collections
+    await first.apply_many([event(vin(1), "intake", State.RECEIVED), blocked(vin(1), MASS)])
+
+    # The second process has never seen vin 1: it tries it as new, the index refuses it, and
+    # the event is folded into the stored record instead of starting one afresh.
+    written = await second.apply_many(
+        [event(vin(1), "validation", State.VALIDATED, minutes=5), *straight_through(vin(2))[:2]]
+    )
+    assert written == 2
+    one = await second.get(vin(1))
+    assert one is not None and [step.state for step in one.timeline] == ["received", "blocked", "validated"]
+    two = await second.get(vin(2))
+    assert two is not None and two.state == "validated" and two.vehicle_group == "CHR"
+    assert await counters(second) == await stored_tallies(second)
+    assert await unsettled_vins(second) == {vin(1), vin(2)}
+    await second.apply_many(straight_through(vin(2)))  # known now: the rest by the single path
+    assert await unsettled_vins(second) == {vin(1)}
+    assert await counters(second) == await stored_tallies(second)
+
+
+async def test_a_record_written_by_another_process_during_a_bulk_insert_keeps_its_entries_right(
+    stores: StoreFactory, vin: Callable[[int], str]
+) -> None:
+    other, late = stores("race"), stores("race")
+    await other.apply_many(straight_through(vin(1)))  # archived, written by the other process
+    # As if the other's record landed between this process's index insert and its record insert:
+    # the index entry is gone, the record stands. The bulk insert of the record then loses.
+    await other.index.delete_one({"_id": vin(1)})
+
+    assert await late.apply_many([event(vin(1), "intake", State.RECEIVED, minutes=-5)]) == 0
+    entry = await late.index.find_one({"_id": vin(1)})
+    assert entry is not None and entry["state"] == "archived", "entries follow the stored record"
+    assert await unsettled_vins(late) == set()
