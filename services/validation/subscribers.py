@@ -36,6 +36,7 @@ from shared.contracts.policies import PolicyChange
 from shared.stage import Backoff, Stage, Unusable
 
 T = TypeVar("T")
+DECIDED_KEPT = 100_000  # decisions saved in bulk and not yet announced (then forgotten: they are saved)
 
 
 @dataclass
@@ -75,8 +76,11 @@ def register(stage: Stage[ValidationSettings], runtime: Runtime) -> None:
         approval = outcome.validated.approval if outcome.validated else runtime.table.get(build.approval.key)
         waiting = outcome.state in WAITING
         saved = await runtime.pending.save(build, outcome.state, waiting, reviewed_by, approval, settlement)
-        if not saved:
-            return
+        if saved:
+            await announce(build, outcome, reviewed_by)
+
+    async def announce(build: BuildRecord, outcome: Outcome, reviewed_by: str | None) -> None:
+        """Publish a saved decision: the validated record, if any, and the status event."""
         if outcome.validated is not None:
             await emitter.send(
                 topics.VALIDATED, outcome.validated, key=build.vin, correlation_id=build.record_id
@@ -91,7 +95,41 @@ def register(stage: Stage[ValidationSettings], runtime: Runtime) -> None:
         )
 
     async def on_accepted(record: AcceptedRecord) -> None:
+        outcome = decided.pop(record.build.record_id, None)
+        if outcome is not None:
+            await announce(record.build, outcome, None)  # decided and saved with its batch
+            return
         await apply(record.build)  # a superseded revision is dropped there
+
+    decided: dict[str, Outcome] = {}
+
+    async def decide_firsts(records: list[tuple[AcceptedRecord, str | None]]) -> None:
+        """Decide each new VIN's first record of a batch and save those decisions in one request.
+
+        A VIN the store knows already is refused there and decided by ``apply``
+        (its revision compared with the newest known); so is a record whose
+        approval is not known yet (``apply`` decides it again if it arrives).
+        """
+        firsts: dict[str, BuildRecord] = {}
+        for record, _trace in records:
+            firsts.setdefault(record.build.vin, record.build)
+        outcomes: dict[str, tuple[BuildRecord, Outcome, Approval]] = {}
+        today, policy = dt.date.today(), runtime.policies.policy
+        for build in firsts.values():
+            approval = runtime.table.get(build.approval.key)
+            if approval is not None:
+                outcomes[build.vin] = (build, decide(build, runtime.table, policy, today), approval)
+        saved = await runtime.pending.save_new(
+            [
+                (build, outcome.state, outcome.state in WAITING, approval)
+                for build, outcome, approval in outcomes.values()
+            ]
+        )
+        if len(decided) > DECIDED_KEPT:
+            decided.clear()
+        decided.update(
+            {build.record_id: outcome for vin, (build, outcome, _a) in outcomes.items() if vin in saved}
+        )
 
     async def on_review(review: Review) -> None:
         try:
@@ -144,7 +182,7 @@ def register(stage: Stage[ValidationSettings], runtime: Runtime) -> None:
                 return result
 
     stage.publisher(topics.VALIDATED, ValidatedRecord)
-    stage.consume(topics.ACCEPTED, AcceptedRecord, on_accepted)
+    stage.consume(topics.ACCEPTED, AcceptedRecord, on_accepted, prepare=decide_firsts)
     stage.consume(topics.REVIEWS, Review, on_review)
     # Every instance keeps the whole approval table: the topic is read whole by each.
     stage.consume(topics.APPROVALS, Approval, on_approval, broadcast=True, broken_state=None)

@@ -13,7 +13,7 @@ from services.validation.decide import Pending
 from shared.contracts import Approval, BuildRecord
 from shared.contracts.approvals import master_data_sha256
 from shared.contracts.events import Settlement, State, now
-from shared.mongo import MongoDoc, serves_secondary_indexes
+from shared.mongo import MongoDoc, insert_new, serves_secondary_indexes
 
 COLLECTION = "validation_pending"
 
@@ -47,21 +47,21 @@ class PendingStore:
         stored = await self.collection.find_one({"_id": build.vin}, {"revision": 1})
         if stored is not None and stored["revision"] > build.revision:
             return False
-        doc = {
-            "_id": build.vin,
-            "revision": build.revision,
-            "state": state.value,
-            "waiting": waiting,
-            "approval_key": build.approval.key,
-            "build": build.model_dump(mode="json"),
-            "reviewed_by": reviewed_by,
-            "settlement": settlement.model_dump(mode="json") if settlement else None,
-            # The approval data the decision was taken against, named by its hash (release evidence).
-            "approval_sha256": master_data_sha256(approval) if approval else None,
-            "updated_at": now(),
-        }
+        doc = pending_doc(build, state, waiting, reviewed_by, approval, settlement)
         await self.collection.replace_one({"_id": build.vin}, doc, upsert=True)
         return True
+
+    async def save_new(self, decisions: list[tuple[BuildRecord, State, bool, Approval | None]]) -> set[str]:
+        """Remember the decisions on VINs seen for the first time, in one request; the VINs saved.
+
+        A VIN already known is refused as a duplicate and left out: its
+        decision is saved by ``save``, which compares revisions.
+        """
+        docs = [
+            pending_doc(build, state, waiting, None, approval)
+            for build, state, waiting, approval in decisions
+        ]
+        return {str(vin) for vin in await insert_new(self.collection, docs)}
 
     async def document(self, vin: str) -> MongoDoc | None:
         """What validation keeps of a VIN, for its read API: the build as received and the decision."""
@@ -95,3 +95,27 @@ def pending_of(doc: MongoDoc) -> Pending:
         doc.get("reviewed_by"),
         Settlement.model_validate(settlement) if settlement else None,
     )
+
+
+def pending_doc(
+    build: BuildRecord,
+    state: State,
+    waiting: bool,
+    reviewed_by: str | None = None,
+    approval: Approval | None = None,
+    settlement: Settlement | None = None,
+) -> MongoDoc:
+    """What validation keeps of a VIN: its newest revision, the build and the decision on it."""
+    return {
+        "_id": build.vin,
+        "revision": build.revision,
+        "state": state.value,
+        "waiting": waiting,
+        "approval_key": build.approval.key,
+        "build": build.model_dump(mode="json"),
+        "reviewed_by": reviewed_by,
+        "settlement": settlement.model_dump(mode="json") if settlement else None,
+        # The approval data the decision was taken against, named by its hash (release evidence).
+        "approval_sha256": master_data_sha256(approval) if approval else None,
+        "updated_at": now(),
+    }

@@ -130,3 +130,28 @@ async def test_waiting_in_lists_the_waiting_records_of_that_vehicle_group_with_t
     ]
     assert await pending.waiting_in(other) == [Pending(of(5, other), State.HELD)]
     assert await pending.waiting_in(f"NONE-{unique}") == []
+
+
+async def test_decisions_on_new_vins_are_saved_in_bulk_and_a_known_vin_is_left_to_save(
+    pending: PendingStore, build: BuildFactory
+) -> None:
+    newer = build(1, revision=3)
+    await pending.save(newer, State.HELD, waiting=True)
+    before = await pending.collection.find_one({"_id": newer.vin})
+
+    saved = await pending.save_new(
+        [
+            (build(1, revision=2), State.VALIDATED, False, None),
+            (build(2), State.BLOCKED, True, None),
+            (build(3), State.VALIDATED, False, None),
+        ]
+    )
+
+    assert saved == {build(2).vin, build(3).vin}
+    assert await pending.collection.find_one({"_id": newer.vin}) == before  # the newer revision stands
+    assert await pending.get(build(2).vin) == Pending(build(2), State.BLOCKED)
+    found = await pending.get(build(3).vin)
+    assert found == Pending(build(3), State.VALIDATED) and not found.waiting
+    waiting = {b.vin for b in await pending.waiting_on(build(2).approval.key)}
+    assert waiting == {newer.vin, build(2).vin}  # held and blocked, not the validated one
+    assert await pending.save_new([(build(2), State.BLOCKED, True, None)]) == set()  # the batch again

@@ -52,6 +52,15 @@ class MemoryPending:
         self.records[build.vin] = Pending(build, state, reviewed_by, settlement)
         return True
 
+    async def save_new(self, decisions: list[tuple[BuildRecord, State, bool, Approval | None]]) -> set[str]:
+        saved = set()
+        for build, state, _waiting, _approval in decisions:
+            if build.vin not in self.records:
+                self.records[build.vin] = Pending(build, state, None)
+                saved.add(build.vin)
+        self.saved_in_bulk = getattr(self, "saved_in_bulk", set()) | saved
+        return saved
+
 
 def vin_of(build: BuildRecord, serial: str) -> BuildRecord:
     vin = build.vin[:11] + serial
@@ -149,3 +158,34 @@ async def test_a_record_decided_without_its_approval_that_arrived_meanwhile_is_d
     assert states == ["blocked", "validated"], states
     assert [t for t, _m in recorder.sent].count(topics.VALIDATED) == 1
     assert store.records[build.vin].state is State.VALIDATED
+
+
+async def test_a_new_vins_record_is_decided_and_saved_with_its_batch_and_a_known_vin_one_by_one(
+    specimen_bytes: bytes, xsd_path: Path
+) -> None:
+    schema = IviSchema.load(xsd_path)
+    approval, build = import_document(specimen_bytes, schema)
+    known = vin_of(build, "900001")
+    settings = ValidationSettings()
+    stage = Stage("validation", settings)
+    store = MemoryPending([Pending(known.model_copy(update={"revision": 1}), State.BLOCKED, None)])
+    runtime = subscribers.Runtime(
+        table=ApprovalTable.of(schema, [approval]),
+        pending=store,  # type: ignore[arg-type]
+        policies=PolicyTable(settings.policy()),
+    )
+    stage.emitter = recorder = Recorder(stage)
+    subscribers.register(stage, runtime)
+    fresh = AcceptedRecord(record_id=build.record_id, received_at=now(), build=build)
+    again = known.model_copy(update={"revision": 2})
+    corrected = AcceptedRecord(record_id=again.record_id, received_at=now(), build=again)
+
+    async with TestKafkaBroker(stage.broker) as broker:
+        for record in (fresh, corrected):
+            await broker.publish(
+                record.model_dump_json().encode(), topic=topics.ACCEPTED, key=record.build.vin.encode()
+            )
+    assert store.saved_in_bulk == {build.vin}  # the known VIN was refused there and saved by save()
+    assert store.records[known.vin].build.revision == 2 and store.records[known.vin].state is State.VALIDATED
+    validated = [m for t, m in recorder.sent if t == topics.VALIDATED]
+    assert sorted(m.record_id for m in validated) == sorted([fresh.record_id, corrected.record_id])
