@@ -79,7 +79,7 @@ class Approval(Contract):
     @field_validator("certificate")
     @classmethod
     def _certificate_bounded(cls, value: CertificateTree) -> CertificateTree:
-        depth = _depth(value)
+        depth = _depth(value) if isinstance(value, dict | list) else 0
         if depth > CERTIFICATE_MAX_DEPTH:
             raise ValueError(f"nested {depth} levels deep; IVI 2.0 data is at most {CERTIFICATE_MAX_DEPTH}")
         size = len(json.dumps(value, separators=(",", ":"), default=str))
@@ -102,12 +102,26 @@ class Approval(Contract):
         return approval_key(self.number, self.type, self.variant, self.version)
 
 
-def _depth(value: Any, level: int = 0) -> int:
-    """How deep a tree of dicts and lists goes (stops counting past the limit)."""
-    if level > CERTIFICATE_MAX_DEPTH:
-        return level
-    children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
-    return max((_depth(child, level + 1) for child in children), default=level)
+def _depth(value: Any) -> int:
+    """How deep a tree of dicts and lists goes (stops counting past the limit).
+
+    A walk over the containers alone, without recursion: every message that
+    carries an approval is checked on the way in (render parses one per
+    certificate), and a walk that visited each leaf cost a tenth of its CPU.
+    """
+    deepest = 0
+    todo: list[tuple[Any, int]] = [(value, 0)]
+    while todo:
+        node, depth = todo.pop()
+        children = node.values() if isinstance(node, dict) else node
+        # A container's children sit one level below it; an empty one ends at its own level.
+        reached = depth + 1 if children else depth
+        if reached > deepest:
+            deepest = reached
+            if deepest > CERTIFICATE_MAX_DEPTH:
+                return deepest
+        todo.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return deepest
 
 
 def approval_key(number: str, type_: str, variant: str, version: str) -> str:
