@@ -21,7 +21,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from faststream import AckPolicy
-from faststream.kafka import KafkaBroker, KafkaMessage
+from faststream.kafka import KafkaBroker
 from faststream.message import StreamMessage
 from pydantic import BaseModel, ValidationError
 
@@ -89,22 +89,20 @@ def envelope_headers(model: BaseModel, *, service: str) -> dict[str, str]:
     return {SCHEMA_VERSION_HEADER: str(version), SERVICE_HEADER: service}
 
 
-async def raw_body(msg: StreamMessage[Any]) -> bytes:
-    """Decoder that hands the handler the bytes as they came.
+async def raw_records(msg: StreamMessage[Any]) -> tuple[Record, ...]:
+    """Decoder that hands the handler the Kafka records as they came (one, or a batch).
 
     Every stage parses its own input with its pydantic contract, so a message
     that breaks the contract becomes a dead letter with a reason instead of a
-    decoding error that would be redelivered for ever.
+    decoding error that would be redelivered for ever. The handler takes the
+    records as its only parameter, typed ``Any``: a ``KafkaMessage`` parameter
+    is resolved from FastStream's context by a call on a worker thread, once per
+    message or batch, and a typed one is validated again by FastDepends.
     """
-    return msg.body
+    return records_of(msg)
 
 
-async def raw_batch(msg: StreamMessage[Any]) -> list[bytes]:
-    """The batch decoder's counterpart of ``raw_body``."""
-    return [record.value or b"" for record in msg.raw_message]
-
-
-def records_of(msg: KafkaMessage) -> tuple[Record, ...]:
+def records_of(msg: StreamMessage[Any]) -> tuple[Record, ...]:
     """The Kafka records behind a message: one, or the whole batch."""
     raw = msg.raw_message
     return tuple(raw) if isinstance(raw, tuple | list) else (raw,)

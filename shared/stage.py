@@ -45,7 +45,7 @@ from typing import Any, Generic, TypeVar
 from aiokafka.errors import MessageSizeTooLargeError
 from bson.errors import InvalidDocument
 from fastapi import FastAPI, Response
-from faststream.kafka import KafkaBroker, KafkaMessage
+from faststream.kafka import KafkaBroker
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 from faststream.kafka.publisher.usecase import DefaultPublisher
 from faststream.specification import AsyncAPI
@@ -69,9 +69,7 @@ from shared.kafka import (
     key_text,
     make_broker,
     parse_as,
-    raw_batch,
-    raw_body,
-    records_of,
+    raw_records,
 )
 from shared.mongo import MongoDoc, database, make_client
 from shared.settings import ServiceSettings
@@ -316,9 +314,12 @@ class Stage(Generic[S]):
             )
             return
 
-        @self.broker.subscriber(topic, decoder=raw_body, title=f"{self.name}:{topic}", **broadcast_options())
-        async def on_message(body: bytes, msg: KafkaMessage) -> None:
-            (record,) = records_of(msg)
+        @self.broker.subscriber(
+            topic, decoder=raw_records, title=f"{self.name}:{topic}", **broadcast_options()
+        )
+        async def on_message(records: Any) -> None:
+            (record,) = records
+            body = record.value or b""
             try:
                 parsed = parse_as(model, body)
             except ContractError as exc:
@@ -402,18 +403,18 @@ class Stage(Generic[S]):
             batch=True,
             max_records=self.settings.consume_batch,
             batch_timeout_ms=self.settings.consume_wait_ms,
-            decoder=raw_batch,
+            decoder=raw_records,
             title=f"{self.name}:{topic}",
             **group_options(group),  # one consumer: the overlap is across the VINs of its batch
         )
-        async def on_batch(_bodies: list[bytes], msg: KafkaMessage) -> None:
+        async def on_batch(records: Any) -> None:
             with flow.batch():
-                await handle_batch(msg)
+                await handle_batch(records)
 
-        async def handle_batch(msg: KafkaMessage) -> None:
+        async def handle_batch(records: tuple[Record, ...]) -> None:
             by_key: dict[bytes | None, list[tuple[Record, M | Unusable]]] = {}
             usable: list[tuple[M, str | None]] = []
-            for record in records_of(msg):
+            for record in records:
                 parsed = read(record)
                 by_key.setdefault(record.key, []).append((record, parsed))
                 if not isinstance(parsed, Unusable):
@@ -473,14 +474,14 @@ class Stage(Generic[S]):
             batch=True,
             max_records=max_records,
             batch_timeout_ms=timeout_ms,
-            decoder=raw_batch,
+            decoder=raw_records,
             title=f"{self.name}:{topic}",
             **(broadcast_options(from_start=False) if live else self._group(topic)),
         )
-        async def on_batch(_bodies: list[bytes], msg: KafkaMessage) -> None:
+        async def on_batch(records: Any) -> None:
             with flow.batch():
                 parsed: list[M] = []
-                for record in records_of(msg):
+                for record in records:
                     try:
                         parsed.append(parse_as(model, record.value or b""))
                     except ContractError as exc:
