@@ -47,6 +47,14 @@ SESSION_COOKIE = "coc_session"
 PRESESSION_COOKIE = "coc_presession"  # binds the sign-in form's CSRF token before there is a session
 TEMPLATES = Path(__file__).parent / "templates"
 STATES = [s.value for s in State if s not in DELIVERY_STATES]  # delivery is shown beside archived
+# The certificates' deliveries to the authorities, as the board counts them (in the order they go).
+DELIVERIES = [
+    (State.DELIVERY_QUEUED.value, "Waiting to be sent"),
+    (State.SUBMITTED.value, "Sent, awaiting the authority"),
+    (State.DELIVERY_RETRYING.value, "Sent again after a fault"),
+    (State.DELIVERED.value, "Delivered"),
+    (State.DELIVERY_REJECTED.value, "Rejected by the authority"),
+]
 WAITING = {State.BLOCKED.value, State.NEEDS_REVIEW.value, State.HELD.value}
 TEAMS = [o.value for o in Owner]
 VIN_MAX = 32
@@ -243,7 +251,9 @@ def router(ws: Workspace) -> APIRouter:
             readiness, problem = await ws.api.readiness(), None
         except PipelineUnavailable as exc:
             readiness, problem = {}, str(exc)
-        return page(request, "board.html", who, board=board_view(readiness), problem=problem)
+        return page(
+            request, "board.html", who, board=board_view(readiness), deliveries=DELIVERIES, problem=problem
+        )
 
     @pages.get("/board.json")
     async def board_json(who: Visitor) -> dict[str, Any]:
@@ -568,6 +578,9 @@ def board_view(readiness: dict[str, Any]) -> dict[str, Any]:
         "archived_last_hour": readiness.get("archived_last_hour"),
         "archived_last_day": readiness.get("archived_last_day"),
         "open_findings_by_owner": readiness.get("open_findings_by_owner", {}),
+        "deliveries": {
+            state: int(readiness.get("delivery_by_state", {}).get(state, 0)) for state, _ in DELIVERIES
+        },
         "as_of": readiness.get("as_of"),
     }
 

@@ -136,6 +136,9 @@ async def test_the_board_shows_the_read_models_counts_and_follows_new_builds_liv
         for state, count in counts.items():
             assert cells[f"{group}|{state}"] == str(count), (group, state)
     assert await page.text_content('[data-count="total"]') == str(model["total"])
+    for state in ("delivery_queued", "submitted", "delivery_retrying", "delivered", "delivery_rejected"):
+        shown = await page.text_content(f'[data-count="delivery-{state}"]')
+        assert shown == str(model["delivery_by_state"].get(state, 0)), state
     assert await axe_violations(page) == []
 
     await page.evaluate("window.__notReloaded = true")

@@ -44,6 +44,9 @@
     Object.keys(board.open_findings_by_owner || {}).forEach(function (team) {
       setText('[data-count="findings-' + team + '"]', board.open_findings_by_owner[team]);
     });
+    Object.keys(board.deliveries || {}).forEach(function (state) {
+      setText('[data-count="delivery-' + state + '"]', board.deliveries[state]);
+    });
     setText('[data-count="as_of"]', board.as_of);
     if (table) table.setAttribute("data-updated", String(Date.now()));
   }

@@ -44,9 +44,17 @@ def test_the_board_has_a_count_for_every_state_of_every_group_and_the_totals() -
             "by_state": {"archived": 4, "blocked": 1},
             "by_group": {"KUDU": {"archived": 3, "blocked": 1}, "CHR": {"archived": 1}},
             "archived_last_hour": 2,
+            "delivery_by_state": {"delivered": 3, "delivery_rejected": 1},
         }
     )
     assert [g["name"] for g in board["groups"]] == ["CHR", "KUDU"]
+    assert board["deliveries"] == {
+        "delivery_queued": 0,
+        "submitted": 0,
+        "delivery_retrying": 0,
+        "delivered": 3,
+        "delivery_rejected": 1,
+    }
     kudu = board["groups"][1]["counts"]
     assert kudu["archived"] == 3 and kudu["blocked"] == 1 and kudu["held"] == 0
     assert set(kudu) == set(board["states"]) and len(board["states"]) == 10
