@@ -79,8 +79,8 @@ S = TypeVar("S", bound=ServiceSettings)
 M = TypeVar("M", bound=BaseModel)
 Hook = Callable[[], Awaitable[None]]
 HealthCheck = Callable[[], Awaitable[bool]]
-# A batch's work done once for all its usable messages before each is handled (see Stage.consume):
-# each message with the trace id it came with.
+# A batch's work done once before its messages are handled (see Stage.consume): the first usable
+# message of each VIN (key), with the trace id it came with.
 Prepare = Callable[[list[tuple[M, str | None]]], Awaitable[object]]
 # VIN and revision of a message that broke its contract, read from its bytes and its key.
 Identity = Callable[[bytes, str], tuple[str, int]]
@@ -106,13 +106,15 @@ HEALTH_ANSWERS: dict[int | str, dict[str, Any]] = {
 _unconfirmed: ContextVar[list[asyncio.Future[Any]] | None] = ContextVar("coc_unconfirmed", default=None)
 
 
+def carrier_of(record: Record) -> dict[str, str]:
+    """A record's headers as the text map OpenTelemetry's propagator reads."""
+    return {key: value.decode("latin-1") for key, value in record.headers or ()}
+
+
 def trace_id_of(record: Record) -> str | None:
-    """The trace id a record's ``traceparent`` header names (32 hex digits), or None."""
-    for key, value in record.headers or ():
-        if key == "traceparent":
-            parts = value.decode("latin-1").split("-")
-            return parts[1] if len(parts) == 4 and len(parts[1]) == 32 else None
-    return None
+    """The trace id a record came with (its ``traceparent``), as 32 hex digits; None without one."""
+    context = trace.get_current_span(propagate.extract(carrier_of(record))).get_span_context()
+    return format(context.trace_id, "032x") if context.is_valid else None
 
 
 def instance_name(stage: str) -> str:
@@ -292,9 +294,10 @@ class Stage(Generic[S]):
         in the DLQ like a broken one), or None. A message whose handler's output is
         too large for the broker is kept in the DLQ at once: no retry can change that.
 
-        ``prepare`` (consumer groups only) is given every message of a batch that
-        fits its contract and its key, in the batch's order, with the trace id
-        it came with, before any is handled: the place for one bulk database request instead of one per
+        ``prepare`` (consumer groups only) is given, before any message of a batch
+        is handled, the first message of each key (VIN) that fits its contract
+        and its key, with the trace id it came with: the place for one bulk
+        database request for the VINs' first records instead of one request per
         message. It may only do what the handlers would do anyway, idempotently
         (a batch can come again); its fault is transient, like a handler's.
         """
@@ -367,9 +370,10 @@ class Stage(Generic[S]):
             return Unusable(reason, vin=vin, revision=revision, state=broken_state)
 
         async def one(record: Record, parsed: M | Unusable) -> None:
-            carrier = {key: value.decode("latin-1") for key, value in record.headers or ()}
             with tracer.start_as_current_span(
-                f"{topic} process", context=propagate.extract(carrier), kind=trace.SpanKind.CONSUMER
+                f"{topic} process",
+                context=propagate.extract(carrier_of(record)),
+                kind=trace.SpanKind.CONSUMER,
             ):
                 if isinstance(parsed, Unusable):
                     await self._keep(record, parsed)
@@ -413,12 +417,12 @@ class Stage(Generic[S]):
 
         async def handle_batch(records: tuple[Record, ...]) -> None:
             by_key: dict[bytes | None, list[tuple[Record, M | Unusable]]] = {}
-            usable: list[tuple[M, str | None]] = []
+            firsts: dict[bytes | None, tuple[M, str | None]] = {}
             for record in records:
                 parsed = read(record)
                 by_key.setdefault(record.key, []).append((record, parsed))
-                if not isinstance(parsed, Unusable):
-                    usable.append((parsed, trace_id_of(record)))
+                if not isinstance(parsed, Unusable) and record.key not in firsts:
+                    firsts[record.key] = (parsed, trace_id_of(record))
             limit = asyncio.Semaphore(overlap)
 
             async def in_order(records: list[tuple[Record, M | Unusable]]) -> None:
@@ -426,9 +430,9 @@ class Stage(Generic[S]):
                     for record, parsed in records:  # a fault stops the VIN here: its later messages wait
                         await one(record, parsed)
 
-            if prepare is not None and usable:
+            if prepare is not None and firsts:
                 try:
-                    await prepare(usable)
+                    await prepare(list(firsts.values()))
                 except Exception:
                     await backoff.failed()
                     raise

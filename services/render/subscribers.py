@@ -42,10 +42,7 @@ def register(stage: Stage[RenderSettings], schema: IviSchema, versions: VersionN
 
     stage.publisher(topics.RENDERED, Document, "Unsigned IVI 2.0 documents with their SHA-256")
 
-    async def claim_numbers(records: list[tuple[ValidatedRecord, str | None]]) -> None:
-        firsts: dict[str, str] = {}
-        for record, _trace in records:
-            firsts.setdefault(record.build.vin, record.record_id)
-        await versions.claim_firsts([(record_id, vin) for vin, record_id in firsts.items()])
+    async def claim_numbers(firsts: list[tuple[ValidatedRecord, str | None]]) -> None:
+        await versions.claim_firsts([(record.record_id, record.build.vin) for record, _trace in firsts])
 
     stage.consume(topics.VALIDATED, ValidatedRecord, on_validated, prepare=claim_numbers)

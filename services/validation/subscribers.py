@@ -103,19 +103,16 @@ def register(stage: Stage[ValidationSettings], runtime: Runtime) -> None:
 
     decided: dict[str, Outcome] = {}
 
-    async def decide_firsts(records: list[tuple[AcceptedRecord, str | None]]) -> None:
+    async def decide_firsts(firsts: list[tuple[AcceptedRecord, str | None]]) -> None:
         """Decide each new VIN's first record of a batch and save those decisions in one request.
 
         A VIN the store knows already is refused there and decided by ``apply``
         (its revision compared with the newest known); so is a record whose
         approval is not known yet (``apply`` decides it again if it arrives).
         """
-        firsts: dict[str, BuildRecord] = {}
-        for record, _trace in records:
-            firsts.setdefault(record.build.vin, record.build)
         outcomes: dict[str, tuple[BuildRecord, Outcome, Approval]] = {}
         today, policy = dt.date.today(), runtime.policies.policy
-        for build in firsts.values():
+        for build in (record.build for record, _trace in firsts):
             approval = runtime.table.get(build.approval.key)
             if approval is not None:
                 outcomes[build.vin] = (build, decide(build, runtime.table, policy, today), approval)

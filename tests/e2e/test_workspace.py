@@ -136,6 +136,7 @@ async def test_the_board_shows_the_read_models_counts_and_follows_new_builds_liv
         for state, count in counts.items():
             assert cells[f"{group}|{state}"] == str(count), (group, state)
     assert await page.text_content('[data-count="total"]') == str(model["total"])
+    assert await page.title() == "Readiness · eCoC workspace"
     # Deliveries of earlier tests' certificates may still move: the page and the read model agree
     # once both are read again (the page follows live).
     kinds = ("delivery_queued", "submitted", "delivery_retrying", "delivered", "delivery_rejected")

@@ -46,26 +46,24 @@ class CertificateStore:
     async def setup(self) -> None:
         await self.certificates.create_index([("vin", 1), ("revision", 1)], unique=True)
 
-    async def store_firsts(self, documents: list[tuple[Document, str | None]]) -> int:
+    async def store_firsts(self, firsts: list[tuple[Document, str | None]]) -> int:
         """Store the first certificate of each new VIN in two requests for all; how many were stored.
 
         IviVersionNumber 1 is the first certificate render numbered for its VIN,
-        so the VIN's chain starts with it (no head, no previous link). Each VIN's
-        first document of the batch with that number is inserted in one request,
-        then the heads of those inserted in a second. A certificate stored
+        so the VIN's chain starts with it (no head, no previous link). Of the
+        VINs' first documents of a batch (``firsts``, one per VIN), those with
+        that number are inserted in one request, then the heads of those
+        inserted in a second. A certificate stored
         already is refused as a duplicate and takes ``store``'s path. A head
         refused as a duplicate means the VIN has a chain after all (a first
         certificate sent again after later ones, from a dead-letter queue):
         the certificate just inserted is taken back, before anyone saw its
         receipt, and stored by ``store`` as the next link.
         """
-        firsts: dict[str, tuple[Document, str | None]] = {}
-        for document, trace_id in documents:
-            firsts.setdefault(document.vin, (document, trace_id))
         at = stored_time(now())
         receipts: dict[str, ArchiveReceipt] = {}
         rows: list[MongoDoc] = []
-        for document, trace_id in firsts.values():
+        for document, trace_id in firsts:
             if document.version_number != 1:
                 continue
             receipt = receipt_for(document, None, at)

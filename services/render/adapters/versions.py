@@ -34,7 +34,7 @@ class VersionNumbers:
     async def claim_firsts(self, records: list[tuple[str, str]]) -> int:
         """Number 1 for each (record id, VIN) whose VIN has none yet, in two requests for all.
 
-        Each is the VIN's first record of a batch. The unique (vin, number)
+        Each is the VIN's first record of a batch (``Stage.consume``'s prepare). The unique (vin, number)
         index refuses number 1 for a VIN that has it, and the ``_id`` a record id
         already numbered; those take ``number_for``'s path of single requests.
         A VIN's first certificate, the common case, so costs no request of its

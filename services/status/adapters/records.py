@@ -166,22 +166,16 @@ class StatusStore:
         for event in events:
             by_vin[event.vin].append(event)
         limit = asyncio.Semaphore(CONCURRENT_VINS)
-        self._unbumped += 1
-        try:
-            created = await self._create_new(by_vin)
-        except BaseException:
-            self._unbumped -= 1
-            raise
-        for vin in created:
-            del by_vin[vin]
 
         async def one(vin: str, vin_events: list[StatusEvent]) -> Tally | None:
             async with limit, self._lock(vin):
                 return await self._fold_vin(vin, vin_events)
 
+        self._unbumped += 1
         try:
+            created = await self._create_new(by_vin)
             results = await asyncio.gather(
-                *(one(v, items) for v, items in by_vin.items()), return_exceptions=True
+                *(one(v, items) for v, items in by_vin.items() if v not in created), return_exceptions=True
             )
             change: Tally = {}
             for created_change in created.values():

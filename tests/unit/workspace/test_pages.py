@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 
 from services.workspace.identity import AuditEntry
 from services.workspace.rollout import PolicyTable
-from services.workspace.routes import age_text, board_view, safe_next, timeline_of
+from services.workspace.routes import TEMPLATES, age_text, board_view, safe_next, timeline_of
 from shared.contracts.policies import PolicyChange, ReleasePolicy
 
 pytestmark = pytest.mark.unit
@@ -161,3 +162,13 @@ def test_findings_the_record_no_longer_has_are_listed_as_settled_with_when_they_
     settled = settled_findings(record)
     assert [(f["code"], f["revision"], f["last_seen"]) for f in settled] == [("MASS", 2, at[1])]
     assert settled_findings({"findings": [], "timeline": [{"revision": 1, "time": at[0]}]}) == []
+
+
+def test_every_pages_title_is_plain_text() -> None:
+    """A page's title block is the browser tab's text: no markup may end up in it."""
+    pages = sorted(TEMPLATES.glob("*.html"))
+    assert len(pages) >= 8
+    for template in pages:
+        titles = re.findall(r"{% block title %}(.*?){% endblock %}", template.read_text(), flags=re.S)
+        for title in titles:
+            assert "<" not in title and "\n" not in title, f"{template.name}: title block {title[:60]!r}"
