@@ -12,7 +12,7 @@ import datetime as dt
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from services.validation.policy import CheckDigitMode, RulePolicy
 from shared.contracts import Approval, BuildRecord, Finding, Owner, Severity
@@ -33,12 +33,6 @@ ALWAYS_REQUIRED_GROUPS = (
     "DimensionGroup",
 )
 SIGNER_FIELDS = ("SignerName", "SignerPosition", "SignatureLocation")
-# The colour item per category: must, may, and (every other category) must not appear
-# (guidelines 1.13-1.14: an element outside the category's CoC model is an error). M1 and N1
-# carry it (the official M1 specimen; item 40 "Colour of vehicle" of their CoCs). The official
-# N2 specimen has no ColourTable, and no public source settles N2/N3 either way, so there a
-# colour is neither required nor refused until the IVI checking module says otherwise.
-COLOUR_ITEM: Mapping[str, str] = {"M1": "must", "N1": "must", "N2": "may", "N3": "may"}
 # The schema's category codes (VehicleCategoryCode) name sub-categories: off-road G, special
 # purpose S, both GS (M1G, N2GS...), trailers O1-O4 (O1S...), L1e-A..., T, C, R, S for
 # agricultural and forestry vehicles. Each has the CoC model of its base category
@@ -59,8 +53,86 @@ def base_category(code: str) -> str:
     return code
 
 
-# Categories whose CoC model has the pure-electric indicator (change overview, "ICM").
-ELECTRIC_INDICATOR_CATEGORIES = frozenset({"M1", "M2", "M3", "N1", "N2", "N3"})
+BASE_CATEGORIES = ("M1", "M2", "M3", "N1", "N2", "N3", "O", "L", "T")
+Presence = Literal["must", "may", "must not"]
+
+
+@dataclass(frozen=True)
+class CategoryItem:
+    """One item that a category's CoC model has or has not, as IVI's filling rules state it.
+
+    ``presence`` names the categories whose rule a source settles; every other
+    category takes ``otherwise``. Where no source in the kit settles a category,
+    the table says "may": the item is neither required nor refused there until
+    the IVI checking module (ICM) says otherwise.
+    """
+
+    item: str  # a child of CocDataGroup
+    presence: Mapping[str, Presence]
+    otherwise: Presence
+    codes: str  # the findings' prefix: <codes>_MISSING, <codes>_NOT_IN_MODEL
+    source: str
+
+    def of(self, category: str) -> Presence:
+        return self.presence.get(base_category(category), self.otherwise)
+
+
+# Which category-dependent items a certificate carries, per CoC model (the base category of
+# ``base_category``). The one table the rules read; a test per category holds it. Guidelines
+# 1.13-1.14: an item of the category's model is present, an item outside it is an error.
+CATEGORY_ITEMS: tuple[CategoryItem, ...] = (
+    CategoryItem(
+        "ColourTable",
+        # M1 and N1 carry "Colour of vehicle" (the official M1 specimen; their CoC models). The
+        # official N2 specimen has none, and no source in the kit settles N2/N3 either way.
+        {"M1": "must", "N1": "must", "N2": "may", "N3": "may"},
+        otherwise="must not",
+        codes="COLOUR",
+        source="guidelines 1.13-1.14 (colour on an M2 is an error); official M1 and N2 specimens",
+    ),
+    CategoryItem(
+        "PureElectricVehicleIndicator",
+        # Present with Y or N for M and N; a trailer has no energy source to state. L and T:
+        # not settled by the kit's sources.
+        {
+            "M1": "must",
+            "M2": "must",
+            "M3": "must",
+            "N1": "must",
+            "N2": "must",
+            "N3": "must",
+            "L": "may",
+            "T": "may",
+        },
+        otherwise="must not",
+        codes="INDICATOR",
+        source='guidelines 1.13-1.14; change overview "ICM"',
+    ),
+    CategoryItem(
+        "EnergyConvertorTable",
+        {"O": "must not"},  # energy convertors are those of M, N, L, T (and C) vehicles
+        otherwise="may",
+        codes="ENERGY_CONVERTOR",
+        source="set-up manual and change overview: energy convertors of M, N, L, T or C vehicles",
+    ),
+    CategoryItem(
+        "MechanicalCouplingTable",  # with its coupling-parts table inside
+        {"M1": "must not"},
+        otherwise="may",
+        codes="COUPLING",
+        source="set-up manual: M1 has no fitted-coupling table and no coupling-parts table",
+    ),
+    CategoryItem(
+        "MechanicalCouplingCanBeFittedTable",
+        {"M1": "must not"},
+        otherwise="may",
+        codes="COUPLING_CAN_BE_FITTED",
+        source='set-up manual: M1 has no "can be fitted" coupling table',
+    ),
+)
+CATEGORY_ITEM = {row.item: row for row in CATEGORY_ITEMS}
+# Version "N/A" is for tractors and L-category vehicles only (change overview; 167/2013, 168/2013).
+VERSION_NA_CATEGORIES = frozenset({"L", "T"})
 ELECTRICITY = "95"
 COLOUR_CODES = frozenset(str(n) for n in range(1, 11))
 
@@ -121,7 +193,9 @@ def master_data_findings(approval: Approval, schema: IviSchema) -> Iterator[Find
                 Owner.TYPE_APPROVAL,
             )
     yield from _signing_authority_findings(tree)
+    yield from _category_item_findings(approval)
     yield from _electric_indicator_findings(approval)
+    yield from _version_findings(approval)
     if approval.actual_mass_min_kg is None or approval.actual_mass_max_kg is None:
         yield finding(
             "APPROVAL_MASS_RANGE_MISSING",
@@ -155,22 +229,49 @@ def _signing_authority_findings(tree: Mapping[str, Any]) -> Iterator[Finding]:
             )
 
 
-def _electric_indicator_findings(approval: Approval) -> Iterator[Finding]:
-    """PureElectricVehicleIndicator: present where the model has it; Y only if every source is 95.
+def _category_item_findings(approval: Approval) -> Iterator[Finding]:
+    """The approval's items against its category's CoC model (``CATEGORY_ITEMS``; colour is the build's)."""
+    for row in CATEGORY_ITEMS:
+        if row.item == "ColourTable":
+            continue
+        presence, present = row.of(approval.category), row.item in approval.certificate
+        if presence == "must" and not present:
+            yield finding(
+                f"{row.codes}_MISSING",
+                f"{ROOT}/{row.item}",
+                f"a {approval.category} certificate states {row.item}; add it to approval "
+                f"{approval.number} version {approval.version}",
+                Owner.TYPE_APPROVAL,
+            )
+        elif presence == "must not" and present:
+            yield finding(
+                f"{row.codes}_NOT_IN_MODEL",
+                f"{ROOT}/{row.item}",
+                f"a {approval.category} certificate has no {row.item} item; remove it from approval "
+                f"{approval.number} version {approval.version}",
+                Owner.TYPE_APPROVAL,
+            )
 
-    (guidelines 1.13-1.14 and change overview "ICM")
+
+def _version_findings(approval: Approval) -> Iterator[Finding]:
+    if approval.version == "N/A" and base_category(approval.category) not in VERSION_NA_CATEGORIES:
+        yield finding(
+            "VERSION_NOT_APPLICABLE",
+            f"{ROOT}/Version",
+            f"Version N/A is for tractors and L-category vehicles only; approval {approval.number} "
+            f"({approval.category}) names its version",
+            Owner.TYPE_APPROVAL,
+        )
+
+
+def _electric_indicator_findings(approval: Approval) -> Iterator[Finding]:
+    """PureElectricVehicleIndicator, where stated, is Y only if every energy source is 95.
+
+    (guidelines 1.13-1.14 and change overview "ICM"; whether it is stated: ``CATEGORY_ITEMS``)
     """
-    if base_category(approval.category) not in ELECTRIC_INDICATOR_CATEGORIES:
-        return
     path = f"{ROOT}/PureElectricVehicleIndicator"
     indicator = approval.certificate.get("PureElectricVehicleIndicator")
     if indicator is None:
-        yield finding(
-            "INDICATOR_MISSING",
-            path,
-            f"a {approval.category} certificate states PureElectricVehicleIndicator (Y or N)",
-            Owner.TYPE_APPROVAL,
-        )
         return
     sources = set(_energy_sources(approval.certificate))
     all_electric = bool(sources) and sources == {ELECTRICITY}
@@ -434,7 +535,7 @@ def colours(ctx: Context) -> Iterator[Finding]:
     path = f"{ROOT}/ColourTable/ColourGroup/Colour"
     if ctx.approval is None:
         return
-    presence = COLOUR_ITEM.get(base_category(ctx.approval.category), "must not")
+    presence = CATEGORY_ITEM["ColourTable"].of(ctx.approval.category)
     if presence == "must" and not ctx.build.colours:
         yield finding("COLOUR_MISSING", path, "the build record has no colour", Owner.PRODUCTION)
     if presence == "must not" and ctx.build.colours:

@@ -409,3 +409,70 @@ def test_an_off_road_m1_without_the_pure_electric_indicator_is_a_finding(
     certificate = {k: v for k, v in approval.certificate.items() if k != "PureElectricVehicleIndicator"}
     off_road = approval.model_copy(update={"category": "M1G", "certificate": certificate})
     assert "INDICATOR_MISSING" in {f.code for f in findings_for(build, [off_road], schema)}
+
+
+CATEGORY_ITEM_CODES = ("COLOUR", "INDICATOR", "ENERGY_CONVERTOR", "COUPLING", "COUPLING_CAN_BE_FITTED")
+TABLE_ITEMS = (
+    "PureElectricVehicleIndicator",
+    "EnergyConvertorTable",
+    "MechanicalCouplingTable",
+    "MechanicalCouplingCanBeFittedTable",
+)
+
+
+@pytest.mark.parametrize(
+    ("category", "missing_when_absent", "refused_when_present"),
+    [
+        (
+            "M1",
+            {"COLOUR_MISSING", "INDICATOR_MISSING"},
+            {"COUPLING_NOT_IN_MODEL", "COUPLING_CAN_BE_FITTED_NOT_IN_MODEL"},
+        ),
+        ("M2", {"INDICATOR_MISSING"}, {"COLOUR_NOT_IN_MODEL"}),
+        ("M3S", {"INDICATOR_MISSING"}, {"COLOUR_NOT_IN_MODEL"}),
+        ("N1", {"COLOUR_MISSING", "INDICATOR_MISSING"}, set()),
+        ("N2", {"INDICATOR_MISSING"}, set()),
+        ("N3G", {"INDICATOR_MISSING"}, set()),
+        ("O4", set(), {"COLOUR_NOT_IN_MODEL", "INDICATOR_NOT_IN_MODEL", "ENERGY_CONVERTOR_NOT_IN_MODEL"}),
+        ("L3e-A1", set(), {"COLOUR_NOT_IN_MODEL"}),
+        ("T1a", set(), {"COLOUR_NOT_IN_MODEL"}),
+    ],
+)
+def test_each_category_carries_the_items_of_its_coc_model(
+    build: BuildRecord,
+    approval: Approval,
+    schema: IviSchema,
+    category: str,
+    missing_when_absent: set[str],
+    refused_when_present: set[str],
+) -> None:
+    """Every category-dependent item absent, then every one present: what the category's model says."""
+
+    def item_codes(with_items: bool) -> set[str]:
+        tree = {k: v for k, v in approval.certificate.items() if k not in TABLE_ITEMS}
+        if with_items:
+            tree |= {"MechanicalCouplingTable": {}, "MechanicalCouplingCanBeFittedTable": {}}
+            tree |= {
+                k: approval.certificate[k] for k in ("PureElectricVehicleIndicator", "EnergyConvertorTable")
+            }
+        of_category = approval.model_copy(update={"category": category, "certificate": tree})
+        vehicle = build.model_copy(update={"colours": ("2",) if with_items else ()})
+        found = findings_for(vehicle, [of_category], schema)
+        return {
+            f.code for f in found if f.code.rsplit("_", 1)[0].removesuffix("_NOT_IN") in CATEGORY_ITEM_CODES
+        }
+
+    assert item_codes(with_items=False) == missing_when_absent
+    assert item_codes(with_items=True) == refused_when_present
+
+
+@pytest.mark.parametrize(
+    ("category", "allowed"), [("M1", False), ("N3", False), ("O2", False), ("L1e-B", True), ("T2b", True)]
+)
+def test_version_n_a_is_for_tractors_and_l_category_only(
+    build: BuildRecord, approval: Approval, schema: IviSchema, category: str, allowed: bool
+) -> None:
+    na = approval.model_copy(update={"category": category, "version": "N/A"})
+    vehicle = build.model_copy(update={"approval": build.approval.model_copy(update={"version": "N/A"})})
+    found = {f.code for f in findings_for(vehicle, [na], schema)}
+    assert ("VERSION_NOT_APPLICABLE" in found) is not allowed
