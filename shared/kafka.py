@@ -14,7 +14,10 @@ Conventions (design.md, "Topics" and "Delivery and failure"):
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import time
+from itertools import chain
 from typing import Any, TypeAlias, TypeVar
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
@@ -71,6 +74,35 @@ def group_options(group_id: str) -> dict[str, Any]:
         "ack_policy": AckPolicy.NACK_ON_ERROR,
         "auto_offset_reset": "earliest",
     }
+
+
+# An empty poll that came back this much faster than its wait found no partition to wait on
+# (a rebalance in progress): the loop pauses this long before it asks again, so it cannot spin.
+EMPTY_POLL_PAUSE_S = 0.05
+
+
+def wait_for_records(subscriber: Any, poll_ms: int) -> None:
+    """Make a FastStream batch subscriber wait for records instead of sleeping between polls.
+
+    FastStream's batch subscriber asks the consumer for what came within its
+    ``batch_timeout_ms`` and, when nothing came, sleeps as long again. With a
+    short wait an idle stage wakes 25 times a second per topic it reads; with
+    a long one a record arriving during the sleep waits for it, at every
+    stage it passes. The consumer's ``getmany`` returns as soon as a record is
+    fetched, so here each poll waits up to ``poll_ms`` and nothing sleeps.
+    """
+    max_records = subscriber.max_records
+
+    async def get_msg(consumer: AIOKafkaConsumer) -> tuple[Record, ...]:
+        began = time.monotonic()
+        batches = await consumer.getmany(timeout_ms=poll_ms, max_records=max_records)
+        if batches:
+            return tuple(chain.from_iterable(batches.values()))
+        if time.monotonic() - began < poll_ms / 2000:
+            await asyncio.sleep(EMPTY_POLL_PAUSE_S)
+        return ()
+
+    subscriber.get_msg = get_msg
 
 
 def broadcast_options(*, from_start: bool = True) -> dict[str, Any]:

@@ -120,7 +120,11 @@ class ServiceSettings(CocSettings):
         500, ge=1, le=10_000, description="Most messages a stage takes from its topic in one batch"
     )
     consume_wait_ms: int = Field(
-        20, ge=0, le=5_000, description="How long a stage waits to fill a batch before it takes what came"
+        500,
+        ge=1,
+        le=5_000,
+        description="Longest wait of one poll of a stage's topic while nothing comes; a record that "
+        "arrives ends the wait at once, and the batch is what was fetched by then",
     )
     consume_overlap: int = Field(
         64, ge=1, le=1_000, description="VINs of one batch a stage works on at once (each VIN in order)"

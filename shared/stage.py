@@ -70,6 +70,7 @@ from shared.kafka import (
     make_broker,
     parse_as,
     raw_records,
+    wait_for_records,
 )
 from shared.mongo import MongoDoc, database, make_client
 from shared.settings import ServiceSettings
@@ -199,6 +200,11 @@ class Flow:
             self.failing_since = None
         finally:
             self.busy_since = None
+
+
+# What a gathering reader's fetch waits for at most (``Stage.consume_batches``): about 1,700
+# status events, far more than a second of them at the line's pace.
+GATHER_BYTES = 1 << 20
 
 
 class CannotStart(Exception):
@@ -402,7 +408,7 @@ class Stage(Generic[S]):
 
         flow = self._flow(topic)
 
-        @self.broker.subscriber(
+        subscriber = self.broker.subscriber(
             topic,
             batch=True,
             max_records=self.settings.consume_batch,
@@ -411,6 +417,9 @@ class Stage(Generic[S]):
             title=f"{self.name}:{topic}",
             **group_options(group),  # one consumer: the overlap is across the VINs of its batch
         )
+        wait_for_records(subscriber, self.settings.consume_wait_ms)
+
+        @subscriber
         async def on_batch(records: Any) -> None:
             with flow.batch():
                 await handle_batch(records)
@@ -458,8 +467,9 @@ class Stage(Generic[S]):
         handler: Callable[[list[M]], Awaitable[None]],
         *,
         max_records: int,
-        timeout_ms: int = 200,
+        timeout_ms: int = 500,
         live: bool = False,
+        gather_ms: int = 0,
     ) -> None:
         """Subscribe ``handler`` to batches of up to ``max_records`` parsed messages.
 
@@ -468,12 +478,17 @@ class Stage(Generic[S]):
         back); the rest of the batch goes on. A transient fault leaves the whole
         batch uncommitted, so the handler must be idempotent. With ``live`` every
         instance reads the topic from its end, in no group (a live feed).
+
+        With ``gather_ms`` the broker holds each fetch until that long has
+        passed or ``GATHER_BYTES`` have come: a reader that may lag that much
+        (a board, a read model folded every second) then costs the broker a
+        few fetches a second instead of one per message or two.
         """
         backoff = self._backoff()
         self.publisher(topics.dlq(topic), DeadLetter)
         flow = self._flow(topic)
 
-        @self.broker.subscriber(
+        subscriber = self.broker.subscriber(
             topic,
             batch=True,
             max_records=max_records,
@@ -481,7 +496,12 @@ class Stage(Generic[S]):
             decoder=raw_records,
             title=f"{self.name}:{topic}",
             **(broadcast_options(from_start=False) if live else self._group(topic)),
+            fetch_min_bytes=GATHER_BYTES if gather_ms else 1,
+            fetch_max_wait_ms=gather_ms or 500,  # 500: the consumer's own default
         )
+        wait_for_records(subscriber, timeout_ms)
+
+        @subscriber
         async def on_batch(records: Any) -> None:
             with flow.batch():
                 parsed: list[M] = []

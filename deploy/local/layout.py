@@ -21,8 +21,9 @@ from deploy.local.settings import StackSettings
 
 KAFKA_VERSION = "4.1.2"
 FERRETDB_VERSION = "v1.24.2"
-# Our build of it: the version plus the patch in build-ferretdb.sh (indexed _id lookups).
-FERRETDB_BUILD = f"{FERRETDB_VERSION}-idindex"
+# Our build of it: the version plus the patches in build-ferretdb.sh (indexed _id lookups,
+# debug lines formatted only when debug logging is on).
+FERRETDB_BUILD = f"{FERRETDB_VERSION}-idindex-lazylog"
 DEPLOY_DIR = Path(__file__).resolve().parent  # pom.xml, build-ferretdb.sh, Kafka configuration
 START_TIMEOUT = 120.0
 STOP_TIMEOUT = 30.0

@@ -32,4 +32,10 @@ def register(stage: Stage[StatusSettings], store: StatusStore) -> None:
         await store.apply_many(events)
         await asyncio.sleep(max(0.0, interval - (time.monotonic() - began)))
 
-    stage.consume_batches(topics.STATUS, StatusEvent, on_status, max_records=stage.settings.status_batch)
+    stage.consume_batches(
+        topics.STATUS,
+        StatusEvent,
+        on_status,
+        max_records=stage.settings.status_batch,
+        gather_ms=int(interval * 500),  # half the interval: the fold never waits on the broker
+    )

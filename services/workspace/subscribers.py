@@ -15,6 +15,9 @@ from shared.contracts.policies import PolicyChange
 from shared.stage import Stage
 
 BATCH = 500
+# The board's live counts lag the status topic by at most this much; the broker then answers
+# the feed a few times a second, not once for every event or two.
+LIVE_GATHER_MS = 250
 
 
 # Approvals reach the topic through intake's API, with the type-approval team's token.
@@ -33,7 +36,9 @@ def register(
     async def on_approval(approval: Approval) -> None:
         approvals.add(approval, dt.datetime.now(dt.UTC), PUBLISHER)
 
-    stage.consume_batches(topics.STATUS, StatusEvent, on_status, max_records=BATCH, live=True)
+    stage.consume_batches(
+        topics.STATUS, StatusEvent, on_status, max_records=BATCH, live=True, gather_ms=LIVE_GATHER_MS
+    )
     # Every instance keeps the whole table, as validation does.
     stage.consume(topics.POLICIES, PolicyChange, on_policy, broadcast=True, broken_state=None)
     stage.consume(topics.APPROVALS, Approval, on_approval, broadcast=True, broken_state=None)
