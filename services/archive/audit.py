@@ -25,6 +25,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from lxml import etree
 
+from services.archive.stored_xml import StoredBytesError, xml_of
 from shared.xml import IVI_NS, XmlInputError, parse_bytes, validate
 from shared.xmldsig import trusted_by, verify
 
@@ -87,7 +88,10 @@ class Auditor:
             )
         )
         found: list[str] = []
-        xml = str(row.get("xml", "")).encode("utf-8")
+        try:
+            xml = xml_of(row)
+        except StoredBytesError as exc:
+            return [Break(vin, record_id, f"its stored bytes cannot be read: {exc}")]
         if hashlib.sha256(xml).hexdigest() != row.get("sha256"):
             found.append("its bytes no longer have the SHA-256 recorded when it was archived")
         try:

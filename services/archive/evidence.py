@@ -26,6 +26,7 @@ import zipfile
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from services.archive.stored_xml import xml_of
 from shared.contracts.approvals import Approval, master_data_sha256
 from shared.xml import DSIG_NS, XmlInputError, parse_bytes
 
@@ -77,7 +78,7 @@ def bundle(
         raise EvidenceError(
             f"certificate {row['_id']} was archived without its evidence (archived before evidence was kept)"
         )
-    xml = row["xml"].encode("utf-8")
+    xml = xml_of(row)
     links = chain_entries(chain)
     position = next((i for i, link in enumerate(links) if link["revision"] == row["revision"]), None)
     files: dict[str, bytes] = {

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, HTTPException, Response, status
 
 from services.archive.adapters.store import CertificateStore
 from services.archive.evidence import EvidenceError, bundle
+from services.archive.stored_xml import xml_of
 from shared.auth import Authenticator, Role
 
 Receipts = Callable[[str], Awaitable[Sequence[dict[str, Any]] | str]]
@@ -94,4 +95,4 @@ def as_response(doc: dict[str, Any] | None, what: str) -> Response:
         "X-Coc-Archived-At": archived_at.isoformat() if archived_at else "",
     }
     # The bytes exactly as signed: any re-formatting would break the signature.
-    return Response(content=doc["xml"].encode("utf-8"), media_type="application/xml", headers=headers)
+    return Response(content=xml_of(doc), media_type="application/xml", headers=headers)

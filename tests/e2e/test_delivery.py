@@ -24,6 +24,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from devkit.authorities import Nap, Pki, Vca
 from devkit.watch import topic_partitions
+from services.archive.stored_xml import packed, xml_of
 from shared import topics
 from shared.auth import Role
 from shared.contracts import BuildRecord
@@ -216,13 +217,13 @@ async def test_a_reviewed_and_delivered_record_has_its_whole_evidence_and_the_au
     altered_vin = plain.vin
     with pipeline.mongo() as db:
         row = db["archive_certificates"].find_one({"_id": f"{altered_vin}:1"})
-        xml = row["xml"]
+        xml = xml_of(row)
         flipped = (
-            xml.replace("<ActualMass>", "<ActualMass>1", 1)
-            if "<ActualMass>" in xml
-            else xml[:-10] + "X" + xml[-9:]
+            xml.replace(b"<ActualMass>", b"<ActualMass>1", 1)
+            if b"<ActualMass>" in xml
+            else xml[:-10] + b"X" + xml[-9:]
         )
-        db["archive_certificates"].update_one({"_id": f"{altered_vin}:1"}, {"$set": {"xml": flipped}})
+        db["archive_certificates"].update_one({"_id": f"{altered_vin}:1"}, {"$set": packed(flipped)})
         db["archive_certificates"].delete_one({"_id": f"{corrected.vin}:1"})
     broken = pipeline.coc("audit", "--json", timeout=600)
     assert broken.returncode == 1, broken.stdout[-2000:] + broken.stderr[-2000:]

@@ -1,6 +1,6 @@
 """The archive_certificates collection: each signed certificate once per VIN and revision.
 
-Every certificate keeps its bytes, their SHA-256, its link in the VIN's hash
+Every certificate keeps its bytes (packed, ``services.archive.stored_xml``), their SHA-256, its link in the VIN's hash
 chain (``services.archive.chain``) and the signer certificate's fingerprint.
 Certificates are kept, never replaced (domain.md: keep every issued version,
 ten years as the floor).
@@ -25,6 +25,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from services.archive.chain import Head, advances, receipt_for
+from services.archive.stored_xml import packed
 from shared.contracts.events import ArchiveReceipt, Document, Evidence, now
 from shared.mongo import MongoDoc, insert_new
 
@@ -119,7 +120,7 @@ class CertificateStore:
         row = {
             **receipt.model_dump(mode="python"),
             "version_number": document.version_number,
-            "xml": document.xml,
+            **packed(document.xml.encode("utf-8")),
         }
         if document.evidence is not None:
             # The approval first: a stored certificate never names a snapshot that is missing.

@@ -9,6 +9,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from services.archive.adapters.store import CertificateStore
 from services.archive.chain import Head, receipt_for
+from services.archive.stored_xml import packed, xml_of
 from shared.contracts.events import Document, now
 from shared.mongo import MongoDoc
 
@@ -54,7 +55,7 @@ async def test_first_certificate_of_a_vin_links_to_no_previous_certificate(
     assert await store.head(vin) == Head(1, first.sha256, (1,))
     stored = await store.get(vin)
     assert stored is not None
-    assert (stored["_id"], stored["xml"], stored["version_number"]) == (f"{vin}:1", first.xml, 1)
+    assert (stored["_id"], xml_of(stored).decode(), stored["version_number"]) == (f"{vin}:1", first.xml, 1)
 
 
 async def test_next_revision_links_to_the_sha256_of_the_previous_certificate(
@@ -124,9 +125,9 @@ async def test_get_returns_the_asked_revision_and_none_for_what_was_never_stored
 
     older = await store.get(vin, 1)
     assert older is not None
-    assert (older["revision"], older["xml"], older["version_number"]) == (1, first.xml, 1)
+    assert (older["revision"], xml_of(older).decode(), older["version_number"]) == (1, first.xml, 1)
     newest = await store.get(vin)
-    assert newest is not None and (newest["revision"], newest["xml"]) == (2, second.xml)
+    assert newest is not None and (newest["revision"], xml_of(newest).decode()) == (2, second.xml)
     assert await store.get(vin, 3) is None
     assert await store.get(f"{vin}X") is None
     assert await store.get(f"{vin}X", 1) is None
@@ -144,7 +145,7 @@ async def test_head_left_behind_by_a_crash_after_the_insert_is_moved_on_by_the_r
             "_id": second.record_id,
             **written.model_dump(mode="python"),
             "version_number": second.version_number,
-            "xml": second.xml,
+            **packed(second.xml.encode()),
         }
     )
     assert await store.head(vin) == Head(1, first.sha256, (1,))
@@ -173,7 +174,7 @@ async def test_first_certificates_stored_in_bulk_start_their_chains_and_others_t
     assert await store.head(new_b) == Head(3, batch[3].sha256, (3,))
     assert await store.head(old) == Head(2, batch[2].sha256, (1, 2))
     stored = await store.get(new_b, 3)
-    assert stored is not None and stored["xml"] == batch[3].xml and stored["version_number"] == 1
+    assert stored is not None and xml_of(stored).decode() == batch[3].xml and stored["version_number"] == 1
     # Another process (nothing in memory) gets the same receipts from what was stored.
     again = CertificateStore(store.certificates.database)
     assert [await again.store(d) for d in batch] == receipts

@@ -6,6 +6,7 @@ import hashlib
 import io
 import json
 import zipfile
+import zlib
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from devkit.keys import generate_dev_seal
 from services.archive.audit import Auditor, Link, chain_breaks
 from services.archive.evidence import EvidenceError, bundle
+from services.archive.stored_xml import PACKED, packed, xml_of
 from services.signing.seal import Seal
 from shared.xml import load_ivi_schema
 
@@ -71,7 +73,7 @@ def row_of(xml: bytes, vin: str, approval_sha: str = "a" * 64, **evidence: Any) 
         "sha256": hashlib.sha256(xml).hexdigest(),
         "previous_sha256": None,
         "signer_fingerprint": "f",
-        "xml": xml.decode("utf-8"),
+        **packed(xml),
         "evidence": {
             "build": {"vin": vin, "revision": 1},
             "approval_key": "K",
@@ -142,3 +144,20 @@ def test_a_late_older_revision_kept_outside_the_chain_is_not_a_break() -> None:
     late = Link(2, 3, SHA[2], None)  # stored after revision 3, linked to nothing (services.archive.chain)
     assert chain_breaks([one, three, late], head(3, [1, 3])) == []
     assert chain_breaks([one, late], head(3, [1, 3])) != []
+
+
+def test_a_row_archived_before_packing_is_read_as_it_was_kept_and_unreadable_bytes_are_a_break(
+    sealed: tuple[bytes, Any], xsd_path: Any
+) -> None:
+    xml, cert = sealed
+    vin = vin_of(xml)
+    auditor = Auditor(load_ivi_schema(xsd_path), [cert], {"a" * 64: "a" * 64}.get)
+    row = row_of(xml, vin)
+    assert xml_of(row) == xml and len(row[PACKED]) < len(xml) / 2
+    plain = {**{k: v for k, v in row.items() if k != PACKED}, "xml": xml.decode("utf-8")}
+    assert xml_of(plain) == xml and auditor.certificate(plain) == []
+    for damaged in (row[PACKED][:-40], b"not zlib at all", "text"):
+        what = [b.what for b in auditor.certificate({**row, PACKED: damaged})]
+        assert len(what) == 1 and what[0].startswith("its stored bytes cannot be read"), what
+    bomb = {**row, PACKED: zlib.compress(b" " * (17 * 1024 * 1024))}
+    assert "at most" in auditor.certificate(bomb)[0].what
