@@ -126,6 +126,13 @@ class ServiceSettings(CocSettings):
         description="Longest wait of one poll of a stage's topic while nothing comes; a record that "
         "arrives ends the wait at once, and the batch is what was fetched by then",
     )
+    consume_gather_ms: int = Field(
+        40,
+        ge=0,
+        le=1_000,
+        description="How long the broker may hold a stage's fetch to gather more records (0: answer "
+        "with the first); at a line's pace a stage then handles a few records per batch instead of one",
+    )
     consume_overlap: int = Field(
         64, ge=1, le=1_000, description="VINs of one batch a stage works on at once (each VIN in order)"
     )

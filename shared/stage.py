@@ -416,6 +416,8 @@ class Stage(Generic[S]):
             decoder=raw_records,
             title=f"{self.name}:{topic}",
             **group_options(group),  # one consumer: the overlap is across the VINs of its batch
+            fetch_min_bytes=GATHER_BYTES if self.settings.consume_gather_ms else 1,
+            fetch_max_wait_ms=self.settings.consume_gather_ms or 500,
         )
         wait_for_records(subscriber, self.settings.consume_wait_ms)
 
