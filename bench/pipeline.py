@@ -50,6 +50,7 @@ from devkit.samples import generate
 from devkit.watch import NotSettled, StatusWatch, at_rest, say, watching
 from shared import topics
 from shared.contracts import BuildRecord
+from shared.mongo import database, make_client
 from shared.settings import ServiceSettings
 
 # --- figures ---------------------------------------------------------------------------------
@@ -154,20 +155,27 @@ async def publish_and_wait(
     return published, watch
 
 
-PRELOAD_FILE = "bench-preload.json"  # how many certificates earlier preloads archived, in the state dir
+# How many certificates earlier preloads archived, kept in the stack's own database: a database
+# made afresh (its data folder removed) forgets it with the certificates (a marker file did not).
+PRELOAD_COLLECTION, PRELOAD_ID = "bench_preload", "archived"
 
 
 async def preload(settings: ServiceSettings, wanted: int, rng: random.Random, timeout: float) -> None:
     """Archive builds until the stack holds ``wanted`` certificates from preloads (untimed)."""
-    marker = settings.state_dir / PRELOAD_FILE
-    done = int(json.loads(marker.read_text()).get("archived", 0)) if marker.exists() else 0
-    while done < wanted:
-        chunk = min(20_000, wanted - done)
-        builds = retag_all(generate(chunk, rng.randrange(1 << 30), 0.0).builds, fresh_tag(rng))
-        published, watch = await publish_and_wait(settings, builds, timeout, 0.0, "preload builds")
-        done += figures(published, watch).archived
-        marker.write_text(json.dumps({"archived": done}))
-        say(f"preload: {done}/{wanted} certificates archived")
+    client = make_client(settings)
+    try:
+        marker = database(client, settings)[PRELOAD_COLLECTION]
+        found = await marker.find_one({"_id": PRELOAD_ID})
+        done = int(found["n"]) if found else 0
+        while done < wanted:
+            chunk = min(20_000, wanted - done)
+            builds = retag_all(generate(chunk, rng.randrange(1 << 30), 0.0).builds, fresh_tag(rng))
+            published, watch = await publish_and_wait(settings, builds, timeout, 0.0, "preload builds")
+            done += figures(published, watch).archived
+            await marker.replace_one({"_id": PRELOAD_ID}, {"n": done}, upsert=True)
+            say(f"preload: {done}/{wanted} certificates archived")
+    finally:
+        await client.close()
 
 
 async def run(
