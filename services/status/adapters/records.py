@@ -65,7 +65,9 @@ JOURNAL_KEEP = 20_000  # journal entries each writing process keeps; a reader fu
 RELOAD_S = 900.0  # a view is read whole again this often (it repairs what a writer's crash left unsaid)
 CATCH_UP_LIMIT = 2_000  # journal entries a reader follows before it rather reads the view whole
 HEAD_MAX_AGE = dt.timedelta(days=2)  # a writer silent this long is gone: its journal is deleted
-KNOWN_VINS = 200_000  # VINs this process knows have a record (then it forgets them all, and learns again)
+KNOWN_VINS = (
+    50_000  # VINs this process knows have a record (then it forgets them all, and learns again); 5 MB
+)
 
 log = logging.getLogger(__name__)
 
