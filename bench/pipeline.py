@@ -41,7 +41,7 @@ import statistics
 import sys
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from bench.resources import Usage, measuring, stack_processes
 from bench.stagecode import StageCode, measure
@@ -72,6 +72,8 @@ class Figures:
     per_second: float
     publish_to_archived: tuple[float, float]
     received_to_archived: tuple[float, float]
+    read_model_behind_s: float = 0.0  # from at rest until the status read model had folded everything
+    whole: Usage | None = None  # the processes' use until then
 
     def lines(self) -> list[str]:
         p50, p99 = self.publish_to_archived
@@ -193,11 +195,54 @@ async def run(
     sample_seed = rng.randrange(1 << 30)
     builds = retag_all(generate(builds_wanted, sample_seed, 0.0).builds, fresh_tag(rng))
     processes = stack_processes(settings.state_dir / "pids")
-    async with measuring(processes) as usage:
-        published, watch = await publish_and_wait(
-            settings, builds, timeout, rate, f"builds (sample seed {sample_seed})"
-        )
-    return figures(published, watch), code, usage
+    async with measuring(processes) as whole:
+        async with measuring(processes) as usage:
+            published, watch = await publish_and_wait(
+                settings, builds, timeout, rate, f"builds (sample seed {sample_seed})"
+            )
+        behind_s = await read_model_current(settings, timeout)
+    # ``whole`` is filled in as its block ends: the object is the one kept here.
+    return replace(figures(published, watch), read_model_behind_s=behind_s, whole=whole), code, usage
+
+
+STATUS_GROUP = f"coc-status.{topics.STATUS}"  # the status service's consumer group (``Stage._group``)
+
+
+async def read_model_current(settings: ServiceSettings, timeout: float) -> float:
+    """Seconds until the status service has folded every status event there is.
+
+    The pipeline is at rest when every build has its outcome on the status
+    topic; the read model behind the board and the worklists folds that topic
+    on its own, and after a burst it may still be catching up.
+    """
+    from aiokafka import AIOKafkaConsumer
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    ends = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    await ends.start()
+    began = loop_time()
+    try:
+        while True:
+            committed = await admin.list_consumer_group_offsets(STATUS_GROUP)
+            latest = await ends.end_offsets(list(committed))
+            behind = sum(latest[tp] - meta.offset for tp, meta in committed.items())
+            if behind <= 0:
+                return loop_time() - began
+            if loop_time() - began > timeout:
+                raise NotSettled(
+                    f"the status read model is still {behind} events behind after {timeout:.0f} s"
+                )
+            say(f"status read model: {behind} events to fold")
+            await asyncio.sleep(5)
+    finally:
+        await ends.stop()
+        await admin.close()
+
+
+def loop_time() -> float:
+    return asyncio.get_running_loop().time()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -241,6 +286,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "",
                 "per process, first publish to at rest",
                 *usage.lines(result.archived),
+                "",
+                f"status read model current       {result.read_model_behind_s:.0f} s after the pipeline was at rest",
+                *(
+                    [
+                        "per process, first publish until the read model is current",
+                        *result.whole.lines(result.archived),
+                    ]
+                    if result.whole is not None and result.read_model_behind_s >= 1
+                    else []
+                ),
             ]
         )
     )
