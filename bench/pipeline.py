@@ -234,8 +234,9 @@ async def read_model_current(settings: ServiceSettings, timeout: float) -> float
                 raise NotSettled(
                     f"the status read model is still {behind} events behind after {timeout:.0f} s"
                 )
-            say(f"status read model: {behind} events to fold")
-            await asyncio.sleep(5)
+            if round(loop_time() - began) % 5 == 0:
+                say(f"status read model: {behind} events to fold")
+            await asyncio.sleep(1)
     finally:
         await ends.stop()
         await admin.close()
