@@ -76,6 +76,19 @@ def group_options(group_id: str) -> dict[str, Any]:
     }
 
 
+# What a gathering fetch waits for at most: about 1,700 status events, far more than a second of
+# them at a line's pace, so the wait ends it, not the size.
+GATHER_BYTES = 1 << 20
+
+
+def gather_options(gather_ms: int) -> dict[str, Any]:
+    """Subscriber options letting the broker hold a fetch up to ``gather_ms`` to gather records (0: off)."""
+    return {
+        "fetch_min_bytes": GATHER_BYTES if gather_ms else 1,
+        "fetch_max_wait_ms": gather_ms or 500,  # 500: the consumer's own default
+    }
+
+
 # An empty poll that came back this much faster than its wait found no partition to wait on
 # (a rebalance in progress): the loop pauses this long before it asks again, so it cannot spin.
 EMPTY_POLL_PAUSE_S = 0.05

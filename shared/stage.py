@@ -65,6 +65,7 @@ from shared.kafka import (
     broadcast_options,
     ensure_topics,
     envelope_headers,
+    gather_options,
     group_options,
     key_text,
     make_broker,
@@ -200,11 +201,6 @@ class Flow:
             self.failing_since = None
         finally:
             self.busy_since = None
-
-
-# What a gathering reader's fetch waits for at most (``Stage.consume_batches``): about 1,700
-# status events, far more than a second of them at the line's pace.
-GATHER_BYTES = 1 << 20
 
 
 class CannotStart(Exception):
@@ -416,8 +412,7 @@ class Stage(Generic[S]):
             decoder=raw_records,
             title=f"{self.name}:{topic}",
             **group_options(group),  # one consumer: the overlap is across the VINs of its batch
-            fetch_min_bytes=GATHER_BYTES if self.settings.consume_gather_ms else 1,
-            fetch_max_wait_ms=self.settings.consume_gather_ms or 500,
+            **gather_options(self.settings.consume_gather_ms),
         )
         wait_for_records(subscriber, self.settings.consume_wait_ms)
 
@@ -482,7 +477,7 @@ class Stage(Generic[S]):
         instance reads the topic from its end, in no group (a live feed).
 
         With ``gather_ms`` the broker holds each fetch until that long has
-        passed or ``GATHER_BYTES`` have come: a reader that may lag that much
+        passed or ``shared.kafka.GATHER_BYTES`` have come: a reader that may lag that much
         (a board, a read model folded every second) then costs the broker a
         few fetches a second instead of one per message or two.
         """
@@ -498,8 +493,7 @@ class Stage(Generic[S]):
             decoder=raw_records,
             title=f"{self.name}:{topic}",
             **(broadcast_options(from_start=False) if live else self._group(topic)),
-            fetch_min_bytes=GATHER_BYTES if gather_ms else 1,
-            fetch_max_wait_ms=gather_ms or 500,  # 500: the consumer's own default
+            **gather_options(gather_ms),
         )
         wait_for_records(subscriber, timeout_ms)
 
