@@ -44,9 +44,13 @@ def xml_of(row: Mapping[str, Any]) -> bytes:
             xml = unpacker.decompress(stored, UNPACKED_MAX)
         except zlib.error as exc:
             raise StoredBytesError(f"{PACKED} is not zlib data ({exc})") from None
-        if unpacker.unconsumed_tail or not unpacker.eof:
+        if unpacker.unconsumed_tail:
             raise StoredBytesError(
-                f"{PACKED} does not unpack to one whole certificate of at most {UNPACKED_MAX} bytes"
+                f"{PACKED} unpacks to more than a certificate's at most {UNPACKED_MAX:,} bytes"
+            )
+        if not unpacker.eof:
+            raise StoredBytesError(
+                f"{PACKED} is cut short: its compressed data ends before the certificate does"
             )
         return xml
     if isinstance(row.get(PLAIN), str):

@@ -156,8 +156,13 @@ def test_a_row_archived_before_packing_is_read_as_it_was_kept_and_unreadable_byt
     assert xml_of(row) == xml and len(row[PACKED]) < len(xml) / 2
     plain = {**{k: v for k, v in row.items() if k != PACKED}, "xml": xml.decode("utf-8")}
     assert xml_of(plain) == xml and auditor.certificate(plain) == []
-    for damaged in (row[PACKED][:-40], b"not zlib at all", "text"):
+    for damaged, why in (
+        (row[PACKED][:-40], "cut short"),
+        (b"not zlib at all", "not zlib"),
+        ("text", "not bytes"),
+    ):
         what = [b.what for b in auditor.certificate({**row, PACKED: damaged})]
         assert len(what) == 1 and what[0].startswith("its stored bytes cannot be read"), what
+        assert why in what[0]
     bomb = {**row, PACKED: zlib.compress(b" " * (17 * 1024 * 1024))}
     assert "at most" in auditor.certificate(bomb)[0].what
