@@ -17,8 +17,8 @@ time, except around a consumer group rebalance. Within a process a per-VIN lock
 makes read-fold-write one step; across processes the document's ``seq`` is
 checked just before the write (the insert of a new VIN fails on the unique
 ``_id``), and a lost race folds the events again into what the other wrote.
-Without transactions, and with a guarded replace being a read and a write
-(see ``shared.mongo``), this is as strong as the guard could be.
+The guarded replace is one request, filtered by ``_id`` and ``seq``: atomic on
+MongoDB, a read and a write inside the server on FerretDB (see ``shared.mongo``).
 """
 
 from __future__ import annotations
@@ -271,12 +271,9 @@ class StatusStore:
             except DuplicateKeyError:
                 return False
             return True
-        # By ``_id`` alone, the guard checked here (see shared.mongo).
-        stored = await self.collection.find_one({"_id": new.vin}, {"seq": 1})
-        if stored is None or stored["seq"] != current.seq:
-            return False
-        await self.collection.replace_one({"_id": new.vin}, to_document(new))
-        return True
+        # One request: the ``_id`` finds the document, the ``seq`` guards it (see shared.mongo).
+        written = await self.collection.replace_one({"_id": new.vin, "seq": current.seq}, to_document(new))
+        return written.matched_count == 1
 
     async def _derive(self, record: StatusRecord) -> None:
         """The record's index entry and, until it is archived, its unsettled entry (by ``_id``)."""

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from services.status.adapters.records import StatusStore, Worklists, from_document
+from services.status.fold import fold
 from services.status.tally import Tally, add, tallies
 from services.status.worklist import ListQuery
 from shared.contracts import Finding, Owner
@@ -404,6 +405,27 @@ async def test_concurrent_writers_of_a_known_vin_end_with_the_event_that_speaks_
     # All four read seq 1: three replaces match nothing, and those events are folded again.
     await asyncio.gather(*(store.apply(each) for each in rest))
     await assert_archived_with_group(store, vin(1))
+
+
+async def test_a_write_of_a_record_another_process_changed_meanwhile_is_refused_then_folded_again(
+    store: StatusStore, vin: Callable[[int], str]
+) -> None:
+    received, validated, rendered = straight_through(vin(1))[:3]
+    await store.apply(received)
+    read_before = await store.get(vin(1))
+    assert read_before is not None
+    other = StatusStore(store.collection)  # a second status process after a rebalance
+    await other.apply(validated)
+    folded = fold(read_before, rendered)
+    assert folded is not None
+    assert not await store._write(read_before, folded)  # guarded by the seq it read: refused
+    kept = await store.get(vin(1))
+    assert kept is not None and (kept.state, kept.seq) == (State.VALIDATED, 2)
+    await store.apply(rendered)  # folded again onto what the other process wrote
+    now = await store.get(vin(1))
+    assert now is not None
+    assert (now.state, now.seq) == (State.RENDERED, 3)
+    assert [entry.stage for entry in now.timeline] == ["intake", "validation", "render"]
 
 
 async def test_secondary_indexes_exist_only_where_the_server_uses_them(store: StatusStore) -> None:
