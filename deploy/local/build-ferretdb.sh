@@ -13,8 +13,8 @@
 # git data, so this writes those files itself, then runs a plain `go build`.
 # Every step is skipped when its output already exists.
 #
-# Three patches are applied to the source, see patch_id_lookup, patch_lazy_debug_logs and
-# patch_id_conjunct below.
+# Four patches are applied to the source, see patch_id_lookup, patch_lazy_debug_logs,
+# patch_id_pushdown and patch_update_closes_each below.
 set -euo pipefail
 
 version="${1:?usage: build-ferretdb.sh VERSION CACHE_DIR}"
@@ -110,11 +110,12 @@ patch_lazy_debug_logs
 
 # The SQLite backend pushes an `_id` equality down to SQL only when it is the
 # filter's one key: `{"_id": v, "seq": 3}` read and decoded the whole
-# collection. Every handler filters the documents it gets back by the whole
-# filter again, so narrowing the SQL to the `_id` conjunct gives the same
-# answer. With it a guarded write (`replace_one({"_id": v, "seq": n}, ...)`)
-# is one indexed request instead of a read and a write.
-patch_id_conjunct() {
+# collection, and so did `{"_id": {"$in": [...]}}`. Every handler filters the
+# documents it gets back by the whole filter again, so narrowing the SQL to
+# the `_id` conjunct gives the same answer. With the patch a guarded write
+# (`replace_one({"_id": v, "seq": n}, ...)`) is one indexed request, and a read
+# of up to 1,000 documents by `_id` `$in` one indexed `IN (...)` query.
+patch_id_pushdown() {
   python3 - "$src/internal/backends/sqlite/collection.go" <<'PY'
 import sys
 path = sys.argv[1]
@@ -124,12 +125,82 @@ old = "\tif params.Filter.Len() == 1 {\n\t\tv, _ := params.Filter.Get(\"_id\")"
 new = "\tif params.Filter.Len() >= 1 {\n\t\tv, _ := params.Filter.Get(\"_id\")"
 if text.count(old) != 2:
     sys.exit(f"ferretdb: {path} no longer pushes _id down as expected; review the patch")
+text = text.replace(old, new)
+# In Query (the first of the two), an $in of strings or ObjectIDs becomes IN (...).
+old_case = (
+    "\t\t\twhereClause = fmt.Sprintf(` WHERE %s = ?`, metadata.IDColumn)\n"
+    "\t\t\targs = []any{string(must.NotFail(sjson.MarshalSingleValue(v)))}\n"
+    "\t\t}\n"
+)
+new_case = old_case + (
+    "\t\tif in, ok := idIn(v); ok {\n"
+    "\t\t\tmarks := strings.TrimSuffix(strings.Repeat(\"?, \", len(in)), \", \")\n"
+    "\t\t\twhereClause = fmt.Sprintf(` WHERE %s IN (%s)`, metadata.IDColumn, marks)\n"
+    "\t\t\targs = in\n"
+    "\t\t}\n"
+)
+if text.count(old_case) != 2:  # Query's, then Explain's (left as it is)
+    sys.exit(f"ferretdb: {path}: Query's _id clause is not as expected; review the patch")
+text = text.replace(old_case, new_case, 1)
+text += """
+// idIn returns the SQL arguments of an _id filter {"$in": [...]} of 1 to 1,000 strings or
+// ObjectIDs, and false for any other value (patched in by the coc-local build).
+func idIn(v any) ([]any, bool) {
+	d, ok := v.(*types.Document)
+	if !ok || d.Len() != 1 {
+		return nil, false
+	}
+	a, _ := d.Get("$in")
+	values, ok := a.(*types.Array)
+	if !ok || values.Len() == 0 || values.Len() > 1000 {
+		return nil, false
+	}
+	args := make([]any, 0, values.Len())
+	for i := 0; i < values.Len(); i++ {
+		e := must.NotFail(values.Get(i))
+		switch e.(type) {
+		case string, types.ObjectID:
+			args = append(args, string(must.NotFail(sjson.MarshalSingleValue(e))))
+		default:
+			return nil, false
+		}
+	}
+	return args, true
+}
+"""
 with open(path, "w", encoding="utf-8") as f:
-    f.write(text.replace(old, new))
-print("ferretdb: collection.go: _id equality pushed down beside other filter keys")
+    f.write(text)
+print("ferretdb: collection.go: _id equality and $in pushed down beside other filter keys")
 PY
 }
-patch_id_conjunct
+patch_id_pushdown
+
+# An update command of many statements (a `bulk_write` of replaces or updates)
+# kept each statement's query open until the whole command ended (a `defer`
+# inside the loop). Each open query holds one of the backend's 100 SQLite
+# connections, so the 100th statement waited for a connection forever and the
+# server answered nothing more (../shared/ferretdb-measured.md: "never
+# answers"). The patch closes each statement's query when the statement is done.
+patch_update_closes_each() {
+  python3 - "$src/internal/handler/msg_update.go" <<'PY'
+import sys
+path = sys.argv[1]
+with open(path, encoding="utf-8") as f:
+    text = f.read()
+old_defer = "\t\tcloser.Add(res.Iter)\n"
+old = "\t\tcloser := iterator.NewMultiCloser()\n\t\tdefer closer.Close()\n"
+new = "\t\tcloser := iterator.NewMultiCloser()\n"
+call = "\t\tresult, err := common.UpdateDocument(ctx, c, \"update\", iter, &u)\n"
+if text.count(old) != 1 or text.count(call) != 1 or text.count(old_defer) != 1:
+    sys.exit(f"ferretdb: {path} no longer runs updates as expected; review the patch")
+text = text.replace(old, new).replace(call, call + "\t\tcloser.Close()\n")
+with open(path, "w", encoding="utf-8") as f:
+    f.write(text)
+print("ferretdb: msg_update.go: each update statement's query closed when it is done")
+PY
+}
+patch_update_closes_each
+
 
 echo "ferretdb: building $out (takes a few minutes the first time)"
 (cd "$src" && go build -trimpath -o "$out.tmp" ./cmd/ferretdb)

@@ -1,7 +1,7 @@
 """Installing the stack's binaries once into the cache folder: Kafka's jars and FerretDB.
 
 Kafka's jars come from Maven Central (``deploy/local/pom.xml``), FerretDB is built
-from its Go module with three patches (``deploy/local/build-ferretdb.sh``). Each step
+from its Go module with four patches (``deploy/local/build-ferretdb.sh``). Each step
 runs only when its result is missing, and under a lock, so two commands sharing a
 tree never build into the same folder.
 """

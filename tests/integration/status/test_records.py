@@ -10,13 +10,14 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import random
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 import pytest
 
+from services.status.adapters import records
 from services.status.adapters.records import StatusStore, Worklists, from_document
-from services.status.fold import fold
+from services.status.fold import StatusRecord, fold
 from services.status.tally import Tally, add, tallies
 from services.status.worklist import ListQuery
 from shared.contracts import Finding, Owner
@@ -428,6 +429,41 @@ async def test_a_write_of_a_record_another_process_changed_meanwhile_is_refused_
     assert [entry.stage for entry in now.timeline] == ["intake", "validation", "render"]
 
 
+async def test_a_bulk_fold_writes_the_records_no_one_changed_and_folds_the_other_again(
+    store: StatusStore, vin: Callable[[int], str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    vins = [vin(n) for n in range(1, 6)]
+    await store.apply_many([event(each, "intake", State.RECEIVED) for each in vins])
+    monkeypatch.setattr(records, "KNOWN_CHUNK", 2)  # three bulk reads and writes
+    other = StatusStore(store.collection)  # a second status process after a rebalance
+    replace_guarded = store._replace_guarded
+
+    async def vin_3_written_meanwhile(
+        folded: Mapping[str, tuple[StatusRecord, StatusRecord]],
+    ) -> set[str]:
+        if vin(3) in folded:
+            await other.apply(blocked(vin(3), MASS, minutes=1))
+        return await replace_guarded(folded)
+
+    monkeypatch.setattr(store, "_replace_guarded", vin_3_written_meanwhile)
+    validated = [event(each, "validation", State.VALIDATED, minutes=2) for each in vins]
+    assert await store.apply_many(validated) == 5
+    stored = await store.get_many(vins)
+    assert {each: (r.state, r.seq) for each, r in stored.items()} == {
+        **{each: (State.VALIDATED, 2) for each in vins},
+        vin(3): (State.VALIDATED, 3),  # the other process's blocked, then ours on top of it
+    }
+    assert [entry.state for entry in stored[vin(3)].timeline] == [
+        State.RECEIVED,
+        State.BLOCKED,
+        State.VALIDATED,
+    ]
+    assert {doc["_id"]: doc["state"] async for doc in store.unsettled.find({})} == dict.fromkeys(
+        vins, "validated"
+    )
+    assert await counters(store) == await stored_tallies(store)
+
+
 async def test_secondary_indexes_exist_only_where_the_server_uses_them(store: StatusStore) -> None:
     indexes = (await store.index.index_information()).values()
     keys = {tuple(field for field, _ in index["key"]) for index in indexes}
@@ -544,17 +580,17 @@ async def test_recount_repairs_counters_a_crash_between_record_and_counter_left_
 async def test_a_failing_vin_of_a_batch_does_not_lose_the_counts_of_the_vins_written(
     store: StatusStore, vin: Callable[[int], str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    fold_vin = store._fold_vin
+    fold_known = store._fold_known
 
-    async def away_for_vin_2(key: str, events: list[StatusEvent]) -> Tally | None:
-        if key == vin(2):
+    async def away_for_vin_2(by_vin: Mapping[str, list[StatusEvent]]) -> tuple[Tally, int, list[str]]:
+        if vin(2) in by_vin:
             raise ConnectionError("database away")
-        return await fold_vin(key, events)
+        return await fold_known(by_vin)
 
-    await store.apply(event(vin(2), "intake", State.RECEIVED))  # known: folded one by one, not in bulk
+    await store.apply(event(vin(2), "intake", State.RECEIVED))  # known: folded with those that have a record
     batch = [blocked(vin(1), MASS), blocked(vin(2), APPROVAL), event(vin(3), "intake", State.RECEIVED)]
     with monkeypatch.context() as patched:
-        patched.setattr(store, "_fold_vin", away_for_vin_2)
+        patched.setattr(store, "_fold_known", away_for_vin_2)
         with pytest.raises(ConnectionError):
             await store.apply_many(batch)
     await store.apply_many(batch)  # redelivered: only vin 2 is still to write
