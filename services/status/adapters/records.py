@@ -59,7 +59,7 @@ from shared.mongo import MongoDoc, insert_new, serves_secondary_indexes
 COLLECTION = "status_records"
 MAX_ATTEMPTS = 20
 CONCURRENT_VINS = 8  # VINs of one batch folded at once on the path of single requests
-KNOWN_CHUNK = 500  # VINs with a record folded in one bulk read and write: bounds the records held
+CHUNK = 500  # VINs of a batch folded with one bulk read and write each: bounds the records held
 CONCURRENT_LOOKUPS = 50  # reads by _id of one worklist page overlapped
 RECOUNT_GRACE_S = 2.0  # longer than any writer takes from a record write to its counter update
 WORKLIST_WAIT_S = 0.05  # how long a list request waits for a fresher view before serving the last one
@@ -159,8 +159,8 @@ class StatusStore:
     async def apply_many(self, events: Sequence[StatusEvent]) -> int:
         """Fold a batch: each VIN read once and written at most once, then the counters moved once.
 
-        VINs new to this process are tried in bulk as new (``_create_new``); the
-        others are read and written in bulk, ``KNOWN_CHUNK`` at a time
+        The VINs go ``CHUNK`` at a time. Those new to this process are tried in
+        bulk as new (``_create_new``); the others are read and written in bulk
         (``_fold_known``): a few requests per chunk instead of four per VIN.
         Events of one VIN are folded in the order they came; a VIN whose write
         lost to another writer is folded again event by event. The counters
@@ -181,18 +181,20 @@ class StatusStore:
 
         self._unbumped += 1
         change: Tally = {}
+        written, single, vins = 0, [], list(by_vin)
         try:
-            created = await self._create_new(by_vin)
-            for created_change in created.values():
-                add(change, created_change)
-            known = [vin for vin in by_vin if vin not in created and vin not in self._rederive]
-            written = 0
-            single: list[str] = [vin for vin in by_vin if vin not in created and vin in self._rederive]
-            for start in range(0, len(known), KNOWN_CHUNK):
-                chunk = {vin: by_vin[vin] for vin in known[start : start + KNOWN_CHUNK]}
-                chunk_change, chunk_written, left = await self._fold_known(chunk)
-                add(change, chunk_change)
-                written += chunk_written
+            for start in range(0, len(vins), CHUNK):
+                chunk = {vin: by_vin[vin] for vin in vins[start : start + CHUNK]}
+                created = await self._create_new(chunk)
+                for created_change in created.values():
+                    add(change, created_change)
+                known = {
+                    v: items for v, items in chunk.items() if v not in created and v not in self._rederive
+                }
+                single += [vin for vin in chunk if vin not in created and vin in self._rederive]
+                known_change, known_written, left = await self._fold_known(known)
+                add(change, known_change)
+                written += len(created) + known_written
                 single += left
             results = await asyncio.gather(*(one(v, by_vin[v]) for v in single), return_exceptions=True)
             for result in results:
@@ -207,7 +209,7 @@ class StatusStore:
         for result in results:
             if isinstance(result, BaseException):
                 raise result
-        return len(created) + written + sum(1 for result in results if isinstance(result, dict))
+        return written + sum(1 for result in results if isinstance(result, dict))
 
     async def _fold_known(self, by_vin: Mapping[str, list[StatusEvent]]) -> tuple[Tally, int, list[str]]:
         """Fold VINs that have a record in bulk: one read, then a bulk write per collection.
@@ -220,6 +222,8 @@ class StatusStore:
         whose record another writer changed meanwhile (their entries are then
         derived again from what that writer stored).
         """
+        if not by_vin:
+            return {}, 0, []
         async with contextlib.AsyncExitStack() as held:
             for vin in sorted(by_vin):
                 await held.enter_async_context(self._lock(vin))

@@ -434,7 +434,7 @@ async def test_a_bulk_fold_writes_the_records_no_one_changed_and_folds_the_other
 ) -> None:
     vins = [vin(n) for n in range(1, 6)]
     await store.apply_many([event(each, "intake", State.RECEIVED) for each in vins])
-    monkeypatch.setattr(records, "KNOWN_CHUNK", 2)  # three bulk reads and writes
+    monkeypatch.setattr(records, "CHUNK", 2)  # three bulk reads and writes
     other = StatusStore(store.collection)  # a second status process after a rebalance
     replace_guarded = store._replace_guarded
 
