@@ -24,5 +24,9 @@ class StatusSettings(ServiceSettings):
         "of a vehicle that arrive meanwhile are folded into one write of its record",
     )
     status_batch: int = Field(
-        5000, ge=1, le=50_000, description="Most status events folded in one batch (COC_STATUS_BATCH)"
+        2000,
+        ge=1,
+        le=50_000,
+        description="Most status events folded in one batch (COC_STATUS_BATCH); a batch is parsed whole, "
+        "so this bounds the service's memory (5,000 peaked 9 MB higher than 2,000)",
     )
