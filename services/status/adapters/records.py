@@ -410,8 +410,10 @@ class StatusStore:
     async def bump(self, change: Mapping[str, int]) -> None:
         """Move each counter by its change: one ``$inc`` by ``_id`` per counter, overlapped.
 
-        Never a ``bulk_write`` of upserts (it can hang FerretDB, see
-        ``shared.mongo``). Within the process one ``$inc`` per counter at a time.
+        Separate requests, not one ``bulk_write``: a counter's first upsert may
+        meet another process's, and the duplicate is then retried as a plain
+        ``$inc`` for that counter alone. Within the process one ``$inc`` per
+        counter at a time.
         """
 
         async def one(key: str, n: int) -> None:
