@@ -60,7 +60,7 @@ COLLECTION = "status_records"
 MAX_ATTEMPTS = 20
 CONCURRENT_VINS = 8  # VINs of one batch folded at once on the path of single requests
 CHUNK = 500  # VINs of a batch folded with one bulk read and write each: bounds the records held
-CONCURRENT_LOOKUPS = 50  # reads by _id of one worklist page overlapped
+IDS_PER_READ = 1000  # ids in one $in: the stack's FerretDB answers up to 1,000 from its index
 RECOUNT_GRACE_S = 2.0  # longer than any writer takes from a record write to its counter update
 WORKLIST_WAIT_S = 0.05  # how long a list request waits for a fresher view before serving the last one
 FIRST_WAIT_S = 2.0  # how long a list request waits for the first view before it is told to come back
@@ -252,8 +252,7 @@ class StatusStore:
 
     async def get_many(self, vins: Sequence[str]) -> dict[str, StatusRecord]:
         """The records of ``vins`` that exist, read by ``_id`` ``$in`` (see shared.mongo)."""
-        docs = self.collection.find({"_id": {"$in": list(vins)}})
-        return {doc["_id"]: from_document(doc) async for doc in docs}
+        return {vin: from_document(doc) for vin, doc in (await by_ids(self.collection, vins)).items()}
 
     async def _derive_many(self, records: Sequence[StatusRecord]) -> None:
         """``_derive`` of many records: one bulk write to the index, one to the unsettled entries."""
@@ -508,26 +507,16 @@ class StatusStore:
 
     async def journalled(self, writer: str, first: int, last: int) -> set[str] | None:
         """The VINs a writer's journal entries ``first``..``last`` name; None when one is gone."""
-        limit = asyncio.Semaphore(CONCURRENT_LOOKUPS)
-
-        async def one(n: int) -> MongoDoc | None:
-            async with limit:
-                return await self.journal.find_one({"_id": journal_id(writer, n)})
-
-        docs = await asyncio.gather(*(one(n) for n in range(first, last + 1)))
-        if any(doc is None for doc in docs):
+        ids = [journal_id(writer, n) for n in range(first, last + 1)]
+        docs = await by_ids(self.journal, ids)
+        if len(docs) < len(ids):
             return None
-        return {vin for doc in docs if doc is not None for vin in doc["vins"]}
+        return {vin for doc in docs.values() for vin in doc["vins"]}
 
     async def unsettled_docs(self, vins: Sequence[str]) -> dict[str, MongoDoc | None]:
-        """The unsettled entries of ``vins`` by ``_id``, overlapped; None for a VIN that has none."""
-        limit = asyncio.Semaphore(CONCURRENT_LOOKUPS)
-
-        async def one(vin: str) -> MongoDoc | None:
-            async with limit:
-                return await self.unsettled.find_one({"_id": vin})
-
-        return dict(zip(vins, await asyncio.gather(*(one(vin) for vin in vins)), strict=True))
+        """The unsettled entries of ``vins`` in their order, read by ``_id``; None for a VIN that has none."""
+        docs = await by_ids(self.unsettled, vins)
+        return {vin: docs.get(vin) for vin in vins}
 
 
 @dataclass
@@ -665,6 +654,15 @@ async def run_recounts(store: StatusStore, interval_s: float, busy_retry_s: floa
             log.exception("status recount failed; trying again in %.0f s", busy_retry_s)
             done = False
         await asyncio.sleep(interval_s if done else min(busy_retry_s, interval_s))
+
+
+async def by_ids(collection: AsyncCollection[MongoDoc], ids: Sequence[str]) -> dict[str, MongoDoc]:
+    """The documents of ``ids`` that exist, by ``_id``: ``$in`` of at most ``IDS_PER_READ`` per request."""
+    found: dict[str, MongoDoc] = {}
+    for start in range(0, len(ids), IDS_PER_READ):
+        async for doc in collection.find({"_id": {"$in": list(ids[start : start + IDS_PER_READ])}}):
+            found[doc["_id"]] = doc
+    return found
 
 
 def to_document(record: StatusRecord) -> MongoDoc:
