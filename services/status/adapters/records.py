@@ -666,11 +666,23 @@ async def by_ids(collection: AsyncCollection[MongoDoc], ids: Sequence[str]) -> d
 
 
 def to_document(record: StatusRecord) -> MongoDoc:
-    """The record as MongoDB keeps it: ``_id`` the VIN, times as dates."""
-    return {"_id": record.vin, **record.model_dump()}
+    """The record as kept: ``_id`` the VIN, ``seq`` for the guard, the record itself as its JSON.
+
+    Why packed: the record is only ever read whole by ``_id`` (what is queried
+    lives in the index and unsettled entries), and FerretDB's cost per document
+    grows with its fields, a timeline holding up to 20 entries of eight.
+    Measured on FerretDB under the status fold, 500 records of five entries:
+    read by ``$in`` 0.45 s as fields, 0.15 s packed; guarded replace 0.42 s
+    and 0.17 s.
+    """
+    return {"_id": record.vin, "seq": record.seq, "json": record.model_dump_json().encode()}
 
 
 def from_document(doc: MongoDoc) -> StatusRecord:
+    """The record of a stored document, packed or kept as fields (as before 2026-12-01)."""
+    packed = doc.get("json")
+    if packed is not None:
+        return StatusRecord.model_validate_json(packed)
     return StatusRecord.model_validate({key: value for key, value in doc.items() if key != "_id"})
 
 

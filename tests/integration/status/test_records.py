@@ -334,7 +334,7 @@ def state_of(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 async def documents(store: StatusStore) -> dict[str, dict[str, Any]]:
-    return {doc["_id"]: doc async for doc in store.collection.find()}
+    return {doc["_id"]: from_document(doc).model_dump() async for doc in store.collection.find()}
 
 
 async def test_same_events_twice_or_in_any_order_give_the_same_documents(
@@ -462,6 +462,23 @@ async def test_a_bulk_fold_writes_the_records_no_one_changed_and_folds_the_other
         vins, "validated"
     )
     assert await counters(store) == await stored_tallies(store)
+
+
+async def test_a_record_kept_as_fields_before_packing_is_read_and_folded_onto(
+    store: StatusStore, vin: Callable[[int], str]
+) -> None:
+    received, validated, rendered = straight_through(vin(1))[:3]
+    await store.apply(received)
+    await store.apply(validated)
+    packed = await store.collection.find_one({"_id": vin(1)})
+    assert packed is not None and set(packed) == {"_id", "seq", "json"}
+    before = from_document(packed)
+    await store.collection.replace_one({"_id": vin(1)}, before.model_dump())  # as kept before 2026-12-01
+    assert await store.get(vin(1)) == before
+    await store.apply(rendered)
+    now = await store.get(vin(1))
+    assert now is not None and (now.state, now.seq, len(now.timeline)) == (State.RENDERED, 3, 3)
+    assert "json" in (await store.collection.find_one({"_id": vin(1)}) or {})
 
 
 async def test_secondary_indexes_exist_only_where_the_server_uses_them(store: StatusStore) -> None:
