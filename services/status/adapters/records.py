@@ -3,7 +3,8 @@
 Collections keyed by ``_id``, so that every hot read and write is by ``_id``
 (see ``shared.mongo``):
 
-- ``status_records``: one document per VIN, the typed record with its timeline;
+- ``status_records``: one document per VIN, the typed record with its timeline
+  (packed as its JSON beside ``seq``, see ``to_document``);
 - ``status_records_index``: per VIN its state, group and time, what a recount reads;
 - ``status_records_unsettled``: per VIN not archived (on its way, waiting for a
   person, failed, rejected), what the worklists and state lists show;
