@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Callable
 from itertools import chain
 from typing import Any, TypeAlias, TypeVar
 
@@ -94,7 +95,7 @@ def gather_options(gather_ms: int) -> dict[str, Any]:
 EMPTY_POLL_PAUSE_S = 0.05
 
 
-def wait_for_records(subscriber: Any, poll_ms: int) -> None:
+def wait_for_records(subscriber: Any, poll_ms: int, behind: Callable[[int], None] | None = None) -> None:
     """Make a FastStream batch subscriber wait for records instead of sleeping between polls.
 
     FastStream's batch subscriber asks the consumer for what came within its
@@ -103,12 +104,21 @@ def wait_for_records(subscriber: Any, poll_ms: int) -> None:
     a long one a record arriving during the sleep waits for it, at every
     stage it passes. The consumer's ``getmany`` returns as soon as a record is
     fetched, so here each poll waits up to ``poll_ms`` and nothing sleeps.
+
+    ``behind`` is told after each poll how many records wait on the broker
+    for this subscription (``events_behind``).
     """
     max_records = subscriber.max_records
+    taken: dict[Any, int] = {}  # per partition, the offset after the last record taken
 
     async def get_msg(consumer: AIOKafkaConsumer) -> tuple[Record, ...]:
         began = time.monotonic()
         batches = await consumer.getmany(timeout_ms=poll_ms, max_records=max_records)
+        if behind is not None:
+            for partition, records in batches.items():
+                if records:
+                    taken[partition] = records[-1].offset + 1
+            behind(events_behind(consumer, taken))
         if batches:
             return tuple(chain.from_iterable(batches.values()))
         if time.monotonic() - began < poll_ms / 2000:
@@ -116,6 +126,21 @@ def wait_for_records(subscriber: Any, poll_ms: int) -> None:
         return ()
 
     subscriber.get_msg = get_msg
+
+
+def events_behind(consumer: AIOKafkaConsumer, taken: dict[Any, int]) -> int:
+    """Records on the broker not yet taken, by the high watermarks of the consumer's last fetches.
+
+    Counted for the partitions assigned that have given a record since this
+    process started (a partition not yet read adds nothing: a lower bound
+    until each has been read once).
+    """
+    total = 0
+    for partition in consumer.assignment():
+        end, after = consumer.highwater(partition), taken.get(partition)
+        if end is not None and after is not None:
+            total += max(0, end - after)
+    return total
 
 
 def broadcast_options(*, from_start: bool = True) -> dict[str, Any]:

@@ -181,6 +181,7 @@ class Flow:
     topic: str
     busy_since: float | None = None
     failing_since: float | None = None
+    behind: int | None = None  # records waiting on the broker after the last poll (batch subscriptions)
 
     def stuck(self, now: float, after_s: float) -> str | None:
         if self.failing_since is not None and now - self.failing_since > after_s:
@@ -495,7 +496,7 @@ class Stage(Generic[S]):
             **(broadcast_options(from_start=False) if live else self._group(topic)),
             **gather_options(gather_ms),
         )
-        wait_for_records(subscriber, timeout_ms)
+        wait_for_records(subscriber, timeout_ms, behind=lambda n: setattr(flow, "behind", n))
 
         @subscriber
         async def on_batch(records: Any) -> None:

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from services.status import routes, subscribers
 from services.status.adapters.records import COLLECTION, StatusStore, Worklists, run_recounts
 from services.status.settings import StatusSettings
+from shared import topics
 from shared.stage import Stage
 
 
@@ -32,6 +33,7 @@ def create_app(settings: StatusSettings | None = None) -> FastAPI:
     stage.on_start.extend([store.setup, start_background])
     stage.on_stop.append(stop_recounts)
     subscribers.register(stage, store)
+    folding = next(flow for flow in stage.flows if flow.topic == topics.STATUS)
     app = stage.asgi()
-    app.include_router(routes.router(store, worklists, stage.authenticator()))
+    app.include_router(routes.router(store, worklists, stage.authenticator(), lambda: folding.behind))
     return app

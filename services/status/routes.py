@@ -91,7 +91,11 @@ class ListFilters:
 
 
 def router(
-    store: StatusStore, worklists: Worklists, auth: Authenticator, readiness_ttl: float = READINESS_TTL
+    store: StatusStore,
+    worklists: Worklists,
+    auth: Authenticator,
+    behind: Callable[[], int | None] = lambda: None,
+    readiness_ttl: float = READINESS_TTL,
 ) -> APIRouter:
     api = APIRouter(prefix="/v1", tags=["status"], dependencies=[Depends(auth.require())], responses=ANSWERS)
     readiness = SharedResult(store.readiness, readiness_ttl)
@@ -122,9 +126,10 @@ def router(
         certificate was archived then; the day in whole hours); ``open_findings_by_owner`` (findings
         of records waiting for a person, per owning team); ``waiting_by_owner`` (those records per
         team: the size of its worklist). Read at most once per two seconds for all callers;
-        ``as_of`` says when.
+        ``as_of`` says when. ``events_behind``: status events on the topic not yet counted (after
+        a burst the read model catches up; null until the service has read its topic).
         """
-        return await readiness.get()
+        return {**await readiness.get(), "events_behind": behind()}
 
     @api.get("/worklist", responses=NOT_READY)
     async def get_worklist(

@@ -582,6 +582,7 @@ def board_view(readiness: dict[str, Any]) -> dict[str, Any]:
             state: int(readiness.get("delivery_by_state", {}).get(state, 0)) for state, _ in DELIVERIES
         },
         "as_of": readiness.get("as_of"),
+        "events_behind": int(readiness.get("events_behind") or 0),
     }
 
 

@@ -58,3 +58,38 @@ async def test_a_poll_that_comes_back_empty_at_once_pauses_so_the_loop_cannot_sp
     got, took = await poll(Consumer(arrives_after_s=None, wait_used=False), poll_ms=300)
     assert got == ()
     assert took >= EMPTY_POLL_PAUSE_S
+
+
+class Tracked:
+    """A consumer with partitions and the high watermarks its last fetches saw."""
+
+    def __init__(self, batches: list[dict[str, list[Any]]], ends: dict[str, int | None]) -> None:
+        self.batches, self.ends = batches, ends
+
+    async def getmany(self, *, timeout_ms: int, max_records: int | None) -> dict[str, list[Any]]:
+        return self.batches.pop(0)
+
+    def assignment(self) -> set[str]:
+        return set(self.ends)
+
+    def highwater(self, partition: str) -> int | None:
+        return self.ends[partition]
+
+
+async def test_each_poll_tells_how_many_records_wait_on_the_broker_for_the_partitions_read() -> None:
+    def at(*offsets: int) -> list[Any]:
+        return [SimpleNamespace(offset=offset) for offset in offsets]
+
+    consumer = Tracked(
+        [{"p0": at(10, 11), "p1": at(3)}, {}, {"p0": at(12, 13, 14)}],
+        {"p0": 100, "p1": 4, "p2": 50, "p3": None},  # p2 not read yet, p3 never fetched
+    )
+    told: list[int] = []
+    subscriber = SimpleNamespace(max_records=7)
+    wait_for_records(subscriber, 300, behind=told.append)
+    for _ in range(3):
+        await subscriber.get_msg(consumer)
+    consumer.ends["p0"] = 120  # the next fetch saw more records arrive
+    consumer.batches.append({})
+    await subscriber.get_msg(consumer)
+    assert told == [100 - 12 + 0, 100 - 12 + 0, 100 - 15 + 0, 120 - 15]

@@ -46,6 +46,19 @@ def client_and_worklists() -> tuple[TestClient, FakeWorklists]:
     return TestClient(app, headers={"Authorization": f"Bearer {TOKEN}"}), worklists
 
 
+def test_readiness_says_how_many_status_events_are_not_counted_yet() -> None:
+    behind: list[int | None] = [None]
+    app = FastAPI()
+    auth = Authenticator({Role.VIEWER: TOKEN})
+    app.include_router(routes.router(FakeStore(), FakeWorklists(), auth, lambda: behind[0]))  # type: ignore[arg-type]
+    client = TestClient(app, headers={"Authorization": f"Bearer {TOKEN}"})
+    assert client.get("/v1/readiness").json()["events_behind"] is None  # the topic not read yet
+    behind[0] = 4321
+    answer = client.get("/v1/readiness").json()
+    assert answer["events_behind"] == 4321  # not held for the two seconds the counts are
+    assert "as_of" in answer
+
+
 def test_worklist_passes_owner_filters_and_page_to_the_view(
     client_and_worklists: tuple[TestClient, FakeWorklists],
 ) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+import jinja2
 import pytest
 
 from services.workspace.identity import AuditEntry
@@ -61,6 +62,18 @@ def test_the_board_has_a_count_for_every_state_of_every_group_and_the_totals() -
     assert set(kudu) == set(board["states"]) and len(board["states"]) == 10
     assert board["totals"]["archived"] == 4 and board["archived_last_hour"] == 2
     assert board["archived_last_day"] is None  # not known: the page shows a dash, not a zero
+
+
+def test_the_board_says_when_its_counts_are_catching_up_with_the_pipeline() -> None:
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True)
+
+    def page(readiness: dict[str, object]) -> str:
+        board = board_view(readiness)
+        return env.get_template("board.html").render(board=board, teams=[], deliveries=[], problem=None)
+
+    assert "12,345 status events are not counted yet" in page({"events_behind": 12345})
+    assert "catching up" not in page({"events_behind": 0})
+    assert "catching up" not in page({"events_behind": None})  # status has not read its topic yet
 
 
 def test_the_timeline_merges_events_and_peoples_actions_newest_first() -> None:
