@@ -232,6 +232,8 @@ def readiness_table(readiness: dict[str, Any], worklists: dict[str, Any]) -> str
         used += width
     widths = [max(len(title), 5) + 2 for title, _ in columns]
     lines = [f"{readiness['total']} vehicles, per state and vehicle group", ""]
+    if readiness.get("events_behind"):
+        lines[1:1] = [f"catching up: {readiness['events_behind']:,} status events not counted yet"]
     lines.append(
         f"{'state':{name_width}}" + "".join(f"{t:>{w}}" for (t, _), w in zip(columns, widths, strict=True))
     )

@@ -37,6 +37,16 @@ def test_readiness_table_fits_in_a_hundred_columns_with_every_state_and_many_gro
     assert production.endswith("more") and "SOME_LONG_FINDING_CODE_0 20" in production
 
 
+def test_readiness_table_says_when_the_counts_are_catching_up() -> None:
+    counts = readiness({"KUDU": {"archived": 7}})
+    assert "catching up" not in readiness_table({**counts, "events_behind": 0}, {})
+    lines = readiness_table({**counts, "events_behind": 12000}, {}).splitlines()
+    assert lines[:2] == [
+        "7 vehicles, per state and vehicle group",
+        "catching up: 12,000 status events not counted yet",
+    ]
+
+
 def test_readiness_table_shows_only_states_that_occur_and_counts_every_vehicle() -> None:
     table = readiness_table(
         readiness({"KUDU": {"archived": 7, "blocked": 2}, "RHINO": {"archived": 3}}),
