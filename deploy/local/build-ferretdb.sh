@@ -187,11 +187,11 @@ import sys
 path = sys.argv[1]
 with open(path, encoding="utf-8") as f:
     text = f.read()
-old_defer = "\t\tcloser.Add(res.Iter)\n"
+added = "\t\tcloser.Add(res.Iter)\n"
 old = "\t\tcloser := iterator.NewMultiCloser()\n\t\tdefer closer.Close()\n"
 new = "\t\tcloser := iterator.NewMultiCloser()\n"
 call = "\t\tresult, err := common.UpdateDocument(ctx, c, \"update\", iter, &u)\n"
-if text.count(old) != 1 or text.count(call) != 1 or text.count(old_defer) != 1:
+if text.count(old) != 1 or text.count(call) != 1 or text.count(added) != 1:
     sys.exit(f"ferretdb: {path} no longer runs updates as expected; review the patch")
 text = text.replace(old, new).replace(call, call + "\t\tcloser.Close()\n")
 with open(path, "w", encoding="utf-8") as f:

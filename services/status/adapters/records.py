@@ -256,7 +256,10 @@ class StatusStore:
         return {vin: from_document(doc) for vin, doc in (await by_ids(self.collection, vins)).items()}
 
     async def _derive_many(self, records: Sequence[StatusRecord]) -> None:
-        """``_derive`` of many records: one bulk write to the index, one to the unsettled entries."""
+        """The records' index entries and, until archived, their unsettled entries (else deleted).
+
+        One bulk write to each collection, for one record or a chunk of them.
+        """
         await self.index.bulk_write(
             [ReplaceOne({"_id": r.vin}, index_entry(r), upsert=True) for r in records], ordered=False
         )
@@ -372,12 +375,7 @@ class StatusStore:
 
     async def _derive(self, record: StatusRecord) -> None:
         """The record's index entry and, until it is archived, its unsettled entry (by ``_id``)."""
-        await self.index.replace_one({"_id": record.vin}, index_entry(record), upsert=True)
-        if record.state is State.ARCHIVED:
-            await self.unsettled.delete_one({"_id": record.vin})
-        else:
-            await self.unsettled.replace_one({"_id": record.vin}, unsettled_entry(record), upsert=True)
-        self._touched.add(record.vin)
+        await self._derive_many([record])
 
     async def _journal_touched(self) -> None:
         """Tell the lists which unsettled entries this process changed: one journal entry per fold.

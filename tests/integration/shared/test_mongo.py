@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 
 import pytest
 from pymongo import DeleteOne, ReplaceOne
+from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from shared.mongo import database, make_client
+from shared.mongo import MongoDoc, database, make_client
 from shared.settings import CocSettings
 
 pytestmark = pytest.mark.integration
@@ -62,53 +64,53 @@ async def test_lookup_by_id_uses_the_id_index(settings: CocSettings, unique: str
         await client.close()
 
 
-async def test_lookup_by_id_beside_other_keys_uses_the_id_index(settings: CocSettings, unique: str) -> None:
-    """A guarded write filters by ``_id`` and ``seq``: our build pushes the ``_id`` down then too."""
+@pytest.fixture
+async def db(settings: CocSettings) -> AsyncIterator[AsyncDatabase[MongoDoc]]:
     client = make_client(settings)
     try:
-        db = database(client, settings)
-        name = f"test_idx_and_{unique}"
-        await db[name].insert_many([{"_id": f"VIN{i}:1", "n": i} for i in range(50)])
-        explained = await db.command("explain", {"find": name, "filter": {"_id": "VIN7:1", "n": 7}})
-        if "ferretdbVersion" not in explained.get("serverInfo", {}):
-            pytest.skip("the query plan checked here is FerretDB's")
-        assert "USING INDEX" in " ".join(explained["queryPlanner"]["Plan"])
-        assert await db[name].find_one({"_id": "VIN7:1", "n": 7}) == {"_id": "VIN7:1", "n": 7}
-        assert await db[name].find_one({"_id": "VIN7:1", "n": 8}) is None  # the other key still counts
-        await db[name].drop()
+        yield database(client, settings)
     finally:
         await client.close()
+
+
+async def test_lookup_by_id_beside_other_keys_uses_the_id_index(
+    db: AsyncDatabase[MongoDoc], unique: str
+) -> None:
+    """A guarded write filters by ``_id`` and ``seq``: our build pushes the ``_id`` down then too."""
+    name = f"test_idx_and_{unique}"
+    await db[name].insert_many([{"_id": f"VIN{i}:1", "n": i} for i in range(50)])
+    explained = await db.command("explain", {"find": name, "filter": {"_id": "VIN7:1", "n": 7}})
+    if "ferretdbVersion" not in explained.get("serverInfo", {}):
+        pytest.skip("the query plan checked here is FerretDB's")
+    assert "USING INDEX" in " ".join(explained["queryPlanner"]["Plan"])
+    assert await db[name].find_one({"_id": "VIN7:1", "n": 7}) == {"_id": "VIN7:1", "n": 7}
+    assert await db[name].find_one({"_id": "VIN7:1", "n": 8}) is None  # the other key still counts
+    await db[name].drop()
 
 
 async def test_ids_in_a_list_are_read_with_every_other_condition_kept(
-    settings: CocSettings, unique: str
+    db: AsyncDatabase[MongoDoc], unique: str
 ) -> None:
-    client = make_client(settings)
-    try:
-        collection = database(client, settings)[f"test_in_{unique}"]
-        await collection.insert_many([{"_id": f"VIN{i}", "n": i} for i in range(300)])
-        wanted = [f"VIN{i}" for i in range(0, 300, 3)] + ["VIN-NONE"]
-        found = [doc["_id"] async for doc in collection.find({"_id": {"$in": wanted}})]
-        assert sorted(found) == sorted(wanted[:-1])
-        odd = collection.find({"_id": {"$in": wanted}, "n": {"$mod": [2, 1]}})
-        assert sorted([doc["n"] async for doc in odd]) == list(range(3, 300, 6))
-        await collection.drop()
-    finally:
-        await client.close()
+    collection = db[f"test_in_{unique}"]
+    await collection.insert_many([{"_id": f"VIN{i}", "n": i} for i in range(300)])
+    wanted = [f"VIN{i}" for i in range(0, 300, 3)] + ["VIN-NONE"]
+    found = [doc["_id"] async for doc in collection.find({"_id": {"$in": wanted}})]
+    assert sorted(found) == sorted(wanted[:-1])
+    odd = collection.find({"_id": {"$in": wanted}, "n": {"$mod": [2, 1]}})
+    assert sorted([doc["n"] async for doc in odd]) == list(range(3, 300, 6))
+    await collection.drop()
 
 
-async def test_a_bulk_write_of_hundreds_of_statements_is_answered(settings: CocSettings, unique: str) -> None:
+async def test_a_bulk_write_of_hundreds_of_statements_is_answered(
+    db: AsyncDatabase[MongoDoc], unique: str
+) -> None:
     """FerretDB as shipped held each statement's query open and hung at the 100th (build-ferretdb.sh)."""
-    client = make_client(settings)
-    try:
-        collection = database(client, settings)[f"test_bulk_{unique}"]
-        await collection.insert_many([{"_id": f"VIN{i}", "n": 0} for i in range(200)])
-        statements = [ReplaceOne({"_id": f"VIN{i}", "n": 0}, {"n": i}, upsert=i >= 100) for i in range(300)]
-        statements += [DeleteOne({"_id": "VIN5"}), ReplaceOne({"_id": "VIN6", "n": 99}, {"n": -1})]
-        result = await asyncio.wait_for(collection.bulk_write(statements, ordered=False), 60)
-        assert (result.matched_count, result.upserted_count, result.deleted_count) == (200, 100, 1)
-        stored = {doc["_id"]: doc["n"] async for doc in collection.find({})}
-        assert stored == {f"VIN{i}": i for i in range(300) if i != 5}  # VIN6's guard held: n is 6
-        await collection.drop()
-    finally:
-        await client.close()
+    collection = db[f"test_bulk_{unique}"]
+    await collection.insert_many([{"_id": f"VIN{i}", "n": 0} for i in range(200)])
+    statements = [ReplaceOne({"_id": f"VIN{i}", "n": 0}, {"n": i}, upsert=i >= 100) for i in range(300)]
+    statements += [DeleteOne({"_id": "VIN5"}), ReplaceOne({"_id": "VIN6", "n": 99}, {"n": -1})]
+    result = await asyncio.wait_for(collection.bulk_write(statements, ordered=False), 60)
+    assert (result.matched_count, result.upserted_count, result.deleted_count) == (200, 100, 1)
+    stored = {doc["_id"]: doc["n"] async for doc in collection.find({})}
+    assert stored == {f"VIN{i}": i for i in range(300) if i != 5}  # VIN6's guard held: n is 6
+    await collection.drop()
