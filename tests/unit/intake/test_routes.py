@@ -14,6 +14,7 @@ from services.intake import routes
 from services.intake.settings import IntakeSettings
 from shared.auth import Authenticator, Role
 from shared.stage import Stage
+from shared.telemetry import current_trace_id
 
 pytestmark = pytest.mark.unit
 
@@ -52,6 +53,21 @@ def problems(answer: Any) -> list[dict[str, Any]]:
 def test_a_good_list_is_published_whole(client: TestClient, published: list[str]) -> None:
     answer = client.post("/v1/builds", content=json.dumps([build_json(0), build_json(1)]), headers=JSON)
     assert answer.status_code == 202 and len(published) == 2
+
+
+def test_each_posted_record_is_forwarded_in_a_trace_of_its_own(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its published messages carry the trace and its `received` status event names it."""
+    traces: list[str | None] = []
+
+    async def forward(_emitter: Any, _record: Any) -> None:
+        traces.append(current_trace_id())
+
+    monkeypatch.setattr(routes, "forward", forward)
+    answer = client.post("/v1/builds", content=json.dumps([build_json(0), build_json(1)]), headers=JSON)
+    assert answer.status_code == 202
+    assert len(traces) == 2 and all(t and len(t) == 32 for t in traces) and traces[0] != traces[1]
 
 
 def test_a_body_over_the_limit_is_refused_with_413_before_it_is_parsed(
