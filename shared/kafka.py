@@ -51,12 +51,17 @@ def make_broker(settings: CocSettings, *, client_id: str, **options: Any) -> Kaf
 
     Sends wait up to ``kafka_linger_ms`` to travel with others in one request:
     a batch's sends then reach the broker in a few requests instead of one each.
+    A partition's batch holds up to ``kafka_batch_bytes``: at aiokafka's default of
+    16 KiB a rendered or signed certificate (17-21 KB) was a batch of its own, which
+    cost the producer 0.5 ms and the broker 0.4 ms of CPU per message (0.1 and 0.1
+    with 1 MiB batches, measured on this stack).
     """
     return KafkaBroker(
         settings.kafka_bootstrap,
         client_id=client_id,
         acks="all",
         linger_ms=settings.kafka_linger_ms,
+        max_batch_size=settings.kafka_batch_bytes,
         **options,
     )
 

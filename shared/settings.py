@@ -30,6 +30,13 @@ class CocSettings(BaseSettings):
     kafka_linger_ms: int = Field(
         5, ge=0, le=1_000, description="How long a send waits to share a request to the broker with others"
     )
+    kafka_batch_bytes: int = Field(
+        512 * 1024,
+        ge=16 * 1024,
+        le=1_000_000,
+        description="Most bytes of sends to one partition that travel as one batch (below the broker's "
+        "1 MB message limit, so a batch is never refused for its size)",
+    )
     mongo_url: str = Field("mongodb://127.0.0.1:27017", description="MongoDB connection URL")
     mongo_db: str = Field("coc", description="MongoDB database name")
     state_dir: Path = Field(PROJECT_ROOT / ".state", description="Logs, pids and data of the local stack")
