@@ -60,7 +60,7 @@ from shared.mongo import MongoDoc, insert_new, serves_secondary_indexes
 COLLECTION = "status_records"
 MAX_ATTEMPTS = 20
 CONCURRENT_VINS = 8  # VINs of one batch folded at once on the path of single requests
-CHUNK = 500  # VINs of a batch folded with one bulk read and write each: bounds the records held
+CHUNK = 250  # VINs of a batch folded with one bulk read and write each: bounds the records held
 IDS_PER_READ = 1000  # ids in one $in: the stack's FerretDB answers up to 1,000 from its index
 RECOUNT_GRACE_S = 2.0  # longer than any writer takes from a record write to its counter update
 WORKLIST_WAIT_S = 0.05  # how long a list request waits for a fresher view before serving the last one
