@@ -1,9 +1,11 @@
 """OpenTelemetry: one trace per record across all services.
 
-FastStream's Kafka telemetry middleware opens a consumer span from the trace
-context in the message headers and injects the current context into every
-message published inside the handler, so a record's trace follows it from
-intake to archive. The exporter is chosen by settings: none, console or OTLP/HTTP.
+Each consumed record is handled in a consumer span opened from the trace
+context in its headers (``Stage.consume``), and the emitter injects the current
+context into every message it publishes (``Emitter.send``), so a record's trace
+follows it from intake to archive. (Not FastStream's telemetry middleware: it
+opened two more spans per publish, 0.2 ms of CPU each time.) The exporter is
+chosen by settings: none, console or OTLP/HTTP.
 """
 
 from __future__ import annotations
