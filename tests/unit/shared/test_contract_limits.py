@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import pytest
 from pydantic import ValidationError
 
 from devkit.samples import generate
-from shared.contracts import Approval, BuildRecord
+from shared.contracts import Approval, BuildRecord, approvals, events
+from shared.contracts.events import ValidatedRecord
 
 pytestmark = pytest.mark.unit
 
@@ -62,3 +66,62 @@ def test_numbers_a_database_cannot_store_are_refused_by_the_contract(field: str,
     with pytest.raises(ValidationError) as caught:
         BuildRecord.model_validate({**build.model_dump(mode="json"), field: value})
     assert {error["loc"][0] for error in caught.value.errors()} == {field}
+
+
+def validated_json(approval_data: dict[str, Any], n: int = 0) -> bytes:
+    build = generate(n + 1, seed=1, defect_share=0.0).builds[n]
+    record = {"record_id": f"{build.vin}:{build.revision}", "build": build.model_dump(mode="json")}
+    return json.dumps({**record, "approval": approval_data}).encode()
+
+
+def test_records_carrying_the_same_approval_share_one_snapshot_validated_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A batch of validated records carried 500 copies of a few approvals: 44 KB and 0.3 ms each."""
+    monkeypatch.setattr(events, "SNAPSHOTS", events.SharedSnapshots())
+    walks = 0
+    walk = approvals._depth
+
+    def counted(value: Any) -> int:
+        nonlocal walks
+        walks += 1
+        return walk(value)
+
+    approval = generate(1, seed=1, defect_share=0.0).approvals[0]
+    data = approval.model_dump(mode="json")
+    bodies = validated_json(data, 0), validated_json(data, 1)
+    monkeypatch.setattr(approvals, "_depth", counted)
+    first, second = (ValidatedRecord.model_validate_json(body) for body in bodies)
+    assert first.approval == approval and second.approval is first.approval
+    assert first.build != second.build
+    assert walks == 1, "the second copy was validated again"
+
+
+def test_an_approval_that_differs_from_the_one_seen_is_validated_afresh(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(events, "SNAPSHOTS", events.SharedSnapshots())
+    approval = generate(1, seed=1, defect_share=0.0).approvals[0]
+    data = approval.model_dump(mode="json")
+    seen = ValidatedRecord.model_validate_json(validated_json(data)).approval
+    changed = {**data, "actual_mass_min_kg": (approval.actual_mass_min_kg or 1000) - 1}
+    other = ValidatedRecord.model_validate_json(validated_json(changed)).approval
+    assert other is not seen and other.key == seen.key
+    assert other.actual_mass_min_kg == (approval.actual_mass_min_kg or 1000) - 1
+    deep: dict[str, Any] = {}
+    node = deep
+    for _ in range(30):
+        node["G"] = {}
+        node = node["G"]
+    broken = {**data, "certificate": {**data["certificate"], "Deep": deep}}
+    with pytest.raises(ValidationError, match="levels deep"):
+        ValidatedRecord.model_validate_json(validated_json(broken))
+
+
+def test_the_snapshots_kept_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    snapshots = events.SharedSnapshots(limit=2)
+    monkeypatch.setattr(events, "SNAPSHOTS", snapshots)
+    data = generate(1, seed=1, defect_share=0.0).approvals[0].model_dump(mode="json")
+    for version in ("A", "B", "C"):
+        ValidatedRecord.model_validate_json(validated_json({**data, "version": version}))
+    assert [key.rsplit("|", 1)[1] for key in snapshots._seen] == ["B", "C"]
