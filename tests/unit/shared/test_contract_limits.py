@@ -125,3 +125,23 @@ def test_the_snapshots_kept_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None
     for version in ("A", "B", "C"):
         ValidatedRecord.model_validate_json(validated_json({**data, "version": version}))
     assert [key.rsplit("|", 1)[1] for key in snapshots._seen] == ["B", "C"]
+
+
+def test_an_approvals_master_data_hash_is_computed_once_per_object(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(approvals, "_HASHED", {})
+    approval = generate(1, seed=1, defect_share=0.0).approvals[0]
+    copy = Approval.model_validate_json(approval.model_dump_json())
+    changed = approval.model_copy(update={"variant": approval.variant + "X"})
+    dumps, counted = approvals.json.dumps, 0
+
+    def counting(*args: Any, **kwargs: Any) -> str:
+        nonlocal counted
+        counted += 1
+        return dumps(*args, **kwargs)
+
+    monkeypatch.setattr(approvals.json, "dumps", counting)
+    first = approvals.master_data_sha256(approval)
+    assert [approvals.master_data_sha256(approval) for _ in range(3)] == [first] * 3
+    assert counted == 1
+    assert approvals.master_data_sha256(copy) == first and counted == 2  # an equal object: the same hash
+    assert approvals.master_data_sha256(changed) != first
