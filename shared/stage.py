@@ -325,21 +325,32 @@ class Stage(Generic[S]):
         async def on_message(records: Any) -> None:
             (record,) = records
             body = record.value or b""
-            try:
-                parsed = parse_as(model, body)
-            except ContractError as exc:
-                vin, revision = identity(body, key_text(record)) if broken_state else ("", 0)
-                await self._keep(record, Unusable(str(exc), vin=vin, revision=revision, state=broken_state))
-                return
-            try:
-                await handler(parsed)
-            except Unusable as exc:
-                await self._keep(record, exc)
-            except Exception:
-                await backoff.failed()
-                raise
-            else:
-                backoff.succeeded()
+            with self._span(record):
+                try:
+                    parsed = parse_as(model, body)
+                except ContractError as exc:
+                    vin, revision = identity(body, key_text(record)) if broken_state else ("", 0)
+                    await self._keep(
+                        record, Unusable(str(exc), vin=vin, revision=revision, state=broken_state)
+                    )
+                    return
+                try:
+                    await handler(parsed)
+                except Unusable as exc:
+                    await self._keep(record, exc)
+                except Exception:
+                    await backoff.failed()
+                    raise
+                else:
+                    backoff.succeeded()
+
+    def _span(self, record: Record) -> contextlib.AbstractContextManager[trace.Span]:
+        """The consumer span a record is handled in, continuing the trace it arrived with."""
+        return self.tracer.start_as_current_span(
+            f"{record.topic} process",
+            context=propagate.extract(carrier_of(record)),
+            kind=trace.SpanKind.CONSUMER,
+        )
 
     def _consume_in_batches(
         self,
@@ -354,7 +365,6 @@ class Stage(Generic[S]):
         prepare: Prepare[M] | None,
     ) -> None:
         """``consume`` for a consumer group: batches, VINs overlapped, one commit (module docstring)."""
-        tracer = self.tracer
         overlap = max(1, self.settings.consume_overlap)
 
         def read(record: Record) -> M | Unusable:
@@ -372,11 +382,7 @@ class Stage(Generic[S]):
             return Unusable(reason, vin=vin, revision=revision, state=broken_state)
 
         async def one(record: Record, parsed: M | Unusable) -> None:
-            with tracer.start_as_current_span(
-                f"{topic} process",
-                context=propagate.extract(carrier_of(record)),
-                kind=trace.SpanKind.CONSUMER,
-            ):
+            with self._span(record):
                 if isinstance(parsed, Unusable):
                     await self._keep(record, parsed)
                     return

@@ -424,3 +424,32 @@ async def test_prepare_sees_the_usable_messages_of_a_batch_before_any_is_handled
     assert sorted(handled) == expected, "nothing handled twice after the fault"
     dead = await read(settings, topics.dlq(source), lambda record: record.key == b"VIN9")
     assert DeadLetter.model_validate_json(dead.value).reason
+
+
+async def test_a_table_read_by_every_instance_is_handled_in_the_trace_each_message_came_with(
+    settings: CocSettings, unique: str, running: Any
+) -> None:
+    """An approval's arrival releases held records: what they publish continues the approval's trace."""
+    table, onward = f"test.table.{unique}", f"test.table.onward.{unique}"
+    sender = stage_of(settings)
+    sender.publisher(table, Finding)
+    await running(sender)
+    for n in range(2):
+        await sender.emitter.send(
+            table, FINDING.model_copy(update={"message": f"row{n}"}), key=f"K{n}", correlation_id=f"K{n}"
+        )
+    stage = stage_of(settings)
+    stage.publisher(onward, Finding)
+    traces: dict[str, str | None] = {}
+
+    async def handle(finding: Finding) -> None:
+        traces[finding.message] = current_trace_id()
+        await stage.emitter.send(onward, finding, key="K", correlation_id=finding.message)
+
+    stage.consume(table, Finding, handle, broadcast=True, broken_state=None)
+    await running(stage)
+    arrived = await read_until(settings, table, lambda found: len(found) >= 2)
+    sent = await read_until(settings, onward, lambda found: len(found) >= 2)
+    came_with = {record.value: trace_of(record) for record in arrived}
+    assert set(traces.values()) == set(came_with.values()) and len(set(traces.values())) == 2
+    assert {trace_of(record) for record in sent} == set(came_with.values()), "the onward sends left the trace"
