@@ -288,6 +288,8 @@ async def test_a_reviewer_accepts_one_waiting_record_and_rejects_another_back_to
     assert await axe_violations(page) == []
     await page.get_by_label("Comment").fill("group released after the audit")
     await page.get_by_role("button", name="Accept revision 1").click()
+    # the decision's redirect lands before the next navigation starts
+    await expect(page).to_have_url(re.compile(r"done=accept"))
     await until(pipeline, accepted.vin, "archived")
     await page.goto(f"{base}/records/{accepted.vin}")
     await expect(page.locator("[data-record-state]")).to_have_text("archived")
@@ -298,6 +300,7 @@ async def test_a_reviewer_accepts_one_waiting_record_and_rejects_another_back_to
     await page.goto(f"{base}/records/{rejected.vin}")
     await page.get_by_label("Comment").fill("wrong paint code on the plate")
     await page.get_by_role("button", name="Reject revision 1").click()
+    await expect(page).to_have_url(re.compile(r"done=reject"))
     record = await until(pipeline, rejected.vin, "blocked")
     assert [(f["code"], f["owner"]) for f in record["findings"]] == [("REVIEW_REJECTED", "production")]
     assert reviewer.name in record["findings"][0]["message"]
