@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
-from pymongo import DeleteOne, ReplaceOne
+from pymongo import DeleteMany, DeleteOne, ReplaceOne, UpdateMany, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
@@ -113,4 +113,52 @@ async def test_a_bulk_write_of_hundreds_of_statements_is_answered(
     assert (result.matched_count, result.upserted_count, result.deleted_count) == (200, 100, 1)
     stored = {doc["_id"]: doc["n"] async for doc in collection.find({})}
     assert stored == {f"VIN{i}": i for i in range(300) if i != 5}  # VIN6's guard held: n is 6
+    await collection.drop()
+
+
+async def test_each_statement_of_a_bulk_update_sees_what_the_earlier_ones_wrote(
+    db: AsyncDatabase[MongoDoc], unique: str
+) -> None:
+    """The build writes an update command's documents in one transaction at its end (build-ferretdb.sh).
+
+    A statement that reads a document an earlier one changed, by the same `_id`
+    or by another filter, must see the change, as on MongoDB.
+    """
+    collection = db[f"test_bulk_reads_{unique}"]
+    await collection.insert_many([{"_id": f"VIN{i}", "seq": 0, "g": "a"} for i in range(4)])
+    result = await collection.bulk_write(
+        [
+            ReplaceOne({"_id": "VIN0", "seq": 0}, {"seq": 1, "g": "a"}),
+            ReplaceOne({"_id": "VIN0", "seq": 1}, {"seq": 2, "g": "b"}),  # guard sees seq 1
+            ReplaceOne({"_id": "VIN0", "seq": 1}, {"seq": 9, "g": "z"}),  # and now 2: refused
+            UpdateOne({"_id": "VIN1"}, {"$set": {"g": "b"}}),
+            UpdateMany({"g": "b"}, {"$inc": {"seq": 10}}),  # finds VIN0 and VIN1 as changed
+            UpdateOne({"_id": "VIN2"}, {"$inc": {"seq": 1}}),
+            UpdateOne({"_id": "VIN2"}, {"$inc": {"seq": 1}}),
+        ],
+        ordered=True,
+    )
+    assert (result.matched_count, result.modified_count) == (7, 7)
+    stored = {doc["_id"]: (doc["seq"], doc["g"]) async for doc in collection.find({})}
+    assert stored == {"VIN0": (12, "b"), "VIN1": (10, "b"), "VIN2": (2, "a"), "VIN3": (0, "a")}
+    await collection.drop()
+
+
+async def test_each_statement_of_a_bulk_delete_sees_what_the_earlier_ones_deleted(
+    db: AsyncDatabase[MongoDoc], unique: str
+) -> None:
+    collection = db[f"test_bulk_deletes_{unique}"]
+    await collection.insert_many([{"_id": f"VIN{i}", "g": "a" if i < 3 else "b"} for i in range(6)])
+    result = await collection.bulk_write(
+        [
+            DeleteOne({"_id": "VIN0"}),
+            DeleteOne({"_id": "VIN0"}),  # already gone: deletes nothing
+            DeleteOne({"_id": "VIN3"}),
+            DeleteMany({"g": "b"}),  # VIN4 and VIN5, not VIN3 again
+            DeleteOne({"_id": "VIN9"}),
+        ],
+        ordered=False,
+    )
+    assert result.deleted_count == 4
+    assert sorted([doc["_id"] async for doc in collection.find({})]) == ["VIN1", "VIN2"]
     await collection.drop()
