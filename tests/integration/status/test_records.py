@@ -594,6 +594,31 @@ async def test_recount_repairs_counters_a_crash_between_record_and_counter_left_
     assert await store.recount(grace_s=0.1) is True and await counters(store) == expected
 
 
+async def test_a_record_on_its_way_writes_its_index_entry_only_when_created_and_when_archived(
+    store: StatusStore, vin: Callable[[int], str]
+) -> None:
+    """On its way a record is counted from its unsettled entry, so its index entry is not rewritten."""
+    on_way, done = vin(1), vin(2)
+    at = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(minutes=10)  # counted in the window
+    for n, (stage, state) in enumerate(
+        [("intake", State.RECEIVED), ("validation", State.VALIDATED), ("render", State.RENDERED)]
+    ):
+        moment = at + dt.timedelta(minutes=n)
+        await store.apply_many(
+            [event(on_way, stage, state, time=moment), event(done, stage, state, time=moment)]
+        )
+    await store.apply(event(done, "signing", State.SIGNED, time=at + dt.timedelta(minutes=3)))
+    await store.apply_many([event(done, "archive", State.ARCHIVED, time=at + dt.timedelta(minutes=4))])
+
+    index = {doc["_id"]: doc["state"] async for doc in store.index.find({})}
+    assert index == {on_way: "received", done: "archived"}
+    assert await unsettled_vins(store) == {on_way}
+    await store.counts.delete_many({})  # the counters lost: a recount finds them from the entries
+    assert await store.recount(grace_s=0.1) is True
+    assert await counters(store) == await stored_tallies(store)
+    assert (await counters(store))["state|rendered|CHR"] == 1
+
+
 async def test_a_failing_vin_of_a_batch_does_not_lose_the_counts_of_the_vins_written(
     store: StatusStore, vin: Callable[[int], str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
