@@ -23,14 +23,18 @@ def register(stage: Stage[StatusSettings], store: StatusStore) -> None:
     that time costs the database one write of its record, not one per stage
     (the read model is then up to that interval behind the topic). Under a
     backlog the batches grow to ``status_batch`` events, so each write covers
-    more of a vehicle's events.
+    more of a vehicle's events, and a full batch is followed by the next one at
+    once: the interval would otherwise cap the fold at ``status_batch`` events
+    a second, below what a busy pipeline emits (about 1,100/s at 180 builds/s).
     """
     interval = stage.settings.status_fold_interval_s
+    full = stage.settings.status_batch
 
     async def on_status(events: list[StatusEvent]) -> None:
         began = time.monotonic()
         await store.apply_many(events)
-        await asyncio.sleep(max(0.0, interval - (time.monotonic() - began)))
+        if len(events) < full:
+            await asyncio.sleep(max(0.0, interval - (time.monotonic() - began)))
 
     stage.consume_batches(
         topics.STATUS,
