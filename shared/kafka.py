@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from itertools import chain
 from typing import Any, TypeAlias, TypeVar
 
@@ -174,7 +174,26 @@ async def raw_records(msg: StreamMessage[Any]) -> tuple[Record, ...]:
     is resolved from FastStream's context by a call on a worker thread, once per
     message or batch, and a typed one is validated again by FastDepends.
     """
-    return records_of(msg)
+    records = records_of(msg)
+    msg.body = (
+        b""  # FastStream's list of the batch's values: the records hold them, and ``release`` drops them
+    )
+    return records
+
+
+def release(records: Sequence[Record]) -> None:
+    """Drop the values of records whose batch has been handled (or rewound: the broker still has them).
+
+    FastStream keeps the message it handed a handler in a context variable, and
+    every task, callback and timer made meanwhile (its offset commit's among them)
+    keeps a copy of that context; a timer cancelled early stays in the event loop
+    until its time comes. So the message, and every record of its batch, outlived
+    the batch by up to 40 s: counted with ``gc`` in archive during a 20,000-build
+    run, 2,000-6,000 records (40-125 MB of signed certificates) were alive at
+    once and it peaked at 236 MB. Without their values they are about 1 KB each.
+    """
+    for record in records:
+        record.value = None
 
 
 def records_of(msg: StreamMessage[Any]) -> tuple[Record, ...]:

@@ -70,6 +70,7 @@ from shared.kafka import (
     make_broker,
     parse_as,
     raw_records,
+    release,
     wait_for_records,
 )
 from shared.mongo import MongoDoc, database, make_client
@@ -424,8 +425,11 @@ class Stage(Generic[S]):
 
         @subscriber
         async def on_batch(records: Any) -> None:
-            with flow.batch():
-                await handle_batch(records)
+            try:
+                with flow.batch():
+                    await handle_batch(records)
+            finally:
+                release(records)
 
         async def handle_batch(records: tuple[Record, ...]) -> None:
             by_key: dict[bytes | None, list[tuple[Record, M | Unusable]]] = {}
@@ -505,19 +509,22 @@ class Stage(Generic[S]):
 
         @subscriber
         async def on_batch(records: Any) -> None:
-            with flow.batch():
-                parsed: list[M] = []
-                for record in records:
+            try:
+                with flow.batch():
+                    parsed: list[M] = []
+                    for record in records:
+                        try:
+                            parsed.append(parse_as(model, record.value or b""))
+                        except ContractError as exc:
+                            await self._keep(record, Unusable(str(exc), state=None))
                     try:
-                        parsed.append(parse_as(model, record.value or b""))
-                    except ContractError as exc:
-                        await self._keep(record, Unusable(str(exc), state=None))
-                try:
-                    await handler(parsed)
-                except Exception:
-                    await backoff.failed()
-                    raise
-                backoff.succeeded()
+                        await handler(parsed)
+                    except Exception:
+                        await backoff.failed()
+                        raise
+                    backoff.succeeded()
+            finally:
+                release(records)
 
     def _flow(self, topic: str) -> Flow:
         flow = Flow(topic)

@@ -136,6 +136,43 @@ async def test_a_transient_fault_is_delivered_again_and_committed_only_after(
     assert await eventually_committed(settings, f"coc-test.{topic}", topic, 1) == 1
 
 
+@pytest.mark.parametrize("batches", [False, True], ids=["consume", "consume_batches"])
+async def test_a_handled_batch_leaves_no_values_behind_in_the_message_faststream_keeps(
+    settings: CocSettings, unique: str, running: Any, batches: bool
+) -> None:
+    # FastStream keeps the message it hands a handler in a context variable, and every timer
+    # made meanwhile (its offset commit's too) keeps that context for up to its timeout: here
+    # the test keeps it, as such a timer does, and looks at what it still holds.
+    topic = f"test.release.{unique}"
+    stage = stage_of(settings)
+    stage.publisher(topic, Finding)
+    kept: list[Any] = []
+    attempts: list[int] = []
+    done = asyncio.Event()
+
+    async def handle(_finding: Finding | list[Finding]) -> None:
+        kept.append(stage.broker.context.get_local("message"))
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise ConnectionError("database away")  # the rewound batch releases its values too
+        done.set()
+
+    if batches:
+        stage.consume_batches(topic, Finding, handle, max_records=10)
+    else:
+        stage.consume(topic, Finding, handle)
+    await running(stage)
+    await stage.emitter.send(topic, FINDING, key="VIN9", correlation_id="VIN9:1")
+    await asyncio.wait_for(done.wait(), timeout=60)
+    await eventually_committed(settings, f"coc-test.{topic}", topic, 1)
+
+    assert len(kept) == 2  # the fault, then the redelivery, which read the message again
+    for message in kept:
+        assert [record.offset for record in message.raw_message] == [0]
+        assert [record.value for record in message.raw_message] == [None]
+        assert not message.body
+
+
 async def test_a_broken_message_goes_to_the_dlq_with_the_field_and_a_status_and_the_next_one_is_handled(
     settings: CocSettings, unique: str, running: Any
 ) -> None:
