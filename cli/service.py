@@ -39,7 +39,7 @@ def run_service(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
     from shared.settings import ServiceSettings
-    from shared.stage import port_of
+    from shared.stage import port_of, settle_collector
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     from shared.stage import CannotStart
@@ -52,6 +52,7 @@ def run_service(args: argparse.Namespace) -> int:
     except (ValidationError, FileNotFoundError, OSError, CannotStart) as exc:
         raise CommandError(f"{args.name} cannot start: {exc}") from None
     port = args.port or port_of(args.name, settings)
+    settle_collector(settings.gc_young)
     uvicorn.run(app, host=settings.http_host, port=port, log_level="warning", lifespan="on")
     return 0
 

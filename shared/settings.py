@@ -96,6 +96,15 @@ class ServiceSettings(CocSettings):
         "status +7, workspace +8",
     )
 
+    gc_young: int = Field(
+        10_000,
+        ge=700,
+        le=1_000_000,
+        description="New objects between two collections of the youngest generation in a service process "
+        "(Python's default: 700); with the objects of the start frozen, the collector took 1.0-1.1 CPU s "
+        "of signing's and render's in a 20,000-build run instead of 3.4 and 4.9",
+    )
+
     def port_of(self, service: str) -> int:
         return self.port_base + SERVICE_PORT_OFFSETS[service]
 

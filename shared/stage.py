@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import gc
 import hashlib
 import json
 import os
@@ -117,6 +118,24 @@ def trace_id_of(record: Record) -> str | None:
     """The trace id a record came with (its ``traceparent``), as 32 hex digits; None without one."""
     context = trace.get_current_span(propagate.extract(carrier_of(record))).get_span_context()
     return format(context.trace_id, "032x") if context.is_valid else None
+
+
+def settle_collector(young: int) -> None:
+    """Tune the cycle collector of a service process, once its app is built.
+
+    The ~90,000 objects of the imports and the app (FastAPI, FastStream,
+    pydantic's schemas, lxml's schema) live as long as the process, yet every
+    full collection walked them again: 130-170 ms each, 1.9 CPU s of signing's
+    and 3.0 of render's in a 20,000-build run. Frozen, they are left out. A
+    batch makes and drops objects by the hundred thousand, nearly all freed by
+    their counts; collecting the youngest generation every ``young`` new
+    objects instead of every 700 spares most of the passes over those that
+    live through a batch.
+    """
+    gc.collect()
+    gc.freeze()
+    _, middle, old = gc.get_threshold()
+    gc.set_threshold(young, middle, old)
 
 
 def instance_name(stage: str) -> str:
