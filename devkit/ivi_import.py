@@ -148,7 +148,7 @@ def _build(doc: Mapping[str, Any], approval: Approval) -> BuildRecord:
         vin=_text(doc, "CocDataGroup/VehicleIdentificationNumber"),
         build_id=f"import-{_text(doc, 'Header/IviReferenceId')}",
         revision=1,
-        manufactured_on=_date(doc, "CocDataGroup/DateManufactureVehicle"),
+        manufactured_on=_optional_date(doc, "CocDataGroup/DateManufactureVehicle"),
         plant=IMPORTED_PLANT,
         vehicle_group=approval.type,
         approval=ApprovalRef(
@@ -215,6 +215,10 @@ def _text(doc: Mapping[str, Any], path: str) -> str:
 def _date(doc: Mapping[str, Any], path: str) -> dt.date:
     # xs:date may carry a time zone; the calendar date is what the certificate states.
     return dt.date.fromisoformat(_text(doc, path)[:10])
+
+
+def _optional_date(doc: Mapping[str, Any], path: str) -> dt.date | None:
+    return None if _optional(doc, path) is None else _date(doc, path)
 
 
 def _groups(tree: Mapping[str, Any], table: str, group: str) -> list[Mapping[str, Any]]:

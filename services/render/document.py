@@ -108,6 +108,8 @@ def document_time(build: BuildRecord, released_at: dt.datetime | None = None) ->
     """IviVersionDateTime: the release time given, else the record's, else noon UTC on the build date."""
     when = released_at or build.released_at
     if when is None:
+        if build.manufactured_on is None:
+            raise RenderError(f"{build.record_id} has neither a release time nor a date of manufacture")
         return dt.datetime.combine(build.manufactured_on, dt.time(12), tzinfo=dt.UTC)
     if when.tzinfo is None or when.utcoffset() is None:
         raise RenderError(f"release time {when.isoformat()} of {build.record_id} has no UTC offset")
@@ -163,7 +165,7 @@ class _Values:
     version_time: str
     intended_country: str | None
     vin: str
-    manufactured_on: str
+    manufactured_on: str | None
     colours: tuple[str, ...]
     actual_mass: str | None
     signature_date: str
@@ -177,7 +179,7 @@ class _Values:
             version_time=_format_datetime(when),
             intended_country=build.intended_country or None,
             vin=build.vin,
-            manufactured_on=build.manufactured_on.isoformat(),
+            manufactured_on=build.manufactured_on.isoformat() if build.manufactured_on else None,
             colours=build.colours,
             actual_mass=None if build.actual_mass_kg is None else str(build.actual_mass_kg),
             signature_date=build.signature_date.isoformat() if build.signature_date else signature_date(when),

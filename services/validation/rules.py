@@ -67,20 +67,52 @@ class CategoryItem:
     the IVI checking module (ICM) says otherwise.
     """
 
-    item: str  # a child of CocDataGroup
+    item: str  # where it is, from CocDataGroup: a child, or a path into its groups
     presence: Mapping[str, Presence]
     otherwise: Presence
     codes: str  # the findings' prefix: <codes>_MISSING, <codes>_NOT_IN_MODEL
     source: str
+    not_at_stages: frozenset[str] = frozenset()  # StageOfCompletion codes at which it is refused
 
-    def of(self, category: str) -> Presence:
+    def of(self, category: str, stage: str | None = None) -> Presence:
+        if stage in self.not_at_stages:
+            return "must not"
         return self.presence.get(base_category(category), self.otherwise)
+
+    def found_in(self, certificate: Mapping[str, Any]) -> bool:
+        """Whether the certificate data has the item (in any group of a table on its path)."""
+        level: list[Any] = [certificate]
+        for name in self.item.split("/"):
+            level = [
+                inner for node in level if isinstance(node, Mapping) for inner in _as_list(node.get(name))
+            ]
+        return bool(level)
 
 
 # Which category-dependent items a certificate carries, per CoC model (the base category of
 # ``base_category``). The one table the rules read; a test per category holds it. Guidelines
-# 1.13-1.14: an item of the category's model is present, an item outside it is an error.
+# 1.4 and 1.13-1.14: an item of the category's model is present, an item outside it is an error.
+# The eCoC IVI set-up manual (version 1.5, 30-03-2026) settles the energy convertors and the
+# coupling tables per category.
 CATEGORY_ITEMS: tuple[CategoryItem, ...] = (
+    CategoryItem(
+        "DateManufactureVehicle",  # the build's own value
+        # The official L1e and L5e examples (168/2013) state none; every other category keeps
+        # requiring it as the pipeline always has (the official M1 and N2 specimens state it).
+        {"L": "may"},
+        otherwise="must",
+        codes="MANUFACTURE_DATE",
+        source="official IVI 2.0 examples: L1e and L5e without DateManufactureVehicle, M1 and N2 with it",
+    ),
+    CategoryItem(
+        "AxleTable/AxleGroup/TyreAxleTable/TyreAxleGroup/TyreFittedProductionIndicator",  # the build's tyres
+        # The official L1e and L5e examples mark no tyre as fitted; the M1 and N2 specimens mark one
+        # option per axle, as the set-up manual describes ("Indicates tyre is fitted during production").
+        {"L": "may"},
+        otherwise="must",
+        codes="TYRE",
+        source="set-up manual 1.5 p. 22; official IVI 2.0 examples: L1e and L5e without the indicator",
+    ),
     CategoryItem(
         "ColourTable",
         # M1 and N1 carry "Colour of vehicle" (the official M1 specimen; their CoC models). The
@@ -88,7 +120,8 @@ CATEGORY_ITEMS: tuple[CategoryItem, ...] = (
         {"M1": "must", "N1": "must", "N2": "may", "N3": "may"},
         otherwise="must not",
         codes="COLOUR",
-        source="guidelines 1.13-1.14 (colour on an M2 is an error); official M1 and N2 specimens",
+        source='guidelines 1.4 ("do not enter Colour for the vehicle category M2") and change overview '
+        '"ICM" (such a file is rejected); official M1 and N2 specimens',
     ),
     CategoryItem(
         "PureElectricVehicleIndicator",
@@ -110,27 +143,59 @@ CATEGORY_ITEMS: tuple[CategoryItem, ...] = (
     ),
     CategoryItem(
         "EnergyConvertorTable",
-        {"O": "must not"},  # energy convertors are those of M, N, L, T (and C) vehicles
-        otherwise="may",
+        {"O": "must not"},  # a trailer has no energy convertor
+        otherwise="must",
         codes="ENERGY_CONVERTOR",
-        source="set-up manual and change overview: energy convertors of M, N, L, T or C vehicles",
+        source='set-up manual 1.5 p. 21: "For all vehicles M,N,L,T,C an '
+        'EnergyConvertorCodeMarkedOnEnergyConvertor must be present"',
     ),
     CategoryItem(
-        "MechanicalCouplingTable",  # with its coupling-parts table inside
+        "MechanicalCouplingTable",  # the coupling devices fitted at production
         {"M1": "must not"},
         otherwise="may",
         codes="COUPLING",
-        source="set-up manual: M1 has no fitted-coupling table and no coupling-parts table",
+        source='set-up manual 1.5 p. 11: "Add for vehicle categories: M2, M3, N, O, L, T, C, R, S. '
+        'For M1 the Table is Forbidden"',
     ),
     CategoryItem(
-        "MechanicalCouplingCanBeFittedTable",
-        {"M1": "must not"},
+        "MechanicalCouplingTable/MechanicalCouplingGroup/MechanicalCouplingPartsTable",
+        {"M1": "must not", "L": "must not"},
+        otherwise="may",
+        codes="COUPLING_PARTS",
+        source='set-up manual 1.5 p. 11: "Add for vehicle categories: M2, M3, N, O, T, C, R, S. '
+        'For M1 and L the Table is Forbidden"',
+    ),
+    CategoryItem(
+        "MechanicalCouplingCanBeFittedTable",  # devices allowed to be fitted later: incomplete vehicles
+        {"M1": "must not", "L": "must not", "T": "must not"},
         otherwise="may",
         codes="COUPLING_CAN_BE_FITTED",
-        source='set-up manual: M1 has no "can be fitted" coupling table',
+        source='set-up manual 1.5 p. 11: "For M1, L, T, C, R and S and StageOfCompletion C,V the '
+        'Table is Forbidden"',
+        not_at_stages=frozenset({"C", "V"}),
+    ),
+    CategoryItem(
+        "MassGroup/MaximumStaticVerticalMassCouplingPointTable",
+        {"T": "must not"},
+        otherwise="may",
+        codes="VERTICAL_MASS",
+        source='set-up manual 1.5 p. 10: "Add for vehicle categories: M, N, O, L, R, S. Table is '
+        'forbidden for T, C"',
+    ),
+    CategoryItem(
+        "MassGroup/MaximumStaticVerticalMassCouplingPointTable/MaximumStaticVerticalMassCouplingPointGroup"
+        "/MechanicalCouplingNumberVerticalMass",
+        {"M1": "must not"},
+        otherwise="may",
+        codes="VERTICAL_MASS_COUPLING",
+        source='set-up manual 1.5 p. 10: "For M1 a MechanicalCouplingNumberVerticalMass is Forbidden"',
     ),
 )
 CATEGORY_ITEM = {row.item: row for row in CATEGORY_ITEMS}
+FITTED_TYRES = "AxleTable/AxleGroup/TyreAxleTable/TyreAxleGroup/TyreFittedProductionIndicator"
+PER_VEHICLE_ITEMS = frozenset(
+    {"DateManufactureVehicle", "ColourTable", FITTED_TYRES}
+)  # the build's, checked with it
 # Version "N/A" is for tractors and L-category vehicles only (change overview; 167/2013, 168/2013).
 VERSION_NA_CATEGORIES = frozenset({"L", "T"})
 ELECTRICITY = "95"
@@ -232,22 +297,29 @@ def _signing_authority_findings(tree: Mapping[str, Any]) -> Iterator[Finding]:
 def _category_item_findings(approval: Approval) -> Iterator[Finding]:
     """The approval's items against its category's CoC model (``CATEGORY_ITEMS``; colour is the build's)."""
     for row in CATEGORY_ITEMS:
-        if row.item == "ColourTable":
+        if row.item in PER_VEHICLE_ITEMS:
             continue
-        presence, present = row.of(approval.category), row.item in approval.certificate
+        stage = approval.certificate.get("StageOfCompletion")
+        presence, present = row.of(approval.category, stage), row.found_in(approval.certificate)
+        name = row.item.rsplit("/", 1)[-1]
         if presence == "must" and not present:
             yield finding(
                 f"{row.codes}_MISSING",
                 f"{ROOT}/{row.item}",
-                f"a {approval.category} certificate states {row.item}; add it to approval "
+                f"a {approval.category} certificate states {name}; add it to approval "
                 f"{approval.number} version {approval.version}",
                 Owner.TYPE_APPROVAL,
             )
         elif presence == "must not" and present:
+            refused_here = (
+                f"a vehicle at stage of completion {stage}"
+                if stage in row.not_at_stages
+                else f"a {approval.category} certificate"
+            )
             yield finding(
                 f"{row.codes}_NOT_IN_MODEL",
                 f"{ROOT}/{row.item}",
-                f"a {approval.category} certificate has no {row.item} item; remove it from approval "
+                f"{refused_here} has no {name} item; remove it from approval "
                 f"{approval.number} version {approval.version}",
                 Owner.TYPE_APPROVAL,
             )
@@ -380,9 +452,22 @@ def approval_exists(ctx: Context, numbers: set[str]) -> Iterator[Finding]:
 
 
 def manufacture_date(ctx: Context) -> Iterator[Finding]:
-    """Not before the approval's issue date (domain.md), and not in the future."""
+    """Stated where the category's model has it; not before the approval's issue date (domain.md), not in the future."""
     made = ctx.build.manufactured_on
     path = f"{ROOT}/DateManufactureVehicle"
+    if made is None:
+        if (
+            ctx.approval is not None
+            and CATEGORY_ITEM["DateManufactureVehicle"].of(ctx.approval.category) == "must"
+        ):
+            yield finding(
+                "MANUFACTURE_DATE_MISSING",
+                path,
+                f"the build record has no date of manufacture (manufactured_on); a {ctx.approval.category} "
+                "certificate states it",
+                Owner.PRODUCTION,
+            )
+        return
     if made > ctx.today:
         yield finding(
             "MANUFACTURED_IN_FUTURE", path, f"date of manufacture {made} is in the future", Owner.PRODUCTION
@@ -408,8 +493,8 @@ def plausible_dates(ctx: Context) -> Iterator[Finding]:
     the release time). A clock a day ahead is tolerated (time zones).
     """
     build, latest = ctx.build, ctx.today + dt.timedelta(days=1)
-    made = build.manufactured_on
-    if made < EARLIEST_MANUFACTURE:
+    made = build.manufactured_on or dt.date.min  # none stated: only the future is checked
+    if build.manufactured_on is not None and made < EARLIEST_MANUFACTURE:
         yield finding(
             "MANUFACTURE_DATE_IMPLAUSIBLE",
             f"{ROOT}/DateManufactureVehicle",
@@ -510,6 +595,8 @@ def fitted_tyres(ctx: Context) -> Iterator[Finding]:
                 f"tyre option {option} on axle {axle} is not approved (approved: {approved})",
                 Owner.PRODUCTION,
             )
+    if not fitted and CATEGORY_ITEM[FITTED_TYRES].of(ctx.approval.category) != "must":
+        return  # a category whose certificate marks no fitted tyre
     for axle in sorted(set(options) - set(fitted)):
         yield finding(
             "TYRE_MISSING",

@@ -48,7 +48,11 @@ class BuildRecord(Contract):
     revision: int = Field(
         1, ge=1, le=MAX_REVISION, description="1 for the first record of a VIN, +1 per correction"
     )
-    manufactured_on: dt.date = Field(description="Date of manufacture (IVI DateManufactureVehicle)")
+    manufactured_on: dt.date | None = Field(
+        None,
+        description="Date of manufacture (IVI DateManufactureVehicle); required where the category's CoC "
+        "model states it (every category but L)",
+    )
     plant: str = Field(min_length=1, max_length=64, description="Plant that built the vehicle")
     vehicle_group: str = Field(
         min_length=1, max_length=64, description="Release group, e.g. a model line (release policy)"

@@ -15,6 +15,8 @@ from cli import workbench
 from cli.main import CommandError
 from devkit.ivi_import import IviImportError, import_document
 from services.render.document import render
+from services.validation.policy import RulePolicy
+from services.validation.rules import ApprovalTable, check
 from shared.contracts import Approval, BuildRecord, FittedTyre
 from shared.ivi import NAMESPACE, IviSchema
 from shared.xml import parse_bytes
@@ -157,12 +159,39 @@ def test_missing_required_element_is_named_by_its_path(specimen: bytes, schema: 
         import_document(xml, schema)
 
 
-def test_missing_date_of_manufacture_is_named_although_the_schema_allows_it(
+def _without_manufacture_date(specimen: bytes) -> bytes:
+    return _edited(specimen, b"<DateManufactureVehicle>2024-02-01</DateManufactureVehicle>", b"")
+
+
+def test_a_document_without_a_date_of_manufacture_imports_and_renders_back_without_one(
     specimen: bytes, schema: IviSchema
 ) -> None:
-    xml = _edited(specimen, b"<DateManufactureVehicle>2024-02-01</DateManufactureVehicle>", b"")
-    with pytest.raises(IviImportError, match="missing element CocDataGroup/DateManufactureVehicle"):
-        import_document(xml, schema)
+    # The schema allows it, and the official L1e and L5e examples have none.
+    xml = _without_manufacture_date(specimen)
+    approval, build = import_document(xml, schema)
+    assert build.manufactured_on is None
+    rendered = schema.decode(parse_bytes(render(build, approval, version_number=1, schema=schema)))
+    assert rendered["CocDataGroup"] == schema.decode(parse_bytes(xml))["CocDataGroup"]
+    # An M1 certificate states it: validation names what is missing.
+    found = check(build, ApprovalTable.of(schema, [approval]), RulePolicy(), dt.date(2024, 2, 2))
+    assert [f.code for f in found] == ["MANUFACTURE_DATE_MISSING"]
+
+
+def test_an_l_category_document_as_the_official_examples_write_it_imports_renders_back_and_is_clean(
+    specimen: bytes, schema: IviSchema
+) -> None:
+    # As the official L1e and L5e examples: no date of manufacture, no colour, no tyre marked fitted.
+    xml = _without_manufacture_date(specimen)
+    xml = _edited(xml, b"<VehicleCategory>M1</VehicleCategory>", b"<VehicleCategory>L3e-A1</VehicleCategory>")
+    xml = xml.replace(b"<TyreFittedProductionIndicator>Y</TyreFittedProductionIndicator>", b"")
+    xml = xml.replace(b"<TyreFittedProductionIndicator>N</TyreFittedProductionIndicator>", b"")
+    start, end = xml.index(b"<ColourTable>"), xml.index(b"</ColourTable>") + len(b"</ColourTable>")
+    xml = xml[:start] + xml[end:]
+    approval, build = import_document(xml, schema)
+    assert (approval.category, build.manufactured_on, build.colours, build.tyres) == ("L3e-A1", None, (), ())
+    rendered = schema.decode(parse_bytes(render(build, approval, version_number=1, schema=schema)))
+    assert rendered["CocDataGroup"] == schema.decode(parse_bytes(xml))["CocDataGroup"]
+    assert check(build, ApprovalTable.of(schema, [approval]), RulePolicy(), dt.date(2024, 2, 2)) == []
 
 
 def test_value_outside_its_type_is_named_by_its_path(specimen: bytes, schema: IviSchema) -> None:

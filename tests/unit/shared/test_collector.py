@@ -24,7 +24,9 @@ print(json.dumps({"before": before, "frozen": gc.get_freeze_count(), "after": le
 
 def test_the_objects_of_a_built_service_are_frozen_and_the_young_threshold_is_the_setting() -> None:
     # Its own process: freezing and thresholds are the whole interpreter's.
-    done = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, timeout=120, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE], capture_output=True, text=True, timeout=120, check=True
+    )
     seen = json.loads(done.stdout.strip().splitlines()[-1])
     assert seen["before"] > 20_000  # a built service holds tens of thousands of objects
     assert seen["frozen"] >= seen["before"] * 0.9  # left out of every later collection

@@ -411,31 +411,89 @@ def test_an_off_road_m1_without_the_pure_electric_indicator_is_a_finding(
     assert "INDICATOR_MISSING" in {f.code for f in findings_for(build, [off_road], schema)}
 
 
-CATEGORY_ITEM_CODES = ("COLOUR", "INDICATOR", "ENERGY_CONVERTOR", "COUPLING", "COUPLING_CAN_BE_FITTED")
+CATEGORY_ITEM_CODES = (
+    "COLOUR",
+    "INDICATOR",
+    "ENERGY_CONVERTOR",
+    "COUPLING",
+    "COUPLING_PARTS",
+    "COUPLING_CAN_BE_FITTED",
+    "VERTICAL_MASS",
+    "VERTICAL_MASS_COUPLING",
+)
 TABLE_ITEMS = (
     "PureElectricVehicleIndicator",
     "EnergyConvertorTable",
     "MechanicalCouplingTable",
     "MechanicalCouplingCanBeFittedTable",
 )
+VERTICAL_MASS = "MaximumStaticVerticalMassCouplingPointTable"
+FITTED_WITH_PARTS = {
+    "MechanicalCouplingGroup": [
+        {"MechanicalCouplingNumber": 1},
+        {"MechanicalCouplingNumber": 2, "MechanicalCouplingPartsTable": {"MechanicalCouplingPartsGroup": {}}},
+    ]
+}
+VERTICAL_MASS_OF_A_COUPLING = {
+    "MaximumStaticVerticalMassCouplingPointGroup": [
+        {"TechnicallyPermissibleMaximumStaticVerticalMassCouplingPoint": 75},
+        {
+            "MechanicalCouplingNumberVerticalMass": 1,
+            "TechnicallyPermissibleMaximumStaticVerticalMassCouplingPoint": 75,
+        },
+    ]
+}
+M1_REFUSES = {
+    "COUPLING_NOT_IN_MODEL",
+    "COUPLING_PARTS_NOT_IN_MODEL",
+    "COUPLING_CAN_BE_FITTED_NOT_IN_MODEL",
+    "VERTICAL_MASS_COUPLING_NOT_IN_MODEL",
+}
+
+
+def category_item_codes(
+    build: BuildRecord,
+    approval: Approval,
+    schema: IviSchema,
+    category: str,
+    *,
+    with_items: bool,
+    stage: str = "I",
+) -> set[str]:
+    """The category-item findings of an approval of ``category`` without, or with, every such item."""
+    tree = {k: v for k, v in approval.certificate.items() if k not in TABLE_ITEMS}
+    masses = {k: v for k, v in tree.get("MassGroup", {}).items() if k != VERTICAL_MASS}
+    tree |= {"StageOfCompletion": stage, "MassGroup": masses}
+    if with_items:
+        tree |= {"MechanicalCouplingTable": FITTED_WITH_PARTS, "MechanicalCouplingCanBeFittedTable": {}}
+        tree |= {k: approval.certificate[k] for k in ("PureElectricVehicleIndicator", "EnergyConvertorTable")}
+        tree["MassGroup"] = masses | {VERTICAL_MASS: VERTICAL_MASS_OF_A_COUPLING}
+    of_category = approval.model_copy(update={"category": category, "certificate": tree})
+    vehicle = build.model_copy(update={"colours": ("2",) if with_items else ()})
+    found = findings_for(vehicle, [of_category], schema)
+    return {f.code for f in found if f.code.rsplit("_", 1)[0].removesuffix("_NOT_IN") in CATEGORY_ITEM_CODES}
 
 
 @pytest.mark.parametrize(
     ("category", "missing_when_absent", "refused_when_present"),
     [
-        (
-            "M1",
-            {"COLOUR_MISSING", "INDICATOR_MISSING"},
-            {"COUPLING_NOT_IN_MODEL", "COUPLING_CAN_BE_FITTED_NOT_IN_MODEL"},
-        ),
-        ("M2", {"INDICATOR_MISSING"}, {"COLOUR_NOT_IN_MODEL"}),
-        ("M3S", {"INDICATOR_MISSING"}, {"COLOUR_NOT_IN_MODEL"}),
-        ("N1", {"COLOUR_MISSING", "INDICATOR_MISSING"}, set()),
-        ("N2", {"INDICATOR_MISSING"}, set()),
-        ("N3G", {"INDICATOR_MISSING"}, set()),
+        ("M1", {"COLOUR_MISSING", "INDICATOR_MISSING", "ENERGY_CONVERTOR_MISSING"}, M1_REFUSES),
+        ("M2", {"INDICATOR_MISSING", "ENERGY_CONVERTOR_MISSING"}, {"COLOUR_NOT_IN_MODEL"}),
+        ("M3S", {"INDICATOR_MISSING", "ENERGY_CONVERTOR_MISSING"}, {"COLOUR_NOT_IN_MODEL"}),
+        ("N1", {"COLOUR_MISSING", "INDICATOR_MISSING", "ENERGY_CONVERTOR_MISSING"}, set()),
+        ("N2", {"INDICATOR_MISSING", "ENERGY_CONVERTOR_MISSING"}, set()),
+        ("N3G", {"INDICATOR_MISSING", "ENERGY_CONVERTOR_MISSING"}, set()),
         ("O4", set(), {"COLOUR_NOT_IN_MODEL", "INDICATOR_NOT_IN_MODEL", "ENERGY_CONVERTOR_NOT_IN_MODEL"}),
-        ("L3e-A1", set(), {"COLOUR_NOT_IN_MODEL"}),
-        ("T1a", set(), {"COLOUR_NOT_IN_MODEL"}),
+        (
+            "L3e-A1",
+            {"ENERGY_CONVERTOR_MISSING"},
+            {"COLOUR_NOT_IN_MODEL", "COUPLING_PARTS_NOT_IN_MODEL", "COUPLING_CAN_BE_FITTED_NOT_IN_MODEL"},
+        ),
+        (
+            "T1a",
+            {"ENERGY_CONVERTOR_MISSING"},
+            {"COLOUR_NOT_IN_MODEL", "COUPLING_CAN_BE_FITTED_NOT_IN_MODEL", "VERTICAL_MASS_NOT_IN_MODEL"},
+        ),
     ],
 )
 def test_each_category_carries_the_items_of_its_coc_model(
@@ -446,24 +504,24 @@ def test_each_category_carries_the_items_of_its_coc_model(
     missing_when_absent: set[str],
     refused_when_present: set[str],
 ) -> None:
-    """Every category-dependent item absent, then every one present: what the category's model says."""
+    """Every category-dependent item absent, then every one present (an incomplete vehicle): its model's rules."""
+    assert category_item_codes(build, approval, schema, category, with_items=False) == missing_when_absent
+    assert category_item_codes(build, approval, schema, category, with_items=True) == refused_when_present
 
-    def item_codes(with_items: bool) -> set[str]:
-        tree = {k: v for k, v in approval.certificate.items() if k not in TABLE_ITEMS}
-        if with_items:
-            tree |= {"MechanicalCouplingTable": {}, "MechanicalCouplingCanBeFittedTable": {}}
-            tree |= {
-                k: approval.certificate[k] for k in ("PureElectricVehicleIndicator", "EnergyConvertorTable")
-            }
-        of_category = approval.model_copy(update={"category": category, "certificate": tree})
-        vehicle = build.model_copy(update={"colours": ("2",) if with_items else ()})
-        found = findings_for(vehicle, [of_category], schema)
-        return {
-            f.code for f in found if f.code.rsplit("_", 1)[0].removesuffix("_NOT_IN") in CATEGORY_ITEM_CODES
-        }
 
-    assert item_codes(with_items=False) == missing_when_absent
-    assert item_codes(with_items=True) == refused_when_present
+@pytest.mark.parametrize(("stage", "refused"), [("I", False), ("C", True), ("V", True)])
+def test_couplings_that_can_be_fitted_later_are_stated_only_for_an_incomplete_vehicle(
+    build: BuildRecord, approval: Approval, schema: IviSchema, stage: str, refused: bool
+) -> None:
+    codes = category_item_codes(build, approval, schema, "N3", with_items=True, stage=stage)
+    assert ("COUPLING_CAN_BE_FITTED_NOT_IN_MODEL" in codes) is refused
+    if refused:
+        tree = approval.certificate | {"StageOfCompletion": stage, "MechanicalCouplingCanBeFittedTable": {}}
+        late = approval.model_copy(update={"category": "N3", "certificate": tree})
+        (said,) = [
+            f for f in findings_for(build, [late], schema) if f.code == "COUPLING_CAN_BE_FITTED_NOT_IN_MODEL"
+        ]
+        assert f"stage of completion {stage}" in said.message
 
 
 @pytest.mark.parametrize(
