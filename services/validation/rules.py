@@ -505,11 +505,15 @@ def plausible_dates(ctx: Context) -> Iterator[Finding]:
     if build.released_at is not None:
         released = build.released_at.date()
         if released < made:
+            # A warning: the official IVI 2.0 examples state IviVersionDateTime 2024-02-01 for
+            # vehicles made up to 2024-07-16, with the SignatureDate on or after the manufacture.
             yield finding(
                 "RELEASED_BEFORE_MANUFACTURE",
                 header,
-                f"release time {build.released_at.isoformat()} is before the date of manufacture {made}",
+                f"release time {build.released_at.isoformat()} is before the date of manufacture {made}; "
+                "check it",
                 Owner.PRODUCTION,
+                Severity.WARNING,
             )
         if released > latest:
             yield finding(
@@ -518,18 +522,21 @@ def plausible_dates(ctx: Context) -> Iterator[Finding]:
                 f"release time {build.released_at.isoformat()} is in the future",
                 Owner.PRODUCTION,
             )
-    signed = build.signature_date
+    # What the certificate will state: the record's own signature date, else its release date.
+    stated = build.signature_date
+    signed = stated or (build.released_at.date() if build.released_at is not None else None)
     path = f"{ROOT}/SigningAuthorityTable/SigningAuthorityGroup/SignatureDate"
     if signed is not None and signed < made:
         yield finding(
             "SIGNATURE_DATE_BEFORE_MANUFACTURE",
             path,
-            f"signature date {signed} is before the date of manufacture {made}",
+            f"signature date {signed}{'' if stated else ' (the date of the release time)'} is before the "
+            f"date of manufacture {made}",
             Owner.PRODUCTION,
         )
-    if signed is not None and signed > latest:
+    if stated is not None and stated > latest:
         yield finding(
-            "SIGNATURE_DATE_IN_FUTURE", path, f"signature date {signed} is in the future", Owner.PRODUCTION
+            "SIGNATURE_DATE_IN_FUTURE", path, f"signature date {stated} is in the future", Owner.PRODUCTION
         )
 
 

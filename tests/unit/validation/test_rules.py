@@ -273,8 +273,15 @@ def _at(day: dt.date, hour: int = 10) -> dt.datetime:
 @pytest.mark.parametrize(
     ("change", "code"),
     [
-        ({"released_at": dt.datetime(1970, 1, 1, tzinfo=dt.UTC)}, "RELEASED_BEFORE_MANUFACTURE"),
-        ({"released_at": _at(dt.date(2024, 1, 1))}, "RELEASED_BEFORE_MANUFACTURE"),
+        # Released before manufacture without a signature date: the certificate would be signed then.
+        (
+            {"released_at": dt.datetime(1970, 1, 1, tzinfo=dt.UTC), "signature_date": None},
+            "SIGNATURE_DATE_BEFORE_MANUFACTURE",
+        ),
+        (
+            {"released_at": _at(dt.date(2024, 1, 1)), "signature_date": None},
+            "SIGNATURE_DATE_BEFORE_MANUFACTURE",
+        ),
         ({"released_at": _at(dt.date(2031, 1, 1))}, "RELEASED_IN_FUTURE"),
         ({"signature_date": dt.date(2024, 1, 31)}, "SIGNATURE_DATE_BEFORE_MANUFACTURE"),
         ({"signature_date": TODAY + dt.timedelta(days=2)}, "SIGNATURE_DATE_IN_FUTURE"),
@@ -287,6 +294,21 @@ def test_dates_outside_a_plausible_window_are_errors_for_production(
     # The specimen vehicle was made on 2024-02-01 and released that day.
     found = codes(findings_for(build.model_copy(update=change), [approval], schema))
     assert (code, Owner.PRODUCTION, Severity.ERROR) in found
+
+
+def test_a_release_time_before_manufacture_with_a_later_signature_date_is_only_a_warning(
+    build: BuildRecord, approval: Approval, schema: IviSchema
+) -> None:
+    # As the official IVI 2.0 examples: IviVersionDateTime 2024-02-01, made and signed 2024-04-08.
+    made_later = build.model_copy(
+        update={"manufactured_on": dt.date(2024, 4, 8), "signature_date": dt.date(2024, 4, 8)}
+    )
+    found = findings_for(made_later, [approval], schema)
+    assert codes(found) == {("RELEASED_BEFORE_MANUFACTURE", Owner.PRODUCTION, Severity.WARNING)}
+    unsigned = made_later.model_copy(update={"signature_date": None})
+    assert ("SIGNATURE_DATE_BEFORE_MANUFACTURE", Owner.PRODUCTION, Severity.ERROR) in codes(
+        findings_for(unsigned, [approval], schema)
+    )
 
 
 def test_a_signature_date_after_release_and_up_to_today_is_fine(
