@@ -1,6 +1,6 @@
 """``coc demo``: the main job, start to finish, on the local stack.
 
-Stack up (Kafka, FerretDB, the seven services), sample approvals published over
+Stack up (Kafka, FerretDB, the eight services), sample approvals published over
 HTTP as the type-approval team would, a few hundred sample builds published
 straight to coc.builds.v1 as a factory MES would (``devkit.mes``), the pipeline
 watched until it is at rest (``devkit.watch``), then the readiness table and a
@@ -28,7 +28,7 @@ def register(subparsers: Any) -> None:
     demo = subparsers.add_parser(
         "demo",
         help="the whole pipeline on sample data, on the local stack",
-        description="Start the local stack (Kafka, FerretDB, the seven services), publish sample "
+        description="Start the local stack (Kafka, FerretDB, the eight services), publish sample "
         "approvals and builds, wait until the pipeline is at rest, print the readiness of these "
         "vehicles and export their signed certificates, each verified. The stack keeps running.",
     )

@@ -26,9 +26,9 @@ def register(subparsers: Any) -> None:
     """Add ``stack`` with its four subcommands."""
     parser = subparsers.add_parser(
         "stack",
-        help="the local stack: Kafka, FerretDB and the seven services as background processes (no docker)",
-        description="Local stack: Kafka (KRaft), FerretDB and the seven services (intake, validation, "
-        "render, signing, archive, status, workspace), with pids, logs and data under COC_STATE_DIR and "
+        help="the local stack: Kafka, FerretDB and the eight services as background processes (no docker)",
+        description="Local stack: Kafka (KRaft), FerretDB and the eight services (intake, validation, "
+        "render, signing, delivery, archive, status, workspace), with pids, logs and data under COC_STATE_DIR and "
         "binaries under COC_CACHE_DIR. --infra: only Kafka and FerretDB.",
     )
     actions = parser.add_subparsers(dest="action", required=True)
@@ -36,7 +36,7 @@ def register(subparsers: Any) -> None:
         "install": (_install, "fetch Kafka's jars and build FerretDB once into the cache"),
         "up": (
             _up,
-            "install if needed, start Kafka, FerretDB and the seven services where not running, "
+            "install if needed, start Kafka, FerretDB and the eight services where not running, "
             "wait until each answers",
         ),
         "down": (_down, "stop the processes `up` started, by their recorded pids"),
@@ -47,12 +47,12 @@ def register(subparsers: Any) -> None:
         sub.set_defaults(func=func)
         if name in ("up", "status"):
             sub.add_argument(
-                "--infra", action="store_true", help="only Kafka and FerretDB, not the seven services"
+                "--infra", action="store_true", help="only Kafka and FerretDB, not the eight services"
             )
 
 
 def _services(args: argparse.Namespace, settings: StackSettings) -> list[ProcessSpec]:
-    """The seven services as stack processes, unless only the infrastructure is wanted."""
+    """The eight services as stack processes, unless only the infrastructure is wanted."""
     if getattr(args, "infra", False):
         return []
     from deploy.local.services import service_specs

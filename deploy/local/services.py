@@ -1,4 +1,4 @@
-"""The seven services as processes of the local stack, after Kafka and FerretDB.
+"""The eight services as processes of the local stack, after Kafka and FerretDB.
 
 Each runs as ``python -m cli service NAME`` with the stack's settings in its
 environment: the development seal (made once into the state folder) for signing,
@@ -17,7 +17,9 @@ from deploy.local.health import http_healthy, http_problem
 from deploy.local.layout import ProcessSpec
 from shared.settings import SERVICE_PORT_OFFSETS, ServiceSettings
 
-SERVICES = tuple(SERVICE_PORT_OFFSETS)  # intake, validation, render, signing, archive, status, workspace
+SERVICES = tuple(
+    SERVICE_PORT_OFFSETS
+)  # intake, validation, render, signing, delivery, archive, status, workspace
 # The files of devkit.keys; the modules that make keys and tokens are loaded only when needed,
 # so the `coc` parser, which lists SERVICES, stays quick to build.
 KEY_FILE, CERT_FILE = "seal.key", "seal.crt"
