@@ -85,7 +85,7 @@ test: $(STAMP) system-deps dss lint
 	  exit $$status
 
 # Issue 11's kill of signing and archive in the middle of a 20,000-build run, on a private stack
-# (about 15 minutes here); not part of `make test`, whose time it would double.
+# (4-10 minutes here, by the day of the machine); not part of `make test`.
 test-large: $(STAMP)
 	E2E_LARGE_KILL_BUILDS=20000 $(BIN)/pytest $(PYTEST_ARGS) tests/e2e/test_pipeline_faults.py -k large_run
 
