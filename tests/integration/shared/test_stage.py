@@ -169,8 +169,8 @@ async def test_a_handled_batch_leaves_no_values_behind_in_the_message_faststream
     assert len(kept) == 2  # the fault, then the redelivery, which read the message again
     for message in kept:
         assert [record.offset for record in message.raw_message] == [0]
-        assert [record.value for record in message.raw_message] == [None]
-        assert not message.body
+        assert [(record.value, record.headers) for record in message.raw_message] == [(None, ())]
+        assert not message.body and not message.batch_headers
 
 
 async def test_a_broken_message_goes_to_the_dlq_with_the_field_and_a_status_and_the_next_one_is_handled(
