@@ -17,9 +17,8 @@ from deploy.local.health import http_healthy, http_problem
 from deploy.local.layout import ProcessSpec
 from shared.settings import SERVICE_PORT_OFFSETS, ServiceSettings
 
-SERVICES = tuple(
-    SERVICE_PORT_OFFSETS
-)  # intake, validation, render, signing, delivery, archive, status, workspace
+# intake, validation, render, signing, delivery, archive, status, workspace
+SERVICES = tuple(SERVICE_PORT_OFFSETS)
 # The files of devkit.keys; the modules that make keys and tokens are loaded only when needed,
 # so the `coc` parser, which lists SERVICES, stays quick to build.
 KEY_FILE, CERT_FILE = "seal.key", "seal.crt"

@@ -94,6 +94,7 @@ class CategoryItem:
 # 1.4 and 1.13-1.14: an item of the category's model is present, an item outside it is an error.
 # The eCoC IVI set-up manual (version 1.5, 30-03-2026) settles the energy convertors and the
 # coupling tables per category.
+FITTED_TYRES = "AxleTable/AxleGroup/TyreAxleTable/TyreAxleGroup/TyreFittedProductionIndicator"
 CATEGORY_ITEMS: tuple[CategoryItem, ...] = (
     CategoryItem(
         "DateManufactureVehicle",  # the build's own value
@@ -105,7 +106,7 @@ CATEGORY_ITEMS: tuple[CategoryItem, ...] = (
         source="official IVI 2.0 examples: L1e and L5e without DateManufactureVehicle, M1 and N2 with it",
     ),
     CategoryItem(
-        "AxleTable/AxleGroup/TyreAxleTable/TyreAxleGroup/TyreFittedProductionIndicator",  # the build's tyres
+        FITTED_TYRES,  # the build's tyres
         # The official L1e and L5e examples mark no tyre as fitted; the M1 and N2 specimens mark one
         # option per axle, as the set-up manual describes ("Indicates tyre is fitted during production").
         {"L": "may"},
@@ -192,10 +193,8 @@ CATEGORY_ITEMS: tuple[CategoryItem, ...] = (
     ),
 )
 CATEGORY_ITEM = {row.item: row for row in CATEGORY_ITEMS}
-FITTED_TYRES = "AxleTable/AxleGroup/TyreAxleTable/TyreAxleGroup/TyreFittedProductionIndicator"
-PER_VEHICLE_ITEMS = frozenset(
-    {"DateManufactureVehicle", "ColourTable", FITTED_TYRES}
-)  # the build's, checked with it
+# The build's own values among them, checked with the build rather than with the approval.
+PER_VEHICLE_ITEMS = frozenset({"DateManufactureVehicle", "ColourTable", FITTED_TYRES})
 # Version "N/A" is for tractors and L-category vehicles only (change overview; 167/2013, 168/2013).
 VERSION_NA_CATEGORIES = frozenset({"L", "T"})
 ELECTRICITY = "95"
@@ -296,10 +295,10 @@ def _signing_authority_findings(tree: Mapping[str, Any]) -> Iterator[Finding]:
 
 def _category_item_findings(approval: Approval) -> Iterator[Finding]:
     """The approval's items against its category's CoC model (``CATEGORY_ITEMS``; colour is the build's)."""
+    stage = approval.certificate.get("StageOfCompletion")
     for row in CATEGORY_ITEMS:
         if row.item in PER_VEHICLE_ITEMS:
             continue
-        stage = approval.certificate.get("StageOfCompletion")
         presence, present = row.of(approval.category, stage), row.found_in(approval.certificate)
         name = row.item.rsplit("/", 1)[-1]
         if presence == "must" and not present:
