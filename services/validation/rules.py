@@ -305,7 +305,7 @@ def _category_item_findings(approval: Approval) -> Iterator[Finding]:
             yield finding(
                 f"{row.codes}_MISSING",
                 f"{ROOT}/{row.item}",
-                f"a {approval.category} certificate states {name}; add it to approval "
+                f"a certificate of category {approval.category} states {name}; add it to approval "
                 f"{approval.number} version {approval.version}",
                 Owner.TYPE_APPROVAL,
             )
@@ -313,7 +313,7 @@ def _category_item_findings(approval: Approval) -> Iterator[Finding]:
             refused_here = (
                 f"a vehicle at stage of completion {stage}"
                 if stage in row.not_at_stages
-                else f"a {approval.category} certificate"
+                else f"a certificate of category {approval.category}"
             )
             yield finding(
                 f"{row.codes}_NOT_IN_MODEL",
@@ -462,8 +462,8 @@ def manufacture_date(ctx: Context) -> Iterator[Finding]:
             yield finding(
                 "MANUFACTURE_DATE_MISSING",
                 path,
-                f"the build record has no date of manufacture (manufactured_on); a {ctx.approval.category} "
-                "certificate states it",
+                "the build record has no date of manufacture (manufactured_on); a certificate of category "
+                f"{ctx.approval.category} states it",
                 Owner.PRODUCTION,
             )
         return
@@ -635,7 +635,7 @@ def colours(ctx: Context) -> Iterator[Finding]:
         yield finding(
             "COLOUR_NOT_IN_MODEL",
             path,
-            f"a {ctx.approval.category} certificate has no colour item; remove the colour",
+            f"a certificate of category {ctx.approval.category} has no colour item; remove the colour",
             Owner.PRODUCTION,
         )
     repeated = sorted({code for code in ctx.build.colours if ctx.build.colours.count(code) > 1})

@@ -271,3 +271,34 @@ def test_the_documents_own_signature_date_is_kept_and_rendered_back(
     original = schema.decode(parse_bytes(xml))
     rendered = schema.decode(parse_bytes(render(build, approval, version_number=1, schema=schema)))
     assert _leaves(rendered["CocDataGroup"]) == _leaves(original["CocDataGroup"])
+
+
+def test_check_reads_the_build_json_the_import_writes(specimen_path: Path, tmp_path: Path) -> None:
+    out = tmp_path / "seed"
+    assert _run_cli(["ivi", "import", str(specimen_path), "--out", str(out)]) == 0
+    argv = ["check", "--approvals", str(out / "approval.json"), "--builds", str(out / "build.json")]
+    assert _run_cli(argv) == 0  # one build, pretty-printed over many lines, and clean
+
+
+def test_render_says_the_warnings_it_renders_with(
+    specimen: bytes, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # As the official examples: released 2024-02-01, made and signed 2024-04-08.
+    xml = _edited(
+        specimen,
+        b"<DateManufactureVehicle>2024-02-01</DateManufactureVehicle>",
+        b"<DateManufactureVehicle>2024-04-08</DateManufactureVehicle>",
+    )
+    xml = _edited(
+        xml, b"<SignatureDate>2024-02-01</SignatureDate>", b"<SignatureDate>2024-04-08</SignatureDate>"
+    )
+    source, out = tmp_path / "late.xml", tmp_path / "seed"
+    source.write_bytes(xml)
+    assert _run_cli(["ivi", "import", str(source), "--out", str(out)]) == 0
+    capsys.readouterr()
+    rendered = tmp_path / "late-rendered.xml"
+    argv = ["render", "--approvals", str(out / "approval.json"), "--build", str(out / "build.json")]
+    assert _run_cli([*argv, "--unsigned", "--out", str(rendered)]) == 0
+    said = capsys.readouterr().err
+    assert "warning" in said and "RELEASED_BEFORE_MANUFACTURE" in said
+    assert rendered.exists()
