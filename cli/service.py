@@ -10,10 +10,13 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cli.main import CommandError
 from deploy.local.services import SERVICES
+
+if TYPE_CHECKING:
+    from shared.settings import ServiceSettings
 
 
 def register(subparsers: Any) -> None:
@@ -35,7 +38,6 @@ def service_asyncapi(name: str) -> dict[str, Any]:
 
 
 def run_service(args: argparse.Namespace) -> int:
-    import uvicorn
     from pydantic import ValidationError
 
     from shared.settings import ServiceSettings
@@ -53,8 +55,22 @@ def run_service(args: argparse.Namespace) -> int:
         raise CommandError(f"{args.name} cannot start: {exc}") from None
     port = args.port or port_of(args.name, settings)
     settle_collector(settings.gc_young)
-    uvicorn.run(app, host=settings.http_host, port=port, log_level="warning", lifespan="on")
+    serve(app, settings, port)
     return 0
+
+
+def serve(app: Any, settings: ServiceSettings, port: int) -> None:
+    """Serve ``app`` in the foreground until stopped, on ``settings``' address and keep-alive."""
+    import uvicorn
+
+    uvicorn.run(
+        app,
+        host=settings.http_host,
+        port=port,
+        log_level="warning",
+        lifespan="on",
+        timeout_keep_alive=settings.http_keep_alive_s,
+    )
 
 
 def asyncapi_document() -> dict[str, Any]:

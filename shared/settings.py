@@ -96,6 +96,14 @@ class ServiceSettings(CocSettings):
         "status +7, workspace +8",
     )
 
+    http_keep_alive_s: int = Field(
+        75,
+        gt=5,
+        le=3600,
+        description="Seconds the HTTP server keeps an idle connection open; longer than any client's own idle "
+        "expiry (httpx's: 5 s), so a client never sends on a connection the server is closing at that moment",
+    )
+
     gc_young: int = Field(
         10_000,
         ge=700,

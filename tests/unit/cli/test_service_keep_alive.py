@@ -1,0 +1,73 @@
+"""A service's HTTP server keeps an idle connection open longer than a client's own idle expiry.
+
+httpx forgets an idle connection after 5 s; uvicorn's own default closes it after 5 s. With the two
+equal, a client that sends just as the server closes gets a connection reset (a CI run failed so).
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+pytestmark = pytest.mark.unit
+
+SERVER = """
+import sys
+from cli.service import serve
+from shared.settings import ServiceSettings
+
+async def app(scope, receive, send):
+    if scope["type"] == "lifespan":
+        while (await receive())["type"] != "lifespan.shutdown":
+            await send({"type": "lifespan.startup.complete"})
+        await send({"type": "lifespan.shutdown.complete"})
+        return
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
+    await send({"type": "http.response.body", "body": b"ok"})
+
+serve(app, ServiceSettings(), int(sys.argv[1]))
+"""
+
+REQUEST = b"GET / HTTP/1.1\r\nHost: test\r\n\r\n"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def answer(conn: socket.socket) -> bytes:
+    conn.sendall(REQUEST)
+    seen = b""
+    while not seen.endswith(b"ok"):
+        part = conn.recv(4096)
+        if not part:
+            return seen  # closed by the server
+        seen += part
+    return seen
+
+
+def test_a_connection_idle_for_longer_than_a_clients_expiry_is_still_served() -> None:
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-c", SERVER, str(port)])
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                conn = socket.create_connection(("127.0.0.1", port), timeout=5)
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "the server did not start"
+                time.sleep(0.1)
+        with conn:
+            assert answer(conn).startswith(b"HTTP/1.1 200")
+            time.sleep(6.5)  # past httpx's 5 s idle expiry
+            assert answer(conn).startswith(b"HTTP/1.1 200"), "the server closed an idle connection at 5 s"
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
