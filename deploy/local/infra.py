@@ -83,6 +83,7 @@ def ferretdb_spec(settings: StackSettings, paths: StackPaths) -> ProcessSpec:
         argv=argv,
         addresses=tuple(addresses),
         health=partial(mongo_healthy, settings.mongo_url),
+        env={"GOGC": str(settings.ferretdb_gogc)},
         prepare=partial(_make_dirs, paths.ferretdb_state / "data"),
     )
 

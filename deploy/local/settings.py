@@ -22,6 +22,15 @@ class StackSettings(ServiceSettings):
     kafka_controller_port: int = Field(
         9093, description="Port of the local Kafka's KRaft controller listener (same host)"
     )
+    ferretdb_gogc: int = Field(
+        400,
+        ge=50,
+        le=2_000,
+        description="GOGC of the local FerretDB: heap growth, in percent of the live heap, between two "
+        "collections of its Go runtime (Go's default: 100). At 400 a fresh 20,000-build run took FerretDB "
+        "26.3 CPU s until at rest and 31.6 until the read model was current, against 29.9 and 39.2 at 100; "
+        "its peak RSS 121 MB against 86",
+    )
     ferretdb_debug_addr: str = Field(
         "-", description="Local FerretDB's metrics/debug HTTP address, host:port; '-' disables it"
     )
