@@ -82,7 +82,7 @@ def ferretdb_spec(settings: StackSettings, paths: StackPaths) -> ProcessSpec:
         argv=argv,
         addresses=tuple(addresses),
         health=partial(mongo_healthy, settings.mongo_url),
-        env={"GOGC": str(settings.ferretdb_gogc)},
+        env={"GOGC": str(settings.ferretdb_gogc), "GOMAXPROCS": str(settings.ferretdb_cores)},
         prepare=partial(_make_dirs, paths.ferretdb_state / "data"),
     )
 

@@ -9,11 +9,14 @@ from deploy.local.layout import StackPaths
 from deploy.local.settings import StackSettings
 
 
-def test_ferretdb_runs_with_the_gogc_of_the_settings(tmp_path: Path) -> None:
-    settings = StackSettings(state_dir=tmp_path / "state", cache_dir=tmp_path / "cache", ferretdb_gogc=350)
+def test_ferretdb_runs_with_the_gogc_and_cores_of_the_settings(tmp_path: Path) -> None:
+    settings = StackSettings(
+        state_dir=tmp_path / "state", cache_dir=tmp_path / "cache", ferretdb_gogc=350, ferretdb_cores=3
+    )
     spec = ferretdb_spec(settings, StackPaths.of(settings))
-    assert spec.env["GOGC"] == "350"
-    assert ferretdb_spec(StackSettings(), StackPaths.of(StackSettings())).env["GOGC"] == "400"
+    assert (spec.env["GOGC"], spec.env["GOMAXPROCS"]) == ("350", "3")
+    default = ferretdb_spec(StackSettings(), StackPaths.of(StackSettings())).env
+    assert (default["GOGC"], default["GOMAXPROCS"]) == ("400", "1")
 
 
 def test_kafka_runs_with_the_parallel_collector_not_g1(tmp_path: Path) -> None:
