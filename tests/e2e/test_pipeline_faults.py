@@ -54,7 +54,7 @@ SIGNING_GROUP = f"coc-signing.{topics.RENDERED}"
 
 
 def archived(watch: StatusWatch) -> int:
-    return sum(1 for seen in watch.seen.values() if seen.state is State.ARCHIVED)
+    return len(watch.archived)
 
 
 async def run_through(
