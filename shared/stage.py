@@ -49,7 +49,7 @@ from fastapi import FastAPI, Response
 from faststream.kafka import KafkaBroker
 from faststream.kafka.publisher.usecase import DefaultPublisher
 from faststream.specification import AsyncAPI
-from opentelemetry import propagate, trace
+from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from pydantic import BaseModel
 from pymongo.asynchronous.database import AsyncDatabase
@@ -76,7 +76,7 @@ from shared.kafka import (
 )
 from shared.mongo import MongoDoc, database, make_client
 from shared.settings import ServiceSettings
-from shared.telemetry import current_trace_id, make_tracer_provider
+from shared.telemetry import Tracing, current_trace_id, make_tracer_provider
 
 S = TypeVar("S", bound=ServiceSettings)
 M = TypeVar("M", bound=BaseModel)
@@ -107,17 +107,6 @@ HEALTH_ANSWERS: dict[int | str, dict[str, Any]] = {
 }
 # The acknowledgements a batch waits for before its offsets are committed (unset: await each send).
 _unconfirmed: ContextVar[list[asyncio.Future[Any]] | None] = ContextVar("coc_unconfirmed", default=None)
-
-
-def carrier_of(record: Record) -> dict[str, str]:
-    """A record's headers as the text map OpenTelemetry's propagator reads."""
-    return {key: value.decode("latin-1") for key, value in record.headers or ()}
-
-
-def trace_id_of(record: Record) -> str | None:
-    """The trace id a record came with (its ``traceparent``), as 32 hex digits; None without one."""
-    context = trace.get_current_span(propagate.extract(carrier_of(record))).get_span_context()
-    return format(context.trace_id, "032x") if context.is_valid else None
 
 
 def settle_collector(young: int) -> None:
@@ -256,6 +245,7 @@ class Stage(Generic[S]):
         self.instance = instance_name(name)
         self.tracer_provider: TracerProvider = make_tracer_provider(settings, name)
         self.tracer = self.tracer_provider.get_tracer("coc.stage")
+        self.tracing = Tracing(self.tracer_provider, recording=settings.otel_exporter.lower() != "none")
         # No telemetry middleware on the broker: it made two spans per publish, 0.2 ms of CPU
         # each time, ten times per certificate. The trace context is carried by the emitter
         # (``Emitter.send``) and each consumed record is handled in its own span (``consume``).
@@ -366,11 +356,7 @@ class Stage(Generic[S]):
 
     def _span(self, record: Record) -> contextlib.AbstractContextManager[trace.Span]:
         """The consumer span a record is handled in, continuing the trace it arrived with."""
-        return self.tracer.start_as_current_span(
-            f"{record.topic} process",
-            context=propagate.extract(carrier_of(record)),
-            kind=trace.SpanKind.CONSUMER,
-        )
+        return self.tracing.consumer_span(f"{record.topic} process", record.headers or ())
 
     def _consume_in_batches(
         self,
@@ -457,7 +443,7 @@ class Stage(Generic[S]):
                 parsed = read(record)
                 by_key.setdefault(record.key, []).append((record, parsed))
                 if not isinstance(parsed, Unusable) and record.key not in firsts:
-                    firsts[record.key] = (parsed, trace_id_of(record))
+                    firsts[record.key] = (parsed, self.tracing.trace_id_in(record.headers or ()))
             limit = asyncio.Semaphore(overlap)
 
             async def in_order(records: list[tuple[Record, M | Unusable]]) -> None:
@@ -669,13 +655,13 @@ class Emitter:
             await self._publish(topic, model, key=key, correlation_id=correlation_id)
             return
         # Sent outside any record's trace (an HTTP client's approval, a test): it starts its own.
-        with self.stage.tracer.start_as_current_span(f"{topic} publish", kind=trace.SpanKind.PRODUCER):
+        with self.stage.tracing.producer_span(f"{topic} publish"):
             await self._publish(topic, model, key=key, correlation_id=correlation_id)
 
     async def _publish(self, topic: str, model: BaseModel, *, key: str, correlation_id: str) -> None:
         publisher = self.stage.publisher_of(topic)
         headers = envelope_headers(model, service=self.stage.name)
-        propagate.inject(headers)  # the trace rides on in the headers: the next stage continues it
+        self.stage.tracing.inject(headers)  # the trace rides on in the headers: the next stage continues it
         unconfirmed = _unconfirmed.get()
         if unconfirmed is None:
             await publisher.publish(model, key=key.encode(), correlation_id=correlation_id, headers=headers)
