@@ -21,11 +21,12 @@ from collections.abc import Callable, Sequence
 from itertools import chain
 from typing import Any, TypeAlias, TypeVar
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
+from faststream.kafka.publisher.producer import AioKafkaFastProducerImpl
 from faststream.message import StreamMessage
 from pydantic import BaseModel, ValidationError
 
@@ -64,6 +65,24 @@ def make_broker(settings: CocSettings, *, client_id: str, **options: Any) -> Kaf
         max_batch_size=settings.kafka_batch_bytes,
         **options,
     )
+
+
+def producer_of(broker: KafkaBroker) -> AIOKafkaProducer | None:
+    """The aiokafka producer a started FastStream broker sends with (its settings: ``make_broker``).
+
+    None when the broker sends through something else (FastStream's in-memory
+    test broker, which replaces it). Raises when the broker is not started.
+    """
+    fast = broker.config.producer
+    if not isinstance(fast, AioKafkaFastProducerImpl):
+        return None
+    try:
+        producer = fast._producer.producer
+    except Exception:  # its state before start and after stop refuses access
+        producer = None
+    if not isinstance(producer, AIOKafkaProducer):
+        raise RuntimeError("the Kafka broker is not started: nothing can be published yet")
+    return producer
 
 
 def group_options(group_id: str) -> dict[str, Any]:

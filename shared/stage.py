@@ -5,9 +5,10 @@ A service is one ``Stage``: a FastAPI application (its HTTP endpoints and
 clients the service needs. Nothing is created at import time; each service's
 ``create_app`` assembles its stage.
 
-The stage publishes only through the FastStream publishers it declares
+The stage publishes only to the topics it declares as FastStream publishers
 (``Stage.publisher``), so the AsyncAPI document lists exactly the topics and
-contracts that run. It consumes through ``Stage.consume``, which applies the
+contracts that run; the emitter sends the records those publishers would make
+through the broker's own producer (``Emitter._publish``). It consumes through ``Stage.consume``, which applies the
 delivery rules of the design to every subscriber alike:
 
 - the body is parsed with its contract; one that breaks it goes to
@@ -52,6 +53,7 @@ from faststream.specification import AsyncAPI
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from pydantic import BaseModel
+from pydantic_core import to_json
 from pymongo.asynchronous.database import AsyncDatabase
 
 from shared import topics
@@ -70,6 +72,7 @@ from shared.kafka import (
     key_text,
     make_broker,
     parse_as,
+    producer_of,
     raw_records,
     release,
     wait_for_records,
@@ -659,18 +662,35 @@ class Emitter:
             await self._publish(topic, model, key=key, correlation_id=correlation_id)
 
     async def _publish(self, topic: str, model: BaseModel, *, key: str, correlation_id: str) -> None:
-        publisher = self.stage.publisher_of(topic)
+        """Send through the broker's own aiokafka producer, as the declared publisher would.
+
+        The record is the one FastStream's publisher makes (the contract's JSON, headers
+        ``content-type`` and ``correlation_id`` first, then the envelope's and the trace's),
+        without its layers of commands and middlewares around each send: 7 µs of its 20
+        per message, eleven messages per certificate.
+        """
+        publisher = self.stage.publisher_of(topic)  # only to a declared topic
         headers = envelope_headers(model, service=self.stage.name)
         self.stage.tracing.inject(headers)  # the trace rides on in the headers: the next stage continues it
         unconfirmed = _unconfirmed.get()
-        if unconfirmed is None:
+        producer = producer_of(self.stage.broker)
+        if producer is None:  # FastStream's in-memory test broker: its publisher takes the message
             await publisher.publish(model, key=key.encode(), correlation_id=correlation_id, headers=headers)
             return
-        unconfirmed.append(
-            await publisher.publish(
-                model, key=key.encode(), correlation_id=correlation_id, headers=headers, no_confirm=True
-            )
+        sent = await producer.send(
+            topic,
+            value=to_json(model),
+            key=key.encode(),
+            headers=[
+                ("content-type", b"application/json"),
+                ("correlation_id", correlation_id.encode()),
+                *((name, value.encode()) for name, value in headers.items()),
+            ],
         )
+        if unconfirmed is None:
+            await sent
+        else:
+            unconfirmed.append(sent)
 
     async def status(
         self,

@@ -13,7 +13,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from shared import topics
 from shared.contracts import Finding, Owner, Severity
 from shared.contracts.events import DeadLetter, State, StatusEvent
-from shared.kafka import SCHEMA_VERSION_HEADER, SERVICE_HEADER
+from shared.kafka import SCHEMA_VERSION_HEADER, SERVICE_HEADER, envelope_headers
 from shared.settings import CocSettings, ServiceSettings
 from shared.stage import Stage, Unusable
 from shared.telemetry import current_trace_id
@@ -103,7 +103,16 @@ async def test_a_contract_sent_through_its_publisher_arrives_with_key_correlatio
     assert headers[SCHEMA_VERSION_HEADER] == "1"
     assert headers[SERVICE_HEADER] == "test"
     assert headers["correlation_id"] == "VIN1:1"
+    assert len(headers["traceparent"].split("-")) == 4
     assert await eventually_committed(settings, f"coc-test.{topic}", topic, 1) == 1
+
+    # The emitter sends through the broker's producer itself: the record is the one FastStream's
+    # publisher makes of the same contract, headers in the same order, body byte for byte.
+    envelope = envelope_headers(FINDING, service="test")
+    await stage.publisher_of(topic).publish(FINDING, key=b"VIN1B", correlation_id="VIN1:1", headers=envelope)
+    theirs = await read(settings, topic, lambda r: r.key == b"VIN1B")
+    assert record.value == theirs.value
+    assert [h for h in record.headers if h[0] != "traceparent"] == list(theirs.headers)
 
 
 async def test_sending_to_a_topic_the_stage_never_declared_is_refused(settings: CocSettings) -> None:
