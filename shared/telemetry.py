@@ -44,8 +44,12 @@ def make_tracer_provider(settings: CocSettings, service: str) -> TracerProvider:
     return provider
 
 
+def _exporter_kind(settings: CocSettings) -> str:
+    return settings.otel_exporter.lower()
+
+
 def _exporter(settings: CocSettings) -> SpanExporter | None:
-    kind = settings.otel_exporter.lower()
+    kind = _exporter_kind(settings)
     if kind == "none":
         return None
     if kind == "console":
@@ -101,16 +105,21 @@ class Tracing:
     """
 
     def __init__(self, provider: TracerProvider, *, recording: bool) -> None:
+        self.provider = provider
         self.tracer = provider.get_tracer("coc.stage")
         self.recording = recording
 
+    @classmethod
+    def of(cls, settings: CocSettings, service: str) -> Tracing:
+        """A service's tracing as settings choose it: recorded when an exporter takes the spans."""
+        provider = make_tracer_provider(settings, service)
+        return cls(provider, recording=_exporter_kind(settings) != "none")
+
     def consumer_span(self, name: str, headers: Headers) -> contextlib.AbstractContextManager[trace.Span]:
         """The span a consumed record is handled in, continuing the trace its headers carry."""
-        headers = tuple(headers)
         if self.recording:
-            carrier = {key: value.decode("latin-1") for key, value in headers}
             return self.tracer.start_as_current_span(
-                name, context=propagate.extract(carrier), kind=trace.SpanKind.CONSUMER
+                name, context=propagate.extract(_carrier(headers)), kind=trace.SpanKind.CONSUMER
             )
         return _bare(parent_in(headers))
 
@@ -122,10 +131,8 @@ class Tracing:
 
     def trace_id_in(self, headers: Headers) -> str | None:
         """The trace id a record came with, as 32 hex digits; None without a valid one."""
-        headers = tuple(headers)
         if self.recording:
-            carrier = {key: value.decode("latin-1") for key, value in headers}
-            context = trace.get_current_span(propagate.extract(carrier)).get_span_context()
+            context = trace.get_current_span(propagate.extract(_carrier(headers))).get_span_context()
         else:
             context = parent_in(headers) or trace.INVALID_SPAN_CONTEXT
         return format(context.trace_id, "032x") if context.is_valid else None
@@ -141,6 +148,11 @@ class Tracing:
         headers[TRACEPARENT] = f"00-{context.trace_id:032x}-{context.span_id:016x}-{context.trace_flags:02x}"
         if context.trace_state:
             headers[TRACESTATE] = context.trace_state.to_header()
+
+
+def _carrier(headers: Headers) -> dict[str, str]:
+    """A record's headers as the text map OpenTelemetry's propagators read."""
+    return {key: value.decode("latin-1") for key, value in headers}
 
 
 @contextlib.contextmanager

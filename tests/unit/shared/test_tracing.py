@@ -9,6 +9,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
+from shared.settings import CocSettings
 from shared.telemetry import Tracing, current_trace_id, parent_in
 
 pytestmark = pytest.mark.unit
@@ -91,3 +92,8 @@ def test_with_an_exporter_each_record_is_a_recorded_consumer_span_under_its_pare
     assert span.parent is not None and format(span.parent.span_id, "016x") == SPAN
     assert format(span.context.trace_id, "032x") == TRACE
     assert onward["traceparent"] == f"00-{TRACE}-{span.context.span_id:016x}-01"
+
+
+def test_settings_choose_recorded_spans_only_when_an_exporter_takes_them() -> None:
+    assert not Tracing.of(CocSettings(otel_exporter="none"), "render").recording
+    assert Tracing.of(CocSettings(otel_exporter="Console"), "render").recording
