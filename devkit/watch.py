@@ -219,7 +219,7 @@ class StatusWatch:
     def progress(self) -> str:
         counts = self.counts()
         parts = ", ".join(f"{state} {n}" for state, n in sorted(counts.items()))
-        return f"{len(self.expected) - len(self.unsettled())}/{len(self.expected)} settled ({parts})"
+        return f"{len(self.settled_vins)}/{len(self.expected)} settled ({parts})"
 
     def describe_open(self, limit: int = 15) -> str:
         stuck = self.unsettled()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.resources import cpu_seconds, measuring, resident_mb, stack_processes
+from bench.resources import Usage, cpu_seconds, measuring, resident_mb, stack_processes
 
 pytestmark = pytest.mark.unit
 
@@ -42,3 +42,10 @@ async def test_cpu_burnt_inside_the_block_is_counted_and_memory_is_the_peak_seen
 
 def test_a_process_that_is_gone_has_no_figures() -> None:
     assert cpu_seconds(2**22 + 12345) is None and resident_mb(2**22 + 12345) is None
+
+
+def test_a_process_measured_apart_is_shown_after_the_total_and_not_in_it() -> None:
+    usage = Usage(cpu_s={"kafka": 3.0, "render": 1.0, "(bench)": 2.0}, apart=frozenset({"(bench)"}))
+    names = [line.split()[0] for line in usage.lines(certificates=1000)[1:]]
+    assert names == ["kafka", "render", "all", "(bench)"]
+    assert usage.lines(certificates=1000)[3].split()[1] == "4.0"
