@@ -31,7 +31,9 @@ from typing import Any
 
 from pymongo import MongoClient
 
-ROOT = Path(__file__).resolve().parents[1]
+from deploy.local.layout import StackPaths
+from deploy.local.settings import StackSettings
+
 POSTGRES_BIN = Path("/usr/lib/postgresql/15/bin")
 PAD = "x" * 200  # a read-model entry's size
 
@@ -43,10 +45,11 @@ def free_port() -> int:
 
 
 def ferretdb_binary() -> Path:
-    found = sorted(ROOT.glob(".cache/ferretdb-*/ferretdb"))
-    if not found:
-        raise SystemExit("no FerretDB build in .cache/: run `coc stack up` once first")
-    return found[-1]
+    """The stack's own build (its patches named in ``deploy.local.layout.FERRETDB_BUILD``)."""
+    binary = StackPaths.of(StackSettings()).ferretdb_bin
+    if not binary.exists():
+        raise SystemExit(f"no FerretDB build at {binary}: run `coc stack up` once first")
+    return binary
 
 
 def wait_for(port: int, what: str, timeout: float = 30) -> None:

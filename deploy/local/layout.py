@@ -24,8 +24,8 @@ FERRETDB_VERSION = "v1.24.2"
 # Our build of it: the version plus the patches in build-ferretdb.sh (indexed _id lookups,
 # debug lines formatted only when debug logging is on, `_id` and its `$in` pushed down
 # beside other keys, each statement of a bulk update closed when done, a bulk update's or
-# delete's writes made in one transaction).
-FERRETDB_BUILD = f"{FERRETDB_VERSION}-idindex-lazylog-idpush-bulkfix-onetx"
+# delete's writes made in one transaction, query iterators not tracked).
+FERRETDB_BUILD = f"{FERRETDB_VERSION}-idindex-lazylog-idpush-bulkfix-onetx-untracked"
 DEPLOY_DIR = Path(__file__).resolve().parent  # pom.xml, build-ferretdb.sh, Kafka configuration
 START_TIMEOUT = 120.0
 STOP_TIMEOUT = 30.0
