@@ -32,18 +32,35 @@ TODAY = dt.date(2026, 11, 26)
 
 @dataclass(frozen=True)
 class StageCode:
-    """Calls per second of each step on one core, and of all of them for one certificate."""
+    """Calls per second of each step on one core, and of all of them for one certificate.
+
+    ``rounds`` holds the certificates per second of each measurement when this
+    is their mean (``mean_of``), so a reader sees how far they were apart.
+    """
 
     rates: dict[str, float]
+    rounds: tuple[float, ...] = ()
 
     @property
     def per_certificate(self) -> float:
         return 1 / sum(1 / rate for rate in self.rates.values())
 
+    @classmethod
+    def mean_of(cls, measured: list[StageCode]) -> StageCode:
+        """Each step's mean rate over ``measured`` (the machine's speed drifts; one measure of it did too)."""
+        names = list(measured[0].rates)
+        rates = {name: sum(code.rates[name] for code in measured) / len(measured) for name in names}
+        return cls(rates, tuple(code.per_certificate for code in measured))
+
     def lines(self) -> list[str]:
         steps = ", ".join(f"{name} {rate:,.0f}/s" for name, rate in self.rates.items())
+        rounds = (
+            f"; the mean of {' and '.join(f'{r:,.0f}' for r in self.rounds)}, before and after the run"
+            if len(self.rounds) > 1
+            else ""
+        )
         return [
-            f"stage code, one core            {self.per_certificate:,.0f} certificates/s  ({steps})",
+            f"stage code, one core            {self.per_certificate:,.0f} certificates/s  ({steps}{rounds})",
         ]
 
 
