@@ -57,7 +57,7 @@ from bench.resources import Usage, measuring, stack_processes
 from bench.stagecode import StageCode, measure
 from devkit.mes import fresh_tag, progress_lines, publish_builds, retag_all
 from devkit.samples import generate
-from devkit.watch import NotSettled, StatusWatch, at_rest, say, topic_partitions, watching
+from devkit.watch import STATUS_GROUP, NotSettled, StatusWatch, at_rest, consumer_lags, say, watching
 from shared import topics
 from shared.contracts import BuildRecord
 from shared.mongo import database, make_client
@@ -262,7 +262,6 @@ async def run(
     return replace(figures(published, watch), read_model_behind_s=behind_s, whole=whole), code, usage
 
 
-STATUS_GROUP = f"coc-status.{topics.STATUS}"  # the status service's consumer group (``Stage._group``)
 BENCH = "(bench)"  # this process's row: publisher and status watch
 HOLDABLE = ("status", "workspace", "delivery")  # read what the pipeline makes; not on the way to the archive
 
@@ -274,7 +273,7 @@ async def read_model_current(settings: ServiceSettings, timeout: float) -> float
     topic; the read model behind the board and the worklists folds that topic
     on its own, and after a burst it may still be catching up.
     """
-    from aiokafka import AIOKafkaConsumer, TopicPartition
+    from aiokafka import AIOKafkaConsumer
     from aiokafka.admin import AIOKafkaAdminClient
 
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
@@ -283,20 +282,10 @@ async def read_model_current(settings: ServiceSettings, timeout: float) -> float
     await ends.start()
     began = loop_time()
     try:
-        partitions = [
-            TopicPartition(topics.STATUS, p)
-            for p in await topic_partitions(settings.kafka_bootstrap, topics.STATUS)
-        ]
-        first = await ends.beginning_offsets(partitions)
         while True:
-            committed = await admin.list_consumer_group_offsets(STATUS_GROUP)
-            latest = await ends.end_offsets(partitions)
-            # A partition the group committed nothing on yet is behind by all it holds.
-            behind = sum(
-                latest[tp]
-                - (committed[tp].offset if tp in committed and committed[tp].offset >= 0 else first[tp])
-                for tp in partitions
-            )
+            # A partition the group committed nothing on yet counts whole (``consumer_lags``).
+            lags = await consumer_lags(admin, ends, settings.kafka_bootstrap, (STATUS_GROUP,), ())
+            behind = lags[STATUS_GROUP]
             if behind <= 0:
                 return loop_time() - began
             if loop_time() - began > timeout:

@@ -8,8 +8,9 @@ clients the service needs. Nothing is created at import time; each service's
 The stage publishes only to the topics it declares as FastStream publishers
 (``Stage.publisher``), so the AsyncAPI document lists exactly the topics and
 contracts that run; the emitter sends the records those publishers would make
-through the broker's own producer (``Emitter._publish``). It consumes through ``Stage.consume``, which applies the
-delivery rules of the design to every subscriber alike:
+through the broker's own producer (``Emitter._publish``). It consumes through
+``Stage.consume``, which applies the delivery rules of the design to every
+subscriber alike:
 
 - the body is parsed with its contract; one that breaks it goes to
   ``<topic>.dlq`` with the reason, a status event says so when the VIN is
