@@ -17,11 +17,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from itertools import chain
 from typing import Any, TypeAlias, TypeVar
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import (
+    AIOKafkaConsumer,
+    AIOKafkaProducer,
+    ConsumerRebalanceListener,
+    ConsumerRecord,
+    TopicPartition,
+)
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from faststream import AckPolicy
@@ -101,6 +107,35 @@ def group_options(group_id: str) -> dict[str, Any]:
     }
 
 
+def held_group_options(group_id: str, listener: ConsumerRebalanceListener) -> dict[str, Any]:
+    """Subscriber options of a group whose handler commits for itself (``Stage.consume_held``).
+
+    Nothing is committed after the handler: it holds what it read across
+    batches and commits the offsets once that is written. ``listener`` hears
+    of partitions taken away, whose held messages are then dropped (the next
+    owner reads them from the last commit).
+    """
+    return {
+        "group_id": group_id,
+        "ack_policy": AckPolicy.MANUAL,
+        "auto_offset_reset": "earliest",
+        "listener": listener,
+    }
+
+
+async def rewind(consumer: AIOKafkaConsumer) -> None:
+    """Move every assigned partition back to its committed offset (its start when none was committed).
+
+    Not ``seek_to_committed``: it leaves a partition never committed on where it is.
+    """
+    for partition in consumer.assignment():
+        committed = await consumer.committed(partition)
+        if committed is None:
+            await consumer.seek_to_beginning(partition)
+        else:
+            consumer.seek(partition, committed)
+
+
 # What a gathering fetch waits for at most: about 1,700 status events, far more than a second of
 # them at a line's pace, so the wait ends it, not the size.
 GATHER_BYTES = 1 << 20
@@ -119,7 +154,12 @@ def gather_options(gather_ms: int) -> dict[str, Any]:
 EMPTY_POLL_PAUSE_S = 0.05
 
 
-def wait_for_records(subscriber: Any, poll_ms: int, behind: Callable[[int], None] | None = None) -> None:
+def wait_for_records(
+    subscriber: Any,
+    poll_ms: int,
+    behind: Callable[[int], None] | None = None,
+    quiet: Callable[[AIOKafkaConsumer], Awaitable[None]] | None = None,
+) -> None:
     """Make a FastStream batch subscriber wait for records instead of sleeping between polls.
 
     FastStream's batch subscriber asks the consumer for what came within its
@@ -130,7 +170,9 @@ def wait_for_records(subscriber: Any, poll_ms: int, behind: Callable[[int], None
     fetched, so here each poll waits up to ``poll_ms`` and nothing sleeps.
 
     ``behind`` is told after each poll how many records wait on the broker
-    for this subscription (``events_behind``).
+    for this subscription (``events_behind``); ``quiet`` is awaited after a
+    poll that waited its whole time and brought nothing (the handler is not
+    called for an empty batch).
     """
     max_records = subscriber.max_records
     taken: dict[Any, int] = {}  # per partition, the offset after the last record taken
@@ -147,6 +189,8 @@ def wait_for_records(subscriber: Any, poll_ms: int, behind: Callable[[int], None
             return tuple(chain.from_iterable(batches.values()))
         if time.monotonic() - began < poll_ms / 2000:
             await asyncio.sleep(EMPTY_POLL_PAUSE_S)
+        elif quiet is not None:
+            await quiet(consumer)
         return ()
 
     subscriber.get_msg = get_msg

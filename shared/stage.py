@@ -34,9 +34,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import copy
 import gc
 import hashlib
 import json
+import logging
 import os
 import socket
 import time
@@ -45,6 +47,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import MessageSizeTooLargeError
 from bson.errors import InvalidDocument
 from fastapi import FastAPI, Response
@@ -62,6 +65,7 @@ from shared.auth import Authenticator, load_tokens
 from shared.contracts import Finding, Owner
 from shared.contracts.builds import MAX_REVISION, BuildRecord
 from shared.contracts.events import DeadLetter, State, StatusEvent, now
+from shared.held import Held, HoldPolicy
 from shared.kafka import (
     ContractError,
     Record,
@@ -70,18 +74,21 @@ from shared.kafka import (
     envelope_headers,
     gather_options,
     group_options,
+    held_group_options,
     key_text,
     make_broker,
     parse_as,
     producer_of,
     raw_records,
     release,
+    rewind,
     wait_for_records,
 )
 from shared.mongo import MongoDoc, database, make_client
 from shared.settings import ServiceSettings
 from shared.telemetry import Tracing, current_trace_id
 
+log = logging.getLogger(__name__)
 S = TypeVar("S", bound=ServiceSettings)
 M = TypeVar("M", bound=BaseModel)
 Hook = Callable[[], Awaitable[None]]
@@ -109,6 +116,11 @@ HEALTH_CHECK_TIMEOUT_S = 2.0
 HEALTH_ANSWERS: dict[int | str, dict[str, Any]] = {
     503: {"description": "The broker or the database does not answer, or a subscription is stuck (named)"},
 }
+# Keys (VINs) whose held messages go to one call of a held subscription's writer: bounds what is parsed
+# at once (1,000 vehicles of five status events: about 6.5 MB).
+HELD_KEYS_PER_WRITE = 1_000
+QUIET_S = 1.0  # nothing new this long: a held subscription writes what it holds
+HELD_STOP_S = 10.0  # how long a stopping process writes what it holds before it leaves it to the broker
 # The acknowledgements a batch waits for before its offsets are committed (unset: await each send).
 _unconfirmed: ContextVar[list[asyncio.Future[Any]] | None] = ContextVar("coc_unconfirmed", default=None)
 
@@ -216,6 +228,24 @@ class Flow:
             self.busy_since = None
 
 
+def _partition(record: Record) -> TopicPartition:
+    return TopicPartition(record.topic, record.partition)
+
+
+class _DropOnRevoke(ConsumerRebalanceListener):
+    """Drops what a held subscription holds when its partitions are taken away (``consume_held``)."""
+
+    def __init__(self, drop: Callable[[], None]) -> None:
+        self.drop = drop
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        if revoked:
+            self.drop()
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        return None
+
+
 class CannotStart(Exception):
     """A service's configuration cannot work (a missing or unusable key, say): said in one line, before it runs."""
 
@@ -256,6 +286,7 @@ class Stage(Generic[S]):
         self.broker: KafkaBroker = make_broker(settings, client_id=f"coc-{name}")
         self.on_start: list[Hook] = []
         self.on_stop: list[Hook] = []
+        self.on_stopping: list[Hook] = []  # run before the broker stops (its consumers still there)
         # Checks run before the server starts (``coc service``); each raises CannotStart.
         self.preflight: list[Callable[[], None]] = []
         self.flows: list[Flow] = []  # each subscription's movement, for /healthz
@@ -535,6 +566,155 @@ class Stage(Generic[S]):
             finally:
                 release(records)
 
+    def consume_held(
+        self,
+        topic: str,
+        model: type[M],
+        write: Callable[[list[M]], Awaitable[object]],
+        *,
+        policy: HoldPolicy,
+        max_records: int,
+        timeout_ms: int = 500,
+        gather_ms: int = 0,
+    ) -> Flow:
+        """Subscribe ``write`` to ``topic``'s messages, held until ``policy`` says they are due (``shared.held``).
+
+        For a fold whose cost is per document written, not per message. Each
+        message is checked against its contract as it comes; a broken one is
+        kept for the DLQ. When the held messages are due, the broken ones go to
+        the DLQ, the rest are handed to ``write`` ``HELD_KEYS_PER_WRITE`` keys at
+        a time (every message of a key in one call, in order), and only then are
+        their offsets committed. A fault is retried in place with growing
+        backoff (the partition waits meanwhile; ``write`` must be idempotent, as
+        a part may be written twice). A crash, or partitions taken away by a
+        rebalance, leaves the held messages uncommitted: they are read again,
+        by this process or the partition's next owner. A failed commit moves
+        the partitions back to their committed offsets for the same reason.
+        Returns the subscription's flow (``behind`` counts the held messages too).
+        """
+        backoff = self._backoff()
+        self.publisher(topics.dlq(topic), DeadLetter)
+        flow = self._flow(topic)
+        held, lock, epoch = Held(), asyncio.Lock(), [0]
+        broken: list[tuple[Record, Unusable]] = []  # kept for the DLQ with the next write
+        rewind_due = [False]
+
+        def drop() -> None:
+            held.take()
+            broken.clear()
+            epoch[0] += 1
+
+        subscriber = self.broker.subscriber(
+            topic,
+            batch=True,
+            max_records=max_records,
+            batch_timeout_ms=timeout_ms,
+            decoder=raw_records,
+            title=f"{self.name}:{topic}",
+            **held_group_options(f"coc-{self.name}.{topic}", _DropOnRevoke(drop)),
+            **gather_options(gather_ms),
+        )
+
+        async def write_held(consumer: AIOKafkaConsumer) -> None:
+            taken, dead, at, began = held.take(), broken[:], epoch[0], time.monotonic()
+            broken.clear()
+            chunks, done = list(taken.chunks(HELD_KEYS_PER_WRITE)), 0
+            while epoch[0] == at:  # else the partitions were taken away: the broker keeps it all
+                try:
+                    while dead:
+                        await self._keep(*dead[0])
+                        dead.pop(0)
+                    while done < len(chunks):
+                        await write([parse_as(model, body) for body in chunks[done]])
+                        done += 1
+                except Exception:
+                    flow.failing_since = flow.failing_since or time.monotonic()
+                    await backoff.failed()
+                    continue
+                flow.failing_since = None
+                backoff.succeeded()
+                if epoch[0] != at:
+                    return
+                try:
+                    await consumer.commit(taken.offsets)
+                except Exception as exc:  # a rebalance or the broker away: read it again from the commit
+                    log.warning("%s: commit after a write failed (%s); reading again", topic, exc)
+                    drop()
+                    await rewind_now(consumer)
+                    return
+                log.info(
+                    "%s: wrote %d messages of %d keys, held %.1f s, in %.1f s",
+                    topic,
+                    taken.count,
+                    len(taken.groups),
+                    began - taken.since,
+                    time.monotonic() - began,
+                )
+                return
+
+        async def rewind_now(consumer: AIOKafkaConsumer) -> None:
+            rewind_due[0] = True
+            with contextlib.suppress(Exception):  # the broker away: tried again before the next batch
+                await rewind(consumer)
+                rewind_due[0] = False
+
+        # A poll may come back empty under a flood too (the broker gathers for ``gather_ms``):
+        # the topic is quiet when nothing came for two such waits.
+        quiet_s, last_came = max(QUIET_S, 2 * gather_ms / 1000), [0.0]
+
+        async def on_quiet(consumer: AIOKafkaConsumer) -> None:
+            async with lock:
+                now = time.monotonic()
+                if rewind_due[0]:
+                    await rewind_now(consumer)
+                elif now - last_came[0] >= quiet_s and (policy.due(held, now, quiet=True) or broken):
+                    with flow.batch():
+                        await write_held(consumer)
+
+        wait_for_records(
+            subscriber,
+            timeout_ms,
+            behind=lambda n: setattr(flow, "behind", n + held.count),
+            quiet=on_quiet,
+        )
+
+        @subscriber
+        async def on_batch(records: Any) -> None:
+            consumer = subscriber.consumer
+            try:
+                async with lock:
+                    if rewind_due[0]:  # these records came from where a failed commit left off
+                        await rewind_now(consumer)
+                        return
+                    now = last_came[0] = time.monotonic()
+                    for record in records:
+                        body = record.value or b""
+                        try:
+                            parse_as(model, body)
+                        except ContractError as exc:
+                            broken.append((copy.copy(record), Unusable(str(exc), state=None)))
+                            held.add(_partition(record), record.offset, record.key, None, now)
+                        else:
+                            held.add(_partition(record), record.offset, record.key, body, now)
+                    if consumer is not None and policy.due(held, time.monotonic()):
+                        with flow.batch():
+                            await write_held(consumer)
+            finally:
+                release(records)
+
+        async def write_before_stop() -> None:
+            consumer = subscriber.consumer
+            if consumer is None or not (held or broken):
+                return
+            async with lock:
+                try:
+                    await asyncio.wait_for(write_held(consumer), HELD_STOP_S)
+                except TimeoutError:
+                    log.warning("%s: held messages not written before stop; read again at start", topic)
+
+        self.on_stopping.append(write_before_stop)
+        return flow
+
     def _flow(self, topic: str) -> Flow:
         flow = Flow(topic)
         self.flows.append(flow)
@@ -595,6 +775,8 @@ class Stage(Generic[S]):
         try:
             yield
         finally:
+            for hook in self.on_stopping:
+                await hook()
             await self.broker.stop()
             for hook in reversed(self.on_stop):
                 await hook()

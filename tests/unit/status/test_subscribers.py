@@ -1,72 +1,64 @@
-"""The status fold's pace: a partial batch waits out the interval, a full one (a backlog) does not."""
+"""The status fold's hold: events held per the settings, folded by the store's apply_many."""
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import pytest
-
 from services.status import subscribers
 from services.status.settings import StatusSettings
-from shared.contracts.events import State, StatusEvent
+from shared import topics
+from shared.contracts.events import StatusEvent
+from shared.held import Held
 
-Handler = Callable[[list[StatusEvent]], Awaitable[None]]
+Write = Callable[[list[StatusEvent]], Awaitable[object]]
 
 
 class Stage:
-    """What ``register`` uses of a stage: its settings, and the batch subscription it makes."""
+    """What ``register`` uses of a stage: its settings, and the held subscription it makes."""
 
     def __init__(self, settings: StatusSettings) -> None:
         self.settings = settings
-        self.handler: Handler | None = None
-        self.options: dict[str, Any] = {}
+        self.subscribed: dict[str, Any] = {}
 
-    def consume_batches(self, topic: str, model: type[StatusEvent], handler: Handler, **options: Any) -> None:
-        self.handler, self.options = handler, options
+    def consume_held(self, topic: str, model: type[StatusEvent], write: Write, **options: Any) -> None:
+        self.subscribed = {"topic": topic, "model": model, "write": write, **options}
 
 
 class Store:
-    def __init__(self) -> None:
-        self.folded: list[int] = []
-
     async def apply_many(self, events: list[StatusEvent]) -> int:
-        self.folded.append(len(events))
         return len(events)
 
 
-def events(n: int) -> list[StatusEvent]:
-    at = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
-    return [
-        StatusEvent(
-            vin=f"WVWZZZ1JZXW{i:06d}",
-            record_id=f"WVWZZZ1JZXW{i:06d}:1",
-            revision=1,
-            stage="intake",
-            state=State.RECEIVED,
-            time=at,
-            service="intake@test:1",
-        )
-        for i in range(n)
-    ]
-
-
-async def test_a_full_batch_is_followed_at_once_and_a_partial_one_waits_out_the_interval(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    slept: list[float] = []
-
-    async def sleep(seconds: float) -> None:
-        slept.append(seconds)
-
-    monkeypatch.setattr(subscribers.asyncio, "sleep", sleep)
-    stage, store = Stage(StatusSettings(status_batch=3, status_fold_interval_s=2.0)), Store()
+def test_the_status_topic_is_held_and_folded_by_apply_many_with_the_settings_bounds() -> None:
+    settings = StatusSettings(
+        status_fold_interval_s=2.0,
+        status_flood_vins=500,
+        status_hold_max_s=30.0,
+        status_hold_mb=8.0,
+        status_batch=3_000,
+    )
+    stage, store = Stage(settings), Store()
     subscribers.register(stage, store)  # type: ignore[arg-type]  # the parts register uses
-    assert stage.handler is not None and stage.options["max_records"] == 3
 
-    await stage.handler(events(3))  # a backlog: the next batch is taken at once
-    assert slept == []
-    await stage.handler(events(2))  # caught up: the next batch gathers for the interval
-    assert store.folded == [3, 2]
-    assert len(slept) == 1 and 1.5 < slept[0] <= 2.0
+    got = stage.subscribed
+    assert (got["topic"], got["model"]) == (topics.STATUS, StatusEvent)
+    assert got["write"] == store.apply_many
+    assert got["max_records"] == 3_000 and got["gather_ms"] == 1_000
+    policy = got["policy"]
+    assert (policy.interval_s, policy.flood_keys, policy.max_s, policy.max_bytes) == (
+        2.0,
+        500,
+        30.0,
+        8_000_000,
+    )
+
+
+def test_a_longest_hold_below_the_interval_is_the_interval() -> None:
+    policy = subscribers.policy_of(StatusSettings(status_fold_interval_s=5.0, status_hold_max_s=1.0))
+    held = Held()
+    for n in range(2_000):  # a flood: more VINs than status_flood_vins
+        held.add("p0", n, f"VIN{n}".encode(), b"{}", 0.0)
+
+    assert not policy.due(held, 4.9)
+    assert policy.due(held, 5.0)

@@ -1,0 +1,137 @@
+"""A held subscription on the real broker: written when due, committed only after, nothing lost on a crash."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+
+from shared import topics
+from shared.contracts import Finding
+from shared.contracts.events import DeadLetter
+from shared.held import HoldPolicy
+from shared.settings import CocSettings, ServiceSettings
+from shared.stage import Stage
+from tests.integration.shared.test_stage import FINDING, committed_offset, eventually_committed, read
+
+pytestmark = pytest.mark.integration
+
+# More than one key held after the interval is a flood: held until the topic is quiet.
+FLOOD = HoldPolicy(interval_s=0.1, flood_keys=1, max_s=600.0, max_bytes=10_000_000)
+SENT = [("A", "A1"), ("B", "B1"), ("C", "C1"), ("A", "A2"), ("B", "B2"), ("A", "A3")]
+
+
+def stage_of(settings: CocSettings) -> Stage[ServiceSettings]:
+    return Stage("held", ServiceSettings(kafka_bootstrap=settings.kafka_bootstrap, retry_initial_s=0.05))
+
+
+@pytest.fixture
+async def stages() -> AsyncIterator[list[Stage[ServiceSettings]]]:
+    started: list[Stage[ServiceSettings]] = []
+    yield started
+    for stage in started:
+        await stage.broker.stop()
+
+
+async def send_all(stage: Stage[ServiceSettings], topic: str, unique: str) -> None:
+    for key, code in SENT:
+        await stage.emitter.send(
+            topic, FINDING.model_copy(update={"code": code}), key=f"{key}{unique}", correlation_id=code
+        )
+
+
+def subscribe(
+    stage: Stage[ServiceSettings], topic: str, write: Callable[[list[Finding]], Awaitable[object]]
+) -> None:
+    stage.publisher(topic, Finding)
+    stage.consume_held(topic, Finding, write, policy=FLOOD, max_records=100, timeout_ms=300)
+
+
+async def test_a_flood_is_written_once_quiet_each_key_in_order_and_committed_only_after(
+    settings: CocSettings, unique: str, stages: list[Stage[Any]]
+) -> None:
+    topic, group = f"test.held.{unique}", f"coc-held.test.held.{unique}"
+    writes: list[list[str]] = []
+    writing, release = asyncio.Event(), asyncio.Event()
+
+    async def write(findings: list[Finding]) -> None:
+        writing.set()
+        await release.wait()
+        writes.append([finding.code for finding in findings])
+
+    stage = stage_of(settings)
+    subscribe(stage, topic, write)
+    await stage.broker.start()
+    stages.append(stage)
+    await send_all(stage, topic, unique)
+    await stage.broker.publish(b'{"code": "X"}', topic=topic, key=f"D{unique}".encode())  # broken
+
+    await asyncio.wait_for(writing.wait(), timeout=60)
+    await asyncio.sleep(1.0)
+    assert await committed_offset(settings, group, topic) == 0  # taken and being written: not yet
+    release.set()
+
+    assert await eventually_committed(settings, group, topic, 7) == 7
+    assert writes == [["A1", "A2", "A3", "B1", "B2", "C1"]]  # one write, every key's events together
+    letter = await read(settings, topics.dlq(topic), lambda r: r.key == f"D{unique}".encode())
+    assert "path: Field required" in DeadLetter.model_validate_json(letter.value).reason
+
+
+async def test_a_failed_write_is_retried_in_place_and_nothing_is_committed_until_it_succeeds(
+    settings: CocSettings, unique: str, stages: list[Stage[Any]]
+) -> None:
+    topic, group = f"test.held.retry.{unique}", f"coc-held.test.held.retry.{unique}"
+    attempts: list[list[str]] = []
+
+    async def write(findings: list[Finding]) -> None:
+        attempts.append([finding.code for finding in findings])
+        if len(attempts) <= 3:
+            raise ConnectionError("database away")
+
+    stage = stage_of(settings)
+    subscribe(stage, topic, write)
+    await stage.broker.start()
+    stages.append(stage)
+    await send_all(stage, topic, unique)
+
+    for _ in range(100):
+        if len(attempts) >= 2:
+            break
+        await asyncio.sleep(0.1)
+    assert await committed_offset(settings, group, topic) == 0
+    assert await eventually_committed(settings, group, topic, 6) == 6
+    assert len(attempts) == 4 and all(codes == attempts[0] for codes in attempts)
+    assert sorted(attempts[-1]) == sorted(code for _, code in SENT)
+
+
+async def test_what_a_killed_process_held_is_read_again_by_the_next_and_written_whole(
+    settings: CocSettings, unique: str, stages: list[Stage[Any]]
+) -> None:
+    topic, group = f"test.held.crash.{unique}", f"coc-held.test.held.crash.{unique}"
+    first_took = asyncio.Event()
+
+    async def never(_findings: list[Finding]) -> None:
+        first_took.set()
+        await asyncio.Event().wait()  # the process dies in the middle of its write
+
+    first = stage_of(settings)
+    subscribe(first, topic, never)
+    await first.broker.start()
+    await send_all(first, topic, unique)
+    await asyncio.wait_for(first_took.wait(), timeout=60)
+    await first.broker.stop()  # no stop hooks: as after a kill, nothing more is written
+    assert await committed_offset(settings, group, topic) == 0
+
+    written: list[str] = []
+
+    async def write(findings: list[Finding]) -> None:
+        written.extend(finding.code for finding in findings)
+
+    second = stage_of(settings)
+    subscribe(second, topic, write)
+    await second.broker.start()
+    stages.append(second)
+    assert await eventually_committed(settings, group, topic, 6) == 6
+    assert sorted(written) == sorted(code for _, code in SENT)
