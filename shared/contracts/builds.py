@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 from pydantic import AwareDatetime, Field, field_validator
 
 from shared.contracts.approvals import approval_key
-from shared.contracts.base import Contract
+from shared.contracts.base import Contract, Printable
 
 MAX_REVISION = 1_000_000  # corrections of one vehicle; a database stores 8-byte integers at most
 MAX_MASS_KG = 1_000_000  # heavier than any road vehicle or trailer
@@ -54,8 +54,10 @@ class BuildRecord(Contract):
         "model states it (every category but L)",
     )
     plant: str = Field(min_length=1, max_length=64, description="Plant that built the vehicle")
-    vehicle_group: str = Field(
-        min_length=1, max_length=64, description="Release group, e.g. a model line (release policy)"
+    vehicle_group: Printable = Field(
+        min_length=1,
+        max_length=64,
+        description="Release group, e.g. a model line (release policy); no control characters",
     )
     approval: ApprovalRef = Field(description="Approved type, variant and version built to")
     intended_country: str | None = Field(

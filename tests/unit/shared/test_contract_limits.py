@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from typing import Any
 
@@ -11,8 +12,11 @@ from pydantic import ValidationError
 from devkit.samples import generate
 from shared.contracts import Approval, BuildRecord, approvals, events
 from shared.contracts.events import ValidatedRecord
+from shared.contracts.policies import PolicyChange, ReleasePolicy
 
 pytestmark = pytest.mark.unit
+
+NOW = dt.datetime(2026, 12, 6, tzinfo=dt.UTC)
 
 
 def test_an_approval_with_a_million_remarks_is_refused_naming_the_certificate() -> None:
@@ -145,3 +149,24 @@ def test_an_approvals_master_data_hash_is_computed_once_per_object(monkeypatch: 
     assert counted == 1
     assert approvals.master_data_sha256(copy) == first and counted == 2  # an equal object: the same hash
     assert approvals.master_data_sha256(changed) != first
+
+
+@pytest.mark.parametrize("group", ["ZA\x00M1", "ZA\x0cM1", "\x11line", "line\x7f"])
+def test_a_release_group_with_a_control_character_is_refused_naming_the_field(group: str) -> None:
+    data = generate(1, seed=1, defect_share=0.0).builds[0].model_dump(mode="json")
+    with pytest.raises(ValidationError) as caught:
+        BuildRecord.model_validate({**data, "vehicle_group": group})
+    (error,) = caught.value.errors()
+    assert error["loc"] == ("vehicle_group",)
+    with pytest.raises(ValidationError, match="vehicle_group"):
+        PolicyChange(vehicle_group=group, policy=ReleasePolicy.HOLD, set_by="Ann", set_at=NOW)
+
+
+def test_a_release_group_in_any_script_with_spaces_and_signs_is_accepted() -> None:
+    data = generate(1, seed=1, defect_share=0.0).builds[0].model_dump(mode="json")
+    group = "Ära M1 · línea/2 (ZA)"
+    assert BuildRecord.model_validate({**data, "vehicle_group": group}).vehicle_group == group
+    assert (
+        PolicyChange(vehicle_group=group, policy=ReleasePolicy.AUTO, set_by="Ann", set_at=NOW).vehicle_group
+        == group
+    )
