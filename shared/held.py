@@ -9,9 +9,9 @@ one write cover several of them: measured on the status topic of a
 20,000-build burst, 82,900 record writes for a fold every second, 33,400 for
 one every 20 s at most 60,000 events held.
 
-``Held`` keeps the bodies as they came (bytes: about 380 bytes per status
-event, against 1.3 KB parsed), grouped by key in arrival order, and per
-partition the offset after the last message taken. ``HoldPolicy`` says when
+``Held`` keeps the bodies as they came (about 350 bytes per status event,
+against 1.3 KB parsed), grouped by key in arrival order, and per partition
+the offset after the last message taken. ``HoldPolicy`` says when
 the held messages are due to be written. Nothing here commits: the consumer
 commits ``offsets`` only after every group taken has been written, so a crash
 in between leaves the messages on the broker to be read again.
@@ -19,7 +19,7 @@ in between leaves the messages on the broker to be read again.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from array import array
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,40 +56,56 @@ class HoldPolicy:
 
 @dataclass
 class Held:
-    """Message bodies grouped by key, in the order they came, and the offsets they cover."""
+    """Message bodies grouped by key, in the order they came, and the offsets they cover.
 
-    groups: dict[bytes | None, list[bytes]] = field(default_factory=dict)
+    The bodies lie end to end in one buffer, each key keeping where its own
+    lie: a flood's worth (24 MB) is one allocation, returned whole once
+    written, not 70,000 small objects that leave the heap fragmented.
+    """
+
+    data: bytearray = field(default_factory=bytearray)
+    groups: dict[bytes | None, array[int]] = field(default_factory=dict)  # per key: start, end, ...
     offsets: dict[Any, int] = field(default_factory=dict)  # per partition: the offset after the last taken
-    size: int = 0  # bytes of the bodies held
     count: int = 0
     since: float = 0.0  # when the first message now held was taken
 
     def __bool__(self) -> bool:
         return bool(self.offsets)
 
+    @property
+    def size(self) -> int:
+        """Bytes of the bodies held."""
+        return len(self.data)
+
     def add(self, partition: Any, offset: int, key: bytes | None, body: bytes | None, now: float) -> None:
         """Take one message: its body (None: already dealt with, only its offset counts)."""
         if not self:
             self.since = now
         if body is not None:
-            self.groups.setdefault(key, []).append(body)
-            self.size += len(body)
+            spans = self.groups.get(key)
+            if spans is None:
+                spans = self.groups[key] = array("Q")
+            spans.append(len(self.data))
+            self.data += body
+            spans.append(len(self.data))
             self.count += 1
         self.offsets[partition] = max(offset + 1, self.offsets.get(partition, 0))
 
     def take(self) -> Held:
         """Everything held, handed over; this one is left empty."""
-        taken = Held(self.groups, self.offsets, self.size, self.count, self.since)
-        self.groups, self.offsets, self.size, self.count = {}, {}, 0, 0
+        taken = Held(self.data, self.groups, self.offsets, self.count, self.since)
+        self.data, self.groups, self.offsets, self.count = bytearray(), {}, {}, 0
         return taken
 
-    def chunks(self, keys_per_chunk: int) -> Iterator[list[bytes]]:
-        """The bodies, ``keys_per_chunk`` keys at a time, every key's bodies in one chunk in their order."""
-        chunk: list[bytes] = []
-        for n, bodies in enumerate(self.groups.values(), start=1):
-            chunk.extend(bodies)
-            if n % keys_per_chunk == 0:
-                yield chunk
-                chunk = []
-        if chunk:
-            yield chunk
+    def parts(self, keys_per_part: int) -> list[list[bytes | None]]:
+        """The keys, ``keys_per_part`` at a time, in the order they came (``bodies`` gives a part's bodies)."""
+        keys = list(self.groups)
+        return [keys[start : start + keys_per_part] for start in range(0, len(keys), keys_per_part)]
+
+    def bodies(self, keys: list[bytes | None]) -> list[bytes]:
+        """The bodies of ``keys``, each key's in the order they came."""
+        data, found = self.data, list[bytes]()
+        for key in keys:
+            spans = self.groups[key]
+            found.extend(bytes(data[spans[n] : spans[n + 1]]) for n in range(0, len(spans), 2))
+        return found

@@ -618,14 +618,14 @@ class Stage(Generic[S]):
         async def write_held(consumer: AIOKafkaConsumer) -> None:
             taken, dead, at, began = held.take(), broken[:], epoch[0], time.monotonic()
             broken.clear()
-            chunks, done = list(taken.chunks(HELD_KEYS_PER_WRITE)), 0
+            parts, done = taken.parts(HELD_KEYS_PER_WRITE), 0
             while epoch[0] == at:  # else the partitions were taken away: the broker keeps it all
                 try:
                     while dead:
                         await self._keep(*dead[0])
                         dead.pop(0)
-                    while done < len(chunks):
-                        await write([parse_as(model, body) for body in chunks[done]])
+                    while done < len(parts):
+                        await write([parse_as(model, body) for body in taken.bodies(parts[done])])
                         done += 1
                 except Exception:
                     flow.failing_since = flow.failing_since or time.monotonic()
@@ -706,11 +706,15 @@ class Stage(Generic[S]):
             consumer = subscriber.consumer
             if consumer is None or not (held or broken):
                 return
-            async with lock:
-                try:
-                    await asyncio.wait_for(write_held(consumer), HELD_STOP_S)
-                except TimeoutError:
-                    log.warning("%s: held messages not written before stop; read again at start", topic)
+
+            async def locked() -> None:
+                async with lock:  # a batch being written (or retried) finishes first, within the bound
+                    await write_held(consumer)
+
+            try:
+                await asyncio.wait_for(locked(), HELD_STOP_S)
+            except TimeoutError:
+                log.warning("%s: held messages not written before stop; read again at start", topic)
 
         self.on_stopping.append(write_before_stop)
         return flow

@@ -20,8 +20,9 @@ def test_bodies_are_grouped_by_key_in_arrival_order_and_each_key_stays_in_one_ch
         held.add("p0", offset, key, body, 10.0)
     held.add("p1", 7, b"B", b"b2", 11.0)
 
-    assert held.groups == {b"A": [b"a1", b"a2"], b"B": [b"b1", b"b2"], b"C": [b"c1"]}
-    assert list(held.chunks(2)) == [[b"a1", b"a2", b"b1", b"b2"], [b"c1"]]
+    assert held.parts(2) == [[b"A", b"B"], [b"C"]]
+    assert [held.bodies(part) for part in held.parts(2)] == [[b"a1", b"a2", b"b1", b"b2"], [b"c1"]]
+    assert held.bodies([b"C", b"A"]) == [b"c1", b"a1", b"a2"]
     assert held.offsets == {"p0": 4, "p1": 8}  # the offset after the last one taken, per partition
     assert (held.count, held.size, held.since) == (5, 10, 10.0)
 
@@ -31,17 +32,18 @@ def test_a_message_already_dealt_with_counts_only_for_its_offset() -> None:
     held.add("p0", 41, b"A", None, 5.0)  # broken: kept for the DLQ elsewhere
 
     assert held and held.offsets == {"p0": 42}
-    assert held.groups == {} and held.count == 0
+    assert held.parts(10) == [] and held.count == 0 and held.size == 0
 
 
 def test_take_hands_everything_over_and_leaves_nothing_held() -> None:
     held = held_of([b"A", b"B"])
     taken = held.take()
 
-    assert not held and held.groups == {} and held.size == 0
-    assert taken.groups == {b"A": [b"A-body"], b"B": [b"B-body"]} and taken.offsets == {"p0": 2}
+    assert not held and held.parts(10) == [] and held.size == 0 and held.count == 0
+    assert taken.bodies([b"A", b"B"]) == [b"A-body", b"B-body"] and taken.offsets == {"p0": 2}
     held.add("p0", 2, b"C", b"c", 200.0)
     assert held.since == 200.0 and taken.since == 100.0  # the clock starts again with the next message
+    assert held.bodies([b"C"]) == [b"c"] and taken.bodies([b"A"]) == [b"A-body"]  # apart from now on
 
 
 def test_at_a_lines_pace_what_is_held_is_due_after_the_interval() -> None:
