@@ -535,15 +535,12 @@ class Stage(Generic[S]):
         self.publisher(topics.dlq(topic), DeadLetter)
         flow = self._flow(topic)
 
-        subscriber = self.broker.subscriber(
+        subscriber = self._batch_subscriber(
             topic,
-            batch=True,
-            max_records=max_records,
-            batch_timeout_ms=timeout_ms,
-            decoder=raw_records,
-            title=f"{self.name}:{topic}",
-            **(broadcast_options(from_start=False) if live else self._group(topic)),
-            **gather_options(gather_ms),
+            max_records,
+            timeout_ms,
+            gather_ms,
+            broadcast_options(from_start=False) if live else self._group(topic),
         )
         wait_for_records(subscriber, timeout_ms, behind=lambda n: setattr(flow, "behind", n))
 
@@ -604,15 +601,12 @@ class Stage(Generic[S]):
             broken.clear()
             epoch[0] += 1
 
-        subscriber = self.broker.subscriber(
+        subscriber = self._batch_subscriber(
             topic,
-            batch=True,
-            max_records=max_records,
-            batch_timeout_ms=timeout_ms,
-            decoder=raw_records,
-            title=f"{self.name}:{topic}",
-            **held_group_options(f"coc-{self.name}.{topic}", _DropOnRevoke(drop)),
-            **gather_options(gather_ms),
+            max_records,
+            timeout_ms,
+            gather_ms,
+            held_group_options(f"coc-{self.name}.{topic}", _DropOnRevoke(drop)),
         )
 
         async def write_held(consumer: AIOKafkaConsumer) -> None:
@@ -718,6 +712,21 @@ class Stage(Generic[S]):
 
         self.on_stopping.append(write_before_stop)
         return flow
+
+    def _batch_subscriber(
+        self, topic: str, max_records: int, timeout_ms: int, gather_ms: int, options: dict[str, Any]
+    ) -> Any:
+        """A FastStream batch subscriber handing its handler the raw records (``consume_batches``, ``consume_held``)."""
+        return self.broker.subscriber(
+            topic,
+            batch=True,
+            max_records=max_records,
+            batch_timeout_ms=timeout_ms,
+            decoder=raw_records,
+            title=f"{self.name}:{topic}",
+            **options,
+            **gather_options(gather_ms),
+        )
 
     def _flow(self, topic: str) -> Flow:
         flow = Flow(topic)
