@@ -619,8 +619,11 @@ class Stage(Generic[S]):
                         await self._keep(*dead[0])
                         dead.pop(0)
                     while done < len(parts):
-                        await write([parse_as(model, body) for body in taken.bodies(parts[done])])
+                        events = [parse_as(model, body) for body in taken.bodies(parts[done])]
+                        await write(events)
                         done += 1
+                        if flow.behind is not None:  # the board's "not counted yet" moves as it is written
+                            flow.behind = max(0, flow.behind - len(events))
                 except Exception:
                     flow.failing_since = flow.failing_since or time.monotonic()
                     await backoff.failed()

@@ -13,7 +13,7 @@ from shared.contracts import Finding
 from shared.contracts.events import DeadLetter
 from shared.held import HoldPolicy
 from shared.settings import CocSettings, ServiceSettings
-from shared.stage import Stage
+from shared.stage import Flow, Stage
 from tests.integration.shared.test_stage import FINDING, committed_offset, eventually_committed, read
 
 pytestmark = pytest.mark.integration
@@ -44,9 +44,9 @@ async def send_all(stage: Stage[ServiceSettings], topic: str, unique: str) -> No
 
 def subscribe(
     stage: Stage[ServiceSettings], topic: str, write: Callable[[list[Finding]], Awaitable[object]]
-) -> None:
+) -> Flow:
     stage.publisher(topic, Finding)
-    stage.consume_held(topic, Finding, write, policy=FLOOD, max_records=100, timeout_ms=300)
+    return stage.consume_held(topic, Finding, write, policy=FLOOD, max_records=100, timeout_ms=300)
 
 
 async def test_a_flood_is_written_once_quiet_each_key_in_order_and_committed_only_after(
@@ -62,7 +62,7 @@ async def test_a_flood_is_written_once_quiet_each_key_in_order_and_committed_onl
         writes.append([finding.code for finding in findings])
 
     stage = stage_of(settings)
-    subscribe(stage, topic, write)
+    flow = subscribe(stage, topic, write)
     await stage.broker.start()
     stages.append(stage)
     await send_all(stage, topic, unique)
@@ -71,9 +71,11 @@ async def test_a_flood_is_written_once_quiet_each_key_in_order_and_committed_onl
     await asyncio.wait_for(writing.wait(), timeout=60)
     await asyncio.sleep(1.0)
     assert await committed_offset(settings, group, topic) == 0  # taken and being written: not yet
+    assert flow.behind == 6  # what the board counts as not yet folded: the six held
     release.set()
 
     assert await eventually_committed(settings, group, topic, 7) == 7
+    assert flow.behind == 0
     assert writes == [["A1", "A2", "A3", "B1", "B2", "C1"]]  # one write, every key's events together
     letter = await read(settings, topics.dlq(topic), lambda r: r.key == f"D{unique}".encode())
     assert "path: Field required" in DeadLetter.model_validate_json(letter.value).reason
@@ -135,3 +137,31 @@ async def test_what_a_killed_process_held_is_read_again_by_the_next_and_written_
     stages.append(second)
     assert await eventually_committed(settings, group, topic, 6) == 6
     assert sorted(written) == sorted(code for _, code in SENT)
+
+
+async def test_the_count_not_yet_written_goes_down_as_each_part_is_written(
+    settings: CocSettings, unique: str, stages: list[Stage[Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("shared.stage.HELD_KEYS_PER_WRITE", 1)  # one key per part: A, then B, then C
+    topic = f"test.held.count.{unique}"
+    permits: asyncio.Queue[None] = asyncio.Queue()
+    seen: list[tuple[list[str], int | None]] = []
+
+    async def write(findings: list[Finding]) -> None:
+        await permits.get()
+        seen.append(([finding.code for finding in findings], flow.behind))
+
+    stage = stage_of(settings)
+    flow = subscribe(stage, topic, write)
+    await stage.broker.start()
+    stages.append(stage)
+    await send_all(stage, topic, unique)
+    for _ in range(3):
+        permits.put_nowait(None)
+    for _ in range(600):
+        if len(seen) == 3:
+            break
+        await asyncio.sleep(0.1)
+
+    # Each part sees what was still unwritten when it began: six, then A's three gone, then B's two.
+    assert seen == [(["A1", "A2", "A3"], 6), (["B1", "B2"], 3), (["C1"], 1)]
