@@ -44,7 +44,7 @@ import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
@@ -226,6 +226,23 @@ class Flow:
             self.failing_since = None
         finally:
             self.busy_since = None
+
+
+@dataclass
+class _HoldState:
+    """What a held subscription keeps between its batches (``Stage.consume_held``)."""
+
+    held: Held = field(default_factory=Held)
+    broken: list[tuple[Record, Unusable]] = field(default_factory=list)  # for the DLQ with the next write
+    epoch: int = 0  # moves when partitions are taken away: a write begun before then is not committed
+    rewind_due: bool = False  # a failed commit's move back to the committed offsets is still to be done
+    last_came: float = 0.0  # when the last record came: the topic is quiet after ``QUIET_S`` without one
+
+    def drop(self) -> None:
+        """Forget everything held (the broker still has it, uncommitted)."""
+        self.held.take()
+        self.broken.clear()
+        self.epoch += 1
 
 
 def _partition(record: Record) -> TopicPartition:
@@ -592,28 +609,22 @@ class Stage(Generic[S]):
         backoff = self._backoff()
         self.publisher(topics.dlq(topic), DeadLetter)
         flow = self._flow(topic)
-        held, lock, epoch = Held(), asyncio.Lock(), [0]
-        broken: list[tuple[Record, Unusable]] = []  # kept for the DLQ with the next write
-        rewind_due = [False]
-
-        def drop() -> None:
-            held.take()
-            broken.clear()
-            epoch[0] += 1
+        state, lock = _HoldState(), asyncio.Lock()
+        held = state.held
 
         subscriber = self._batch_subscriber(
             topic,
             max_records,
             timeout_ms,
             gather_ms,
-            held_group_options(f"coc-{self.name}.{topic}", _DropOnRevoke(drop)),
+            held_group_options(f"coc-{self.name}.{topic}", _DropOnRevoke(state.drop)),
         )
 
         async def write_held(consumer: AIOKafkaConsumer) -> None:
-            taken, dead, at, began = held.take(), broken[:], epoch[0], time.monotonic()
-            broken.clear()
+            taken, dead, at, began = held.take(), state.broken[:], state.epoch, time.monotonic()
+            state.broken.clear()
             parts, done = taken.parts(HELD_KEYS_PER_WRITE), 0
-            while epoch[0] == at:  # else the partitions were taken away: the broker keeps it all
+            while state.epoch == at:  # else the partitions were taken away: the broker keeps it all
                 try:
                     while dead:
                         await self._keep(*dead[0])
@@ -630,13 +641,13 @@ class Stage(Generic[S]):
                     continue
                 flow.failing_since = None
                 backoff.succeeded()
-                if epoch[0] != at:
+                if state.epoch != at:
                     return
                 try:
                     await consumer.commit(taken.offsets)
                 except Exception as exc:  # a rebalance or the broker away: read it again from the commit
                     log.warning("%s: commit after a write failed (%s); reading again", topic, exc)
-                    drop()
+                    state.drop()
                     await rewind_now(consumer)
                     return
                 log.info(
@@ -650,21 +661,21 @@ class Stage(Generic[S]):
                 return
 
         async def rewind_now(consumer: AIOKafkaConsumer) -> None:
-            rewind_due[0] = True
+            state.rewind_due = True
             with contextlib.suppress(Exception):  # the broker away: tried again before the next batch
                 await rewind(consumer)
-                rewind_due[0] = False
+                state.rewind_due = False
 
         # A poll may come back empty under a flood too (the broker gathers for ``gather_ms``):
         # the topic is quiet when nothing came for two such waits.
-        quiet_s, last_came = max(QUIET_S, 2 * gather_ms / 1000), [0.0]
+        quiet_s = max(QUIET_S, 2 * gather_ms / 1000)
 
         async def on_quiet(consumer: AIOKafkaConsumer) -> None:
             async with lock:
                 now = time.monotonic()
-                if rewind_due[0]:
+                if state.rewind_due:
                     await rewind_now(consumer)
-                elif now - last_came[0] >= quiet_s and (policy.due(held, now, quiet=True) or broken):
+                elif now - state.last_came >= quiet_s and (policy.due(held, now, quiet=True) or state.broken):
                     with flow.batch():
                         await write_held(consumer)
 
@@ -680,16 +691,16 @@ class Stage(Generic[S]):
             consumer = subscriber.consumer
             try:
                 async with lock:
-                    if rewind_due[0]:  # these records came from where a failed commit left off
+                    if state.rewind_due:  # these records came from where a failed commit left off
                         await rewind_now(consumer)
                         return
-                    now = last_came[0] = time.monotonic()
+                    now = state.last_came = time.monotonic()
                     for record in records:
                         body = record.value or b""
-                        try:
+                        try:  # checked now, for the DLQ; kept as bytes and parsed again when written (2 us)
                             parse_as(model, body)
                         except ContractError as exc:
-                            broken.append((copy.copy(record), Unusable(str(exc), state=None)))
+                            state.broken.append((copy.copy(record), Unusable(str(exc), state=None)))
                             held.add(_partition(record), record.offset, record.key, None, now)
                         else:
                             held.add(_partition(record), record.offset, record.key, body, now)
@@ -701,7 +712,7 @@ class Stage(Generic[S]):
 
         async def write_before_stop() -> None:
             consumer = subscriber.consumer
-            if consumer is None or not (held or broken):
+            if consumer is None or not (held or state.broken):
                 return
 
             async def locked() -> None:
