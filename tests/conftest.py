@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import inspect
+import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 from lxml import etree
@@ -10,6 +15,8 @@ from lxml import etree
 from shared.ivi import IviSchema
 from shared.settings import CocSettings
 from shared.xml import DSIG_NS, parse_bytes
+
+T = TypeVar("T")
 
 
 @pytest.fixture(scope="session")
@@ -40,3 +47,45 @@ def unsigned_specimen(specimen_bytes: bytes) -> bytes:
     previous.tail = (previous.tail or "") + (signature.tail or "")
     root.remove(signature)
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+
+
+async def eventually(
+    check: Callable[[], Awaitable[T | None]] | Callable[[], T | None],
+    *,
+    within_s: float = 10.0,
+    every_s: float = 0.05,
+    what: str = "the condition",
+) -> T:
+    """Wait until ``check`` returns something truthy (sync or async) and return it.
+
+    The one way the tests wait for something to happen: it polls, never sleeps a
+    guessed time, and fails naming ``what`` (and the last value seen) when it does
+    not hold within ``within_s``.
+    """
+    deadline = time.monotonic() + within_s
+    last: object = None
+    while True:
+        result = check()
+        if inspect.isawaitable(result):
+            result = await result
+        if result:
+            return result  # type: ignore[return-value]
+        last = result
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"{what} did not hold within {within_s} s (last seen: {last!r})")
+        await asyncio.sleep(every_s)
+
+
+def eventually_sync(
+    check: Callable[[], T | None],
+    *,
+    within_s: float = 10.0,
+    every_s: float = 0.05,
+    what: str = "the condition",
+) -> T:
+    """``eventually`` for synchronous tests (no event loop running)."""
+
+    async def probe() -> T | None:
+        return check()
+
+    return asyncio.run(eventually(probe, within_s=within_s, every_s=every_s, what=what))
