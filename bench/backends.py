@@ -118,6 +118,8 @@ def backends(work: Path) -> Iterator[dict[str, str]]:
             check=True,
             capture_output=True,
         )
+        # Each FerretDB keeps its state file (state.json) beside its data, never in the
+        # folder the bench was started from (its default, "."): the repository root.
         common = ["--telemetry=disable", "--log-level=error", "--debug-addr=-"]
         processes.append(
             subprocess.Popen(
@@ -126,6 +128,7 @@ def backends(work: Path) -> Iterator[dict[str, str]]:
                     "--handler=postgresql",
                     f"--listen-addr=127.0.0.1:{on_pg}",
                     f"--postgresql-url=postgres://postgres@127.0.0.1:{pg_port}/ferretdb",
+                    f"--state-dir={work / 'ferretdb-pg'}",
                     *common,
                 ]
             )
@@ -137,6 +140,7 @@ def backends(work: Path) -> Iterator[dict[str, str]]:
                     "--handler=sqlite",
                     f"--listen-addr=127.0.0.1:{on_sqlite}",
                     f"--sqlite-url=file:{sqlite_data}/",
+                    f"--state-dir={work / 'ferretdb-sqlite'}",
                     *common,
                 ]
             )
