@@ -53,7 +53,6 @@ def base_category(code: str) -> str:
     return code
 
 
-BASE_CATEGORIES = ("M1", "M2", "M3", "N1", "N2", "N3", "O", "L", "T")
 Presence = Literal["must", "may", "must not"]
 
 

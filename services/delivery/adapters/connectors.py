@@ -174,7 +174,6 @@ class VcaConnector:
             timeout=destination.timeout_s,
         )
         self._token: tuple[str, float] | None = None  # the token and when it expires (monotonic)
-        self.tokens_fetched = 0
 
     async def _bearer(self, renew: bool = False) -> str:
         if not renew and self._token and self._token[1] - TOKEN_MARGIN_S > time.monotonic():
@@ -183,7 +182,6 @@ class VcaConnector:
         response = await self.client.post(self.token_url, data=form)
         token, lifetime = vca.read_token(response.status_code, response.content)
         self._token = (token, time.monotonic() + lifetime)
-        self.tokens_fetched += 1
         return token
 
     async def _call(

@@ -122,9 +122,6 @@ class Ledger:
                 due.append((at, doc["_id"]))
         return [i for _at, i in sorted(due)[:limit]]
 
-    async def pending_count(self) -> int:
-        return await self.pending.count_documents({})
-
     async def document(self, delivery_id: str) -> bytes | None:
         doc = await self.pending.find_one({"_id": delivery_id}, {"xml": 1})
         return doc["xml"].encode("utf-8") if doc and doc.get("xml") else None
