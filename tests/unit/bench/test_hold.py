@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
 from bench.pipeline import held
+from tests.conftest import eventually_sync
 
 pytestmark = pytest.mark.unit
 
@@ -17,24 +17,18 @@ def state_of(pid: int) -> str:
     return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
 
 
-def settled_state(pid: int, stopped: bool) -> str:
-    """The process's state once a signal sent to it has taken effect (delivery is asynchronous), or after 5 s."""
-    deadline = time.monotonic() + 5
-    while (state_of(pid) == "T") != stopped and time.monotonic() < deadline:
-        time.sleep(0.01)
-    return state_of(pid)
-
-
 def test_a_held_process_is_stopped_inside_the_block_and_runs_again_after_it_even_on_error() -> None:
     sleeper = subprocess.Popen(["sleep", "30"])
+    # A signal takes effect asynchronously: the process's state is watched until it changes.
     try:
         with pytest.raises(RuntimeError), held({"status": sleeper.pid}, ["status"]):
-            assert settled_state(sleeper.pid, stopped=True) == "T"
+            eventually_sync(
+                lambda: state_of(sleeper.pid) == "T", every_s=0.01, what="the held process stopped"
+            )
             raise RuntimeError("the run failed")
-        assert settled_state(sleeper.pid, stopped=False) in (
-            "R",
-            "S",
-        )  # running or asleep again: no longer stopped
+        eventually_sync(  # running or asleep again: no longer stopped
+            lambda: state_of(sleeper.pid) in ("R", "S"), every_s=0.01, what="the process let go"
+        )
     finally:
         sleeper.kill()
         sleeper.wait()
