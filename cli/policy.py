@@ -113,13 +113,12 @@ async def read_table(settings: CocSettings) -> dict[str, PolicyChange]:
     from aiokafka.errors import KafkaError
 
     from services.validation.adapters.policies import read_all
-    from services.validation.policy import PolicyTable, RulePolicy
+    from shared.policy_table import PolicyTable
 
-    table = PolicyTable(RulePolicy())
     try:
-        table.load(await read_all(settings))
+        table = PolicyTable(await read_all(settings))
     except (KafkaError, OSError) as exc:
         raise CommandError(
             f"cannot read Kafka at {settings.kafka_bootstrap}: {exc or type(exc).__name__}"
         ) from None
-    return table.changes
+    return dict(table.changes)
