@@ -1,4 +1,4 @@
-"""Validation: wiring only."""
+"""Validation: wiring only. Here the adapters are chosen."""
 
 from __future__ import annotations
 
@@ -6,31 +6,41 @@ from fastapi import FastAPI
 
 from services.validation import routes, subscribers
 from services.validation.adapters import approvals, policies
+from services.validation.adapters.clock import SystemClock
 from services.validation.adapters.pending import COLLECTION, PendingStore
-from services.validation.policy import PolicyTable
+from services.validation.handlers import Validation
+from services.validation.policy import PolicyInForce
 from services.validation.rules import ApprovalTable
 from services.validation.settings import ValidationSettings
 from shared.ivi import IviSchema
-from shared.stage import Stage
+from shared.stage import Backoff, Stage
 
 
 def create_app(settings: ValidationSettings | None = None) -> FastAPI:
     stage = Stage("validation", settings or ValidationSettings())
-    runtime = subscribers.Runtime(
-        table=ApprovalTable(IviSchema.load(stage.settings.xsd_path())),
-        pending=PendingStore(stage.database()[COLLECTION]),
-        policies=PolicyTable(stage.settings.policy()),
+    clock = SystemClock()
+    table = ApprovalTable(IviSchema.load(stage.settings.xsd_path()))
+    pending = PendingStore(stage.database()[COLLECTION], clock)
+    in_force = PolicyInForce(stage.settings.policy())
+    validation = Validation(
+        approvals=table,
+        pending=pending,
+        policies=in_force,
+        emitter=stage.emitter,
+        clock=clock,
+        plant_zone=stage.settings.plant_zone(),
+        backoff=Backoff(stage.settings.retry_initial_s, stage.settings.retry_max_s),
     )
 
     async def start() -> None:
-        await runtime.pending.setup()
+        await pending.setup()
         for approval in await approvals.read_all(stage.settings):
-            runtime.table.add(approval)
+            table.add(approval)
         # Before any record is decided: a group's policy on the topic beats the environment's.
-        runtime.policies.load(await policies.read_all(stage.settings))
+        in_force.load(await policies.read_all(stage.settings))
 
     stage.on_start.append(start)
-    subscribers.register(stage, runtime)
+    subscribers.register(stage, validation)
     app = stage.asgi()
-    app.include_router(routes.router(runtime.pending, stage.authenticator()))
+    app.include_router(routes.router(pending, stage.authenticator()))
     return app

@@ -9,9 +9,9 @@ import datetime as dt
 from dataclasses import dataclass
 
 from services.validation.policy import ReleasePolicy, RulePolicy
-from services.validation.rules import ApprovalTable, check
+from services.validation.rules import KnownApprovals, check
 from shared.contracts import BuildRecord, Finding, Owner, Severity
-from shared.contracts.events import Release, Review, Settlement, State, ValidatedRecord, now
+from shared.contracts.events import Release, Review, Settlement, State, ValidatedRecord
 
 WAITING = frozenset({State.BLOCKED, State.NEEDS_REVIEW, State.HELD})
 # What a group's policy can keep a record in; a blocked record waits for a correction or an approval.
@@ -41,6 +41,25 @@ class Pending:
 
 
 @dataclass(frozen=True)
+class When:
+    """The moment a decision is taken: the instant (UTC), and the calendar day it is at the plant.
+
+    A rule about a day (no date of manufacture in the future) compares with the
+    plant's date, because the dates a build record states are the plant's: a
+    vehicle made on the 27th in Johannesburg is made on a day that is still the
+    26th in UTC until 22:00. The instant stamps the decision and the settlement.
+    """
+
+    at: dt.datetime
+    today: dt.date
+
+    @classmethod
+    def at_plant(cls, instant: dt.datetime, zone: dt.tzinfo) -> When:
+        """``instant`` (aware) as a decision's moment at a plant in time zone ``zone``."""
+        return cls(at=instant.astimezone(dt.UTC), today=instant.astimezone(zone).date())
+
+
+@dataclass(frozen=True)
 class Outcome:
     state: State
     findings: tuple[Finding, ...]
@@ -49,12 +68,11 @@ class Outcome:
 
 def decide(
     build: BuildRecord,
-    table: ApprovalTable,
+    table: KnownApprovals,
     policy: RulePolicy,
-    today: dt.date,
+    when: When,
     reviewed_by: str | None = None,
     settlement: Settlement | None = None,
-    at: dt.datetime | None = None,
 ) -> Outcome:
     """Blocked on an error; else waiting for review or held as the group's policy says; else validated.
 
@@ -63,7 +81,7 @@ def decide(
     The validated record carries the release evidence: the policy in force and
     the findings the reviewer settled.
     """
-    findings = tuple(check(build, table, policy, today))
+    findings = tuple(check(build, table, policy, when.today))
     if any(f.severity is Severity.ERROR for f in findings):
         return Outcome(State.BLOCKED, findings)
     release = policy.policy_for(build.vehicle_group)
@@ -74,7 +92,7 @@ def decide(
             return Outcome(State.HELD, (group_held(build),))
     approval = table.get(build.approval.key)
     assert approval is not None  # an unknown approval is an error finding
-    decided_at = at or now()
+    decided_at = when.at
     settled: tuple[Finding, ...] = ()
     if reviewed_by is not None:
         by_policy = {
@@ -98,7 +116,7 @@ def decide(
     return Outcome(State.VALIDATED, (), record)
 
 
-def redecide(pending: Pending, table: ApprovalTable, policy: RulePolicy, today: dt.date) -> Outcome | None:
+def redecide(pending: Pending, table: KnownApprovals, policy: RulePolicy, when: When) -> Outcome | None:
     """The new decision on a waiting record after its group's policy changed; None when it stays as it is.
 
     Only held and needs-review records are decided again: a blocked one stays
@@ -108,7 +126,7 @@ def redecide(pending: Pending, table: ApprovalTable, policy: RulePolicy, today: 
     """
     if pending.state not in POLICY_WAITING:
         return None
-    outcome = decide(pending.build, table, policy, today, pending.reviewed_by, pending.settlement)
+    outcome = decide(pending.build, table, policy, when, pending.reviewed_by, pending.settlement)
     return None if outcome.state is pending.state else outcome
 
 

@@ -3,8 +3,8 @@
 The pure modules (``rules``, ``decide``) take this object, not the service's
 settings, so they are called the same way from the service, the workbench
 commands, the bench and the tests. The release policy of a vehicle group is
-data (coc.policies.v1): ``PolicyTable`` keeps the newest change per group and
-lays it over the settings' policy, which stays the default.
+data (coc.policies.v1): ``PolicyInForce`` lays the newest change per group over
+the settings' policy, which stays the default.
 """
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ from enum import StrEnum
 from types import MappingProxyType
 
 from shared.contracts.policies import PolicyChange, ReleasePolicy
+from shared.policy_table import PolicyTable
 
-__all__ = ["CheckDigitMode", "PolicyTable", "ReleasePolicy", "RulePolicy"]
+__all__ = ["CheckDigitMode", "PolicyInForce", "ReleasePolicy", "RulePolicy"]
 
 
 class CheckDigitMode(StrEnum):
@@ -47,37 +48,37 @@ class RulePolicy:
         return replace(self, release_policy=MappingProxyType({**self.release_policy, **overrides}))
 
 
-class PolicyTable:
-    """The newest PolicyChange per vehicle group over the settings' policy (``base``).
+class PolicyInForce:
+    """The release policy validation decides with: the newest change per group over the settings' policy.
 
-    A change replaces the known one of its group unless it was set earlier
-    (``set_at``): the broadcast subscriber reads the topic again from its
-    beginning after the start-up read, so older changes come by again and must
-    not win. ``apply`` also says when a group's waiting records are to be
-    decided again: on a newer change, and once per group after a start, for the
-    change that was read at start but may have been made while no validation
-    ran (``load``).
+    ``base`` is the settings' policy; the table (``shared.policy_table``) keeps
+    the newest change of each group read from coc.policies.v1, and ``policy``
+    is the base with those changes laid over it. ``apply`` also says when a
+    group's waiting records are to be decided again: on a newer change, and
+    once per group after a start, for the change that was read at start but
+    may have been made while no validation ran (``load``).
     """
 
     def __init__(self, base: RulePolicy) -> None:
         self.base = base
-        self.changes: dict[str, PolicyChange] = {}
+        self.table = PolicyTable()
         self.policy = base
         self._unsettled: set[str] = set()
 
     def load(self, changes: Iterable[PolicyChange]) -> None:
         """The changes read at start, in topic order; their groups are caught up by ``apply`` later."""
-        for change in changes:
-            self._keep(change)
-        self._unsettled = set(self.changes)
+        self.table.add_all(changes)
+        self._laid_over()
+        self._unsettled = set(self.table.groups())
 
     def apply(self, change: PolicyChange) -> bool:
         """Take a change from the topic; True when its group's waiting records must be decided again."""
         group = change.vehicle_group
-        if self._keep(change):
+        if self.table.add(change):
+            self._laid_over()
             self._unsettled.discard(group)
             return True
-        if group in self._unsettled and self.changes[group] == change:
+        if group in self._unsettled and self.table.get(group) == change:
             self._unsettled.discard(group)
             return True
         return False
@@ -85,10 +86,5 @@ class PolicyTable:
     def policy_for(self, vehicle_group: str) -> ReleasePolicy:
         return self.policy.policy_for(vehicle_group)
 
-    def _keep(self, change: PolicyChange) -> bool:
-        known = self.changes.get(change.vehicle_group)
-        if known is not None and (known == change or change.set_at < known.set_at):
-            return False
-        self.changes[change.vehicle_group] = change
-        self.policy = self.base.with_groups({g: c.policy for g, c in self.changes.items()})
-        return True
+    def _laid_over(self) -> None:
+        self.policy = self.base.with_groups(self.table.policies())

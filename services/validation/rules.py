@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from services.validation.policy import CheckDigitMode, RulePolicy
 from shared.contracts import Approval, BuildRecord, Finding, Owner, Severity
@@ -213,6 +213,21 @@ def finding(code: str, path: str, message: str, owner: Owner, severity: Severity
 
 
 # --- the approval table ---------------------------------------------------------------------
+
+
+class KnownApprovals(Protocol):
+    """What the rules read of the approvals a validator knows: ``ApprovalTable`` is one."""
+
+    @property
+    def schema(self) -> IviSchema: ...
+
+    @property
+    def numbers(self) -> Collection[str]: ...
+
+    @property
+    def master_findings(self) -> Mapping[str, tuple[Finding, ...]]: ...
+
+    def get(self, key: str) -> Approval | None: ...
 
 
 @dataclass
@@ -435,7 +450,7 @@ def vin_manufacturer(ctx: Context) -> Iterator[Finding]:
         )
 
 
-def approval_exists(ctx: Context, numbers: set[str]) -> Iterator[Finding]:
+def approval_exists(ctx: Context, numbers: Collection[str]) -> Iterator[Finding]:
     if ctx.approval is not None:
         return
     ref = ctx.build.approval
@@ -668,8 +683,11 @@ BUILD_RULES: tuple[Rule, ...] = (
 )
 
 
-def check(build: BuildRecord, table: ApprovalTable, policy: RulePolicy, today: dt.date) -> list[Finding]:
-    """Every finding about one build record: its own, then its approval's; at most ``FINDINGS_MAX``."""
+def check(build: BuildRecord, table: KnownApprovals, policy: RulePolicy, today: dt.date) -> list[Finding]:
+    """Every finding about one build record: its own, then its approval's; at most ``FINDINGS_MAX``.
+
+    ``today`` is the plant's calendar date: the dates a build states are the plant's.
+    """
     approval = table.get(build.approval.key)
     ctx = Context(build=build, approval=approval, policy=policy, today=today, schema=table.schema)
     findings = list(approval_exists(ctx, table.numbers))

@@ -7,8 +7,9 @@ The release policy here is the default: a group's policy set on coc.policies.v1
 from __future__ import annotations
 
 from types import MappingProxyType
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from services.validation.policy import CheckDigitMode, ReleasePolicy, RulePolicy
 from shared.settings import ServiceSettings
@@ -30,6 +31,26 @@ class ValidationSettings(ServiceSettings):
     default_release_policy: ReleasePolicy = Field(
         ReleasePolicy.AUTO, description="Release policy of groups not listed in release_policy"
     )
+    plant_timezone: str = Field(
+        "Africa/Johannesburg",
+        description="IANA time zone of the plant whose build records are validated (COC_PLANT_TIMEZONE): "
+        "the rules about a calendar day (no date of manufacture or signature in the future) compare "
+        "the dates a build states with today's date there; instants are kept in UTC",
+    )
+
+    @field_validator("plant_timezone")
+    @classmethod
+    def _known_zone(cls, name: str) -> str:
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"{name!r} is no IANA time zone known here (e.g. Africa/Johannesburg, UTC)"
+            ) from None
+        return name
+
+    def plant_zone(self) -> ZoneInfo:
+        return ZoneInfo(self.plant_timezone)
 
     def policy(self) -> RulePolicy:
         """The frozen policy the pure rules take."""

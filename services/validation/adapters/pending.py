@@ -7,20 +7,25 @@ changes; the newest revision also tells which older deliveries to ignore.
 
 from __future__ import annotations
 
+import datetime as dt
+
 from pymongo.asynchronous.collection import AsyncCollection
 
+from services.validation.adapters.clock import SystemClock
 from services.validation.decide import Pending
+from services.validation.ports import Clock, NewDecision
 from shared.contracts import Approval, BuildRecord
 from shared.contracts.approvals import master_data_sha256
-from shared.contracts.events import Settlement, State, now
+from shared.contracts.events import Settlement, State
 from shared.mongo import MongoDoc, insert_new, serves_secondary_indexes
 
 COLLECTION = "validation_pending"
 
 
 class PendingStore:
-    def __init__(self, collection: AsyncCollection[MongoDoc]) -> None:
+    def __init__(self, collection: AsyncCollection[MongoDoc], clock: Clock | None = None) -> None:
         self.collection = collection
+        self.clock = clock or SystemClock()  # stamps each document's updated_at
 
     async def setup(self) -> None:
         """The indexes of the re-check queries, where the server uses them."""
@@ -47,18 +52,19 @@ class PendingStore:
         stored = await self.collection.find_one({"_id": build.vin}, {"revision": 1})
         if stored is not None and stored["revision"] > build.revision:
             return False
-        doc = pending_doc(build, state, waiting, reviewed_by, approval, settlement)
+        doc = pending_doc(build, state, waiting, self.clock.now(), reviewed_by, approval, settlement)
         await self.collection.replace_one({"_id": build.vin}, doc, upsert=True)
         return True
 
-    async def save_new(self, decisions: list[tuple[BuildRecord, State, bool, Approval | None]]) -> set[str]:
+    async def save_new(self, decisions: list[NewDecision]) -> set[str]:
         """Remember the decisions on VINs seen for the first time, in one request; the VINs saved.
 
         A VIN already known is refused as a duplicate and left out: its
         decision is saved by ``save``, which compares revisions.
         """
+        at = self.clock.now()
         docs = [
-            pending_doc(build, state, waiting, None, approval)
+            pending_doc(build, state, waiting, at, None, approval)
             for build, state, waiting, approval in decisions
         ]
         return {str(vin) for vin in await insert_new(self.collection, docs)}
@@ -101,6 +107,7 @@ def pending_doc(
     build: BuildRecord,
     state: State,
     waiting: bool,
+    updated_at: dt.datetime,
     reviewed_by: str | None = None,
     approval: Approval | None = None,
     settlement: Settlement | None = None,
@@ -117,5 +124,5 @@ def pending_doc(
         "settlement": settlement.model_dump(mode="json") if settlement else None,
         # The approval data the decision was taken against, named by its hash (release evidence).
         "approval_sha256": master_data_sha256(approval) if approval else None,
-        "updated_at": now(),
+        "updated_at": updated_at,
     }

@@ -15,7 +15,7 @@ from aiokafka import AIOKafkaProducer
 
 from cli.policy import publish, read_table
 from services.validation.adapters.policies import read_all
-from services.validation.policy import PolicyTable, ReleasePolicy, RulePolicy
+from services.validation.policy import PolicyInForce, ReleasePolicy, RulePolicy
 from shared import topics
 from shared.contracts.events import now
 from shared.contracts.policies import PolicyChange
@@ -62,11 +62,12 @@ async def test_changes_published_to_the_topic_are_read_back_whole_in_order_and_t
     changes = [c for c in await read_all(settings) if unique in c.vehicle_group]
     assert changes in ([first, other, newest], [other, newest])
 
-    table = PolicyTable(RulePolicy(release_policy={held: ReleasePolicy.HOLD}))
-    table.load(changes)
-    assert table.policy_for(held) is ReleasePolicy.AUTO
-    assert table.policy_for(reviewed) is ReleasePolicy.REVIEW
-    assert table.changes[held].comment == "released after the audit"
+    in_force = PolicyInForce(RulePolicy(release_policy={held: ReleasePolicy.HOLD}))
+    in_force.load(changes)
+    assert in_force.policy_for(held) is ReleasePolicy.AUTO
+    assert in_force.policy_for(reviewed) is ReleasePolicy.REVIEW
+    found = in_force.table.get(held)
+    assert found is not None and found.comment == "released after the audit"
 
     listed = await read_table(settings)  # what `coc policy list` prints
     assert listed[held] == newest and listed[reviewed] == other

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from devkit.ivi_import import import_document
-from services.validation.decide import NotWaiting, Pending, decide, reviewed_build
+from services.validation.decide import NotWaiting, Pending, When, decide, reviewed_build
 from services.validation.policy import CheckDigitMode, ReleasePolicy, RulePolicy
 from services.validation.rules import ApprovalTable, check_digit
 from services.validation.settings import ValidationSettings
@@ -17,7 +17,7 @@ from shared.contracts.events import Decision, Review, State
 from shared.ivi import IviSchema
 
 pytestmark = pytest.mark.unit
-TODAY = dt.date(2026, 11, 26)
+NOW = When(at=dt.datetime(2026, 11, 26, 12, tzinfo=dt.UTC), today=dt.date(2026, 11, 26))
 Specimen = tuple[ApprovalTable, Approval, BuildRecord]
 
 
@@ -40,7 +40,7 @@ def with_wrong_check_digit(build: BuildRecord) -> BuildRecord:
 def test_a_clean_record_of_an_auto_group_is_validated_with_its_approval(specimen: Specimen) -> None:
     table, approval, build = specimen
     build = build.model_copy(update={"vin": build.vin[:8] + check_digit(build.vin) + build.vin[9:]})
-    outcome = decide(build, table, rules(), TODAY)
+    outcome = decide(build, table, rules(), NOW)
     assert outcome.state is State.VALIDATED and outcome.findings == ()
     assert outcome.validated is not None
     assert outcome.validated.approval == approval and outcome.validated.build == build
@@ -58,22 +58,22 @@ def test_the_group_policy_stops_a_clean_record_until_a_reviewer_releases_it(
 ) -> None:
     table, _, build = specimen
     build = build.model_copy(update={"vin": build.vin[:8] + check_digit(build.vin) + build.vin[9:]})
-    stopped = decide(build, table, rules(**{build.vehicle_group: policy}), TODAY)
+    stopped = decide(build, table, rules(**{build.vehicle_group: policy}), NOW)
     assert stopped.state is state and stopped.validated is None
     assert [(f.code, f.owner) for f in stopped.findings] == [(code, Owner.COMPLIANCE)]
-    released = decide(build, table, rules(**{build.vehicle_group: policy}), TODAY, reviewed_by="r. reviewer")
+    released = decide(build, table, rules(**{build.vehicle_group: policy}), NOW, reviewed_by="r. reviewer")
     assert released.state is State.VALIDATED and released.validated is not None
     assert released.validated.reviewed_by == "r. reviewer"
     other_group = build.model_copy(update={"vehicle_group": build.vehicle_group + "-X"})
-    assert decide(other_group, table, rules(**{build.vehicle_group: policy}), TODAY).state is State.VALIDATED
+    assert decide(other_group, table, rules(**{build.vehicle_group: policy}), NOW).state is State.VALIDATED
 
 
 def test_a_warning_waits_for_review_even_in_an_auto_group(specimen: Specimen) -> None:
     table, _, build = specimen
-    outcome = decide(with_wrong_check_digit(build), table, rules(), TODAY)
+    outcome = decide(with_wrong_check_digit(build), table, rules(), NOW)
     assert outcome.state is State.NEEDS_REVIEW and outcome.validated is None
     assert [f.code for f in outcome.findings] == ["VIN_CHECK_DIGIT"]
-    accepted = decide(with_wrong_check_digit(build), table, rules(), TODAY, reviewed_by="r. reviewer")
+    accepted = decide(with_wrong_check_digit(build), table, rules(), NOW, reviewed_by="r. reviewer")
     assert accepted.state is State.VALIDATED
 
 
@@ -81,7 +81,7 @@ def test_an_error_blocks_and_no_reviewer_can_release_it(specimen: Specimen) -> N
     table, _, build = specimen
     heavy = build.model_copy(update={"actual_mass_kg": 99_999})
     for reviewed_by in (None, "r. reviewer"):
-        outcome = decide(heavy, table, rules(), TODAY, reviewed_by=reviewed_by)
+        outcome = decide(heavy, table, rules(), NOW, reviewed_by=reviewed_by)
         assert outcome.state is State.BLOCKED and outcome.validated is None
         assert "ACTUAL_MASS_OUT_OF_RANGE" in [f.code for f in outcome.findings]
 
@@ -127,3 +127,17 @@ def test_the_settings_give_the_rules_a_frozen_policy_with_the_same_choices() -> 
     assert policy.policy_for("KUDU") is ReleasePolicy.HOLD and policy.policy_for("CHR") is ReleasePolicy.AUTO
     with pytest.raises(TypeError):
         policy.release_policy["CHR"] = ReleasePolicy.REVIEW  # type: ignore[index]
+
+
+def test_a_decisions_day_is_the_plants_calendar_day_and_its_instant_is_kept_in_utc() -> None:
+    from zoneinfo import ZoneInfo
+
+    plant = ZoneInfo("Africa/Johannesburg")
+    late = dt.datetime(2026, 11, 26, 23, 30, tzinfo=plant)  # 21:30 UTC
+    assert When.at_plant(late, plant) == When(
+        at=dt.datetime(2026, 11, 26, 21, 30, tzinfo=dt.UTC), today=NOW.today
+    )
+    after_midnight = dt.datetime(2026, 11, 26, 22, 30, tzinfo=dt.UTC)
+    assert When.at_plant(after_midnight, plant).today == dt.date(2026, 11, 27)
+    assert When.at_plant(after_midnight, dt.UTC).today == dt.date(2026, 11, 26)
+    assert When.at_plant(after_midnight, plant).at.utcoffset() == dt.timedelta(0)

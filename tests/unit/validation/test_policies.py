@@ -9,8 +9,8 @@ import pytest
 from pydantic import ValidationError
 
 from devkit.ivi_import import import_document
-from services.validation.decide import Pending, decide, redecide
-from services.validation.policy import CheckDigitMode, PolicyTable, ReleasePolicy, RulePolicy
+from services.validation.decide import Pending, When, decide, redecide
+from services.validation.policy import CheckDigitMode, PolicyInForce, ReleasePolicy, RulePolicy
 from services.validation.rules import ApprovalTable, check_digit
 from services.validation.settings import ValidationSettings
 from shared import topics
@@ -22,8 +22,8 @@ from shared.kafka import wanted_topics
 from shared.settings import CocSettings
 
 pytestmark = pytest.mark.unit
-TODAY = dt.date(2026, 11, 26)
 NOON = dt.datetime(2026, 11, 26, 12, tzinfo=dt.UTC)
+NOW = When(at=NOON, today=NOON.date())
 GROUP = "KUDU"
 
 
@@ -79,41 +79,41 @@ def test_the_policies_topic_is_made_compacted_with_one_partition_like_the_approv
 
 
 def test_a_change_on_the_topic_beats_the_environment_and_leaves_other_groups_to_it() -> None:
-    table = PolicyTable(environment(KUDU=ReleasePolicy.HOLD, CHR=ReleasePolicy.REVIEW))
-    assert table.policy_for(GROUP) is ReleasePolicy.HOLD
+    in_force = PolicyInForce(environment(KUDU=ReleasePolicy.HOLD, CHR=ReleasePolicy.REVIEW))
+    assert in_force.policy_for(GROUP) is ReleasePolicy.HOLD
 
-    assert table.apply(change(ReleasePolicy.AUTO)) is True
+    assert in_force.apply(change(ReleasePolicy.AUTO)) is True
 
-    assert table.policy_for(GROUP) is ReleasePolicy.AUTO
-    assert table.policy_for("CHR") is ReleasePolicy.REVIEW
-    assert table.policy_for("OTHER") is ReleasePolicy.AUTO  # the default release policy
-    assert table.base.policy_for(GROUP) is ReleasePolicy.HOLD  # the environment's policy is kept
+    assert in_force.policy_for(GROUP) is ReleasePolicy.AUTO
+    assert in_force.policy_for("CHR") is ReleasePolicy.REVIEW
+    assert in_force.policy_for("OTHER") is ReleasePolicy.AUTO  # the default release policy
+    assert in_force.base.policy_for(GROUP) is ReleasePolicy.HOLD  # the environment's policy is kept
 
 
 def test_the_newest_change_of_a_group_wins_whatever_order_they_come_in() -> None:
-    table = PolicyTable(environment())
-    table.load([change(ReleasePolicy.REVIEW, 0), change(ReleasePolicy.HOLD, 5)])
-    assert table.policy_for(GROUP) is ReleasePolicy.HOLD
+    in_force = PolicyInForce(environment())
+    in_force.load([change(ReleasePolicy.REVIEW, 0), change(ReleasePolicy.HOLD, 5)])
+    assert in_force.policy_for(GROUP) is ReleasePolicy.HOLD
 
     # The broadcast subscriber reads the topic again from its beginning: the older change comes by.
-    assert table.apply(change(ReleasePolicy.REVIEW, 0)) is False
-    assert table.policy_for(GROUP) is ReleasePolicy.HOLD
+    assert in_force.apply(change(ReleasePolicy.REVIEW, 0)) is False
+    assert in_force.policy_for(GROUP) is ReleasePolicy.HOLD
 
-    assert table.apply(change(ReleasePolicy.AUTO, 9)) is True
-    assert table.policy_for(GROUP) is ReleasePolicy.AUTO
-    assert table.changes[GROUP].set_at == NOON + dt.timedelta(minutes=9)
+    assert in_force.apply(change(ReleasePolicy.AUTO, 9)) is True
+    assert in_force.policy_for(GROUP) is ReleasePolicy.AUTO
+    assert in_force.table.changes[GROUP].set_at == NOON + dt.timedelta(minutes=9)
 
 
 def test_a_change_read_at_start_is_carried_out_once_when_the_subscriber_reads_it_again() -> None:
     """It may have been made while no validation ran: its group's records are decided once after a start."""
     newest = change(ReleasePolicy.AUTO, 5)
-    table = PolicyTable(environment(KUDU=ReleasePolicy.HOLD))
-    table.load([change(ReleasePolicy.HOLD, 0), newest])
-    assert table.policy_for(GROUP) is ReleasePolicy.AUTO  # in force before the subscriber reads anything
+    in_force = PolicyInForce(environment(KUDU=ReleasePolicy.HOLD))
+    in_force.load([change(ReleasePolicy.HOLD, 0), newest])
+    assert in_force.policy_for(GROUP) is ReleasePolicy.AUTO  # in force before the subscriber reads anything
 
-    assert table.apply(change(ReleasePolicy.HOLD, 0)) is False
-    assert table.apply(newest) is True
-    assert table.apply(newest) is False  # a repeat changes nothing
+    assert in_force.apply(change(ReleasePolicy.HOLD, 0)) is False
+    assert in_force.apply(newest) is True
+    assert in_force.apply(newest) is False  # a repeat changes nothing
 
 
 def test_combining_the_table_with_a_policy_gives_a_new_frozen_policy() -> None:
@@ -146,17 +146,17 @@ def specimen(specimen_bytes: bytes, xsd_path: Path) -> Specimen:
 
 def test_decide_follows_the_topic_over_the_environment_for_the_changed_group(specimen: Specimen) -> None:
     approvals, build = specimen
-    table = PolicyTable(environment(KUDU=ReleasePolicy.HOLD))
-    assert decide(build, approvals, table.policy, TODAY).state is State.HELD
+    in_force = PolicyInForce(environment(KUDU=ReleasePolicy.HOLD))
+    assert decide(build, approvals, in_force.policy, NOW).state is State.HELD
 
-    table.apply(change(ReleasePolicy.AUTO))
-    assert decide(build, approvals, table.policy, TODAY).state is State.VALIDATED
+    in_force.apply(change(ReleasePolicy.AUTO))
+    assert decide(build, approvals, in_force.policy, NOW).state is State.VALIDATED
 
-    table.apply(change(ReleasePolicy.REVIEW, 1))
-    reviewed = decide(build, approvals, table.policy, TODAY)
+    in_force.apply(change(ReleasePolicy.REVIEW, 1))
+    reviewed = decide(build, approvals, in_force.policy, NOW)
     assert reviewed.state is State.NEEDS_REVIEW and [f.code for f in reviewed.findings] == ["GROUP_REVIEW"]
     other = build.model_copy(update={"vehicle_group": "CHR"})
-    assert decide(other, approvals, table.policy, TODAY).state is State.VALIDATED
+    assert decide(other, approvals, in_force.policy, NOW).state is State.VALIDATED
 
 
 # --- what a change releases --------------------------------------------------------------------
@@ -170,14 +170,14 @@ def test_held_records_of_a_group_switched_to_auto_are_validated_with_their_appro
     specimen: Specimen,
 ) -> None:
     approvals, build = specimen
-    outcome = redecide(Pending(build, State.HELD), approvals, under(ReleasePolicy.AUTO), TODAY)
+    outcome = redecide(Pending(build, State.HELD), approvals, under(ReleasePolicy.AUTO), NOW)
     assert outcome is not None and outcome.state is State.VALIDATED and outcome.findings == ()
     assert outcome.validated is not None and outcome.validated.build == build
 
 
 def test_held_records_of_a_group_switched_to_review_wait_for_a_reviewer(specimen: Specimen) -> None:
     approvals, build = specimen
-    outcome = redecide(Pending(build, State.HELD), approvals, under(ReleasePolicy.REVIEW), TODAY)
+    outcome = redecide(Pending(build, State.HELD), approvals, under(ReleasePolicy.REVIEW), NOW)
     assert outcome is not None and outcome.state is State.NEEDS_REVIEW and outcome.validated is None
     assert [f.code for f in outcome.findings] == ["GROUP_REVIEW"]
 
@@ -186,7 +186,7 @@ def test_records_waiting_for_a_group_review_go_on_when_the_group_is_switched_to_
     specimen: Specimen,
 ) -> None:
     approvals, build = specimen
-    outcome = redecide(Pending(build, State.NEEDS_REVIEW), approvals, under(ReleasePolicy.AUTO), TODAY)
+    outcome = redecide(Pending(build, State.NEEDS_REVIEW), approvals, under(ReleasePolicy.AUTO), NOW)
     assert outcome is not None and outcome.state is State.VALIDATED
 
 
@@ -196,24 +196,24 @@ def test_a_record_blocked_by_an_error_stays_blocked_whatever_the_policy(
 ) -> None:
     approvals, build = specimen
     heavy = build.model_copy(update={"actual_mass_kg": 99_999})
-    assert redecide(Pending(heavy, State.BLOCKED), approvals, under(policy), TODAY) is None
+    assert redecide(Pending(heavy, State.BLOCKED), approvals, under(policy), NOW) is None
     # a reviewer's rejection blocks a clean build: no policy releases it either
     rejected = Pending(build, State.BLOCKED, reviewed_by="R. Reviewer")
-    assert redecide(rejected, approvals, under(policy), TODAY) is None
+    assert redecide(rejected, approvals, under(policy), NOW) is None
 
 
 def test_a_switch_to_hold_pulls_back_no_record_already_validated(specimen: Specimen) -> None:
     approvals, build = specimen
     for state in (State.VALIDATED, State.RENDERED, State.ARCHIVED):
-        assert redecide(Pending(build, state), approvals, under(ReleasePolicy.HOLD), TODAY) is None
+        assert redecide(Pending(build, state), approvals, under(ReleasePolicy.HOLD), NOW) is None
 
 
 def test_a_record_whose_decision_the_change_does_not_alter_emits_nothing(specimen: Specimen) -> None:
     approvals, build = specimen
-    assert redecide(Pending(build, State.HELD), approvals, under(ReleasePolicy.HOLD), TODAY) is None
+    assert redecide(Pending(build, State.HELD), approvals, under(ReleasePolicy.HOLD), NOW) is None
     # a warning still needs a reviewer once the group is released
     bad_check_digit = build.model_copy(update={"vin": build.vin[:8] + "X" + build.vin[9:]})
     warned = RulePolicy(check_digit=CheckDigitMode.WARN).with_groups({GROUP: ReleasePolicy.AUTO})
-    outcome = decide(bad_check_digit, approvals, warned, TODAY)
+    outcome = decide(bad_check_digit, approvals, warned, NOW)
     assert outcome.state is State.NEEDS_REVIEW
-    assert redecide(Pending(bad_check_digit, State.NEEDS_REVIEW), approvals, warned, TODAY) is None
+    assert redecide(Pending(bad_check_digit, State.NEEDS_REVIEW), approvals, warned, NOW) is None

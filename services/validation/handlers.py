@@ -1,0 +1,221 @@
+"""Validation's application service: accepted records, reviews, approvals and policy changes in; decisions out.
+
+The decisions are pure (``decide``); ``Validation`` reads what they need and
+keeps what they make through its ports (``ports``), and carries each one out:
+saved first, then announced (the validated record, if any, and the status
+event). ``subscribers`` hands its methods to the stage.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from functools import partial
+from typing import TypeVar
+
+from services.validation.decide import (
+    WAITING,
+    NotWaiting,
+    Outcome,
+    When,
+    decide,
+    redecide,
+    rejected_by_review,
+    reviewed_build,
+)
+from services.validation.ports import Approvals, Clock, Emitter, NewDecision, PendingRecords, Policies
+from shared import topics
+from shared.contracts import Approval, BuildRecord
+from shared.contracts.events import AcceptedRecord, Decision, Review, Settlement, State
+from shared.contracts.policies import PolicyChange
+from shared.stage import Backoff, Unusable
+
+T = TypeVar("T")
+
+
+class FirstDecisions:
+    """The decisions ``Validation.prepare`` took and saved for one batch's first records, by record id.
+
+    ``on_accepted`` announces such a decision instead of taking it again. It is
+    given out once, and only while nothing that may change it has come since it
+    was taken (``generation``: an approval, a policy change, a review); after
+    that, and for any record not here, the record is decided as if ``prepare``
+    had never run. Each batch's decisions replace the previous batch's, so none
+    outlives its batch: a batch that failed comes again and is prepared again.
+    """
+
+    def __init__(self, outcomes: Mapping[str, Outcome] | None = None, generation: int = 0) -> None:
+        self._outcomes = dict(outcomes or {})
+        self.generation = generation
+
+    def take(self, record_id: str, generation: int) -> Outcome | None:
+        """The decision saved for ``record_id``, unless something came since (``generation`` moved on)."""
+        if generation != self.generation:
+            return None
+        return self._outcomes.pop(record_id, None)
+
+
+class Validation:
+    """Decides on each record with the approvals and policies known, and redecides when they change.
+
+    Dates are compared in the plant's calendar (``plant_zone``): see ``decide.When``.
+    """
+
+    def __init__(
+        self,
+        *,
+        approvals: Approvals,
+        pending: PendingRecords,
+        policies: Policies,
+        emitter: Emitter,
+        clock: Clock,
+        plant_zone: dt.tzinfo,
+        backoff: Backoff,
+    ) -> None:
+        self.approvals, self.pending, self.policies = approvals, pending, policies
+        self.emitter, self.clock, self.plant_zone, self.backoff = emitter, clock, plant_zone, backoff
+        self.firsts = FirstDecisions()
+        self._generation = 0  # moves on with each approval, policy change or review taken
+
+    def when(self) -> When:
+        return When.at_plant(self.clock.now(), self.plant_zone)
+
+    # --- accepted records ----------------------------------------------------------------------
+
+    async def prepare(self, firsts: Sequence[tuple[AcceptedRecord, str | None]]) -> FirstDecisions:
+        """Decide each new VIN's first record of a batch and save those decisions in one request.
+
+        A VIN the store knows already is refused there and left to ``on_accepted``
+        (its revision compared with the newest known); so is a record whose
+        approval is not known yet (``_apply`` decides it again if it arrives).
+        """
+        self.firsts = FirstDecisions()
+        generation, when, policy = self._generation, self.when(), self.policies.policy
+        decided: dict[str, tuple[BuildRecord, Outcome, Approval]] = {}
+        for build in (record.build for record, _trace in firsts):
+            approval = self.approvals.get(build.approval.key)
+            if approval is not None:
+                decided[build.vin] = (build, decide(build, self.approvals, policy, when), approval)
+        new: list[NewDecision] = [
+            (build, outcome.state, outcome.state in WAITING, approval)
+            for build, outcome, approval in decided.values()
+        ]
+        saved = await self.pending.save_new(new)
+        outcomes = {build.record_id: outcome for vin, (build, outcome, _a) in decided.items() if vin in saved}
+        self.firsts = FirstDecisions(outcomes, generation)
+        return self.firsts
+
+    async def on_accepted(self, record: AcceptedRecord) -> None:
+        """Decide on an accepted record and carry the decision out; a superseded revision is dropped."""
+        outcome = self.firsts.take(record.build.record_id, self._generation)
+        if outcome is not None:
+            await self._announce(record.build, outcome, None)  # decided and saved with its batch
+            return
+        await self._apply(record.build)
+
+    # --- what changes decisions ----------------------------------------------------------------
+
+    async def on_review(self, review: Review) -> None:
+        """A reviewer's acceptance releases a waiting record (never past an error); a rejection blocks it."""
+        try:
+            build = reviewed_build(await self.pending.get(review.vin), review)
+        except NotWaiting as exc:
+            raise Unusable(str(exc), state=None) from None
+        self._generation += 1
+        if review.decision is Decision.ACCEPT:
+            settlement = Settlement(reviewer=review.reviewer, comment=review.comment, at=self.when().at)
+            await self._apply(build, reviewed_by=review.reviewer, settlement=settlement)
+            return
+        finding = rejected_by_review(review.reviewer, review.comment)
+        await self.pending.save(build, State.BLOCKED, True, review.reviewer)
+        await self.emitter.status(
+            vin=build.vin, revision=build.revision, state=State.BLOCKED, build=build, findings=(finding,)
+        )
+
+    async def on_approval(self, approval: Approval) -> None:
+        """Keep a new or changed approval and decide again the records waiting on it."""
+        if self.approvals.get(approval.key) == approval:
+            return  # already known (read at start, or a repeat)
+        self.approvals.add(approval)
+        self._generation += 1
+        for build in await self.pending.waiting_on(approval.key):
+            await self._apply(build)
+
+    async def on_policy(self, change: PolicyChange) -> None:
+        """Take a group's policy change and decide its held and needs-review records again.
+
+        Blocked and released records keep their decision (``decide.redecide``).
+        """
+        if not self.policies.apply(change):
+            return  # an older change read again, or one already carried out
+        self._generation += 1
+        for waiting in await self._until_done(partial(self.pending.waiting_in, change.vehicle_group)):
+            outcome = redecide(waiting, self.approvals, self.policies.policy, self.when())
+            if outcome is not None:
+                step = partial(
+                    self._carry_out, waiting.build, outcome, waiting.reviewed_by, waiting.settlement
+                )
+                await self._until_done(step)
+
+    # --- carrying decisions out ----------------------------------------------------------------
+
+    async def _apply(
+        self, build: BuildRecord, reviewed_by: str | None = None, settlement: Settlement | None = None
+    ) -> None:
+        """Decide on a record with the current approvals and policies, and carry the decision out.
+
+        A record decided without its approval, whose approval arrived while the
+        decision was being saved, is decided again: the approval's re-check of
+        the records waiting on it (``on_approval``) may have read the pending
+        records just before this one was written.
+        """
+        known = self.approvals.get(build.approval.key) is not None
+        outcome = decide(build, self.approvals, self.policies.policy, self.when(), reviewed_by, settlement)
+        await self._carry_out(build, outcome, reviewed_by, settlement)
+        if not known and self.approvals.get(build.approval.key) is not None:
+            await self._apply(build, reviewed_by, settlement)
+
+    async def _carry_out(
+        self,
+        build: BuildRecord,
+        outcome: Outcome,
+        reviewed_by: str | None,
+        settlement: Settlement | None = None,
+    ) -> None:
+        """Save a decision and announce it; nothing when a newer revision of the VIN is known."""
+        approval = outcome.validated.approval if outcome.validated else self.approvals.get(build.approval.key)
+        waiting = outcome.state in WAITING
+        if await self.pending.save(build, outcome.state, waiting, reviewed_by, approval, settlement):
+            await self._announce(build, outcome, reviewed_by)
+
+    async def _announce(self, build: BuildRecord, outcome: Outcome, reviewed_by: str | None) -> None:
+        """Publish a saved decision: the validated record, if any, and the status event."""
+        if outcome.validated is not None:
+            await self.emitter.send(
+                topics.VALIDATED, outcome.validated, key=build.vin, correlation_id=build.record_id
+            )
+        await self.emitter.status(
+            vin=build.vin,
+            revision=build.revision,
+            state=outcome.state,
+            build=build,
+            findings=outcome.findings,
+            reason=f"released by {reviewed_by}" if reviewed_by and outcome.validated else None,
+        )
+
+    async def _until_done(self, step: Callable[[], Awaitable[T]]) -> T:
+        """Run ``step`` until it succeeds, waiting as ``backoff`` says after each failure.
+
+        The policies are read without a consumer group (every instance reads the
+        whole topic), so a change whose handler raised would never be delivered
+        again and its group's records would stay held: a transient fault
+        (database or broker away) is waited out here instead.
+        """
+        while True:
+            try:
+                result = await step()
+            except Exception:
+                await self.backoff.failed()
+            else:
+                self.backoff.succeeded()
+                return result

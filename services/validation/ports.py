@@ -1,0 +1,94 @@
+"""What validation's handlers need from the world, as Protocols: app.py chooses what fills them.
+
+The service runs them with the MongoDB pending store, the approval table read
+from coc.approvals.v1, the policies read from coc.policies.v1, the stage's
+emitter and the system clock; unit tests with small in-memory stand-ins.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from typing import Protocol
+
+from pydantic import BaseModel
+
+from services.validation.decide import Pending
+from services.validation.policy import RulePolicy
+from services.validation.rules import KnownApprovals
+from shared.contracts import Approval, BuildRecord, Finding
+from shared.contracts.events import Settlement, State
+from shared.contracts.policies import PolicyChange
+
+# A decision on a VIN's first record: the build, its state, whether it waits, the approval it was checked with.
+NewDecision = tuple[BuildRecord, State, bool, Approval | None]
+
+
+class Clock(Protocol):
+    def now(self) -> dt.datetime:
+        """The current instant, time-zone aware."""
+        ...
+
+
+class PendingRecords(Protocol):
+    """The newest revision of each VIN and the decision on it (``adapters.pending.PendingStore``)."""
+
+    async def save(
+        self,
+        build: BuildRecord,
+        state: State,
+        waiting: bool,
+        reviewed_by: str | None = None,
+        approval: Approval | None = None,
+        settlement: Settlement | None = None,
+    ) -> bool:
+        """Keep a decision; False (nothing kept) when a newer revision of the VIN is known."""
+        ...
+
+    async def save_new(self, decisions: list[NewDecision]) -> set[str]:
+        """Keep the decisions on VINs not known yet, in one request; the VINs kept."""
+        ...
+
+    async def get(self, vin: str) -> Pending | None: ...
+
+    async def waiting_on(self, approval_key: str) -> list[BuildRecord]:
+        """The waiting records built to one approval version."""
+        ...
+
+    async def waiting_in(self, vehicle_group: str) -> list[Pending]:
+        """The waiting records of one vehicle group."""
+        ...
+
+
+class Approvals(KnownApprovals, Protocol):
+    """The approvals known, which the approvals topic adds to (``rules.ApprovalTable``)."""
+
+    def add(self, approval: Approval) -> None: ...
+
+
+class Policies(Protocol):
+    """The rule policy in force and the changes that alter it (``policy.PolicyInForce``)."""
+
+    @property
+    def policy(self) -> RulePolicy: ...
+
+    def apply(self, change: PolicyChange) -> bool:
+        """Take a change; True when its group's waiting records must be decided again."""
+        ...
+
+
+class Emitter(Protocol):
+    """Publishes onward as the stage (``shared.stage.Emitter``)."""
+
+    async def send(self, topic: str, model: BaseModel, *, key: str, correlation_id: str) -> None: ...
+
+    async def status(
+        self,
+        *,
+        vin: str,
+        revision: int,
+        state: State,
+        build: BuildRecord | None = None,
+        findings: Iterable[Finding] = (),
+        reason: str | None = None,
+    ) -> object: ...
