@@ -1,4 +1,4 @@
-"""Settings of the validation service: the rule choices and the release policy, from COC_ variables.
+"""Settings of the validation service: the rule choices, the release policy and the plant's time zone (COC_ variables).
 
 The release policy here is the default: a group's policy set on coc.policies.v1
 (``coc policy set``, the workspace's rollout page) beats it.
