@@ -110,7 +110,7 @@ async def run(args: argparse.Namespace) -> int:
         async with serving(status_app) as status_url:
             workspace_settings = WorkspaceSettings(workspace_secret=secrets.token_urlsafe(48))
             api = PipelineApi(status_url, status_url, status_url, {Role.VIEWER: token})
-            workspace = workspace_routes.Workspace(
+            workspace = workspace_routes.deps.Workspace(
                 settings=workspace_settings,
                 users=users,
                 audit=AuditLog(db["workspace_audit"]),
@@ -123,7 +123,7 @@ async def run(args: argparse.Namespace) -> int:
                 approvals=ApprovalBook(),
             )
             pages = FastAPI()
-            pages.include_router(workspace_routes.router(workspace))
+            workspace_routes.include(pages, workspace)
             async with serving(pages) as base, httpx.AsyncClient(base_url=base, timeout=120) as browser:
                 form = await browser.get("/signin")
                 csrf = re.search(r'name="csrf" value="([^"]+)"', form.text)

@@ -6,10 +6,8 @@ import datetime as dt
 from functools import cache
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
-from fastapi import FastAPI, Request
-from fastapi.responses import RedirectResponse
+from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from lxml import etree
 
@@ -21,6 +19,8 @@ from services.workspace.approvals import ApprovalBook
 from services.workspace.identity import Throttle
 from services.workspace.live import LiveFeed
 from services.workspace.rollout import PolicyTable
+from services.workspace.routes.deps import Workspace
+from services.workspace.routes.views import board_view
 from services.workspace.settings import WorkspaceSettings
 from shared import topics
 from shared.auth import load_tokens
@@ -48,7 +48,7 @@ def create_app(settings: WorkspaceSettings | None = None) -> FastAPI:
     )
 
     async def board() -> dict[str, Any]:
-        return routes.board_view(await api.readiness())
+        return board_view(await api.readiness()).as_json()
 
     feed = LiveFeed(board, stage.settings.live_interval_s)
 
@@ -78,7 +78,7 @@ def create_app(settings: WorkspaceSettings | None = None) -> FastAPI:
     stage.on_start.append(feed.start)
     stage.on_stop.append(feed.stop)
     stage.on_stop.append(api.close)
-    workspace = routes.Workspace(
+    workspace = Workspace(
         settings=stage.settings,
         users=UserStore(db[USERS]),
         audit=AuditLog(db[AUDIT]),
@@ -92,10 +92,5 @@ def create_app(settings: WorkspaceSettings | None = None) -> FastAPI:
     )
     app = stage.asgi(docs_url=None, redoc_url=None)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    app.include_router(routes.router(workspace))
-
-    @app.exception_handler(routes.SignInRequired)
-    async def sign_in_first(_request: Request, exc: routes.SignInRequired) -> RedirectResponse:
-        return RedirectResponse(f"/signin?next={quote(exc.target)}", 303)
-
+    routes.include(app, workspace)
     return app

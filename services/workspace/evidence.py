@@ -15,7 +15,6 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from cryptography import x509
 from lxml import etree
 
 from shared.xml import DSIG_NS, IVI_NS, XmlInputError, parse_bytes, validate
@@ -184,10 +183,3 @@ def label(element: etree._Element) -> str:
     words = [_ACRONYMS.get(word, word) for word in _WORD.findall(local)] or [local]
     first, rest = words[0], [w if w.isupper() or w[0].isdigit() else w.lower() for w in words[1:]]
     return " ".join([first, *rest])
-
-
-def certificate_of(pem_or_der: bytes) -> x509.Certificate:
-    """A certificate from PEM or DER bytes (for tests and the command line)."""
-    if pem_or_der.lstrip().startswith(b"-----BEGIN"):
-        return x509.load_pem_x509_certificate(pem_or_der)
-    return x509.load_der_x509_certificate(pem_or_der)

@@ -52,10 +52,6 @@ class LiveFeed:
         self._changed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
-    @property
-    def listeners(self) -> int:
-        return len(self._listeners)
-
     def take(self, events: list[StatusEvent]) -> None:
         """Status events from the topic: record pages hear of theirs, boards of a change."""
         if not events:

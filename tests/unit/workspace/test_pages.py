@@ -10,7 +10,9 @@ import pytest
 
 from services.workspace.identity import AuditEntry
 from services.workspace.rollout import PolicyTable
-from services.workspace.routes import TEMPLATES, age_text, board_view, safe_next, timeline_of
+from services.workspace.routes.answers import TEMPLATES
+from services.workspace.routes.signin import safe_next
+from services.workspace.routes.views import age_text, board_view, revisions_of, settled_findings, timeline_of
 from shared.contracts.policies import PolicyChange, ReleasePolicy
 
 pytestmark = pytest.mark.unit
@@ -49,19 +51,19 @@ def test_the_board_has_a_count_for_every_state_of_every_group_and_the_totals() -
             "delivery_by_state": {"delivered": 3, "delivery_rejected": 1},
         }
     )
-    assert [g["name"] for g in board["groups"]] == ["CHR", "KUDU"]
-    assert board["deliveries"] == {
+    assert [g.name for g in board.groups] == ["CHR", "KUDU"]
+    assert board.deliveries == {
         "delivery_queued": 0,
         "submitted": 0,
         "delivery_retrying": 0,
         "delivered": 3,
         "delivery_rejected": 1,
     }
-    kudu = board["groups"][1]["counts"]
+    kudu = board.groups[1].counts
     assert kudu["archived"] == 3 and kudu["blocked"] == 1 and kudu["held"] == 0
-    assert set(kudu) == set(board["states"]) and len(board["states"]) == 10
-    assert board["totals"]["archived"] == 4 and board["archived_last_hour"] == 2
-    assert board["archived_last_day"] is None  # not known: the page shows a dash, not a zero
+    assert set(kudu) == set(board.states) and len(board.states) == 10
+    assert board.totals["archived"] == 4 and board.archived_last_hour == 2
+    assert board.archived_last_day is None  # not known: the page shows a dash, not a zero
 
 
 def test_the_board_says_when_its_counts_are_catching_up_with_the_pipeline() -> None:
@@ -92,12 +94,12 @@ def test_the_timeline_merges_events_and_peoples_actions_newest_first() -> None:
         "Rita Reviewer", "review:accept", "record:V", {"revision": 1}, T0 + dt.timedelta(minutes=1)
     )
     rows = timeline_of(record, [action])
-    assert [(row["stage"], row["state"]) for row in rows] == [
+    assert [(row.stage, row.state) for row in rows] == [
         ("archive", "archived"),
         ("workspace", "review:accept"),
         ("validation", "needs_review"),
     ]
-    assert rows[1]["service"] == "Rita Reviewer"
+    assert rows[1].service == "Rita Reviewer" and rows[1].revision is None
 
 
 def change(group: str, policy: ReleasePolicy, minutes: int) -> PolicyChange:
@@ -132,8 +134,6 @@ def test_the_approval_book_keeps_each_change_with_the_fields_it_changed() -> Non
 
 
 def test_each_revision_is_listed_newest_first_with_the_last_state_it_reached() -> None:
-    from services.workspace.routes import revisions_of
-
     at = [(T0 + dt.timedelta(minutes=m)).isoformat() for m in range(6)]
     record = {
         "timeline": [
@@ -146,7 +146,7 @@ def test_each_revision_is_listed_newest_first_with_the_last_state_it_reached() -
         ]
     }
     # A delivered revision reached archived (its certificate is offered); the delivery is beside it.
-    assert [(r["revision"], r["state"], r["delivery"]) for r in revisions_of(record)] == [
+    assert [(r.revision, r.state, r.delivery) for r in revisions_of(record)] == [
         (2, "archived", "delivered"),
         (1, "blocked", None),
     ]
@@ -154,8 +154,6 @@ def test_each_revision_is_listed_newest_first_with_the_last_state_it_reached() -
 
 
 def test_findings_the_record_no_longer_has_are_listed_as_settled_with_when_they_were_last_seen() -> None:
-    from services.workspace.routes import settled_findings
-
     mass = {"code": "MASS", "path": "CocDataGroup/ActualMass", "message": "too heavy", "owner": "production"}
     tyre = {
         "code": "TYRE",
@@ -173,7 +171,7 @@ def test_findings_the_record_no_longer_has_are_listed_as_settled_with_when_they_
         ],
     }
     settled = settled_findings(record)
-    assert [(f["code"], f["revision"], f["last_seen"]) for f in settled] == [("MASS", 2, at[1])]
+    assert [(f.code, f.revision, f.last_seen) for f in settled] == [("MASS", 2, at[1])]
     assert settled_findings({"findings": [], "timeline": [{"revision": 1, "time": at[0]}]}) == []
 
 

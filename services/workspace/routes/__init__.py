@@ -1,0 +1,47 @@
+"""The workspace's pages, one room per area: sign-in, board, lists, records, review, approvals, rollout.
+
+Every page needs a signed-in person; a visitor without a session is sent to
+sign in. Every form that changes something carries a CSRF token bound to the
+session, and every change needs the person's role and is recorded with their
+name (never a name typed into a form). What the rooms depend on is in ``deps``,
+what their pages show in ``views``.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from fastapi import FastAPI, Request, status
+from fastapi.responses import JSONResponse, RedirectResponse
+
+from services.workspace.adapters.pipeline import PipelineUnavailable
+from services.workspace.routes import approvals, board, deps, lists, records, review, rollout, signin
+
+ROOMS = (
+    signin.router,
+    board.router,
+    lists.router,
+    records.router,
+    review.router,
+    approvals.router,
+    rollout.router,
+)
+
+
+def include(app: FastAPI, workspace: deps.Workspace | None = None) -> None:
+    """Serve the rooms on ``app``, with ``workspace`` as what they use (a test overrides the parts instead)."""
+    if workspace is not None:
+        app.state.workspace = workspace
+    for room in ROOMS:
+        app.include_router(room)
+    app.exception_handler(deps.SignInRequired)(sign_in_first)
+    app.exception_handler(PipelineUnavailable)(unavailable)
+
+
+async def sign_in_first(_request: Request, exc: deps.SignInRequired) -> RedirectResponse:
+    return RedirectResponse(f"/signin?next={quote(exc.target)}", status.HTTP_303_SEE_OTHER)
+
+
+async def unavailable(_request: Request, exc: PipelineUnavailable) -> JSONResponse:
+    """A service an answer cannot do without did not answer (a page shows what it has instead)."""
+    return JSONResponse({"detail": str(exc)}, status.HTTP_503_SERVICE_UNAVAILABLE)

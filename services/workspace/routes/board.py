@@ -1,0 +1,52 @@
+"""The readiness board: its page, its numbers as JSON, and the live updates of open pages."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, StreamingResponse
+
+from services.workspace import live
+from services.workspace.routes.answers import render
+from services.workspace.routes.deps import VIN_MAX, Feed, Pipeline, Reads, Visitor
+from services.workspace.routes.views import BoardPage, board_view
+
+router = APIRouter(tags=["board"])
+
+
+@router.get("/", response_class=HTMLResponse)
+async def board(request: Request, who: Visitor, api: Pipeline, reads: Reads) -> HTMLResponse:
+    readiness = await reads.read(api.readiness(), {})
+    return render(request, who, BoardPage(board=board_view(readiness), problem=reads.problem))
+
+
+@router.get("/board.json")
+async def board_json(who: Visitor, api: Pipeline) -> dict[str, Any]:
+    return board_view(await api.readiness()).as_json()
+
+
+@router.get(
+    "/live",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "description": "Server-Sent Events: a status change of the board (or of one VIN)",
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        }
+    },
+)
+async def live_updates(
+    request: Request, who: Visitor, feed: Feed, vin: Annotated[str | None, Query(max_length=VIN_MAX)] = None
+) -> StreamingResponse:
+    async def body() -> AsyncIterator[str]:
+        async with feed.listen(vin.upper() if vin else None) as listener:
+            async for chunk in live.stream(listener, request.is_disconnected):
+                yield chunk
+
+    return StreamingResponse(
+        body(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )

@@ -1,0 +1,202 @@
+"""In-memory stand-ins for what the workspace's rooms depend on, and a site built from them for TestClient.
+
+No broker, no database, no other service: each part replaces one dependency of
+``services.workspace.routes.deps`` through ``app.dependency_overrides``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from lxml import etree
+from pydantic import BaseModel
+
+from services.workspace import routes
+from services.workspace.adapters.pipeline import Certificate, PipelineUnavailable
+from services.workspace.approvals import ApprovalBook
+from services.workspace.identity import (
+    AuditEntry,
+    Person,
+    PersonRole,
+    Throttle,
+    csrf_token,
+    issue_session,
+    read_session,
+)
+from services.workspace.live import LiveFeed
+from services.workspace.rollout import PolicyTable
+from services.workspace.routes import deps
+from services.workspace.settings import WorkspaceSettings
+
+T0 = dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.UTC)
+SECRET = "a test secret of the workspace, long enough for HMAC"
+PASSWORD = "the password of every test person"
+# One person per role, each holding that role alone.
+PEOPLE = {role: Person(f"Test {role.value}", frozenset({role})) for role in PersonRole}
+
+
+@dataclass
+class FakeClock:
+    """Time that moves only when a test says so."""
+
+    at: dt.datetime = T0
+    ticks: float = 5_000.0
+
+    def now(self) -> dt.datetime:
+        return self.at
+
+    def monotonic(self) -> float:
+        return self.ticks
+
+    def advance(self, seconds: float) -> None:
+        self.at += dt.timedelta(seconds=seconds)
+        self.ticks += seconds
+
+
+@dataclass
+class FakePipeline:
+    """The status, archive and validation APIs as dictionaries; ``down`` makes every read fail as a timeout would."""
+
+    readiness_answer: dict[str, Any] = field(default_factory=dict)
+    records: dict[str, dict[str, Any]] = field(default_factory=dict)
+    lists: dict[str, dict[str, Any]] = field(default_factory=dict)  # owner or state → one page
+    received: dict[str, dict[str, Any]] = field(default_factory=dict)
+    waiting: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    certificates: dict[str, Certificate] = field(default_factory=dict)
+    evidence_zips: dict[str, bytes] = field(default_factory=dict)
+    down: bool = False
+    asked: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+    def _answer(self, value: Any) -> Any:
+        if self.down:
+            raise PipelineUnavailable("http://status.test did not answer: ConnectTimeout")
+        return value
+
+    async def readiness(self) -> dict[str, Any]:
+        return dict(self._answer(self.readiness_answer))
+
+    async def worklist(self, owner: str, **filters: Any) -> dict[str, Any]:
+        self.asked.append((f"worklist:{owner}", filters))
+        return dict(self._answer(self.lists.get(owner, {"owner": owner, "items": []})))
+
+    async def records_in(self, state: str, **filters: Any) -> dict[str, Any]:
+        self.asked.append((f"state:{state}", filters))
+        return dict(self._answer(self.lists.get(state, {"state": state, "items": []})))
+
+    async def record(self, vin: str) -> dict[str, Any] | None:
+        found: dict[str, Any] | None = self._answer(self.records.get(vin))
+        return found
+
+    async def pending(self, vin: str) -> dict[str, Any] | None:
+        found: dict[str, Any] | None = self._answer(self.received.get(vin))
+        return found
+
+    async def waiting_on(self, approval_key: str) -> list[dict[str, Any]]:
+        return list(self._answer(self.waiting.get(approval_key, [])))
+
+    async def certificate(self, vin: str, revision: int | None = None) -> Certificate | None:
+        found: Certificate | None = self._answer(self.certificates.get(vin))
+        return found
+
+    async def evidence(self, vin: str, revision: int | None = None) -> bytes | None:
+        found: bytes | None = self._answer(self.evidence_zips.get(vin))
+        return found
+
+
+@dataclass
+class FakeUsers:
+    people: dict[str, Person] = field(default_factory=lambda: {p.name: p for p in PEOPLE.values()})
+
+    async def get(self, name: str) -> Person | None:
+        return self.people.get(name)
+
+    async def verify(self, name: str, password: str) -> Person | None:
+        return self.people.get(name) if password == PASSWORD else None
+
+
+@dataclass
+class FakeAudit:
+    entries: list[AuditEntry] = field(default_factory=list)
+
+    async def record(
+        self, person: Person | str, action: str, target: str, change: Mapping[str, Any], at: dt.datetime
+    ) -> AuditEntry:
+        name = person.name if isinstance(person, Person) else person
+        entry = AuditEntry(name, action, target, dict(change), at)
+        self.entries.append(entry)
+        return entry
+
+    async def for_target(self, target: str, limit: int = 50) -> list[AuditEntry]:
+        return [e for e in reversed(self.entries) if e.target == target][:limit]
+
+
+@dataclass
+class FakeSender:
+    sent: list[tuple[str, BaseModel, str]] = field(default_factory=list)
+
+    async def send(self, topic: str, model: BaseModel, *, key: str, correlation_id: str) -> None:
+        self.sent.append((topic, model, key))
+
+
+@dataclass
+class Site:
+    """The workspace's rooms on a bare FastAPI app, every dependency a fake, and a client of it."""
+
+    clock: FakeClock = field(default_factory=FakeClock)
+    api: FakePipeline = field(default_factory=FakePipeline)
+    users: FakeUsers = field(default_factory=FakeUsers)
+    audit: FakeAudit = field(default_factory=FakeAudit)
+    sender: FakeSender = field(default_factory=FakeSender)
+    policies: PolicyTable = field(default_factory=PolicyTable)
+    approvals: ApprovalBook = field(default_factory=ApprovalBook)
+    throttle: Throttle = field(default_factory=Throttle)
+    schema: etree.XMLSchema | None = None
+    last_cookies: str = ""  # the Set-Cookie header of the last form sent
+    settings: WorkspaceSettings = field(
+        default_factory=lambda: WorkspaceSettings(workspace_secret=SECRET, page_size=10)
+    )
+
+    def __post_init__(self) -> None:
+        app = FastAPI()
+        routes.include(app)
+        feed = LiveFeed(self.api.readiness, interval=1.0)
+        parts: dict[Any, Any] = {
+            deps.settings: self.settings,
+            deps.clock: self.clock,
+            deps.pipeline: self.api,
+            deps.users: self.users,
+            deps.audit: self.audit,
+            deps.emitter: self.sender,
+            deps.feed: feed,
+            deps.schema: lambda: self.schema,
+            deps.throttle: self.throttle,
+            deps.policies: self.policies,
+            deps.approvals: self.approvals,
+        }
+        for dependency, fake in parts.items():
+            app.dependency_overrides[dependency] = constant(fake)
+        self.app = app
+        self.client = TestClient(app, follow_redirects=False)
+
+    def sign_in_as(self, person: Person) -> str:
+        """Give the client ``person``'s session cookie, as a sign-in would; the CSRF token their forms carry."""
+        key = self.settings.secret()
+        token = issue_session(person.name, key, self.clock.now(), dt.timedelta(hours=1))
+        self.client.cookies.set(deps.SESSION_COOKIE, token, domain="testserver.local")
+        session = read_session(token, key, self.clock.now())
+        assert session is not None
+        return csrf_token(session.session_id, key)
+
+
+def constant(value: Any) -> Any:
+    """A dependency that hands out ``value`` (a lambda's default argument would become a query parameter)."""
+
+    def provide() -> Any:
+        return value
+
+    return provide
