@@ -1,10 +1,10 @@
-"""Kafka plumbing, all of it in one place: the broker, the envelope, the topics, reading a topic whole.
+"""Kafka plumbing: the producer, the envelope, the contracts' parsing, the topics, reading a topic whole.
 
 Conventions (design.md, "Topics" and "Delivery and failure"):
 - the key is the VIN (approvals: the approval key), so one vehicle stays on one partition;
 - the value is the JSON of a pydantic contract carrying ``schema_version``;
-- the record id travels as FastStream's correlation id, the schema version and
-  the trace context as headers;
+- the record id travels in the ``correlation_id`` header (as FastStream's
+  publishers put it), the schema version and the trace context as headers;
 - producers wait for all in-sync replicas; consumers commit only after the
   handler finished, and a handler that raises has its message delivered again;
 - topics are made before a service subscribes, not left to broker auto-creation:
@@ -14,26 +14,14 @@ Conventions (design.md, "Topics" and "Delivery and failure"):
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import time
-from collections.abc import Awaitable, Callable, Sequence
-from itertools import chain
+from collections.abc import Sequence
 from typing import Any, TypeAlias, TypeVar
 
-from aiokafka import (
-    AIOKafkaConsumer,
-    AIOKafkaProducer,
-    ConsumerRebalanceListener,
-    ConsumerRecord,
-    TopicPartition,
-)
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
-from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
-from faststream.kafka.publisher.producer import AioKafkaFastProducerImpl
-from faststream.message import StreamMessage
 from pydantic import BaseModel, ValidationError
 
 from shared import topics
@@ -46,8 +34,23 @@ SCHEMA_VERSION_HEADER = "coc-schema-version"
 SERVICE_HEADER = "coc-service"
 
 
-def make_broker(settings: CocSettings, *, client_id: str, **options: Any) -> KafkaBroker:
-    """A broker whose producer waits for every in-sync replica.
+def make_broker(settings: CocSettings, *, client_id: str) -> KafkaBroker:
+    """A FastStream broker holding a stage's declarations: the topics it reads and writes, with their contracts.
+
+    It gives the AsyncAPI document (``Stage.asyncapi``) and is never started: the
+    stage sends through its own producer (``make_producer``) and consumes through
+    ``shared.runtime.consumer``, both on aiokafka's public API.
+    """
+    return KafkaBroker(settings.kafka_bootstrap, client_id=client_id)
+
+
+def consumer_options(settings: CocSettings) -> dict[str, Any]:
+    """How every consumer of a stage reaches the broker."""
+    return {"bootstrap_servers": settings.kafka_bootstrap}
+
+
+def make_producer(settings: CocSettings, *, client_id: str) -> AIOKafkaProducer:
+    """A producer that waits for every in-sync replica (started by the caller).
 
     Not the idempotent producer: with several consumers of one process
     publishing at once, aiokafka's idempotent producer was seen to fail with
@@ -63,212 +66,19 @@ def make_broker(settings: CocSettings, *, client_id: str, **options: Any) -> Kaf
     cost the producer 0.5 ms and the broker 0.4 ms of CPU per message (0.1 and 0.1
     with 1 MiB batches, measured on this stack).
     """
-    return KafkaBroker(
-        settings.kafka_bootstrap,
+    return AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap,
         client_id=client_id,
         acks="all",
         linger_ms=settings.kafka_linger_ms,
         max_batch_size=settings.kafka_batch_bytes,
-        **options,
     )
-
-
-def producer_of(broker: KafkaBroker) -> AIOKafkaProducer | None:
-    """The aiokafka producer a started FastStream broker sends with (its settings: ``make_broker``).
-
-    None when the broker sends through something else (FastStream's in-memory
-    test broker, which replaces it). Raises when the broker is not started.
-    """
-    fast = broker.config.producer
-    if not isinstance(fast, AioKafkaFastProducerImpl):
-        return None
-    try:
-        producer = fast._producer.producer
-    except Exception:  # its state before start and after stop refuses access
-        producer = None
-    if not isinstance(producer, AIOKafkaProducer):
-        raise RuntimeError("the Kafka broker is not started: nothing can be published yet")
-    return producer
-
-
-def group_options(group_id: str) -> dict[str, Any]:
-    """Subscriber options of a stage whose instances share the work in one consumer group.
-
-    Offsets are committed after the handler returns (AckPolicy.NACK_ON_ERROR
-    acks on success and rewinds to the message, or each partition of a batch
-    to its first record, on an exception), so a process killed mid-handler
-    leaves the message to be delivered again. One consumer per process: the
-    I/O of different vehicles overlaps inside its batches (``shared.stage``).
-    """
-    return {
-        "group_id": group_id,
-        "ack_policy": AckPolicy.NACK_ON_ERROR,
-        "auto_offset_reset": "earliest",
-    }
-
-
-def held_group_options(group_id: str, listener: ConsumerRebalanceListener) -> dict[str, Any]:
-    """Subscriber options of a group whose handler commits for itself (``Stage.consume_held``).
-
-    Nothing is committed after the handler: it holds what it read across
-    batches and commits the offsets once that is written. ``listener`` hears
-    of partitions taken away, whose held messages are then dropped (the next
-    owner reads them from the last commit).
-    """
-    return {
-        "group_id": group_id,
-        "ack_policy": AckPolicy.MANUAL,
-        "auto_offset_reset": "earliest",
-        "listener": listener,
-    }
-
-
-async def rewind(consumer: AIOKafkaConsumer) -> None:
-    """Move every assigned partition back to its committed offset (its start when none was committed).
-
-    Not ``seek_to_committed``: it leaves a partition never committed on where it is.
-    """
-    for partition in consumer.assignment():
-        committed = await consumer.committed(partition)
-        if committed is None:
-            await consumer.seek_to_beginning(partition)
-        else:
-            consumer.seek(partition, committed)
-
-
-# What a gathering fetch waits for at most: about 1,700 status events, far more than a second of
-# them at a line's pace, so the wait ends it, not the size.
-GATHER_BYTES = 1 << 20
-
-
-def gather_options(gather_ms: int) -> dict[str, Any]:
-    """Subscriber options letting the broker hold a fetch up to ``gather_ms`` to gather records (0: off)."""
-    return {
-        "fetch_min_bytes": GATHER_BYTES if gather_ms else 1,
-        "fetch_max_wait_ms": gather_ms or 500,  # 500: the consumer's own default
-    }
-
-
-# An empty poll that came back this much faster than its wait found no partition to wait on
-# (a rebalance in progress): the loop pauses this long before it asks again, so it cannot spin.
-EMPTY_POLL_PAUSE_S = 0.05
-
-
-def wait_for_records(
-    subscriber: Any,
-    poll_ms: int,
-    behind: Callable[[int], None] | None = None,
-    quiet: Callable[[AIOKafkaConsumer], Awaitable[None]] | None = None,
-) -> None:
-    """Make a FastStream batch subscriber wait for records instead of sleeping between polls.
-
-    FastStream's batch subscriber asks the consumer for what came within its
-    ``batch_timeout_ms`` and, when nothing came, sleeps as long again. With a
-    short wait an idle stage wakes 25 times a second per topic it reads; with
-    a long one a record arriving during the sleep waits for it, at every
-    stage it passes. The consumer's ``getmany`` returns as soon as a record is
-    fetched, so here each poll waits up to ``poll_ms`` and nothing sleeps.
-
-    ``behind`` is told after each poll how many records wait on the broker
-    for this subscription (``events_behind``); ``quiet`` is awaited after a
-    poll that waited its whole time and brought nothing (the handler is not
-    called for an empty batch).
-    """
-    max_records = subscriber.max_records
-    taken: dict[Any, int] = {}  # per partition, the offset after the last record taken
-
-    async def get_msg(consumer: AIOKafkaConsumer) -> tuple[Record, ...]:
-        began = time.monotonic()
-        batches = await consumer.getmany(timeout_ms=poll_ms, max_records=max_records)
-        if behind is not None:
-            for partition, records in batches.items():
-                if records:
-                    taken[partition] = records[-1].offset + 1
-            behind(events_behind(consumer, taken))
-        if batches:
-            return tuple(chain.from_iterable(batches.values()))
-        if time.monotonic() - began < poll_ms / 2000:
-            await asyncio.sleep(EMPTY_POLL_PAUSE_S)
-        elif quiet is not None:
-            await quiet(consumer)
-        return ()
-
-    subscriber.get_msg = get_msg
-
-
-def events_behind(consumer: AIOKafkaConsumer, taken: dict[Any, int]) -> int:
-    """Records on the broker not yet taken, by the high watermarks of the consumer's last fetches.
-
-    Counted for the partitions assigned that have given a record since this
-    process started (a partition not yet read adds nothing: a lower bound
-    until each has been read once).
-    """
-    total = 0
-    for partition in consumer.assignment():
-        end, after = consumer.highwater(partition), taken.get(partition)
-        if end is not None and after is not None:
-            total += max(0, end - after)
-    return total
-
-
-def broadcast_options(*, from_start: bool = True) -> dict[str, Any]:
-    """Subscriber options of a topic every instance reads for itself: no group, no commits.
-
-    From the beginning for a table each instance keeps whole (the approvals);
-    from the end for a live feed (the workspace's view of the status topic).
-    """
-    start = "earliest" if from_start else "latest"
-    return {"group_id": None, "auto_offset_reset": start, "ack_policy": AckPolicy.MANUAL}
 
 
 def envelope_headers(model: BaseModel, *, service: str) -> dict[str, str]:
     """Headers of a published contract: its schema version and the publishing service."""
     version = getattr(model, "schema_version", 1)
     return {SCHEMA_VERSION_HEADER: str(version), SERVICE_HEADER: service}
-
-
-async def raw_records(msg: StreamMessage[Any]) -> tuple[Record, ...]:
-    """Decoder that hands the handler the Kafka records as they came (one, or a batch).
-
-    Every stage parses its own input with its pydantic contract, so a message
-    that breaks the contract becomes a dead letter with a reason instead of a
-    decoding error that would be redelivered for ever. The handler takes the
-    records as its only parameter, typed ``Any``: a ``KafkaMessage`` parameter
-    is resolved from FastStream's context by a call on a worker thread, once per
-    message or batch, and a typed one is validated again by FastDepends.
-    """
-    records = records_of(msg)
-    # FastStream's copies of the batch's values and headers: the records hold them, ``release`` drops them.
-    msg.body, msg.batch_headers = b"", []
-    return records
-
-
-def release(records: Sequence[Record]) -> None:
-    """Drop the values and headers of records whose batch is handled (or rewound: the broker has them).
-
-    FastStream keeps the message it handed a handler in a context variable, and
-    every task, callback and timer made meanwhile (its offset commit's among them)
-    keeps a copy of that context; a timer cancelled early stays in the event loop
-    until its time comes. So the message, and every record of its batch, outlived
-    the batch by up to 40 s: counted with ``gc`` in archive during a 20,000-build
-    run, 2,000-6,000 records (40-125 MB of signed certificates) were alive at
-    once and it peaked at 236 MB; in status, with 2,000 events per batch, 24,000
-    records with their header copies. The cause, seen by listing the event loop's
-    timers in status: the offset commit FastStream makes after the handler waits
-    under aiokafka's 40 s request timeout, and that timer, cancelled when the
-    answer comes, stays in the loop until its time with the batch in its context
-    (15-60 such timers at a time). Kept: topic, partition, offset and key, what a
-    rewind needs.
-    """
-    for record in records:
-        record.value = None
-        record.headers = ()
-
-
-def records_of(msg: StreamMessage[Any]) -> tuple[Record, ...]:
-    """The Kafka records behind a message: one, or the whole batch."""
-    raw = msg.raw_message
-    return tuple(raw) if isinstance(raw, tuple | list) else (raw,)
 
 
 def key_text(record: Record) -> str:
@@ -311,13 +121,16 @@ def wanted_topics(settings: CocSettings) -> list[NewTopic]:
     ]
 
 
-async def ensure_topics(settings: CocSettings) -> list[str]:
-    """Create the topics that do not exist yet; return the names created."""
+async def ensure_topics(settings: CocSettings, extra: Sequence[str] = ()) -> list[str]:
+    """Create the pipeline's topics, and ``extra`` ones (as plain topics), that do not exist yet; return those made."""
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        missing = [t for t in wanted_topics(settings) if t.name not in existing]
+        wanted = wanted_topics(settings)
+        known = {t.name for t in wanted}
+        wanted += [plain_topic(settings, name) for name in dict.fromkeys(extra) if name not in known]
+        missing = [t for t in wanted if t.name not in existing]
         if missing:
             # another process may make them between the listing and the creation
             with contextlib.suppress(TopicAlreadyExistsError):
@@ -325,6 +138,15 @@ async def ensure_topics(settings: CocSettings) -> list[str]:
         return [t.name for t in missing]
     finally:
         await admin.close()
+
+
+def plain_topic(settings: CocSettings, name: str) -> NewTopic:
+    return NewTopic(
+        name,
+        num_partitions=settings.topic_partitions,
+        replication_factor=settings.topic_replication,
+        topic_configs={"min.insync.replicas": str(settings.topic_min_insync)},
+    )
 
 
 async def read_to_end(settings: CocSettings, topic: str) -> list[Record]:
@@ -338,7 +160,7 @@ async def read_to_end(settings: CocSettings, topic: str) -> list[Record]:
     partitions = [TopicPartition(topic, p) for p in await partitions_of(settings, topic)]
     if not partitions:
         return []
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(**consumer_options(settings), enable_auto_commit=False)
     await consumer.start()
     try:
         consumer.assign(partitions)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -12,9 +13,17 @@ from shared import topics
 from shared.contracts import Finding
 from shared.contracts.events import DeadLetter
 from shared.held import HoldPolicy
+from shared.runtime.fold import HeldFold
 from shared.settings import CocSettings, ServiceSettings
 from shared.stage import Flow, Stage
-from tests.integration.shared.test_stage import FINDING, committed_offset, eventually_committed, read
+from tests.conftest import eventually
+from tests.integration.shared.test_stage import (
+    FINDING,
+    committed_offset,
+    eventually_committed,
+    publish_raw,
+    read,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -32,7 +41,19 @@ async def stages() -> AsyncIterator[list[Stage[ServiceSettings]]]:
     started: list[Stage[ServiceSettings]] = []
     yield started
     for stage in started:
-        await stage.broker.stop()
+        await stage.stop()
+
+
+async def die(stage: Stage[ServiceSettings]) -> None:
+    """Stop as a killed process does: no batch finished, nothing held written, nothing committed."""
+    for loop in stage.loops:
+        assert loop._task is not None and loop.consumer is not None
+        loop._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await loop._task
+        await loop.consumer.stop()
+    assert stage.producer is not None
+    await stage.producer.stop()
 
 
 async def send_all(stage: Stage[ServiceSettings], topic: str, unique: str) -> None:
@@ -63,13 +84,13 @@ async def test_a_flood_is_written_once_quiet_each_key_in_order_and_committed_onl
 
     stage = stage_of(settings)
     flow = subscribe(stage, topic, write)
-    await stage.broker.start()
+    await stage.start()
     stages.append(stage)
     await send_all(stage, topic, unique)
-    await stage.broker.publish(b'{"code": "X"}', topic=topic, key=f"D{unique}".encode())  # broken
+    await publish_raw(settings, topic, b'{"code": "X"}', f"D{unique}".encode())  # broken
 
     await asyncio.wait_for(writing.wait(), timeout=60)
-    await asyncio.sleep(1.0)
+    await asyncio.sleep(1.0)  # time for a commit that must not come while the write is under way
     assert await committed_offset(settings, group, topic) == 0  # taken and being written: not yet
     assert flow.behind == 6  # what the board counts as not yet folded: the six held
     release.set()
@@ -94,14 +115,11 @@ async def test_a_failed_write_is_retried_in_place_and_nothing_is_committed_until
 
     stage = stage_of(settings)
     subscribe(stage, topic, write)
-    await stage.broker.start()
+    await stage.start()
     stages.append(stage)
     await send_all(stage, topic, unique)
 
-    for _ in range(100):
-        if len(attempts) >= 2:
-            break
-        await asyncio.sleep(0.1)
+    await eventually(lambda: len(attempts) >= 2, what="the write retried")
     assert await committed_offset(settings, group, topic) == 0
     assert await eventually_committed(settings, group, topic, 6) == 6
     assert len(attempts) == 4 and all(codes == attempts[0] for codes in attempts)
@@ -120,10 +138,10 @@ async def test_what_a_killed_process_held_is_read_again_by_the_next_and_written_
 
     first = stage_of(settings)
     subscribe(first, topic, never)
-    await first.broker.start()
+    await first.start()
     await send_all(first, topic, unique)
     await asyncio.wait_for(first_took.wait(), timeout=60)
-    await first.broker.stop()  # no stop hooks: as after a kill, nothing more is written
+    await die(first)
     assert await committed_offset(settings, group, topic) == 0
 
     written: list[str] = []
@@ -133,16 +151,15 @@ async def test_what_a_killed_process_held_is_read_again_by_the_next_and_written_
 
     second = stage_of(settings)
     subscribe(second, topic, write)
-    await second.broker.start()
+    await second.start()
     stages.append(second)
     assert await eventually_committed(settings, group, topic, 6) == 6
     assert sorted(written) == sorted(code for _, code in SENT)
 
 
 async def test_the_count_not_yet_written_goes_down_as_each_part_is_written(
-    settings: CocSettings, unique: str, stages: list[Stage[Any]], monkeypatch: pytest.MonkeyPatch
+    settings: CocSettings, unique: str, stages: list[Stage[Any]]
 ) -> None:
-    monkeypatch.setattr("shared.stage.HELD_KEYS_PER_WRITE", 1)  # one key per part: A, then B, then C
     topic = f"test.held.count.{unique}"
     permits: asyncio.Queue[None] = asyncio.Queue()
     seen: list[tuple[list[str], int | None]] = []
@@ -153,15 +170,18 @@ async def test_the_count_not_yet_written_goes_down_as_each_part_is_written(
 
     stage = stage_of(settings)
     flow = subscribe(stage, topic, write)
-    await stage.broker.start()
+    (loop,) = stage.loops
+    assert isinstance(loop.mode, HeldFold)
+    loop.mode.keys_per_write = 1  # one key per part: A, then B, then C
+    await stage.start()
     stages.append(stage)
     await send_all(stage, topic, unique)
     for _ in range(3):
         permits.put_nowait(None)
-    for _ in range(600):
-        if len(seen) == 3:
-            break
-        await asyncio.sleep(0.1)
+    await eventually(lambda: len(seen) == 3, within_s=60, what="three parts written")
 
-    # Each part sees what was still unwritten when it began: six, then A's three gone, then B's two.
-    assert seen == [(["A1", "A2", "A3"], 6), (["B1", "B2"], 3), (["C1"], 1)]
+    # One key per part, each key's events in order; each part sees what was still unwritten when it
+    # began: six, then six less the first part's, then less the second's too.
+    parts = [codes for codes, _ in seen]
+    assert sorted(parts) == [["A1", "A2", "A3"], ["B1", "B2"], ["C1"]]
+    assert [behind for _, behind in seen] == [6, 6 - len(parts[0]), 6 - len(parts[0]) - len(parts[1])]

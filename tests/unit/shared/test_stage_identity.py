@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import dataclass, field
 
 import pytest
 from aiokafka.errors import MessageSizeTooLargeError
-from faststream.kafka import TestKafkaBroker
-from pydantic import BaseModel
 
 from devkit.samples import generate
 from services.status.fold import fold
 from shared import topics
 from shared.contracts import BuildRecord
 from shared.contracts.events import AcceptedRecord, DeadLetter, State, StatusEvent
+from shared.identity import IDENTITY_BODY_MAX, key_identity
 from shared.settings import ServiceSettings
-from shared.stage import IDENTITY_BODY_MAX, Emitter, Stage, key_identity
+from shared.stage import Stage
+from tests.unit.shared.runtime_fakes import Recording, record
 
 pytestmark = pytest.mark.unit
 
@@ -26,16 +25,6 @@ pytestmark = pytest.mark.unit
 def build() -> BuildRecord:
     first = generate(1, seed=13, defect_share=0.0).builds[0]
     return first.model_copy(update={"revision": 3})
-
-
-@dataclass(frozen=True)
-class Recorder(Emitter):
-    """The stage's emitter, keeping what it would publish (FastStream's test broker confirms no batch send)."""
-
-    sent: list[tuple[str, BaseModel]] = field(default_factory=list)
-
-    async def send(self, topic: str, model: BaseModel, *, key: str, correlation_id: str) -> None:
-        self.sent.append((topic, model))
 
 
 def accepted(build: BuildRecord) -> AcceptedRecord:
@@ -89,14 +78,15 @@ async def test_a_record_whose_output_is_too_large_for_the_broker_shows_failed_at
         raise MessageSizeTooLargeError("The message is 2502530 bytes when serialized")
 
     stage.consume(topics.ACCEPTED, AcceptedRecord, too_large)
-    stage.emitter = recorder = Recorder(stage)
-    async with TestKafkaBroker(stage.broker) as broker:
-        body = accepted(build).model_dump_json().encode()
-        await broker.publish(body, topic=topics.ACCEPTED, key=build.vin.encode())
+    stage.emitter.outbound = sent = Recording()
+    (loop,) = stage.loops
+    body = accepted(build).model_dump_json().encode()
+    await loop.mode.handle([record(topics.ACCEPTED, body, key=build.vin.encode())], loop)
 
-    (letter, event) = (model for _topic, model in recorder.sent)
-    assert isinstance(letter, DeadLetter) and "too large for the broker" in letter.reason
-    assert isinstance(event, StatusEvent)
+    assert [topic for topic, *_ in sent.sent] == [topics.dlq(topics.ACCEPTED), topics.STATUS]
+    (letter,) = sent.models(topics.dlq(topics.ACCEPTED), DeadLetter)
+    (event,) = sent.models(topics.STATUS, StatusEvent)
+    assert "too large for the broker" in letter.reason
     assert (event.state, event.revision, event.record_id) == (State.FAILED, 3, build.record_id)
     received = fold(None, event.model_copy(update={"stage": "intake", "state": State.RECEIVED}))
     shown = fold(received, event)

@@ -1,0 +1,230 @@
+"""The one adapter that owns aiokafka's consume and commit loop; every consume mode runs inside it.
+
+A ``ConsumerLoop`` polls one topic with aiokafka's public consumer API and hands
+each batch of records (in offset order per partition) to its ``Mode``:
+
+- the mode returns: the loop commits the batch's offsets (``Subscription.commit``;
+  a mode that commits for itself, the held fold, sets it off);
+- the mode raises (a transient fault, after its back-off): the loop moves each
+  partition of the batch back to the batch's first record, so the batch comes
+  again, uncommitted;
+- a poll that waited its whole time and brought nothing tells the mode the topic
+  is quiet; one that came back at once with nothing (a rebalance in progress)
+  pauses a little, so the loop cannot spin.
+
+Each poll waits up to ``poll_ms`` and returns as soon as records are fetched:
+nothing sleeps between polls, so a record never waits for a sleep to end.
+Stopping lets the current batch finish (within a bound), then lets the mode
+write what it still holds, then leaves the group.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import chain
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import KafkaError
+
+from shared.kafka import Record, consumer_options
+from shared.settings import CocSettings
+
+log = logging.getLogger(__name__)
+
+# An empty poll that came back this much faster than its wait found no partition to wait on
+# (a rebalance in progress): the loop pauses this long before it asks again, so it cannot spin.
+EMPTY_POLL_PAUSE_S = 0.05
+# What a gathering fetch waits for at most: about 1,700 status events, far more than a second of
+# them at a line's pace, so the wait ends it, not the size.
+GATHER_BYTES = 1 << 20
+# How long a stopping loop lets its current batch finish before it is cancelled (then redelivered).
+STOP_GRACE_S = 10.0
+# The pause after a poll the broker did not answer, before the next.
+BROKER_AWAY_PAUSE_S = 1.0
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """How one topic is read: by a consumer group (the instances share it) or by every instance whole."""
+
+    topic: str
+    group_id: str | None  # None: every instance reads every partition, nothing committed
+    from_start: bool = True  # where a reader with no committed offset begins
+    max_records: int = 500
+    poll_ms: int = 500
+    gather_ms: int = 0  # how long the broker may hold a fetch to gather records (0: answer with the first)
+    commit: bool = True  # commit each handled batch; False: the mode commits for itself
+
+    def options(self) -> dict[str, Any]:
+        return {
+            "group_id": self.group_id,
+            "enable_auto_commit": False,
+            "auto_offset_reset": "earliest" if self.from_start else "latest",
+            "fetch_min_bytes": GATHER_BYTES if self.gather_ms else 1,
+            "fetch_max_wait_ms": self.gather_ms or 500,  # 500: the consumer's own default
+        }
+
+
+class Mode:
+    """What a consume mode gives the loop; the defaults do nothing."""
+
+    async def handle(self, records: Sequence[Record], loop: ConsumerLoop) -> None:
+        raise NotImplementedError
+
+    async def quiet(self, loop: ConsumerLoop) -> None:
+        """A poll waited its whole time and brought nothing."""
+
+    async def stopping(self, loop: ConsumerLoop) -> None:
+        """The loop has stopped polling; its consumer is still there (to write and commit what is held)."""
+
+    def behind(self, records: int) -> None:
+        """Records waiting on the broker for this subscription after the last poll."""
+
+    def listener(self) -> ConsumerRebalanceListener | None:
+        """Told of partitions assigned and taken away (a group subscription only)."""
+        return None
+
+
+class ConsumerLoop:
+    """One topic's consumer, polled by one task, its batches handed to one mode."""
+
+    def __init__(
+        self, settings: CocSettings, subscription: Subscription, mode: Mode, *, client_id: str
+    ) -> None:
+        self.settings, self.subscription, self.mode, self.client_id = settings, subscription, mode, client_id
+        self.consumer: AIOKafkaConsumer | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._taken: dict[TopicPartition, int] = {}  # per partition, the offset after the last record taken
+
+    async def start(self) -> None:
+        sub = self.subscription
+        self.consumer = AIOKafkaConsumer(
+            client_id=self.client_id, **consumer_options(self.settings), **sub.options()
+        )
+        await self.consumer.start()
+        listener = self.mode.listener()
+        if listener is None or sub.group_id is None:
+            self.consumer.subscribe([sub.topic])
+        else:
+            self.consumer.subscribe([sub.topic], listener=listener)
+        self._stopping = False
+        self._task = asyncio.create_task(self._run(self.consumer), name=f"consume {sub.topic}")
+
+    async def stop(self) -> None:
+        """Finish the current batch (within ``STOP_GRACE_S``), let the mode write what it holds, leave."""
+        self._stopping = True
+        if self._task is not None:
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(asyncio.shield(self._task), STOP_GRACE_S)
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if self.consumer is not None:
+            with contextlib.suppress(Exception):  # stopping: a mode's failure here is its own to log
+                await self.mode.stopping(self)
+            await self.consumer.stop()
+            self.consumer = None
+
+    async def topics(self) -> bool:
+        """Whether the broker answers a metadata request (for /healthz)."""
+        if self.consumer is None:
+            return False
+        await self.consumer.topics()
+        return True
+
+    async def _run(self, consumer: AIOKafkaConsumer) -> None:
+        while not self._stopping:
+            try:
+                await self.poll_once(consumer)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a fault of the loop itself: logged, and the loop goes on
+                log.exception("%s: consume loop fault; polling again", self.subscription.topic)
+                await asyncio.sleep(BROKER_AWAY_PAUSE_S)
+
+    async def poll_once(self, consumer: AIOKafkaConsumer) -> None:
+        """One poll, and what follows from it: the batch handled and committed, or rewound; or a quiet topic."""
+        sub, began = self.subscription, time.monotonic()
+        try:
+            batches = await consumer.getmany(timeout_ms=sub.poll_ms, max_records=sub.max_records)
+        except KafkaError as exc:
+            log.warning("%s: poll failed (%s); polling again", sub.topic, exc)
+            await asyncio.sleep(BROKER_AWAY_PAUSE_S)
+            return
+        for partition, records in batches.items():
+            if records:
+                self._taken[partition] = records[-1].offset + 1
+        self.mode.behind(self._behind(consumer))
+        if not batches:
+            if time.monotonic() - began < sub.poll_ms / 2000:
+                await asyncio.sleep(EMPTY_POLL_PAUSE_S)
+            else:
+                await self.mode.quiet(self)
+            return
+        records = tuple(chain.from_iterable(batches.values()))
+        try:
+            await self.mode.handle(records, self)
+        except Exception:  # transient (the mode waited its back-off): the batch comes again
+            self.seek({partition: found[0].offset for partition, found in batches.items() if found})
+            return
+        if sub.commit:
+            await self.commit(
+                {partition: found[-1].offset + 1 for partition, found in batches.items() if found}
+            )
+
+    def _behind(self, consumer: AIOKafkaConsumer) -> int:
+        """Records on the broker not yet taken, by the high watermarks of the last fetches.
+
+        Counted for the partitions assigned that have given a record since this
+        process started (a partition not yet read adds nothing: a lower bound
+        until each has been read once).
+        """
+        total = 0
+        for partition in consumer.assignment():
+            end, after = consumer.highwater(partition), self._taken.get(partition)
+            if end is not None and after is not None:
+                total += max(0, end - after)
+        return total
+
+    def seek(self, offsets: dict[TopicPartition, int]) -> None:
+        """Move partitions to offsets (those taken away meanwhile are left to their next owner)."""
+        assert self.consumer is not None
+        assigned = self.consumer.assignment()
+        for partition, offset in offsets.items():
+            if partition in assigned:
+                self.consumer.seek(partition, offset)
+
+    async def commit(self, offsets: dict[TopicPartition, int]) -> bool:
+        """Commit offsets for the group; False when it failed (a rebalance, the broker away): read again later."""
+        if self.subscription.group_id is None or not offsets:
+            return True
+        assert self.consumer is not None
+        try:
+            await self.consumer.commit(offsets)
+        except KafkaError as exc:
+            log.warning(
+                "%s: commit failed (%s); those records will be read again", self.subscription.topic, exc
+            )
+            return False
+        return True
+
+    async def rewind(self) -> None:
+        """Move every assigned partition back to its committed offset (its start when none was committed).
+
+        Not ``seek_to_committed``: it leaves a partition never committed on where it is.
+        """
+        assert self.consumer is not None
+        for partition in self.consumer.assignment():
+            committed = await self.consumer.committed(partition)
+            if committed is None:
+                await self.consumer.seek_to_beginning(partition)
+            else:
+                self.consumer.seek(partition, committed)

@@ -1,0 +1,183 @@
+"""The consume loop: records handed over at once, committed after the handler, rewound after a fault, no spin."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+
+import pytest
+from aiokafka import TopicPartition
+
+from shared.kafka import Record
+from shared.runtime.consumer import EMPTY_POLL_PAUSE_S, ConsumerLoop, Mode, Subscription
+from shared.settings import CocSettings
+from tests.unit.shared.runtime_fakes import record
+
+pytestmark = pytest.mark.unit
+
+P0, P1, P2, P3 = (TopicPartition("t", n) for n in range(4))
+
+
+class Consumer:
+    """aiokafka's consumer as the loop uses it: getmany, assignment, highwater, seek, commit."""
+
+    def __init__(self, batches: list[dict[TopicPartition, list[Record]]], *, wait_used: bool = True) -> None:
+        self.batches, self.wait_used = batches, wait_used
+        self.asked: list[tuple[int, int | None]] = []
+        self.ends: dict[TopicPartition, int | None] = {P0: None, P1: None}
+        self.committed: list[dict[TopicPartition, int]] = []
+        self.seeks: list[tuple[TopicPartition, int]] = []
+
+    async def getmany(
+        self, *, timeout_ms: int, max_records: int | None
+    ) -> dict[TopicPartition, list[Record]]:
+        self.asked.append((timeout_ms, max_records))
+        if self.batches:
+            return self.batches.pop(0)
+        if self.wait_used:
+            await asyncio.sleep(timeout_ms / 1000)  # aiokafka waits the whole poll when nothing comes
+        return {}
+
+    def assignment(self) -> set[TopicPartition]:
+        return set(self.ends)
+
+    def highwater(self, partition: TopicPartition) -> int | None:
+        return self.ends[partition]
+
+    def seek(self, partition: TopicPartition, offset: int) -> None:
+        self.seeks.append((partition, offset))
+
+    async def commit(self, offsets: dict[TopicPartition, int]) -> None:
+        self.committed.append(offsets)
+
+
+class Kept(Mode):
+    """A mode that keeps what it is handed and fails while told to."""
+
+    def __init__(self, failing: bool = False) -> None:
+        self.handled: list[list[int]] = []
+        self.quiet_polls = 0
+        self.told: list[int] = []
+        self.failing = failing
+
+    async def handle(self, records: Sequence[Record], loop: ConsumerLoop) -> None:
+        self.handled.append([r.offset for r in records])
+        if self.failing:
+            raise ConnectionError("database away")
+
+    async def quiet(self, loop: ConsumerLoop) -> None:
+        self.quiet_polls += 1
+
+    def behind(self, records: int) -> None:
+        self.told.append(records)
+
+
+def at(partition: TopicPartition, *offsets: int) -> list[Record]:
+    return [record(partition.topic, b"{}", partition=partition.partition, offset=o) for o in offsets]
+
+
+def loop_of(consumer: Consumer, mode: Mode, *, poll_ms: int = 300, group: str | None = "g") -> ConsumerLoop:
+    loop = ConsumerLoop(
+        CocSettings(), Subscription("t", group_id=group, max_records=7, poll_ms=poll_ms), mode, client_id="c"
+    )
+    loop.consumer = consumer  # type: ignore[assignment]
+    return loop
+
+
+async def test_a_batch_is_handed_over_in_partition_order_and_then_committed_after_its_last_record() -> None:
+    consumer, mode = Consumer([{P0: at(P0, 4, 5), P1: at(P1, 9)}]), Kept()
+    await loop_of(consumer, mode).poll_once(consumer)  # type: ignore[arg-type]
+    assert mode.handled == [[4, 5, 9]]
+    assert consumer.asked == [(300, 7)]
+    assert consumer.committed == [{P0: 6, P1: 10}]
+    assert consumer.seeks == []
+
+
+async def test_a_batch_whose_handler_fails_is_not_committed_and_each_partition_goes_back_to_its_first_record() -> (
+    None
+):
+    consumer, mode = Consumer([{P0: at(P0, 4, 5), P1: at(P1, 9)}]), Kept(failing=True)
+    await loop_of(consumer, mode).poll_once(consumer)  # type: ignore[arg-type]
+    assert consumer.committed == []
+    assert sorted(consumer.seeks) == [(P0, 4), (P1, 9)]
+
+
+async def test_a_reader_in_no_group_commits_nothing() -> None:
+    consumer, mode = Consumer([{P0: at(P0, 1)}]), Kept()
+    await loop_of(consumer, mode, group=None).poll_once(consumer)  # type: ignore[arg-type]
+    assert mode.handled == [[1]] and consumer.committed == []
+
+
+async def test_an_idle_poll_tells_the_mode_the_topic_is_quiet_when_its_wait_ends_without_sleeping_again() -> (
+    None
+):
+    consumer, mode = Consumer([]), Kept()
+    began = time.monotonic()
+    await loop_of(consumer, mode).poll_once(consumer)  # type: ignore[arg-type]
+    took = time.monotonic() - began
+    assert mode.quiet_polls == 1 and mode.handled == []
+    assert 0.3 <= took < 0.5  # the poll's own wait, and no sleep after it
+
+
+async def test_a_poll_that_comes_back_empty_at_once_pauses_so_the_loop_cannot_spin_and_is_not_quiet() -> None:
+    consumer, mode = Consumer([], wait_used=False), Kept()
+    began = time.monotonic()
+    await loop_of(consumer, mode).poll_once(consumer)  # type: ignore[arg-type]
+    assert time.monotonic() - began >= EMPTY_POLL_PAUSE_S
+    assert mode.quiet_polls == 0
+
+
+async def test_each_poll_tells_how_many_records_wait_on_the_broker_for_the_partitions_read() -> None:
+    consumer = Consumer([{P0: at(P0, 10, 11), P1: at(P1, 3)}, {}, {P0: at(P0, 12, 13, 14)}], wait_used=False)
+    consumer.ends = {P0: 100, P1: 4, P2: 50, P3: None}  # P2 not read yet, P3 never fetched
+    mode = Kept()
+    loop = loop_of(consumer, mode)
+    for _ in range(3):
+        await loop.poll_once(consumer)  # type: ignore[arg-type]
+    consumer.ends[P0] = 120  # the next fetch saw more records arrive
+    await loop.poll_once(consumer)  # type: ignore[arg-type]
+    assert mode.told == [100 - 12 + 0, 100 - 12 + 0, 100 - 15 + 0, 120 - 15]
+
+
+async def test_a_stopping_loop_lets_its_batch_finish_then_lets_the_mode_write_then_leaves() -> None:
+    order: list[str] = []
+    release = asyncio.Event()
+
+    class Slow(Kept):
+        async def handle(self, records: Sequence[Record], loop: ConsumerLoop) -> None:
+            order.append("batch begun")
+            await release.wait()
+            order.append("batch done")
+
+        async def stopping(self, loop: ConsumerLoop) -> None:
+            order.append("mode wrote")
+
+    class Stoppable(Consumer):
+        async def stop(self) -> None:
+            order.append("left")
+
+    consumer = Stoppable([{P0: at(P0, 1)}])
+    loop = loop_of(consumer, Slow())
+    task = asyncio.create_task(loop._run(consumer))  # type: ignore[arg-type]
+    loop._task = task
+    while not order:
+        await asyncio.sleep(0)
+    stopping = asyncio.create_task(loop.stop())
+    await asyncio.sleep(0.05)
+    assert order == ["batch begun"], "stop waits for the batch"
+    release.set()
+    await stopping
+    assert order == ["batch begun", "batch done", "mode wrote", "left"]
+    assert consumer.committed == [{P0: 2}]
+
+
+def test_a_subscription_asks_the_broker_to_gather_only_when_told_to() -> None:
+    plain, gathering = (
+        Subscription("t", group_id="g"),
+        Subscription("t", group_id=None, from_start=False, gather_ms=250),
+    )
+    assert (plain.options()["fetch_min_bytes"], plain.options()["auto_offset_reset"]) == (1, "earliest")
+    assert gathering.options()["fetch_max_wait_ms"] == 250 and gathering.options()["fetch_min_bytes"] > 1
+    assert gathering.options()["auto_offset_reset"] == "latest"
+    assert all(s.options()["enable_auto_commit"] is False for s in (plain, gathering))
