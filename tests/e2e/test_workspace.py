@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import shutil
@@ -18,6 +17,7 @@ import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
 from shared.auth import Role
+from tests.conftest import eventually
 from tests.e2e.browser import (
     CHROMIUM,
     Person,
@@ -62,14 +62,17 @@ async def readiness(stack: PrivateStack) -> dict[str, Any]:
 
 
 async def until(stack: PrivateStack, vin: str, state: str, revision: int = 1) -> dict[str, Any]:
-    deadline = time.monotonic() + TIMEOUT
-    record = None
-    while time.monotonic() < deadline:
+    record: dict[str, Any] | None = None
+
+    async def reached() -> dict[str, Any] | None:
+        nonlocal record
         record = await stack.record(vin)
-        if record and record["state"] == state and record["revision"] == revision:
-            return record
-        await asyncio.sleep(0.5)
-    raise AssertionError(f"{vin} not {state} at revision {revision}: {describe(record)}")
+        return record if record and record["state"] == state and record["revision"] == revision else None
+
+    try:
+        return await eventually(reached, within_s=TIMEOUT, every_s=0.5, what=f"{vin} {state}")
+    except AssertionError:
+        raise AssertionError(f"{vin} not {state} at revision {revision}: {describe(record)}") from None
 
 
 def unique_group(prefix: str) -> str:
@@ -79,13 +82,15 @@ def unique_group(prefix: str) -> str:
 
 async def until_listed(page: Page, vin: str, listed: bool, timeout: float = 60.0) -> None:
     """Reload the worklist until ``vin`` is on it (or gone): the status service's view follows the fold."""
-    deadline = time.monotonic() + timeout
-    while (await page.locator(f'tr[data-vin="{vin}"]').count() > 0) != listed:
-        assert time.monotonic() < deadline, (
-            f"{vin} {'never listed' if listed else 'still listed'} on {page.url}"
-        )
-        await asyncio.sleep(1)
+
+    async def as_wanted() -> bool:
+        if (await page.locator(f'tr[data-vin="{vin}"]').count() > 0) == listed:
+            return True
         await page.reload()
+        return False
+
+    what = f"{vin} {'listed' if listed else 'gone'} on {page.url}"
+    await eventually(as_wanted, within_s=timeout, every_s=1, what=what)
 
 
 async def board_cells(page: Page) -> dict[str, str]:
@@ -111,11 +116,15 @@ async def test_a_signed_out_visitor_is_sent_to_sign_in_and_then_to_the_page_aske
     await page.get_by_label("Password").fill(people["production"].password)
     await page.get_by_role("button", name="Sign in").click()
     await expect(page.get_by_role("alert")).to_contain_text("Too many wrong passwords")  # slowed down
+    # How long the wait lasts is tested on a fake clock (tests/unit/workspace); here the person tries again.
 
-    await asyncio.sleep(1.2)
-    await page.get_by_label("Password").fill(people["production"].password)
-    await page.get_by_role("button", name="Sign in").click()
-    await page.wait_for_url(f"{base}/worklists/production?group=NONE")
+    async def signed_in() -> bool:
+        await page.get_by_label("Password").fill(people["production"].password)
+        async with page.expect_navigation():  # the form again (429) or the page asked for
+            await page.get_by_role("button", name="Sign in").click()
+        return page.url == f"{base}/worklists/production?group=NONE"
+
+    await eventually(signed_in, within_s=10, every_s=0.25, what="signing in once the throttle lets go")
     await expect(page.get_by_role("heading", level=1)).to_have_text("Production worklist")
     await screenshot(page, request)
     await context.close()
@@ -140,14 +149,13 @@ async def test_the_board_shows_the_read_models_counts_and_follows_new_builds_liv
     # Deliveries of earlier tests' certificates may still move: the page and the read model agree
     # once both are read again (the page follows live).
     kinds = ("delivery_queued", "submitted", "delivery_retrying", "delivered", "delivery_rejected")
-    deadline = time.monotonic() + TIMEOUT
-    while True:
+
+    async def deliveries_agree() -> bool:
         counted = (await readiness(pipeline))["delivery_by_state"]
         shown = {k: (await page.text_content(f'[data-count="delivery-{k}"]') or "").strip() for k in kinds}
-        if shown == {k: str(counted.get(k, 0)) for k in kinds}:
-            break
-        assert time.monotonic() < deadline, f"the board shows deliveries {shown}, the read model {counted}"
-        await asyncio.sleep(1)
+        return shown == {k: str(counted.get(k, 0)) for k in kinds}
+
+    await eventually(deliveries_agree, within_s=TIMEOUT, every_s=1, what="the board's deliveries match")
     assert await axe_violations(page) == []
 
     await page.evaluate("window.__notReloaded = true")
@@ -161,16 +169,12 @@ async def test_the_board_shows_the_read_models_counts_and_follows_new_builds_liv
         await until(pipeline, build.vin, "archived")
     # The page ends on the read model's count (its answer is shared for two seconds, so both are
     # read again until they agree).
-    deadline = time.monotonic() + TIMEOUT
-    while True:
+
+    async def archived_agrees() -> bool:
         archived_total = str((await readiness(pipeline))["by_state"]["archived"])
-        shown = (await page.text_content('[data-cell="total|archived"]') or "").strip()
-        if shown == archived_total:
-            break
-        assert time.monotonic() < deadline, (
-            f"the board shows {shown} archived, the read model {archived_total}"
-        )
-        await asyncio.sleep(1)
+        return (await page.text_content('[data-cell="total|archived"]') or "").strip() == archived_total
+
+    await eventually(archived_agrees, within_s=TIMEOUT, every_s=1, what="the board's archived total matches")
     assert await page.evaluate("window.__notReloaded") is True, "the board reloaded instead of updating"
     await screenshot(page, request)
     await context.close()
@@ -203,16 +207,16 @@ async def test_each_count_of_the_board_opens_the_list_of_the_records_behind_it(
         await expect(cell).to_have_text(str(len(by_state[state])))
         await cell.click()
         await page.wait_for_url(re.compile(rf"/states/{state}\?group={group}$"))
-        deadline = time.monotonic() + 60
-        while (
-            set(await page.locator("tr[data-vin]").evaluate_all("rows => rows.map(r => r.dataset.vin)"))
-            != by_state[state]
-        ):
-            assert time.monotonic() < deadline, (
-                f"the {state} list of {group} never showed {sorted(by_state[state])}"
-            )
-            await asyncio.sleep(1)
+
+        async def lists_them(state: str = state) -> bool:
+            vins = await page.locator("tr[data-vin]").evaluate_all("rows => rows.map(r => r.dataset.vin)")
+            if set(vins) == by_state[state]:
+                return True
             await page.reload()
+            return False
+
+        what = f"the {state} list of {group} showing {sorted(by_state[state])}"
+        await eventually(lists_them, within_s=60, every_s=1, what=what)
         await expect(page.get_by_role("heading", level=1)).to_contain_text(state.replace("_", " "))
         assert await axe_violations(page) == []
     await page.goto(f"{base}/")
