@@ -32,7 +32,9 @@ from fastapi import FastAPI
 from bench.readmodel import fill, vin_of
 from bench.readmodel import timed as timed_calls
 from services.status import routes as status_routes
-from services.status.adapters.records import COLLECTION, StatusStore, Worklists
+from services.status.adapters.documents import COLLECTION
+from services.status.adapters.store import StatusStore
+from services.status.adapters.worklists import Worklists
 from services.workspace import routes as workspace_routes
 from services.workspace.adapters.audit import AuditLog
 from services.workspace.adapters.pipeline import PipelineApi
@@ -90,17 +92,23 @@ async def run(args: argparse.Namespace) -> int:
     client = make_client(settings, serverSelectionTimeoutMS=30_000, socketTimeoutMS=600_000)
     try:
         db = client[args.db]
-        store = StatusStore(db[COLLECTION])
+        store = StatusStore.on(db[COLLECTION])
         if not args.reuse:
             await fill(store, db["bench_progress"], args.records)
-            while not await store.recount(grace_s=0):
+            while not await store.counters.recount(grace_s=0):
                 await asyncio.sleep(1)
-        total = (await store.readiness())["total"]
+        total = (await store.counters.readiness())["total"]
         token = secrets.token_urlsafe(24)
-        worklists = Worklists(store)
+        worklists = Worklists(store.listed, store.journal)
         status_app = FastAPI()
         status_app.include_router(
-            status_routes.router(store, worklists, Authenticator({Role.VIEWER: token}), readiness_ttl=0)
+            status_routes.router(
+                store.records,
+                store.counters,
+                worklists,
+                Authenticator({Role.VIEWER: token}),
+                readiness_ttl=0,
+            )
         )
         users = UserStore(db["workspace_users"])
         if await users.get(USER) is None:

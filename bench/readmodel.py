@@ -38,14 +38,9 @@ from typing import Any
 from pymongo.errors import BulkWriteError
 
 from bench.pipeline import percentile
-from services.status.adapters.records import (
-    COLLECTION,
-    StatusStore,
-    Worklists,
-    index_entry,
-    to_document,
-    unsettled_entry,
-)
+from services.status.adapters.documents import COLLECTION, index_entry, to_document, unsettled_entry
+from services.status.adapters.store import StatusStore
+from services.status.adapters.worklists import Worklists
 from services.status.fold import StatusRecord, TimelineEntry
 from services.status.worklist import ListQuery
 from shared.contracts import Finding, Owner, Severity
@@ -194,9 +189,11 @@ async def fill(store: StatusStore, progress: Any, records: int) -> None:
         end = min(records, done + CHUNK)
         batch = [record_of(i, base) for i in range(done, end)]
         await asyncio.gather(
-            insert_new(store.collection, [to_document(r) for r in batch]),
-            insert_new(store.index, [index_entry(r) for r in batch]),
-            insert_new(store.unsettled, [unsettled_entry(r) for r in batch if r.state is not State.ARCHIVED]),
+            insert_new(store.kept.records, [to_document(r) for r in batch]),
+            insert_new(store.kept.index, [index_entry(r) for r in batch]),
+            insert_new(
+                store.kept.unsettled, [unsettled_entry(r) for r in batch if r.state is not State.ARCHIVED]
+            ),
         )
         done = end
         await progress.update_one({"_id": "fill"}, {"$set": {"filled": done}})
@@ -226,22 +223,22 @@ async def run(args: argparse.Namespace) -> int:
     client = make_client(settings, serverSelectionTimeoutMS=30_000, socketTimeoutMS=600_000)
     try:
         db = client[args.db]
-        store = StatusStore(db[COLLECTION])
+        store = StatusStore.on(db[COLLECTION])
         progress = db["bench_progress"]
         if not args.reuse:
             await fill(store, progress, args.records)
             state = await progress.find_one({"_id": "fill"}) or {}
             if not state.get("counted"):
                 began = time.monotonic()
-                while not await store.recount(grace_s=0):
+                while not await store.counters.recount(grace_s=0):
                     await asyncio.sleep(1)
                 print(f"recount of {args.records} records: {time.monotonic() - began:.1f} s", flush=True)
                 await progress.update_one({"_id": "fill"}, {"$set": {"counted": True}})
-        readiness = await store.readiness()
+        readiness = await store.counters.readiness()
         print(f"\n{readiness['total']} records; waiting per team: {readiness['waiting_by_owner']}")
         filled = int(((await progress.find_one({"_id": "fill"})) or {}).get("filled", readiness["total"]))
 
-        worklists = Worklists(store)
+        worklists = Worklists(store.listed, store.journal)
         began = time.perf_counter()
         first = await worklists.page(ListQuery(Owner.PRODUCTION))
         view_ms = (time.perf_counter() - began) * 1000
@@ -249,7 +246,7 @@ async def run(args: argparse.Namespace) -> int:
         rng = random.Random(7)
 
         async def record(_n: int) -> None:
-            found = await store.get(vin_of(rng.randrange(filled)))
+            found = await store.records.get(vin_of(rng.randrange(filled)))
             assert found is not None
             found.model_dump(mode="json")
 
@@ -258,7 +255,7 @@ async def run(args: argparse.Namespace) -> int:
             # blocked again under a new revision (so the view follows the journal for them).
             for k in range(10):
                 i = rng.randrange(filled)
-                await store.apply(blocked_again(vin_of(i), revision=100 + n * 10 + k))
+                await store.records.apply(blocked_again(vin_of(i), revision=100 + n * 10 + k))
             began = time.perf_counter()
             await worklists.page(ListQuery(Owner.PRODUCTION))
             changed_ms.append((time.perf_counter() - began) * 1000)
@@ -272,7 +269,7 @@ async def run(args: argparse.Namespace) -> int:
             return worklists.page(ListQuery(None, State.NEEDS_REVIEW, group="VAN"))
 
         cases: list[tuple[str, Callable[[int], Awaitable[Any]]]] = [
-            ("readiness (board)", lambda _n: store.readiness()),
+            ("readiness (board)", lambda _n: store.counters.readiness()),
             ("worklist production, page 1", page()),
             (f"worklist production, page {later_page}", page(page=later_page)),
             ("worklist + group=VAN, page 1", page(group="VAN")),

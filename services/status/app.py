@@ -8,7 +8,10 @@ import contextlib
 from fastapi import FastAPI
 
 from services.status import routes, subscribers
-from services.status.adapters.records import COLLECTION, StatusStore, Worklists, run_recounts
+from services.status.adapters.counters import run_recounts
+from services.status.adapters.documents import COLLECTION
+from services.status.adapters.store import StatusStore
+from services.status.adapters.worklists import Worklists
 from services.status.settings import StatusSettings
 from shared import topics
 from shared.stage import Stage
@@ -16,12 +19,12 @@ from shared.stage import Stage
 
 def create_app(settings: StatusSettings | None = None) -> FastAPI:
     stage = Stage("status", settings or StatusSettings())
-    store = StatusStore(stage.database()[COLLECTION])
-    worklists = Worklists(store)
+    store = StatusStore.on(stage.database()[COLLECTION])
+    worklists = Worklists(store.listed, store.journal)
     recounts: list[asyncio.Task[None]] = []
 
     async def start_background() -> None:
-        recounts.append(asyncio.create_task(run_recounts(store, stage.settings.status_recount_s)))
+        recounts.append(asyncio.create_task(run_recounts(store.counters, stage.settings.status_recount_s)))
         worklists.prime()
 
     async def stop_recounts() -> None:
@@ -32,8 +35,10 @@ def create_app(settings: StatusSettings | None = None) -> FastAPI:
 
     stage.on_start.extend([store.setup, start_background])
     stage.on_stop.append(stop_recounts)
-    subscribers.register(stage, store)
+    subscribers.register(stage, store.records)
     folding = next(flow for flow in stage.flows if flow.topic == topics.STATUS)
     app = stage.asgi()
-    app.include_router(routes.router(store, worklists, stage.authenticator(), lambda: folding.behind))
+    app.include_router(
+        routes.router(store.records, store.counters, worklists, stage.authenticator(), lambda: folding.behind)
+    )
     return app

@@ -13,6 +13,7 @@ frozen model; how it is kept in MongoDB is the store's business.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -104,6 +105,19 @@ def fold(current: StatusRecord | None, event: StatusEvent) -> StatusRecord | Non
     if supersedes(current, event):
         return _record(current, event)
     return _completed(current, event)
+
+
+def fold_batch(current: StatusRecord | None, events: Iterable[StatusEvent]) -> StatusRecord | None:
+    """The VIN's record after all of ``events`` in their order, or None when none of them changes it.
+
+    What each write of the store folds: the events of one VIN that came
+    together become one write of its record, the same record as one write per
+    event would leave (each event that changes it adds one to ``seq``).
+    """
+    record = current
+    for event in events:
+        record = fold(record, event) or record
+    return None if record is current else record
 
 
 def supersedes(current: StatusRecord, event: StatusEvent) -> bool:

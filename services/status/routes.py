@@ -11,7 +11,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, status
 
-from services.status.adapters.records import ListsNotReady, StatusStore, Worklists
+from services.status.adapters.counters import Counters
+from services.status.adapters.worklists import ListsNotReady, Worklists
+from services.status.adapters.writer import RecordWriter
 from services.status.worklist import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, ListQuery
 from shared.auth import Authenticator
 from shared.contracts.events import State
@@ -91,14 +93,15 @@ class ListFilters:
 
 
 def router(
-    store: StatusStore,
+    records: RecordWriter,
+    counters: Counters,
     worklists: Worklists,
     auth: Authenticator,
     behind: Callable[[], int | None] = lambda: None,
     readiness_ttl: float = READINESS_TTL,
 ) -> APIRouter:
     api = APIRouter(prefix="/v1", tags=["status"], dependencies=[Depends(auth.require())], responses=ANSWERS)
-    readiness = SharedResult(store.readiness, readiness_ttl)
+    readiness = SharedResult(counters.readiness, readiness_ttl)
 
     async def listed(query: ListQuery) -> dict[str, Any]:
         try:
@@ -112,7 +115,7 @@ def router(
     async def get_record(vin: str) -> dict[str, Any]:
         """The VIN's read-model document: current revision, state, findings, owner and last events."""
         key = vin.strip().upper()
-        record = await store.get(key)
+        record = await records.get(key)
         if record is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no status record for VIN {key}")
         return record.model_dump(mode="json")

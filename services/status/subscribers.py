@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.status.adapters.records import StatusStore
+from services.status.adapters.writer import RecordWriter
 from services.status.settings import StatusSettings
 from shared import topics
 from shared.contracts.events import StatusEvent
@@ -22,7 +22,7 @@ def policy_of(settings: StatusSettings) -> HoldPolicy:
     )
 
 
-def register(stage: Stage[StatusSettings], store: StatusStore) -> None:
+def register(stage: Stage[StatusSettings], records: RecordWriter) -> None:
     """Fold the events held since the last write, each VIN read and written once (``apply_many``).
 
     Every status event of a record passes here (five per vehicle on its way),
@@ -40,7 +40,7 @@ def register(stage: Stage[StatusSettings], store: StatusStore) -> None:
     stage.consume_held(
         topics.STATUS,
         StatusEvent,
-        store.apply_many,
+        records.apply_many,
         policy=policy_of(stage.settings),
         max_records=stage.settings.status_batch,
         gather_ms=int(interval * 500),  # half the interval: the fold never waits on the broker

@@ -9,7 +9,7 @@ difference between what the new and the old version contribute
 to the contribution of the records as they stand: in order, shuffled or
 repeated events give the same counts, because the fold gives the same records
 and a repeat writes nothing. A recount computes the same contributions from the
-stored documents and corrects the counters (see ``adapters.records``).
+stored documents and corrects the counters (see ``adapters.counters``).
 
 Counter keys (``kind|…``):
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from services.status.fold import TIMELINE_LIMIT, StatusRecord, fold
+from services.status.fold import TIMELINE_LIMIT, StatusRecord, fold, fold_batch
 from shared.contracts import Owner
 from shared.contracts.events import State, StatusEvent
 from tests.findings import APPROVAL, MASS
@@ -252,3 +252,26 @@ def test_a_delivery_of_another_revision_or_before_its_archive_changes_nothing_an
     )
     assert rejected is not None and rejected.delivery is not None
     assert (rejected.delivery.state, rejected.delivery.owner) == (State.DELIVERY_REJECTED, Owner.PRODUCTION)
+
+
+def test_a_batch_folds_into_the_record_one_write_per_event_would_leave() -> None:
+    received, validated, rendered = (
+        event("intake", State.RECEIVED),
+        event("validation", State.VALIDATED, minutes=1),
+        event("render", State.RENDERED, minutes=2),
+    )
+    start = fold(None, received)
+    assert start is not None
+    stale = event("intake", State.RECEIVED, minutes=3)  # a redelivery: changes nothing
+    assert fold_batch(start, [validated, stale, rendered]) == fold(fold(start, validated), rendered)
+    assert fold_batch(None, [received, validated, rendered]) == fold_all(received, validated, rendered)
+    batched = fold_batch(start, [rendered, validated])  # out of order: the render still speaks
+    assert batched is not None and (batched.state, batched.seq) == (State.RENDERED, 2)
+
+
+def test_a_batch_that_changes_nothing_folds_to_none() -> None:
+    validated = event("validation", State.VALIDATED, minutes=1)
+    start = fold(None, validated)
+    assert fold_batch(start, [validated, event("intake", State.RECEIVED)]) is None  # a repeat, a late word
+    assert fold_batch(None, []) is None
+    assert fold_batch(start, []) is None

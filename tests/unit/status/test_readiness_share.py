@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from services.status.routes import SharedResult
+from tests.conftest import eventually
 
 pytestmark = pytest.mark.unit
 
@@ -28,7 +29,7 @@ async def test_callers_during_a_count_share_it_and_later_ones_get_a_new_count() 
     counter = Counter()
     shared = SharedResult(counter.count, ttl=2.0, clock=lambda: now[0])
     waiting = [asyncio.create_task(shared.get()) for _ in range(20)]
-    await asyncio.sleep(0)
+    await eventually(lambda: counter.calls, what="the first count to begin")
     counter.release.set()
     results = await asyncio.gather(*waiting)
     assert counter.calls == 1 and all(r["total"] == 1 for r in results)

@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from services.status import routes
-from services.status.adapters.records import ListsNotReady
+from services.status.adapters.worklists import ListsNotReady
 from services.status.worklist import ListQuery
 from shared.auth import Authenticator, Role
 from shared.contracts.events import State
@@ -20,7 +20,12 @@ pytestmark = pytest.mark.unit
 TOKEN = "viewer-token"
 
 
-class FakeStore:
+class FakeRecords:
+    async def get(self, vin: str) -> None:
+        return None
+
+
+class FakeCounters:
     async def readiness(self) -> dict[str, Any]:
         return {}
 
@@ -42,7 +47,7 @@ def client_and_worklists() -> tuple[TestClient, FakeWorklists]:
     worklists = FakeWorklists()
     app = FastAPI()
     auth = Authenticator({Role.VIEWER: TOKEN})
-    app.include_router(routes.router(FakeStore(), worklists, auth))  # type: ignore[arg-type]
+    app.include_router(routes.router(FakeRecords(), FakeCounters(), worklists, auth))  # type: ignore[arg-type]
     return TestClient(app, headers={"Authorization": f"Bearer {TOKEN}"}), worklists
 
 
@@ -50,7 +55,7 @@ def test_readiness_says_how_many_status_events_are_not_counted_yet() -> None:
     behind: list[int | None] = [None]
     app = FastAPI()
     auth = Authenticator({Role.VIEWER: TOKEN})
-    app.include_router(routes.router(FakeStore(), FakeWorklists(), auth, lambda: behind[0]))  # type: ignore[arg-type]
+    app.include_router(routes.router(FakeRecords(), FakeCounters(), FakeWorklists(), auth, lambda: behind[0]))  # type: ignore[arg-type]
     client = TestClient(app, headers={"Authorization": f"Bearer {TOKEN}"})
     assert client.get("/v1/readiness").json()["events_behind"] is None  # the topic not read yet
     behind[0] = 4321
