@@ -34,6 +34,9 @@ from shared.contracts.events import State
 from shared.mongo import MongoDoc, serves_secondary_indexes
 
 RECOUNT_GRACE_S = 2.0  # longer than any writer takes from a record write to its counter update
+# Kept by ``$inc`` alone: the entries a recount reads do not say where a certificate's delivery stands
+# (a recount that corrected them would set them all to zero).
+NOT_RECOUNTED = ("delivery|",)
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +138,7 @@ class Counters:
         write of this process is still to move its counters: then the
         documents and the counters describe the same moment, and adding the
         difference is exact even if writes resume at once. Old time buckets are
-        deleted. Run at start and then every ``recount_s`` seconds
+        deleted; the delivery counters are left as they are (``NOT_RECOUNTED``). Run at start and then every ``recount_s`` seconds
         (``run_recounts``); a busy pipeline postpones it to its next quiet moment,
         found cheaply first (counters still for ``grace_s``) before the documents
         are read (about 190 s at a million records on FerretDB).
@@ -154,7 +157,7 @@ class Counters:
         correction = {
             key: counted.get(key, 0) - after.get(key, 0)
             for key in counted.keys() | after.keys()
-            if in_window(key, now)
+            if in_window(key, now) and not key.startswith(NOT_RECOUNTED)
         }
         await self.bump({key: n for key, n in correction.items() if n})
         stale = [key for key in after if not in_window(key, now)]

@@ -24,6 +24,7 @@ from tests.integration.status.helpers import (
     history,
     not_archived_vins,
     stored_tallies,
+    straight_through,
     unsettled_vins,
 )
 
@@ -168,6 +169,29 @@ async def test_a_record_on_its_way_writes_its_index_entry_only_when_created_and_
     assert await store.counters.recount(grace_s=0.1) is True
     assert await counters(store) == await stored_tallies(store)
     assert (await counters(store))["state|rendered|CHR"] == 1
+
+
+async def test_recount_leaves_the_delivery_counters_it_cannot_count_from_the_entries(
+    store: StatusStore, vin: Callable[[int], str]
+) -> None:
+    at = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(minutes=10)  # in the board's window
+    await store.records.apply_many(
+        [each.model_copy(update={"time": at}) for n in (1, 2) for each in straight_through(vin(n))]
+    )
+    await store.records.apply_many(
+        [
+            event(vin(1), "delivery", State.SUBMITTED, time=at, destination="NAP-DE"),
+            event(vin(2), "delivery", State.DELIVERED, time=at, destination="NAP-DE"),
+        ]
+    )
+    expected = await stored_tallies(store)
+    assert {key: n for key, n in expected.items() if key.startswith("delivery|")} == {
+        "delivery|submitted": 1,
+        "delivery|delivered": 1,
+    }
+    assert await store.counters.recount(grace_s=0.1) is True
+    assert await counters(store) == expected
+    assert (await store.counters.readiness())["delivery_by_state"]["delivered"] == 1
 
 
 async def test_a_failing_vin_of_a_batch_does_not_lose_the_counts_of_the_vins_written(
