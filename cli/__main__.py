@@ -1,4 +1,4 @@
-"""``python -m cli``: the ``coc`` command, as the local stack starts the services."""
+"""``python -m cli``: the ``coc`` command."""
 
 import sys
 

@@ -2,48 +2,31 @@
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import io
 import json
 import re
 import sys
 import time
-import zipfile
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cli.main import CommandError
+import click
+
+from cli.errors import EXIT_STATUS, FAILED, BadInput
+
+if TYPE_CHECKING:
+    from services.archive.audit import Summary
 
 BREAKS_SHOWN = 20  # break lines printed before the summary; --json has them all
-AUDIT_EXIT_CODES = (
-    "exit status: 0 every certificate and chain passed, 1 breaks found (each named), 2 bad input"
+AUDIT_EXIT = (
+    "Exit status: 0 every certificate and chain passed, 1 breaks found (each named) or the "
+    "database does not answer, 2 bad command line or input."
 )
 
 
-def register(subparsers: Any) -> None:
-    evidence = subparsers.add_parser(
-        "evidence",
-        help="a certificate's release evidence: certificate, build, approval, release, chain, receipts",
-    )
-    evidence.add_argument("vin")
-    evidence.add_argument("--revision", type=int, help="one revision (default: the current certificate)")
-    evidence.add_argument("--out", type=Path, required=True, help="folder: the ZIP and its files go there")
-    evidence.set_defaults(func=run_evidence)
-
-    audit = subparsers.add_parser(
-        "audit",
-        help="re-check every archived certificate: schema, seal, trusted signer, evidence, hash chains",
-        epilog=AUDIT_EXIT_CODES,
-    )
-    audit.add_argument(
-        "--cert",
-        type=Path,
-        help="PEM trust anchor (also the PEM files of COC_TRUST_DIR; default: the local stack's seal)",
-    )
-    audit.add_argument("--json", action="store_true", help="the summary and every break as JSON")
-    audit.set_defaults(func=run_audit)
+def register(coc: click.Group) -> None:
+    coc.add_command(evidence)
+    coc.add_command(audit)
 
 
 def kind_of(what: str) -> str:
@@ -51,95 +34,128 @@ def kind_of(what: str) -> str:
     return re.sub(r"\b[0-9a-f]{12,}\b|\[[^\]]*\]|\b\d+\b", "…", what)[:100]
 
 
-def run_evidence(args: argparse.Namespace) -> int:
+@click.command(epilog=EXIT_STATUS)
+@click.argument("vin")
+@click.option(
+    "--out", type=click.Path(path_type=Path), required=True, help="folder: the ZIP and its files go there"
+)
+@click.option("--revision", type=int, help="one revision (default: the current certificate)")
+def evidence(vin: str, out: Path, revision: int | None) -> None:
+    """A certificate's release evidence: certificate, build, approval, release, chain, receipts."""
+    import io
+    import zipfile
+
     from cli.client import Client
     from shared.auth import Role
 
     client = Client()
-    suffix = f"/{args.revision}" if args.revision else ""
-    response = client.call(
-        "GET", f"{client.settings.archive_url}/v1/evidence/{args.vin}{suffix}", Role.VIEWER
-    )
-    folder: Path = args.out
+    suffix = f"/{revision}" if revision else ""
+    response = client.call("GET", f"{client.settings.archive_url}/v1/evidence/{vin}{suffix}", Role.VIEWER)
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        name = f"evidence-{args.vin.upper()}{('-' + str(args.revision)) if args.revision else ''}.zip"
-        (folder / name).write_bytes(response.content)
+        out.mkdir(parents=True, exist_ok=True)
+        name = f"evidence-{vin.upper()}{('-' + str(revision)) if revision else ''}.zip"
+        (out / name).write_bytes(response.content)
         with zipfile.ZipFile(io.BytesIO(response.content)) as bundle:
             members = bundle.namelist()
             for member in members:
-                target = (folder / member).resolve()
-                if folder.resolve() not in target.parents:
-                    raise CommandError(f"the bundle holds a path outside {folder}: {member}")
-            bundle.extractall(folder)
+                target = (out / member).resolve()
+                if out.resolve() not in target.parents:
+                    raise BadInput(f"the bundle holds a path outside {out}: {member}")
+            bundle.extractall(out)
             manifest = json.loads(bundle.read(next(m for m in members if m.endswith("manifest.json"))))
     except OSError as exc:
-        raise CommandError(f"cannot write to {folder}: {exc.strerror}") from None
-    print(f"wrote {folder / name} and its {len(members)} files under {folder / members[0].split('/')[0]}")
+        raise BadInput(f"cannot write to {out}: {exc.strerror}") from None
+    print(f"wrote {out / name} and its {len(members)} files under {out / members[0].split('/')[0]}")
     print(
         f"{manifest['record_id']}: IviVersionNumber {manifest['version_number']}, sha256 {manifest['sha256']}, "
         f"approval {manifest['approval_key']} ({manifest['approval_sha256'][:12]}…), trace {manifest['trace_id']}"
     )
-    return 0
 
 
-def run_audit(args: argparse.Namespace) -> int:
-    from cli.workbench import trust_anchors, xsd_path
+@click.command(epilog=AUDIT_EXIT)
+@click.option(
+    "--cert",
+    type=click.Path(path_type=Path),
+    help="PEM trust anchor (also the PEM files of COC_TRUST_DIR; default: the local stack's seal)",
+)
+@click.option("--json", "as_json", is_flag=True, help="the summary and every break as JSON")
+def audit(cert: Path | None, as_json: bool) -> int:
+    """Re-check every archived certificate: schema, seal, trusted signer, evidence, hash chains."""
+    import asyncio
+
+    from cli.workbench import xsd_path
     from shared.settings import ServiceSettings
     from shared.xml import load_ivi_schema
 
     settings = ServiceSettings()
-    anchors = trust_anchors(args.cert)
-    if not anchors:
-        from cryptography import x509
-
-        from deploy.local.services import seal_paths
-
-        _key, cert = seal_paths(settings)
-        if not cert.is_file():
-            raise CommandError(
-                "no trust anchor: give --cert (the seal certificate or its CA) or set COC_TRUST_DIR"
-            )
-        print(
-            f"trusting the local stack's development seal {cert} (give --cert for another)", file=sys.stderr
-        )
-        anchors = x509.load_pem_x509_certificates(cert.read_bytes())
+    anchors = audit_anchors(cert, settings)
     schema = load_ivi_schema(xsd_path())
-    summary, seconds = asyncio.run(audit(settings, schema, anchors))
-    rate = summary.certificates / seconds if seconds else 0.0
-    if args.json:
-        print(
-            json.dumps(
-                {
-                    "certificates": summary.certificates,
-                    "vins": summary.vins,
-                    "seconds": round(seconds, 2),
-                    "per_second": round(rate, 1),
-                    "breaks": [b.__dict__ for b in summary.breaks],
-                },
-                indent=2,
-            )
+    summary, seconds = asyncio.run(audit_archive(settings, schema, anchors))
+    if as_json:
+        from cli.output import show_json
+
+        rate = summary.certificates / seconds if seconds else 0.0
+        show_json(
+            {
+                "certificates": summary.certificates,
+                "vins": summary.vins,
+                "seconds": round(seconds, 2),
+                "per_second": round(rate, 1),
+                "breaks": [b.__dict__ for b in summary.breaks],
+            }
         )
     else:
-        for found in summary.breaks[:BREAKS_SHOWN]:
-            print(f"BROKEN {found.vin}{' ' + found.record_id if found.record_id else ''}: {found.what}")
-        if len(summary.breaks) > BREAKS_SHOWN:
-            print(f"… and {len(summary.breaks) - BREAKS_SHOWN:,} more breaks (--json lists every one)")
-        kinds = Counter(kind_of(found.what) for found in summary.breaks)
-        for kind, count in kinds.most_common():
-            print(f"{count:>10,}  {kind}")
-        print(f"{'certificates checked':<24}{summary.certificates:>12,}")
-        print(f"{'vehicles (chains)':<24}{summary.vins:>12,}")
-        print(f"{'breaks':<24}{len(summary.breaks):>12,}")
-        print(f"{'vehicles with a break':<24}{len(summary.broken_vins()):>12,}")
-        print(f"{'seconds':<24}{seconds:>12.1f}")
-        print(f"{'certificates / second':<24}{rate:>12.0f}")
-    return 1 if summary.breaks else 0
+        show_audit(summary, seconds)
+    return FAILED if summary.breaks else 0
 
 
-async def audit(settings: Any, schema: Any, anchors: list[Any]) -> tuple[Any, float]:
+def audit_anchors(cert: Path | None, settings: Any) -> list[Any]:
+    """``--cert`` and COC_TRUST_DIR's certificates, else the local stack's development seal."""
+    from cli.workbench import trust_anchors
+
+    anchors = trust_anchors(cert)
+    if anchors:
+        return anchors
+    from cryptography import x509
+
+    from deploy.local.services import seal_paths
+
+    _key, stack_cert = seal_paths(settings)
+    if not stack_cert.is_file():
+        raise BadInput("no trust anchor: give --cert (the seal certificate or its CA) or set COC_TRUST_DIR")
+    print(
+        f"trusting the local stack's development seal {stack_cert} (give --cert for another)", file=sys.stderr
+    )
+    return x509.load_pem_x509_certificates(stack_cert.read_bytes())
+
+
+def show_audit(summary: Summary, seconds: float) -> None:
+    """The first breaks, then how many of each kind, then the totals."""
+    from cli.output import rows, show, table
+
+    for found in summary.breaks[:BREAKS_SHOWN]:
+        print(f"BROKEN {found.vin}{' ' + found.record_id if found.record_id else ''}: {found.what}")
+    if len(summary.breaks) > BREAKS_SHOWN:
+        print(f"… and {len(summary.breaks) - BREAKS_SHOWN:,} more breaks (--json lists every one)")
+    kinds = Counter(kind_of(found.what) for found in summary.breaks)
+    if kinds:
+        counted = ((f"{count:,}", kind) for kind, count in kinds.most_common())
+        show(rows(table("breaks", "kind", right=("breaks",), show_header=False), counted))
+    rate = summary.certificates / seconds if seconds else 0.0
+    totals = [
+        ("certificates checked", f"{summary.certificates:,}"),
+        ("vehicles (chains)", f"{summary.vins:,}"),
+        ("breaks", f"{len(summary.breaks):,}"),
+        ("vehicles with a break", f"{len(summary.broken_vins()):,}"),
+        ("seconds", f"{seconds:.1f}"),
+        ("certificates / second", f"{rate:.0f}"),
+    ]
+    show(rows(table("total", "value", right=("value",), show_header=False), totals))
+
+
+async def audit_archive(settings: Any, schema: Any, anchors: list[Any]) -> tuple[Summary, float]:
     """Stream the archive through the auditor: every certificate, then every chain."""
-    from cli.client import progress
+    from cli.progress import Progress
     from services.archive.adapters.store import APPROVALS, COLLECTION, HEADS
     from services.archive.audit import Auditor, Summary
     from services.archive.evidence import approval_sha256_of
@@ -158,17 +174,15 @@ async def audit(settings: Any, schema: Any, anchors: list[Any]) -> tuple[Any, fl
         total = await db[COLLECTION].count_documents({})
         auditor = Auditor(schema, anchors, approvals.get)
         summary = Summary()
-        began = last = time.monotonic()
-        async for row in db[COLLECTION].find({}, batch_size=200):
-            summary.breaks.extend(auditor.certificate(row))
-            summary.certificates += 1
-            if time.monotonic() - last >= 1.0:
-                last = time.monotonic()
-                progress(summary.certificates, max(total, summary.certificates), "audited")
+        began = time.monotonic()
+        with Progress("audited", every=1.0) as shown:
+            async for row in db[COLLECTION].find({}, batch_size=200):
+                summary.breaks.extend(auditor.certificate(row))
+                summary.certificates += 1
+                shown(summary.certificates, max(total, summary.certificates))
+            shown(summary.certificates, summary.certificates)
         summary.breaks.extend(auditor.chains(heads))
         summary.vins = len(set(auditor.links) | set(heads))
-        seconds = time.monotonic() - began
-        progress(summary.certificates, max(total, summary.certificates), "audited")
-        return summary, seconds
+        return summary, time.monotonic() - began
     finally:
         await client.close()

@@ -1,74 +1,58 @@
 """Commands that talk to a running pipeline: publish, status, readiness, export, and docs.
 
 They find the service addresses in settings and the bearer tokens the local
-stack generated (``<state_dir>/tokens.env``), so a user copies nothing.
+stack generated (``<state_dir>/tokens.env``), so a user copies nothing. httpx,
+the settings and the tokens are loaded inside the commands.
 """
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import json
 import os
-import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
+import click
 
-from cli.main import CommandError, short
-from shared.auth import Role, load_tokens
-from shared.settings import ServiceSettings
+from cli.errors import EXIT_STATUS, CommandError, short
+from cli.inputs import read_bytes, utf8, write_file
+from cli.progress import Progress
+
+if TYPE_CHECKING:
+    import httpx
+
+    from shared.auth import Role
+    from shared.settings import ServiceSettings
 
 CHUNK = 200
 WIDTH = 100  # the readiness table fits a terminal this wide
 OWNERS = ("type-approval", "production", "compliance", "integration")
+json_option = click.option("--json", "as_json", is_flag=True, help="the answer as JSON")
 
 
-def register(subparsers: Any) -> None:
-    publish = subparsers.add_parser("publish", help="send approvals or builds to the pipeline")
-    publish.add_argument("kind", choices=("approvals", "builds"))
-    publish.add_argument("file", type=Path, help="approvals.json (a list) or builds.jsonl (one a line)")
-    publish.add_argument(
-        "--kafka", action="store_true", help="builds: publish straight to coc.builds.v1 as an MES does"
-    )
-    publish.set_defaults(func=run_publish)
-
-    status = subparsers.add_parser("status", help="where one vehicle stands")
-    status.add_argument("vin")
-    status.add_argument("--json", action="store_true")
-    status.set_defaults(func=run_status)
-
-    readiness = subparsers.add_parser("readiness", help="counts per state and vehicle group, open findings")
-    readiness.add_argument("--json", action="store_true")
-    readiness.set_defaults(func=run_readiness)
-
-    export = subparsers.add_parser("export", help="a vehicle's signed certificate, exactly as archived")
-    export.add_argument("vin")
-    export.add_argument("--revision", type=int)
-    export.add_argument("--out", type=Path, required=True)
-    export.set_defaults(func=run_export)
-
-    docs = subparsers.add_parser("docs", help="the AsyncAPI document of every topic, from the code")
-    docs.add_argument(
-        "--out",
-        default="out/asyncapi.json",
-        help="output file, or - for standard output (default: out/asyncapi.json)",
-    )
-    docs.set_defaults(func=run_docs)
+def register(coc: click.Group) -> None:
+    for command in (publish, status, readiness, export, docs):
+        coc.add_command(command)
 
 
 class Client:
     """HTTP to the services with the right bearer token, errors turned into one-line messages."""
 
     def __init__(self, settings: ServiceSettings | None = None) -> None:
+        from shared.auth import load_tokens
+        from shared.settings import ServiceSettings
+
         self.settings = settings or ServiceSettings()
         self.tokens = load_tokens(self.settings, dict(os.environ))
-        self.http = httpx.Client(timeout=60)
+        self.http = http_client()
 
     def call(
         self, method: str, url: str, role: Role, headers: dict[str, str] | None = None, **kwargs: Any
     ) -> httpx.Response:
+        import httpx
+
+        from shared.auth import Role
+
         token = self.tokens.get(role) or self.tokens.get(Role.VIEWER)
         if token is None:
             raise CommandError(f"no token for {role.value}: set COC_TOKEN_{role.name} or run `coc stack up`")
@@ -84,6 +68,12 @@ class Client:
         return response
 
 
+def http_client() -> httpx.Client:
+    import httpx
+
+    return httpx.Client(timeout=60)
+
+
 def detail(response: httpx.Response) -> str:
     try:
         body = response.json()
@@ -92,49 +82,46 @@ def detail(response: httpx.Response) -> str:
     return json.dumps(body.get("detail", body))[:2000]
 
 
-def progress(done: int, total: int, what: str) -> None:
-    """``what: done/total`` on standard error: redrawn in place on a terminal, a line each otherwise."""
-    if sys.stderr.isatty():
-        end = "\n" if done >= total else ""
-        print(f"\r{what}: {done}/{total}", end=end, file=sys.stderr, flush=True)
-    else:
-        print(f"{what}: {done}/{total}", file=sys.stderr, flush=True)
+@click.command(epilog=EXIT_STATUS)
+@click.argument("kind", type=click.Choice(("approvals", "builds")))
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--kafka", is_flag=True, help="builds: publish straight to coc.builds.v1 as an MES does")
+def publish(kind: str, file: Path, kafka: bool) -> None:
+    """Send approvals or builds to the pipeline, as the type-approval team or the MES would.
 
+    FILE is approvals.json (a list) or builds.jsonl (one build a line). A file
+    too large or not UTF-8 is refused before any of it is sent.
+    """
+    from shared.auth import Role
 
-def run_publish(args: argparse.Namespace) -> int:
-    """Send a file as the team or the MES would; a file too large or not UTF-8 is refused before any is sent."""
-    from cli.workbench import read_bytes, utf8
-
-    data = read_bytes(args.file)
-    if args.kind == "approvals":
-        return publish_approvals(utf8(data, str(args.file)))
+    data = read_bytes(file)
+    if kind == "approvals":
+        accepted = post_approvals(Client(), utf8(data, str(file)).encode())
+        print(f"{accepted} approvals published")
+        return
     numbered = enumerate(data.splitlines(), start=1)
-    lines = [line for number, raw in numbered if (line := utf8(raw, f"{args.file} line {number}")).strip()]
-    if args.kafka:
-        publish_lines_to_kafka(lines, ServiceSettings())
-        return 0
+    lines = [line for number, raw in numbered if (line := utf8(raw, f"{file} line {number}")).strip()]
+    if kafka:
+        publish_lines_to_kafka(lines)
+        return
     client = Client()
-    for start in range(0, len(lines), CHUNK):
-        body = "\n".join(lines[start : start + CHUNK]).encode()
-        client.call(
-            "POST",
-            f"{client.settings.intake_url}/v1/builds",
-            Role.MES,
-            content=body,
-            headers={"Content-Type": "application/x-ndjson"},
-        )
-        progress(min(start + CHUNK, len(lines)), len(lines), "builds published")
-    return 0
-
-
-def publish_approvals(text: str) -> int:
-    accepted = post_approvals(Client(), text.encode())
-    print(f"{accepted} approvals published")
-    return 0
+    with Progress("builds published") as shown:
+        for start in range(0, len(lines), CHUNK):
+            body = "\n".join(lines[start : start + CHUNK]).encode()
+            client.call(
+                "POST",
+                f"{client.settings.intake_url}/v1/builds",
+                Role.MES,
+                content=body,
+                headers={"Content-Type": "application/x-ndjson"},
+            )
+            shown(min(start + CHUNK, len(lines)), len(lines))
 
 
 def post_approvals(client: Client, body: bytes) -> int:
     """Approvals (a JSON list) to intake as the type-approval team posts them; how many it accepted."""
+    from shared.auth import Role
+
     response = client.call(
         "POST",
         f"{client.settings.intake_url}/v1/approvals",
@@ -145,26 +132,32 @@ def post_approvals(client: Client, body: bytes) -> int:
     return len(response.json()["accepted"])
 
 
-def publish_lines_to_kafka(lines: list[str], settings: ServiceSettings) -> None:
+def publish_lines_to_kafka(lines: list[str]) -> None:
     """One message per line, key = VIN, exactly what a factory MES would send."""
-    from devkit.mes import Message, publish
+    import asyncio
+
+    from devkit.mes import Message
+    from devkit.mes import publish as publish_messages
+    from shared.settings import ServiceSettings
 
     messages = [Message.of_line(line) for line in lines]
-    asyncio.run(
-        publish(
-            settings.kafka_bootstrap,
-            messages,
-            lambda done, total: progress(done, total, "builds published to Kafka"),
-        )
-    )
+    with Progress("builds published to Kafka") as shown:
+        asyncio.run(publish_messages(ServiceSettings().kafka_bootstrap, messages, shown))
 
 
-def run_status(args: argparse.Namespace) -> int:
+@click.command(epilog=EXIT_STATUS)
+@click.argument("vin")
+@json_option
+def status(vin: str, as_json: bool) -> None:
+    """Where one vehicle stands: its state, delivery, findings and timeline."""
+    from cli.output import show_json
+    from shared.auth import Role
+
     client = Client()
-    record = client.call("GET", f"{client.settings.status_url}/v1/records/{args.vin}", Role.VIEWER).json()
-    if args.json:
-        print(json.dumps(record, indent=2, default=str))
-        return 0
+    record = client.call("GET", f"{client.settings.status_url}/v1/records/{vin}", Role.VIEWER).json()
+    if as_json:
+        show_json(record)
+        return
     print(f"{record['vin']}  revision {record['revision']}  {record['state']}  (stage {record['stage']})")
     delivery = record.get("delivery")
     if delivery:
@@ -177,22 +170,28 @@ def run_status(args: argparse.Namespace) -> int:
     for event in record.get("timeline", []):
         reason = f"  {short(str(event['reason']), 120)}" if event.get("reason") else ""
         print(f"  {event['time']}  {event['stage']:10} {event['state']}{reason}")
-    return 0
 
 
-def run_readiness(args: argparse.Namespace) -> int:
+@click.command(epilog=EXIT_STATUS)
+@json_option
+def readiness(as_json: bool) -> None:
+    """Vehicles per state and vehicle group, and the open findings each team must act on."""
+    from cli.output import show_json
+    from shared.auth import Role
+
     client = Client()
-    readiness = client.call("GET", f"{client.settings.status_url}/v1/readiness", Role.VIEWER).json()
+    counts = client.call("GET", f"{client.settings.status_url}/v1/readiness", Role.VIEWER).json()
     worklists = {owner: oldest_waiting(client, owner) for owner in OWNERS}
-    if args.json:
-        print(json.dumps({"readiness": readiness, "worklists": worklists}, indent=2, default=str))
-        return 0
-    print(readiness_table(readiness, worklists))
-    return 0
+    if as_json:
+        show_json({"readiness": counts, "worklists": worklists})
+        return
+    print(readiness_table(counts, worklists))
 
 
 def oldest_waiting(client: Client, owner: str, pages: int = 5, size: int = 200) -> dict[str, Any]:
     """The oldest records waiting for ``owner`` (up to ``pages`` pages) and how many wait in all."""
+    from shared.auth import Role
+
     items: list[dict[str, Any]] = []
     total = 0
     for page in range(1, pages + 1):
@@ -207,47 +206,51 @@ def oldest_waiting(client: Client, owner: str, pages: int = 5, size: int = 200) 
     return {"owner": owner, "items": items, "total": total}
 
 
-def readiness_table(readiness: dict[str, Any], worklists: dict[str, Any]) -> str:
+def readiness_table(counts: dict[str, Any], worklists: dict[str, Any]) -> str:
     """Vehicles per state (rows, only states that occur) and vehicle group; open findings per team.
 
     At most WIDTH columns: groups that do not fit are summed in a column ``+N more``,
     finding codes that do not fit are counted as ``+N more``.
     """
-    states = [state for state, n in readiness["by_state"].items() if n]
-    groups = sorted(readiness["by_group"], key=lambda g: -sum(readiness["by_group"][g].values()))
-    name_width = max([len(s) for s in states] + [5]) + 2
-    columns: list[tuple[str, dict[str, int]]] = [("all", readiness["by_state"])]
-    used = name_width + 8
-    for number, group in enumerate(groups):
-        width = max(len(group), 5) + 2
-        rest = groups[number:]
-        if used + width + (12 if len(rest) > 1 else 0) > WIDTH:
-            others: dict[str, int] = {}
-            for name in rest:
-                for state, n in readiness["by_group"][name].items():
-                    others[state] = others.get(state, 0) + n
-            columns.append((f"+{len(rest)} more", others))
-            break
-        columns.append((group, readiness["by_group"][group]))
-        used += width
-    widths = [max(len(title), 5) + 2 for title, _ in columns]
-    lines = [f"{readiness['total']} vehicles, per state and vehicle group", ""]
-    if readiness.get("events_behind"):
-        lines[1:1] = [f"catching up: {readiness['events_behind']:,} status events not counted yet"]
-    lines.append(
-        f"{'state':{name_width}}" + "".join(f"{t:>{w}}" for (t, _), w in zip(columns, widths, strict=True))
+    from cli.output import render, rows, table
+
+    states = [state for state, n in counts["by_state"].items() if n]
+    columns = group_columns(counts, name_width=max([len(s) for s in states] + [5]) + 2)
+    titles = [title for title, _ in columns]
+    grid = rows(
+        table("state", *titles, right=titles),
+        ([state, *(column.get(state, 0) for _, column in columns)] for state in states),
     )
-    for state in states:
-        cells = "".join(
-            f"{counts.get(state, 0):>{w}}" for (_, counts), w in zip(columns, widths, strict=True)
-        )
-        lines.append(f"{state:{name_width}}" + cells)
-    lines.append("")
+    lines = [f"{counts['total']} vehicles, per state and vehicle group", ""]
+    if counts.get("events_behind"):
+        lines[1:1] = [f"catching up: {counts['events_behind']:,} status events not counted yet"]
+    lines += [render(grid, WIDTH), ""]
     for owner, worklist in worklists.items():
         items = worklist.get("items", worklist) if isinstance(worklist, dict) else worklist
         total = worklist.get("total", len(items)) if isinstance(worklist, dict) else len(items)
         lines.append(worklist_line(owner, items, total))
     return "\n".join(lines)
+
+
+def group_columns(counts: dict[str, Any], name_width: int) -> list[tuple[str, dict[str, int]]]:
+    """``all``, then the vehicle groups, largest first, as many as fit in WIDTH; the rest summed."""
+    by_group: dict[str, dict[str, int]] = counts["by_group"]
+    groups = sorted(by_group, key=lambda g: -sum(by_group[g].values()))
+    columns: list[tuple[str, dict[str, int]]] = [("all", counts["by_state"])]
+    used = name_width + 8
+    for number, group in enumerate(groups):
+        width = max(len(group), len(str(max(by_group[group].values(), default=0))), 5) + 2
+        rest = groups[number:]
+        if used + width + (12 if len(rest) > 1 else 0) > WIDTH:
+            others: dict[str, int] = {}
+            for name in rest:
+                for state, n in by_group[name].items():
+                    others[state] = others.get(state, 0) + n
+            columns.append((f"+{len(rest)} more", others))
+            break
+        columns.append((group, by_group[group]))
+        used += width
+    return columns
 
 
 def worklist_line(owner: str, items: list[dict[str, Any]], total: int | None = None) -> str:
@@ -274,29 +277,33 @@ def worklist_line(owner: str, items: list[dict[str, Any]], total: int | None = N
     return line.rstrip()
 
 
-def run_export(args: argparse.Namespace) -> int:
+@click.command(epilog=EXIT_STATUS)
+@click.argument("vin")
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="the file to write it to")
+@click.option("--revision", type=int, help="one revision (default: the current one)")
+def export(vin: str, out: Path, revision: int | None) -> None:
+    """A vehicle's signed certificate, exactly as archived."""
+    from shared.auth import Role
+
     client = Client()
-    suffix = f"/{args.revision}" if args.revision else ""
-    response = client.call(
-        "GET", f"{client.settings.archive_url}/v1/certificates/{args.vin}{suffix}", Role.VIEWER
-    )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_bytes(response.content)
+    suffix = f"/{revision}" if revision else ""
+    response = client.call("GET", f"{client.settings.archive_url}/v1/certificates/{vin}{suffix}", Role.VIEWER)
+    write_file(out, response.content)
     print(
-        f"wrote {args.out} (revision {response.headers.get('X-Coc-Revision')}, sha256 {response.headers.get('X-Coc-Sha256')})"
+        f"wrote {out} (revision {response.headers.get('X-Coc-Revision')}, "
+        f"sha256 {response.headers.get('X-Coc-Sha256')})"
     )
-    return 0
 
 
-def run_docs(args: argparse.Namespace) -> int:
-    from cli.service import asyncapi_document
+@click.command(epilog=EXIT_STATUS)
+@click.option("--out", default="out/asyncapi.json", help="output file, or - for standard output")
+def docs(out: str) -> None:
+    """The AsyncAPI document of every topic, from the code."""
+    from services.launch import asyncapi_document
 
     text = json.dumps(asyncapi_document(), indent=2, sort_keys=True)
-    if args.out == "-":
+    if out == "-":
         print(text)
-        return 0
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text + "\n")
+        return
+    write_file(Path(out), (text + "\n").encode())
     print(f"wrote {out}")
-    return 0

@@ -9,66 +9,75 @@ folder of signed certificates, each verified.
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import json
 import os
-import random
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cli.main import CommandError
-from deploy.local.settings import StackSettings
+import click
 
-DEFAULT_OUT = "out/demo-<date>-<time>"
+from cli.errors import FAILED, CommandError
+
+if TYPE_CHECKING:
+    from deploy.local.settings import StackSettings
+
+DEFAULT_OUT = "out/demo-DATE-TIME"
 
 
-def register(subparsers: Any) -> None:
-    demo = subparsers.add_parser(
-        "demo",
-        help="the whole pipeline on sample data, on the local stack",
-        description="Start the local stack (Kafka, FerretDB, the eight services), publish sample "
-        "approvals and builds, wait until the pipeline is at rest, print the readiness of these "
-        "vehicles and export their signed certificates, each verified. The stack keeps running.",
-    )
-    demo.add_argument("--vehicles", type=int, default=300, help="sample builds to publish (default 300)")
-    demo.add_argument(
-        "--seed", type=int, help="seed of the sample data (default: a new one, so each run has new vehicles)"
-    )
-    demo.add_argument(
-        "--out",
-        type=Path,
-        help=f"folder for samples/ and certificates/ (default: {DEFAULT_OUT}, a new one each run)",
-    )
-    demo.add_argument("--timeout", type=float, default=600, help="seconds to wait for the pipeline to rest")
-    demo.set_defaults(func=run_demo)
+def register(coc: click.Group) -> None:
+    coc.add_command(demo)
 
 
 def say(line: str) -> None:
     print(line, flush=True)
 
 
-def run_demo(args: argparse.Namespace) -> int:
+@click.command(
+    epilog="Exit status: 0 every exported certificate verified, 1 the stack or the pipeline failed "
+    "(or a certificate did not verify), 2 bad command line."
+)
+@click.option("--vehicles", type=int, default=300, help="sample builds to publish")
+@click.option(
+    "--seed", type=int, help="seed of the sample data (default: a new one, so each run has new vehicles)"
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    help=f"folder for samples/ and certificates/ (default: {DEFAULT_OUT}, a new one each run)",
+)
+@click.option("--timeout", type=float, default=600, help="seconds to wait for the pipeline to rest")
+def demo(vehicles: int, seed: int | None, out: Path | None, timeout: float) -> int:
+    """The whole pipeline on sample data, on the local stack.
+
+    Starts the local stack (Kafka, FerretDB, the eight services), publishes sample
+    approvals and builds, waits until the pipeline is at rest, prints the readiness
+    of these vehicles and exports their signed certificates, each verified. The
+    stack keeps running.
+    """
+    import asyncio
+    import random
+
     from cli.client import OWNERS, Client, post_approvals, readiness_table
     from deploy.local import supervise
     from deploy.local.layout import StackError
     from deploy.local.services import service_specs
+    from deploy.local.settings import StackSettings
     from devkit.samples import generate, write
     from devkit.watch import NotSettled, readiness_of, worklists_of
     from shared.auth import Role
 
     settings = StackSettings()
-    out = args.out or Path("out") / f"demo-{time.strftime('%Y%m%d-%H%M%S')}"
+    out = out or Path("out") / f"demo-{time.strftime('%Y%m%d-%H%M%S')}"
     say("== 1. the local stack")
     try:
         supervise.up(settings, extra_specs=service_specs(settings), out=say)
     except StackError as exc:
         raise CommandError(str(exc)) from None
 
-    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1 << 30)
-    say(f"\n== 2. sample data ({args.vehicles} vehicles, seed {seed}) into {out}/samples")
-    samples = generate(args.vehicles, seed, 0.2)
+    seed = seed if seed is not None else random.SystemRandom().randrange(1 << 30)
+    say(f"\n== 2. sample data ({vehicles} vehicles, seed {seed}) into {out}/samples")
+    samples = generate(vehicles, seed, 0.2)
     write(samples, out / "samples")
     expected = {b.vin: b.revision for b in samples.builds}
 
@@ -77,7 +86,7 @@ def run_demo(args: argparse.Namespace) -> int:
     post_approvals(client, json.dumps([a.model_dump(mode="json") for a in samples.approvals]).encode())
     say(f"{len(samples.approvals)} approvals published")
     try:
-        settled, took = asyncio.run(publish_and_watch(settings, samples.builds, expected, args.timeout))
+        settled, took = asyncio.run(publish_and_watch(settings, samples.builds, expected, timeout))
     except NotSettled as exc:
         raise CommandError(f"{exc}\nsee `coc stack status` and {settings.state_dir}/logs") from None
     say(f"at rest {took:.1f}s after the first publish")
@@ -104,7 +113,7 @@ def run_demo(args: argparse.Namespace) -> int:
     say(
         f"(kept in {settings.state_dir / 'demo-users.txt'}; add people with `coc users add NAME --role ROLE`)"
     )
-    return 0 if exported == verified else 1
+    return 0 if exported == verified else FAILED
 
 
 async def demo_users(settings: StackSettings) -> list[Any]:
@@ -131,7 +140,8 @@ async def publish_and_watch(
     """
     import httpx
 
-    from devkit.mes import progress_lines, publish_builds
+    from cli.progress import Progress
+    from devkit.mes import publish_builds
     from devkit.watch import settle, watching
     from shared.auth import Role, load_tokens
 
@@ -149,7 +159,8 @@ async def publish_and_watch(
                 found[vin] = response.json() if response.status_code == 200 else None
             return found
 
-        await publish_builds(settings.kafka_bootstrap, builds, progress_lines(say, "builds published"))
+        with Progress("builds published") as shown:
+            await publish_builds(settings.kafka_bootstrap, builds, shown)
         say("\n== 4. waiting for the pipeline to rest")
         settled = await settle(watch, expected, timeout, records, out=say)
         return settled, time.monotonic() - began

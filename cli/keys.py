@@ -6,43 +6,45 @@ The heavy modules (cryptography) are imported inside the command, so building th
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
-from typing import Any
 
-from cli.main import CommandError
+import click
 
-ALGORITHM_CHOICES = ("rsa-2048", "ecdsa-p256")  # the same as devkit.keys.ALGORITHMS
+from cli.errors import EXIT_STATUS, BadInput
 
-
-def register(subparsers: Any) -> None:
-    keys = subparsers.add_parser("keys", help="seal keys")
-    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
-    dev = keys_sub.add_parser(
-        "dev", help="write a development seal key (seal.key) and self-signed certificate (seal.crt)"
-    )
-    dev.add_argument(
-        "--out",
-        type=Path,
-        default=Path("out/keys"),
-        help="folder for seal.key and seal.crt (default: out/keys)",
-    )
-    dev.add_argument(
-        "--algorithm", choices=ALGORITHM_CHOICES, default="rsa-2048", help="key type (default rsa-2048)"
-    )
-    dev.add_argument("--force", action="store_true", help="replace existing seal.key and seal.crt")
-    dev.set_defaults(func=keys_dev)
+ALGORITHM_CHOICES = ("rsa-2048", "ecdsa-p256")  # devkit.keys.ALGORITHMS (a unit test holds them equal)
 
 
-def keys_dev(args: argparse.Namespace) -> int:
+def register(coc: click.Group) -> None:
+    coc.add_command(keys)
+
+
+@click.group(help="Seal keys.")
+def keys() -> None:
+    pass
+
+
+@keys.command(epilog=EXIT_STATUS)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=Path("out/keys"),
+    help="folder for seal.key and seal.crt",
+)
+@click.option("--algorithm", type=click.Choice(ALGORITHM_CHOICES), default="rsa-2048", help="key type")
+@click.option("--force", is_flag=True, help="replace existing seal.key and seal.crt")
+def dev(out: Path, algorithm: str, force: bool) -> None:
+    """Write a development seal key (seal.key) and self-signed certificate (seal.crt).
+
+    A development seal only: never use it for certificates that leave this machine.
+    """
     from devkit.keys import CERT_FILE, KEY_FILE, write_dev_seal
     from services.signing.seal import SigningError, certificate_fingerprint
 
     try:
-        seal = write_dev_seal(args.out, algorithm=args.algorithm, force=args.force)
+        seal = write_dev_seal(out, algorithm=algorithm, force=force)
     except (SigningError, OSError) as exc:
-        raise CommandError(str(exc)) from exc
-    print(f"wrote {args.out / KEY_FILE} (mode 0600) and {args.out / CERT_FILE}")
+        raise BadInput(str(exc)) from exc
+    print(f"wrote {out / KEY_FILE} (mode 0600) and {out / CERT_FILE}")
     print(f"certificate sha256 {certificate_fingerprint(seal.certificate)}")
     print("development seal only: never use it for certificates that leave this machine")
-    return 0

@@ -1,68 +1,74 @@
-"""The ``coc`` command: one entry point, one module per command group.
+"""The ``coc`` command: one entry point, one module per command group, on Click.
 
-Each group's module has ``register(subparsers)`` and sets ``func`` on its parsers;
-a ``func`` takes the parsed namespace and returns the exit status. The modules load
-their heavy libraries (lxml, the services, the Kafka client) inside the commands,
-so ``coc stack up`` stays quick to start.
+Each group's module has ``register(group)``, which adds its commands; the help
+of a command is its function's docstring, its exit statuses the epilog. The
+modules import only Click at the top and load everything else (pydantic, httpx,
+lxml, Kafka's client, Rich) inside the commands, so ``coc --help`` and
+``coc CMD --help`` start in a fraction of a second (``python -m bench.cli``).
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from typing import Any
 
-MAX_ERROR_CHARS = 1_000  # an error line quotes at most this much (a 10 MB field stays in its file)
+import click
+
+from cli import archive, client, demo, keys, policy, samples, service, stack, users, workbench
+from cli.errors import FAILED, CommandError, short
+
+GROUPS = (stack, keys, samples, workbench, service, client, archive, demo, policy, users)
+CLOSED_PIPE = 141  # as a shell reports a process ended by SIGPIPE
+INTERRUPTED = 130  # as a shell reports a process ended by SIGINT
 
 
-class CommandError(Exception):
-    """A user-facing failure: printed as one line, exit status 2, never a traceback."""
+class Coc(click.Group):
+    """The top group; it ends a command whose reader went away (`coc ... | head`) quietly."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError:
+            # Nothing more reaches the closed pipe, not even the flush at the interpreter's exit.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            ctx.exit(CLOSED_PIPE)
 
 
-def build_parser(command: str | None = None) -> argparse.ArgumentParser:
-    """The whole command line; with ``command="service"`` only that group's (see ``main``)."""
-    # Imported here, not at the top: the groups import CommandError from this module.
-    from cli import service
-
-    parser = argparse.ArgumentParser(prog="coc", description="eCoC pipeline command line")
-    subparsers = parser.add_subparsers(dest="command", required=True)
-    if command == "service":
-        service.register(subparsers)
-        return parser
-    from cli import archive, client, demo, keys, policy, samples, stack, users, workbench
-
-    for group in (stack, keys, workbench, samples, service, client, archive, demo, policy, users):
-        group.register(subparsers)
-    return parser
+def build() -> click.Group:
+    """The whole command line."""
+    coc = Coc(
+        "coc",
+        help="The eCoC pipeline from the command line: the local stack, one vehicle's certificate, "
+        "the running pipeline.",
+        epilog="Exit status of every command: 0 done; 1 failed (check, verify and audit: problems "
+        "found); 2 bad command line or input. COC_DEBUG=1 shows the traceback of an unexpected error.",
+        context_settings={"help_option_names": ["-h", "--help"], "show_default": True},
+    )
+    for group in GROUPS:
+        group.register(coc)
+    return coc
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command line; its exit status. No command ever shows a traceback."""
     words = list(sys.argv[1:] if argv is None else argv)
-    # A service process (`python -m cli service NAME`, as the stack starts them) loads no other
-    # command group: their modules and what they import cost each service 5-6 MB resident.
-    args = build_parser(words[0] if words[:1] == ["service"] else None).parse_args(words)
-    func: Callable[[argparse.Namespace], int] = args.func
+    command = next((word for word in words if not word.startswith("-")), "")
     try:
-        return func(args)
+        status = build().main(args=words, prog_name="coc", standalone_mode=False)
+    except click.ClickException as exc:  # a mistake on the command line: usage and the mistake
+        exc.show()
+        return exc.exit_code
+    except click.Abort as exc:
+        return INTERRUPTED if isinstance(exc.__cause__, KeyboardInterrupt) else FAILED
     except CommandError as exc:
-        print(f"coc {args.command}: {short(str(exc))}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
-    except BrokenPipeError:
-        # The reader went away (`coc ... | head`): stop quietly, as other tools do.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        return 141
-    except Exception as exc:  # the last net: a user never sees a traceback (COC_DEBUG=1 shows it)
+        print(f"coc {command}: {short(str(exc))}", file=sys.stderr)
+        return exc.exit_code
+    except Exception as exc:  # the last net (COC_DEBUG=1 shows the traceback)
         if os.environ.get("COC_DEBUG"):
             raise
-        print(f"coc {args.command}: failed: {type(exc).__name__}: {short(str(exc))}", file=sys.stderr)
-        return 70
-
-
-def short(text: str, limit: int = MAX_ERROR_CHARS) -> str:
-    """One line, at most ``limit`` characters."""
-    line = " ".join(text.split())
-    return line if len(line) <= limit else line[: limit - 1] + "…"
+        print(f"coc {command}: failed: {type(exc).__name__}: {short(str(exc))}", file=sys.stderr)
+        return FAILED
+    return status if isinstance(status, int) else 0

@@ -8,60 +8,73 @@ effect without a restart, and a released group's held records move on.
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import logging
-from typing import Any
+from typing import TYPE_CHECKING
 
-from cli.main import CommandError
-from shared.contracts.policies import PolicyChange, ReleasePolicy
-from shared.settings import CocSettings
+import click
+
+from cli.errors import EXIT_STATUS, BadInput, CommandError
+
+if TYPE_CHECKING:
+    from shared.contracts.policies import PolicyChange
+    from shared.settings import CocSettings
 
 SEND_TIMEOUT_MS = 15_000
+POLICIES = (
+    "auto",
+    "review",
+    "hold",
+)  # shared.contracts.policies.ReleasePolicy (a unit test holds them equal)
 
 
 def quiet_kafka_client() -> None:
     """The Kafka client logs each failed connection; the command says it once, as its error."""
+    import logging
+
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
 
 
-def register(subparsers: Any) -> None:
-    policy = subparsers.add_parser("policy", help="release policy per vehicle group (auto, review, hold)")
-    actions = policy.add_subparsers(dest="action", required=True)
-
-    change = actions.add_parser("set", help="set a vehicle group's release policy")
-    change.add_argument("group", help="vehicle group, e.g. CHR")
-    change.add_argument("policy", choices=[p.value for p in ReleasePolicy])
-    change.add_argument("--by", required=True, help="name of the person who sets it")
-    change.add_argument("--comment", help="why")
-    change.set_defaults(func=run_set)
-
-    listing = actions.add_parser("list", help="the policies set on coc.policies.v1, newest per group")
-    listing.set_defaults(func=run_list)
+def register(coc: click.Group) -> None:
+    coc.add_command(policy)
 
 
-def run_set(args: argparse.Namespace) -> int:
+@click.group(help="Release policy per vehicle group: auto, review or hold.")
+def policy() -> None:
+    pass
+
+
+@policy.command("set", epilog=EXIT_STATUS)
+@click.argument("group")
+@click.argument("policy", type=click.Choice(POLICIES))
+@click.option("--by", required=True, help="name of the person who sets it")
+@click.option("--comment", help="why")
+def set_policy(group: str, policy: str, by: str, comment: str | None) -> None:
+    """Set a vehicle group's release policy, on coc.policies.v1.
+
+    auto: clean records go straight on; review: every record waits for a reviewer;
+    hold: the group is not yet released. Validation reads the topic at run time:
+    the change takes effect without a restart, and a released group's held
+    records move on.
+    """
+    import asyncio
+
     from pydantic import ValidationError
 
     from shared.contracts.events import now
+    from shared.contracts.policies import PolicyChange, ReleasePolicy
     from shared.kafka import describe
+    from shared.settings import CocSettings
 
     try:
         change = PolicyChange(
-            vehicle_group=args.group,
-            policy=ReleasePolicy(args.policy),
-            set_by=args.by,
-            set_at=now(),
-            comment=args.comment,
+            vehicle_group=group, policy=ReleasePolicy(policy), set_by=by, set_at=now(), comment=comment
         )
     except ValidationError as exc:
-        raise CommandError(describe(exc)) from None
+        raise BadInput(describe(exc)) from None
     quiet_kafka_client()
     asyncio.run(publish(CocSettings(), change))
     print(
         f"{change.vehicle_group}: {change.policy.value} (set by {change.set_by} at {change.set_at:%Y-%m-%d %H:%M:%S %Z})"
     )
-    return 0
 
 
 async def publish(settings: CocSettings, change: PolicyChange) -> None:
@@ -93,19 +106,33 @@ async def publish(settings: CocSettings, change: PolicyChange) -> None:
         await producer.stop()
 
 
-def run_list(_args: argparse.Namespace) -> int:
+@policy.command("list", epilog=EXIT_STATUS)
+@click.option("--json", "as_json", is_flag=True, help="the newest change per group as JSON")
+def list_policies(as_json: bool) -> None:
+    """The policies set on coc.policies.v1, the newest per group."""
+    import asyncio
+
+    from cli.output import rows, show, show_json, table
+    from shared.settings import CocSettings
+
     quiet_kafka_client()
     changes = asyncio.run(read_table(CocSettings()))
+    if as_json:
+        show_json({group: change.model_dump(mode="json") for group, change in sorted(changes.items())})
+        return
     if not changes:
         print("no release policy set on the topic: every group follows validation's settings")
-        return 0
-    width = max(len(group) for group in changes) + 2
-    for group, change in sorted(changes.items()):
-        line = (
-            f"{group:{width}}{change.policy.value:8}{change.set_by} at {change.set_at:%Y-%m-%d %H:%M:%S %Z}"
+        return
+    cells = (
+        (
+            group,
+            change.policy.value,
+            f"{change.set_by} at {change.set_at:%Y-%m-%d %H:%M:%S %Z}",
+            f"({change.comment})" if change.comment else "",
         )
-        print(f"{line}  ({change.comment})" if change.comment else line)
-    return 0
+        for group, change in sorted(changes.items())
+    )
+    show(rows(table("group", "policy", "set", "comment", show_header=False), cells))
 
 
 async def read_table(settings: CocSettings) -> dict[str, PolicyChange]:

@@ -6,54 +6,41 @@ which loads its client libraries only when probing, lives in ``deploy.local``.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import sys
 import time
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Iterator
+from dataclasses import asdict
+from typing import TYPE_CHECKING
 
-from cli.main import CommandError
-from deploy.local import supervise
-from deploy.local.install import install
-from deploy.local.layout import ProcessSpec, StackError
-from deploy.local.settings import StackSettings
+import click
 
-Command = Callable[[argparse.Namespace], int]
+from cli.errors import EXIT_STATUS, FAILED, CommandError
 
+if TYPE_CHECKING:
+    from deploy.local.layout import ProcessSpec
+    from deploy.local.settings import StackSettings
 
-def register(subparsers: Any) -> None:
-    """Add ``stack`` with its four subcommands."""
-    parser = subparsers.add_parser(
-        "stack",
-        help="the local stack: Kafka, FerretDB and the eight services as background processes (no docker)",
-        description="Local stack: Kafka (KRaft), FerretDB and the eight services (intake, validation, "
-        "render, signing, delivery, archive, status, workspace), with pids, logs and data under COC_STATE_DIR and "
-        "binaries under COC_CACHE_DIR. --infra: only Kafka and FerretDB.",
-    )
-    actions = parser.add_subparsers(dest="action", required=True)
-    commands: dict[str, tuple[Command, str]] = {
-        "install": (_install, "fetch Kafka's jars and build FerretDB once into the cache"),
-        "up": (
-            _up,
-            "install if needed, start Kafka, FerretDB and the eight services where not running, "
-            "wait until each answers",
-        ),
-        "down": (_down, "stop the processes `up` started, by their recorded pids"),
-        "status": (_status, "show each process, pid, address and health; exit 1 unless all healthy"),
-    }
-    for name, (func, help_text) in commands.items():
-        sub = actions.add_parser(name, help=help_text, description=help_text)
-        sub.set_defaults(func=func)
-        if name in ("up", "status"):
-            sub.add_argument(
-                "--infra", action="store_true", help="only Kafka and FerretDB, not the eight services"
-            )
+infra_option = click.option("--infra", is_flag=True, help="only Kafka and FerretDB, not the eight services")
 
 
-def _services(args: argparse.Namespace, settings: StackSettings) -> list[ProcessSpec]:
+def register(coc: click.Group) -> None:
+    coc.add_command(stack)
+
+
+@click.group()
+def stack() -> None:
+    """The local stack: Kafka (KRaft), FerretDB and the eight services as background processes, no docker.
+
+    The services are intake, validation, render, signing, delivery, archive,
+    status and workspace; pids, logs and data are kept under COC_STATE_DIR,
+    binaries under COC_CACHE_DIR.
+    """
+
+
+def _services(infra: bool, settings: StackSettings) -> list[ProcessSpec]:
     """The eight services as stack processes, unless only the infrastructure is wanted."""
-    if getattr(args, "infra", False):
+    if infra:
         return []
     from deploy.local.services import service_specs
 
@@ -67,28 +54,47 @@ def _say(line: str) -> None:
 @contextlib.contextmanager
 def _user_errors() -> Iterator[None]:
     """A StackError is the user's to act on: one message, no traceback."""
+    from deploy.local.layout import StackError
+
     try:
         yield
     except StackError as exc:
         raise CommandError(str(exc)) from exc
 
 
-def _install(args: argparse.Namespace) -> int:
+@stack.command(epilog=EXIT_STATUS)
+def install() -> None:
+    """Fetch Kafka's jars and build FerretDB once into the cache."""
+    from deploy.local.install import install as install_stack
+    from deploy.local.settings import StackSettings
+
     with _user_errors():
-        install(StackSettings(), out=_say)
-    return 0
+        install_stack(StackSettings(), out=_say)
 
 
-def _up(args: argparse.Namespace) -> int:
+@stack.command(epilog=EXIT_STATUS)
+@infra_option
+def up(infra: bool) -> None:
+    """Start Kafka, FerretDB and the eight services where not running; wait until each answers.
+
+    Installs first if needed.
+    """
+    from deploy.local import supervise
+    from deploy.local.settings import StackSettings
+
     began = time.monotonic()
     settings = StackSettings()
     with _user_errors():
-        supervise.up(settings, extra_specs=_services(args, settings), out=_say)
+        supervise.up(settings, extra_specs=_services(infra, settings), out=_say)
     _say(f"stack: ready in {time.monotonic() - began:.1f}s")
-    return 0
 
 
-def _down(args: argparse.Namespace) -> int:
+@stack.command(epilog="Exit status: 0 stopped, 1 a port is still open (a process the stack did not start).")
+def down() -> int:
+    """Stop the processes `coc stack up` started, by their recorded pids."""
+    from deploy.local import supervise
+    from deploy.local.settings import StackSettings
+
     with _user_errors():
         still_open = supervise.down(StackSettings(), out=_say)
     for host, port in still_open:
@@ -97,15 +103,30 @@ def _down(args: argparse.Namespace) -> int:
             "the stack did not start (left alone)",
             file=sys.stderr,
         )
-    return 1 if still_open else 0
+    return FAILED if still_open else 0
 
 
-def _status(args: argparse.Namespace) -> int:
+@stack.command(epilog="Exit status: 0 every process healthy, 1 any is not, 2 bad command line.")
+@infra_option
+@click.option("--json", "as_json", is_flag=True, help="the rows as JSON")
+def status(infra: bool, as_json: bool) -> int:
+    """Each process of the stack: its pid, address and health."""
+    from cli.output import rows, show, show_json, table
+    from deploy.local import supervise
+    from deploy.local.settings import StackSettings
+
     settings = StackSettings()
-    rows = supervise.status(settings, extra_specs=_services(args, settings))
-    _say(f"{'PROCESS':<10} {'PID':>8}  {'ADDRESS':<22} STATE")
-    for row in rows:
-        pid = str(row.pid) if row.pid is not None else "-"
-        note = f" ({row.note})" if row.note else ""
-        _say(f"{row.name:<10} {pid:>8}  {row.address:<22} {row.state}{note}")
-    return 0 if rows and all(row.state == "healthy" for row in rows) else 1
+    found = supervise.status(settings, extra_specs=_services(infra, settings))
+    if as_json:
+        show_json([asdict(row) for row in found])
+    else:
+        cells = (
+            (row.name, row.pid if row.pid is not None else "-", row.address, row.state + note(row.note))
+            for row in found
+        )
+        show(rows(table("PROCESS", "PID", "ADDRESS", "STATE", right=("PID",)), cells))
+    return 0 if found and all(row.state == "healthy" for row in found) else FAILED
+
+
+def note(text: str | None) -> str:
+    return f" ({text})" if text else ""

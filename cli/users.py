@@ -8,88 +8,109 @@ named after the operating-system user who ran the command.
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import datetime as dt
 import getpass
 import sys
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-from cli.main import CommandError
+import click
+
+from cli.errors import EXIT_STATUS, BadInput, CommandError
 
 if TYPE_CHECKING:
     from services.workspace.adapters.audit import AuditLog
     from services.workspace.adapters.users import UserStore
-    from services.workspace.identity import Person
+    from services.workspace.identity import IdentityError, Person
 
 ROLES_HELP = "production, type-approval, reviewer, compliance-lead, integration or viewer"
+USERS_EXIT = (
+    "Exit status: 0 done; 1 the name is taken or unknown, or MongoDB does not answer; "
+    "2 bad command line or input (a name, role or password that breaks its rule)."
+)
 T = TypeVar("T")
 
 
-def register(subparsers: Any) -> None:
-    users = subparsers.add_parser("users", help="people who sign in to the workspace")
-    users_sub = users.add_subparsers(dest="users_command", required=True)
-
-    add = users_sub.add_parser("add", help="create a user with one or more roles")
-    add.add_argument("name", help="the person's name: letters, digits, spaces and . - ' (1-64)")
-    add.add_argument(
-        "--role",
-        dest="roles",
-        action="append",
-        required=True,
-        metavar="ROLE",
-        help=f"a role ({ROLES_HELP}); repeat for several",
-    )
-    add.add_argument(
-        "--password-stdin",
-        action="store_true",
-        help="read the password from the first line of standard input (else: prompt twice)",
-    )
-    add.set_defaults(func=users_add)
-
-    listing = users_sub.add_parser("list", help="every user with their roles")
-    listing.set_defaults(func=users_list)
-
-    remove = users_sub.add_parser("remove", help="delete a user")
-    remove.add_argument("name")
-    remove.set_defaults(func=users_remove)
+def register(coc: click.Group) -> None:
+    coc.add_command(users)
 
 
-def users_add(args: argparse.Namespace) -> int:
+@click.group(help="People who sign in to the workspace.")
+def users() -> None:
+    pass
+
+
+@users.command(epilog=USERS_EXIT)
+@click.argument("name")
+@click.option(
+    "--role",
+    "roles",
+    multiple=True,
+    required=True,
+    metavar="ROLE",
+    help=f"a role ({ROLES_HELP}); repeat for several",
+)
+@click.option(
+    "--password-stdin",
+    is_flag=True,
+    help="read the password from the first line of standard input (else: prompt twice)",
+)
+def add(name: str, roles: tuple[str, ...], password_stdin: bool) -> None:
+    """Create a user with one or more roles.
+
+    NAME: letters, digits, spaces and . - ' (1 to 64).
+
+    The password comes from standard input (--password-stdin) or from two prompts
+    at a terminal, never from the command line, where ps and shell histories
+    would show it. The change is kept in the workspace's audit log.
+    """
     from services.workspace.identity import IdentityError, check_name, check_password, check_roles
 
     try:
-        name, roles = check_name(args.name), check_roles(args.roles)
-        password = check_password(read_password(args.password_stdin))
-        person = _run(lambda store, audit: _add(store, audit, name, sorted(roles), password))
+        name, checked = check_name(name), check_roles(roles)
+        password = check_password(read_password(password_stdin))
+        person = _run(lambda store, audit: _add(store, audit, name, sorted(checked), password))
     except IdentityError as exc:
-        raise CommandError(str(exc)) from None
+        raise identity_error(exc) from None
     print(f"added {person.name} ({', '.join(sorted(role.value for role in person.roles))})")
-    return 0
 
 
-def users_list(_args: argparse.Namespace) -> int:
+@users.command("list", epilog=EXIT_STATUS)
+@click.option("--json", "as_json", is_flag=True, help="the users and their roles as JSON")
+def list_users(as_json: bool) -> None:
+    """Every user with their roles."""
+    from cli.output import rows, show, show_json, table
+
     people = _run(lambda store, _audit: store.list())
+    if as_json:
+        show_json([{"name": p.name, "roles": sorted(role.value for role in p.roles)} for p in people])
+        return
     if not people:
         print("no users yet: coc users add NAME --role ROLE")
-        return 0
-    width = max(len(person.name) for person in people)
-    for person in people:
-        print(f"{person.name:<{width}}  {', '.join(sorted(role.value for role in person.roles))}")
-    return 0
+        return
+    cells = ((p.name, ", ".join(sorted(role.value for role in p.roles))) for p in people)
+    show(rows(table("name", "roles", show_header=False), cells))
 
 
-def users_remove(args: argparse.Namespace) -> int:
+@users.command(epilog=USERS_EXIT)
+@click.argument("name")
+def remove(name: str) -> None:
+    """Delete a user; the change is kept in the workspace's audit log."""
     from services.workspace.identity import IdentityError, check_name
 
     try:
-        name = check_name(args.name)
+        name = check_name(name)
         _run(lambda store, audit: _remove(store, audit, name))
     except IdentityError as exc:
-        raise CommandError(str(exc)) from None
+        raise identity_error(exc) from None
     print(f"removed {name}")
-    return 0
+
+
+def identity_error(exc: IdentityError) -> CommandError:
+    """A value that breaks its rule is bad input (2); a name taken or unknown is a failure (1)."""
+    from services.workspace.identity import InvalidField
+
+    return BadInput(str(exc)) if isinstance(exc, InvalidField) else CommandError(str(exc))
 
 
 def read_password(from_stdin: bool) -> str:
@@ -97,10 +118,10 @@ def read_password(from_stdin: bool) -> str:
     if from_stdin:
         return sys.stdin.readline().rstrip("\r\n")
     if not sys.stdin.isatty():
-        raise CommandError("password: standard input is not a terminal; use --password-stdin")
+        raise BadInput("password: standard input is not a terminal; use --password-stdin")
     first = getpass.getpass("password: ")
     if getpass.getpass("again: ") != first:
-        raise CommandError("password: the two entries differ")
+        raise BadInput("password: the two entries differ")
     return first
 
 
@@ -125,6 +146,8 @@ async def _remove(store: UserStore, audit: AuditLog, name: str) -> None:
 
 def _run(work: Callable[[UserStore, AuditLog], Awaitable[T]]) -> T:
     """Run ``work(store, audit)`` on the configured MongoDB; a database fault is one line."""
+    import asyncio
+
     from pymongo.errors import PyMongoError
 
     from services.workspace.adapters.audit import COLLECTION as AUDIT

@@ -1,6 +1,6 @@
 """The eight services as processes of the local stack, after Kafka and FerretDB.
 
-Each runs as ``python -m cli service NAME`` with the stack's settings in its
+Each runs as ``python -m services NAME`` (``services.launch``) with the stack's settings in its
 environment: the development seal (made once into the state folder) for signing,
 the generated bearer tokens for every service, and the key that signs the
 workspace's session cookies.
@@ -20,7 +20,7 @@ from shared.settings import SERVICE_PORT_OFFSETS, ServiceSettings
 # intake, validation, render, signing, delivery, archive, status, workspace
 SERVICES = tuple(SERVICE_PORT_OFFSETS)
 # The files of devkit.keys; the modules that make keys and tokens are loaded only when needed,
-# so the `coc` parser, which lists SERVICES, stays quick to build.
+# so `coc stack status` and `coc stack down` stay quick to start.
 KEY_FILE, CERT_FILE = "seal.key", "seal.crt"
 
 
@@ -80,7 +80,7 @@ def service_specs(settings: ServiceSettings | None = None) -> list[ProcessSpec]:
     return [
         ProcessSpec(
             name=name,
-            argv=(sys.executable, "-m", "cli", "service", name),
+            argv=(sys.executable, "-m", "services", name),
             addresses=((host, settings.port_of(name)),),
             health=partial(http_healthy, f"{settings.url_of(name)}/healthz"),
             problem=partial(http_problem, f"{settings.url_of(name)}/healthz"),

@@ -77,9 +77,9 @@ async def test_a_taken_name_and_an_unknown_one_are_one_line_each(coc: Coc) -> No
     assert (await coc(*argv, stdin="long enough pw\n"))[0] == 0
 
     assert await coc(*argv, stdin="long enough pw\n") == (
-        2,
+        1,
         "",
         "coc users: name: a user named 'Anna' exists already\n",
     )
     assert await coc("users", "remove", "Anna") == (0, "removed Anna\n", "")
-    assert await coc("users", "remove", "Anna") == (2, "", "coc users: name: no user named 'Anna'\n")
+    assert await coc("users", "remove", "Anna") == (1, "", "coc users: name: no user named 'Anna'\n")

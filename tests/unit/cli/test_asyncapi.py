@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cli.service import asyncapi_document
+from services.launch import asyncapi_document
 from shared import topics
 
 pytestmark = pytest.mark.unit

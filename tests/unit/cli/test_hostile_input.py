@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from cli.inputs import MAX_INPUT_BYTES
 from cli.main import main as coc
-from cli.workbench import MAX_INPUT_BYTES
 from devkit.samples import generate
 from services.validation.rules import FINDINGS_MAX
 from shared.settings import XSD_DOWNLOAD_HINT

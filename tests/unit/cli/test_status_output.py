@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import argparse
 from typing import Any
 
 import pytest
 
 from cli import client
+from cli.main import main
 
 pytestmark = pytest.mark.unit
 
@@ -39,7 +39,7 @@ def test_status_shows_the_delivery_and_each_steps_reason_on_one_line(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setattr(client.Client, "call", lambda *_a, **_k: Answer())
-    assert client.run_status(argparse.Namespace(vin="VIN1", json=False)) == 0
+    assert main(["status", "VIN1"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[1] == (
         "  delivery to nap-lt: delivery_rejected (ActualMass above the approved maximum); production must act"

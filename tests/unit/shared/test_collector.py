@@ -12,7 +12,7 @@ pytestmark = pytest.mark.unit
 
 PROBE = """
 import gc, json
-from cli.service import service_app
+from services.launch import service_app
 from shared.stage import settle_collector
 service_app("render")
 before = len(gc.get_objects())

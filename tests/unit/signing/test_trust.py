@@ -13,6 +13,7 @@ from cryptography.x509.oid import NameOID
 
 from cli.main import main as coc
 from devkit.keys import generate_dev_seal
+from services.launch import main as launch
 from services.signing.seal import Seal, SigningError
 from services.signing.subscribers import expiry_warning
 from shared.contracts import Owner, Severity
@@ -180,6 +181,6 @@ def test_the_signing_service_refuses_to_start_with_an_expired_seal_in_one_line(
     cert_file.write_bytes(expired.public_bytes(serialization.Encoding.PEM))
     monkeypatch.setenv("COC_SEAL_KEY", str(key_file))
     monkeypatch.setenv("COC_SEAL_CERT", str(cert_file))
-    assert coc(["service", "signing"]) == 2
+    assert launch(["signing"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "signing cannot start: seal: the seal certificate expired on" in err[0]
