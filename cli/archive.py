@@ -41,7 +41,11 @@ def kind_of(what: str) -> str:
 )
 @click.option("--revision", type=int, help="one revision (default: the current certificate)")
 def evidence(vin: str, out: Path, revision: int | None) -> None:
-    """A certificate's release evidence: certificate, build, approval, release, chain, receipts."""
+    """A certificate's release evidence, as a ZIP and its files.
+
+    The certificate, its build record, the approval snapshot, the release, the
+    hash chain and the delivery receipts.
+    """
     import io
     import zipfile
 
@@ -80,7 +84,11 @@ def evidence(vin: str, out: Path, revision: int | None) -> None:
 )
 @click.option("--json", "as_json", is_flag=True, help="the summary and every break as JSON")
 def audit(cert: Path | None, as_json: bool) -> int:
-    """Re-check every archived certificate: schema, seal, trusted signer, evidence, hash chains."""
+    """Re-check every archived certificate and every hash chain.
+
+    Each certificate against the schema, its seal, the trusted signers and its
+    evidence; each vehicle's chain of revisions.
+    """
     import asyncio
 
     from cli.workbench import xsd_path

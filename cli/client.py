@@ -87,9 +87,9 @@ def detail(response: httpx.Response) -> str:
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option("--kafka", is_flag=True, help="builds: publish straight to coc.builds.v1 as an MES does")
 def publish(kind: str, file: Path, kafka: bool) -> None:
-    """Send approvals or builds to the pipeline, as the type-approval team or the MES would.
+    """Send approvals or builds to the pipeline.
 
-    FILE is approvals.json (a list) or builds.jsonl (one build a line). A file
+    As the type-approval team or the MES would. FILE is approvals.json (a list) or builds.jsonl (one build a line). A file
     too large or not UTF-8 is refused before any of it is sent.
     """
     from shared.auth import Role
@@ -149,7 +149,7 @@ def publish_lines_to_kafka(lines: list[str]) -> None:
 @click.argument("vin")
 @json_option
 def status(vin: str, as_json: bool) -> None:
-    """Where one vehicle stands: its state, delivery, findings and timeline."""
+    """Where one vehicle stands: state, delivery, findings, timeline."""
     from cli.output import show_json
     from shared.auth import Role
 
@@ -175,7 +175,7 @@ def status(vin: str, as_json: bool) -> None:
 @click.command(epilog=EXIT_STATUS)
 @json_option
 def readiness(as_json: bool) -> None:
-    """Vehicles per state and vehicle group, and the open findings each team must act on."""
+    """Vehicles per state and group, and each team's open findings."""
     from cli.output import show_json
     from shared.auth import Role
 

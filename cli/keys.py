@@ -7,10 +7,14 @@ The heavy modules (cryptography) are imported inside the command, so building th
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from cli.errors import EXIT_STATUS, BadInput
+
+if TYPE_CHECKING:
+    from devkit.keys import Algorithm
 
 ALGORITHM_CHOICES = ("rsa-2048", "ecdsa-p256")  # devkit.keys.ALGORITHMS (a unit test holds them equal)
 
@@ -33,7 +37,7 @@ def keys() -> None:
 )
 @click.option("--algorithm", type=click.Choice(ALGORITHM_CHOICES), default="rsa-2048", help="key type")
 @click.option("--force", is_flag=True, help="replace existing seal.key and seal.crt")
-def dev(out: Path, algorithm: str, force: bool) -> None:
+def dev(out: Path, algorithm: Algorithm, force: bool) -> None:
     """Write a development seal key (seal.key) and self-signed certificate (seal.crt).
 
     A development seal only: never use it for certificates that leave this machine.

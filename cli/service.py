@@ -24,10 +24,15 @@ def register(coc: click.Group) -> None:
     epilog="Exit status: that of the service; 2 bad command line, or the service cannot start "
     "(a setting, key or file it needs is wrong)."
 )
-@click.argument("name", type=click.Choice(SERVICES))
+@click.argument("name", type=click.Choice(SERVICES), metavar="NAME")
 @click.option("--port", type=int, help="HTTP port (default: the service's own, or COC_HTTP_PORT)")
 def service(name: str, port: int | None) -> None:
-    """Run one service in the foreground until stopped (Ctrl-C)."""
+    """Run one service in the foreground until stopped (Ctrl-C).
+
+    NAME is one of intake, validation, render, signing, delivery, archive,
+    status and workspace. The process becomes `python -m services NAME`, as the
+    local stack starts it.
+    """
     argv = [sys.executable, "-m", "services", name, *(["--port", str(port)] if port else [])]
     sys.stdout.flush()
     os.execv(sys.executable, argv)

@@ -30,8 +30,9 @@ def register(coc: click.Group) -> None:
 
 @click.group()
 def stack() -> None:
-    """The local stack: Kafka (KRaft), FerretDB and the eight services as background processes, no docker.
+    """The local stack: Kafka, FerretDB and the eight services.
 
+    Kafka (KRaft), FerretDB and the services as background processes, no docker.
     The services are intake, validation, render, signing, delivery, archive,
     status and workspace; pids, logs and data are kept under COC_STATE_DIR,
     binaries under COC_CACHE_DIR.
@@ -75,9 +76,10 @@ def install() -> None:
 @stack.command(epilog=EXIT_STATUS)
 @infra_option
 def up(infra: bool) -> None:
-    """Start Kafka, FerretDB and the eight services where not running; wait until each answers.
+    """Start what is not running; wait until each answers.
 
-    Installs first if needed.
+    Kafka, FerretDB and the eight services (only the first two with --infra),
+    installed first if needed.
     """
     from deploy.local import supervise
     from deploy.local.settings import StackSettings
@@ -91,7 +93,10 @@ def up(infra: bool) -> None:
 
 @stack.command(epilog="Exit status: 0 stopped, 1 a port is still open (a process the stack did not start).")
 def down() -> int:
-    """Stop the processes `coc stack up` started, by their recorded pids."""
+    """Stop the processes `coc stack up` started.
+
+    Only the recorded pids are signalled, never a process found by its name.
+    """
     from deploy.local import supervise
     from deploy.local.settings import StackSettings
 
@@ -110,7 +115,7 @@ def down() -> int:
 @infra_option
 @click.option("--json", "as_json", is_flag=True, help="the rows as JSON")
 def status(infra: bool, as_json: bool) -> int:
-    """Each process of the stack: its pid, address and health."""
+    """Each process of the stack: pid, address and health."""
     from cli.output import rows, show, show_json, table
     from deploy.local import supervise
     from deploy.local.settings import StackSettings

@@ -124,7 +124,11 @@ def dump(findings: list[Finding]) -> list[dict[str, Any]]:
 @click.option("--builds", type=FilePath, required=True, help="builds.jsonl (one a line), or one build's JSON")
 @click.option("--json", "as_json", is_flag=True, help="one JSON object a line")
 def check(approvals: Path, builds: Path, as_json: bool) -> int:
-    """Findings for each build record, checked against its approval with the validation rules."""
+    """Findings of each build record, checked against its approval.
+
+    The validation service's rules, with the COC_ settings' choices (check
+    digits, release policy); each finding names the team that must act.
+    """
     from services.validation.rules import ApprovalTable
     from services.validation.rules import check as findings_of
 
@@ -168,10 +172,11 @@ def render(
     seal_format: str,
     out: str | None,
 ) -> None:
-    """One IVI 2.0 document from a build and its approval, sealed with --key or --unsigned.
+    """One IVI 2.0 document from a build and its approval.
 
-    A build with an error finding is refused, its findings listed; warnings are
-    said and the document is rendered.
+    Sealed with --key and --cert, or left --unsigned. A build with an error
+    finding is refused, its findings listed; warnings are said and the document
+    is rendered.
     """
     if unsigned == (key is not None):
         raise click.UsageError("give either --unsigned or --key", click.get_current_context())
@@ -228,9 +233,10 @@ def sign(document: bytes, key: Path, cert: Path, seal_format: str = "xmldsig") -
     "of COC_TRUST_DIR); without one the signer is not trusted and the exit is 1",
 )
 def verify(file: Path, cert: Path | None) -> int:
-    """Check a signed IVI 2.0 document against the schema, its signature and the trusted signers.
+    """Check a signed IVI 2.0 document: schema, seal and signer.
 
-    Trusted means: the certificate in the document is one of the trust anchors
+    The document must be valid against the IVI 2.0 schema as published, its
+    signature must verify, and its signer must be trusted. Trusted means: the certificate in the document is one of the trust anchors
     (--cert, and every PEM certificate in COC_TRUST_DIR) or is issued by one.
     Without an anchor the seal can only be intact: anyone can make a key and a
     certificate that verify, so the signer is not trusted and the exit is 1.
