@@ -9,9 +9,8 @@ event). ``subscribers`` hands its methods to the stage.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from functools import partial
-from typing import TypeVar
 
 from services.validation.decide import (
     WAITING,
@@ -29,8 +28,6 @@ from shared.contracts import Approval, BuildRecord
 from shared.contracts.events import AcceptedRecord, Decision, Review, Settlement, State
 from shared.contracts.policies import PolicyChange
 from shared.stage import Backoff, Unusable
-
-T = TypeVar("T")
 
 
 class FirstDecisions:
@@ -148,14 +145,16 @@ class Validation:
         """
         if not self.policies.apply(change):
             return  # an older change read again, or one already carried out
+        # From here every step is retried in place: delivered again, the change would be "already
+        # carried out" above, and its group's records would stay held.
         self._generation += 1
-        for waiting in await self._until_done(partial(self.pending.waiting_in, change.vehicle_group)):
+        for waiting in await self.backoff.retry(partial(self.pending.waiting_in, change.vehicle_group)):
             outcome = redecide(waiting, self.approvals, self.policies.policy, self.when())
             if outcome is not None:
                 step = partial(
                     self._carry_out, waiting.build, outcome, waiting.reviewed_by, waiting.settlement
                 )
-                await self._until_done(step)
+                await self.backoff.retry(step)
 
     # --- carrying decisions out ----------------------------------------------------------------
 
@@ -202,20 +201,3 @@ class Validation:
             findings=outcome.findings,
             reason=f"released by {reviewed_by}" if reviewed_by and outcome.validated else None,
         )
-
-    async def _until_done(self, step: Callable[[], Awaitable[T]]) -> T:
-        """Run ``step`` until it succeeds, waiting as ``backoff`` says after each failure.
-
-        The policies are read without a consumer group (every instance reads the
-        whole topic), so a change whose handler raised would never be delivered
-        again and its group's records would stay held: a transient fault
-        (database or broker away) is waited out here instead.
-        """
-        while True:
-            try:
-                result = await step()
-            except Exception:
-                await self.backoff.failed()
-            else:
-                self.backoff.succeeded()
-                return result

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from shared.runtime.emitter import Emitter
 
 M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
 # Why a parsed message does not fit the key it came with (None: it fits).
 KeyCheck = Callable[[M, str], str | None]
 # Faults a retry cannot mend: the message goes to the DLQ at once instead of stalling its partition.
@@ -75,6 +76,21 @@ class Backoff:
         delay = min(self.max_s, self.initial_s * (2**self.failures))
         self.failures += 1
         await asyncio.sleep(delay)
+
+    async def retry(self, step: Callable[[], Awaitable[T]]) -> T:
+        """Run ``step`` until it succeeds, waiting out the back-off after each fault.
+
+        For work that must be finished where it began: a step of a handler whose
+        message, delivered again, would no longer ask for it.
+        """
+        while True:
+            try:
+                result = await step()
+            except Exception:
+                await self.failed()
+            else:
+                self.succeeded()
+                return result
 
 
 class Delivery(Generic[M]):
