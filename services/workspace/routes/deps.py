@@ -137,14 +137,14 @@ def approvals(ws: Parts) -> ApprovalBook:
 
 
 Settings = Annotated[WorkspaceSettings, Depends(settings)]
-Now = Annotated[Clock, Depends(clock)]
+Time = Annotated[Clock, Depends(clock)]
 Pipeline = Annotated[PipelineApi, Depends(pipeline)]
 Users = Annotated[UserStore, Depends(users)]
 Audit = Annotated[AuditLog, Depends(audit)]
-Emitter = Annotated[Sender, Depends(emitter)]
+Topics = Annotated[Sender, Depends(emitter)]
 Feed = Annotated[LiveFeed, Depends(feed)]
 Schema = Annotated[Callable[[], etree.XMLSchema], Depends(schema)]
-Guard = Annotated[Throttle, Depends(throttle)]
+Throttled = Annotated[Throttle, Depends(throttle)]
 Policies = Annotated[PolicyTable, Depends(policies)]
 Approvals = Annotated[ApprovalBook, Depends(approvals)]
 
@@ -177,7 +177,7 @@ class Visit:
     csrf: str
 
 
-async def visit(request: Request, people: Users, key: Secret, at: Now) -> Visit:
+async def visit(request: Request, people: Users, key: Secret, at: Time) -> Visit:
     session = read_session(request.cookies.get(SESSION_COOKIE), key, at.now())
     person = await people.get(session.name) if session else None
     if session is None or person is None:

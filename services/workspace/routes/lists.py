@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
 
 from services.workspace.routes.answers import render
-from services.workspace.routes.deps import Now, Pipeline, Reads, Settings, Visitor
+from services.workspace.routes.deps import Pipeline, Reads, Settings, Time, Visitor
 from services.workspace.routes.views import FilterForm, Json, ListPage
 from shared.contracts.events import State
 from shared.contracts.findings import Owner
@@ -55,7 +55,7 @@ async def state_list(
     filters: Filters,
     api: Pipeline,
     config: Settings,
-    clock: Now,
+    clock: Time,
     reads: Reads,
 ) -> HTMLResponse:
     """The records behind one count of the board: a state, in a group or all groups."""
@@ -77,7 +77,7 @@ async def worklist(
     filters: Filters,
     api: Pipeline,
     config: Settings,
-    clock: Now,
+    clock: Time,
     reads: Reads,
 ) -> HTMLResponse:
     found = await reads.read(api.worklist(team.value, **filters.api(config.page_size)), {"items": []})

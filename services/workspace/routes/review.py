@@ -9,7 +9,7 @@ from fastapi import APIRouter, Form, HTTPException, status
 from fastapi.responses import Response
 
 from services.workspace.routes.answers import redirect, see_other
-from services.workspace.routes.deps import Audit, Emitter, Now, Pipeline, Reviewer, Vin
+from services.workspace.routes.deps import Audit, Pipeline, Reviewer, Time, Topics, Vin
 from services.workspace.routes.views import is_waiting
 from shared import topics
 from shared.contracts.events import Decision, Review
@@ -30,9 +30,9 @@ async def review(
     revision: Annotated[int, Form(ge=1)],
     decision: Annotated[Decision, Form()],
     api: Pipeline,
-    emitter: Emitter,
+    emitter: Topics,
     audit: Audit,
-    clock: Now,
+    clock: Time,
     comment: Annotated[str, Form(max_length=2000)] = "",
 ) -> Response:
     record = await api.record(vin)

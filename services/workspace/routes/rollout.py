@@ -9,7 +9,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 
 from services.workspace.routes.answers import redirect, render, see_other
-from services.workspace.routes.deps import Audit, Emitter, Lead, Now, Pipeline, Policies, Reads, Visitor
+from services.workspace.routes.deps import Audit, Lead, Pipeline, Policies, Reads, Time, Topics, Visitor
 from services.workspace.routes.views import RolloutPage, RolloutRow
 from shared import topics
 from shared.contracts.policies import PolicyChange, ReleasePolicy
@@ -43,10 +43,10 @@ async def set_policy(
     who: Lead,
     group: Annotated[str, Form(min_length=1, max_length=64)],
     policy: Annotated[ReleasePolicy, Form()],
-    emitter: Emitter,
+    emitter: Topics,
     table: Policies,
     audit: Audit,
-    clock: Now,
+    clock: Time,
     comment: Annotated[str, Form(max_length=2000)] = "",
 ) -> Response:
     group = group.strip()

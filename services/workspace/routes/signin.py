@@ -22,10 +22,10 @@ from services.workspace.routes.deps import (
     PRESESSION_COOKIE,
     SESSION_COOKIE,
     Anyone,
-    Guard,
-    Now,
     Secret,
     Settings,
+    Throttled,
+    Time,
     Users,
 )
 from services.workspace.routes.views import SignInPage
@@ -60,8 +60,8 @@ async def signin(
     key: Secret,
     config: Settings,
     people: Users,
-    throttle: Guard,
-    clock: Now,
+    throttle: Throttled,
+    clock: Time,
     csrf: Annotated[str, Form(max_length=200)] = "",
     next: Annotated[str, Form(max_length=500)] = "/",
 ) -> Response:
