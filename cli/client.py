@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from cli.errors import EXIT_STATUS, CommandError, short
+from cli.errors import EXIT_STATUS, BadInput, CommandError, short
 from cli.inputs import read_bytes, utf8, write_file
 from cli.progress import Progress
 
@@ -55,7 +55,7 @@ class Client:
 
         token = self.tokens.get(role) or self.tokens.get(Role.VIEWER)
         if token is None:
-            raise CommandError(f"no token for {role.value}: set COC_TOKEN_{role.name} or run `coc stack up`")
+            raise BadInput(f"no token for {role.value}: set COC_TOKEN_{role.name} or run `coc stack up`")
         try:
             headers = {**(headers or {}), "Authorization": f"Bearer {token}"}
             response = self.http.request(method, url, headers=headers, **kwargs)

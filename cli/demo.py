@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from cli.errors import FAILED, CommandError
+from cli.errors import FAILED, BadInput, CommandError
 
 if TYPE_CHECKING:
     from deploy.local.settings import StackSettings
@@ -63,7 +63,7 @@ def demo(vehicles: int, seed: int | None, out: Path | None, timeout: float) -> i
     from deploy.local.layout import StackError
     from deploy.local.services import service_specs
     from deploy.local.settings import StackSettings
-    from devkit.samples import generate, write
+    from devkit.samples import SampleError, generate, write
     from devkit.watch import NotSettled, readiness_of, worklists_of
     from shared.auth import Role
 
@@ -77,7 +77,10 @@ def demo(vehicles: int, seed: int | None, out: Path | None, timeout: float) -> i
 
     seed = seed if seed is not None else random.SystemRandom().randrange(1 << 30)
     say(f"\n== 2. sample data ({vehicles} vehicles, seed {seed}) into {out}/samples")
-    samples = generate(vehicles, seed, 0.2)
+    try:
+        samples = generate(vehicles, seed, 0.2)
+    except SampleError as exc:
+        raise BadInput(str(exc)) from None
     write(samples, out / "samples")
     expected = {b.vin: b.revision for b in samples.builds}
 
