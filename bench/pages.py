@@ -42,10 +42,10 @@ from services.workspace.adapters.users import UserStore
 from services.workspace.approvals import ApprovalBook
 from services.workspace.identity import Throttle
 from services.workspace.live import LiveFeed
-from services.workspace.rollout import PolicyTable
 from services.workspace.settings import WorkspaceSettings
 from shared.auth import Authenticator, Role
 from shared.mongo import make_client
+from shared.policy_table import PolicyTable
 from shared.settings import CocSettings
 from shared.stage import Stage
 from shared.xml import load_ivi_schema

@@ -18,7 +18,6 @@ from services.workspace.adapters.users import UserStore
 from services.workspace.approvals import ApprovalBook
 from services.workspace.identity import Throttle
 from services.workspace.live import LiveFeed
-from services.workspace.rollout import PolicyTable
 from services.workspace.routes.deps import Workspace
 from services.workspace.routes.views import board_view
 from services.workspace.settings import WorkspaceSettings
@@ -28,6 +27,7 @@ from shared.contracts import Approval
 from shared.contracts.events import Review
 from shared.contracts.policies import PolicyChange
 from shared.kafka import read_contracts
+from shared.policy_table import PolicyTable
 from shared.stage import Stage
 from shared.xml import load_ivi_schema
 

@@ -6,12 +6,12 @@ import datetime as dt
 
 from services.workspace.approvals import ApprovalBook
 from services.workspace.live import LiveFeed
-from services.workspace.rollout import PolicyTable
 from services.workspace.settings import WorkspaceSettings
 from shared import topics
 from shared.contracts import Approval
 from shared.contracts.events import StatusEvent
 from shared.contracts.policies import PolicyChange
+from shared.policy_table import PolicyTable
 from shared.stage import Stage
 
 BATCH = 500

@@ -179,6 +179,7 @@ class ConsumerLoop:
             await self.commit(
                 {partition: found[-1].offset + 1 for partition, found in batches.items() if found}
             )
+            log.info("%s: handled %d records", sub.topic, len(records))
 
     def _behind(self, consumer: AIOKafkaConsumer) -> int:
         """Records on the broker not yet taken, by the high watermarks of the last fetches.

@@ -37,8 +37,8 @@ from services.workspace.identity import (
     read_session,
 )
 from services.workspace.live import LiveFeed
-from services.workspace.rollout import PolicyTable
 from services.workspace.settings import WorkspaceSettings
+from shared.policy_table import PolicyTable
 
 SESSION_COOKIE = "coc_session"
 PRESESSION_COOKIE = "coc_presession"  # binds the sign-in form's CSRF token before there is a session

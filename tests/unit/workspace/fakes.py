@@ -29,9 +29,9 @@ from services.workspace.identity import (
     read_session,
 )
 from services.workspace.live import LiveFeed
-from services.workspace.rollout import PolicyTable
 from services.workspace.routes import deps
 from services.workspace.settings import WorkspaceSettings
+from shared.policy_table import PolicyTable
 
 T0 = dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.UTC)
 SECRET = "a test secret of the workspace, long enough for HMAC"

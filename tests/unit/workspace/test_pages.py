@@ -9,11 +9,11 @@ import jinja2
 import pytest
 
 from services.workspace.identity import AuditEntry
-from services.workspace.rollout import PolicyTable
 from services.workspace.routes.answers import TEMPLATES
 from services.workspace.routes.signin import safe_next
 from services.workspace.routes.views import age_text, board_view, revisions_of, settled_findings, timeline_of
 from shared.contracts.policies import PolicyChange, ReleasePolicy
+from shared.policy_table import PolicyTable
 
 pytestmark = pytest.mark.unit
 T0 = dt.datetime(2026, 11, 30, 12, 0, tzinfo=dt.UTC)
