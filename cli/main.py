@@ -17,7 +17,7 @@ from typing import Any
 import click
 
 from cli import archive, client, demo, keys, policy, samples, service, stack, users, workbench
-from cli.errors import FAILED, CommandError, short
+from cli.errors import FAILED, USAGE, CommandError, short
 
 GROUPS = (stack, keys, samples, workbench, service, client, archive, demo, policy, users)
 CLOSED_PIPE = 141  # as a shell reports a process ended by SIGPIPE
@@ -69,6 +69,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # the last net (COC_DEBUG=1 shows the traceback)
         if os.environ.get("COC_DEBUG"):
             raise
+        if _bad_settings(exc):  # a COC_ setting that is not what it must be: the command cannot run
+            print(f"coc {command}: a setting is not valid: {short(str(exc))}", file=sys.stderr)
+            return USAGE
         print(f"coc {command}: failed: {type(exc).__name__}: {short(str(exc))}", file=sys.stderr)
         return FAILED
     return status if isinstance(status, int) else 0
+
+
+def _bad_settings(exc: Exception) -> bool:
+    """Whether ``exc`` is pydantic's refusal of a settings class (read from ``COC_`` variables)."""
+    pydantic_core = sys.modules.get("pydantic_core")  # loaded when a setting was read; never loaded here
+    if pydantic_core is None or not isinstance(exc, pydantic_core.ValidationError):
+        return False
+    return exc.title.endswith("Settings")

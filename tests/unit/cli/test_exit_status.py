@@ -112,3 +112,13 @@ def test_an_interrupted_command_exits_130(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setattr(client.Client, "__init__", interrupted)
 
     assert main(["readiness"]) == 130
+
+
+def test_a_setting_that_is_not_valid_exits_2_naming_it_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("COC_CONSUME_BATCH", "many")
+
+    assert main(["readiness"]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("coc readiness: a setting is not valid:") and "consume_batch" in line
