@@ -1,16 +1,18 @@
-"""The audit of people's actions on the real FerretDB: per target, newest first, nothing lost."""
+"""The audit of people's actions on the real FerretDB: per target, newest first, nothing lost, one chain."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 
 import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
-from services.workspace.adapters.audit import COLLECTION, AuditLog
+from services.workspace.adapters.audit import CHAIN, COLLECTION, AuditLog
 from services.workspace.identity import Person, PersonRole
-from shared.mongo import MongoDoc
+from shared.mongo import MongoDoc, make_client
+from shared.settings import CocSettings
 
 pytestmark = pytest.mark.integration
 
@@ -82,3 +84,76 @@ async def test_concurrent_actions_on_one_target_are_all_kept(log: AuditLog) -> N
     entries = await log.for_target("record:VIN1", limit=50)
 
     assert [entry.change["n"] for entry in entries] == list(range(19, -1, -1))
+
+
+async def test_concurrent_writers_on_two_clients_extend_one_chain_without_a_fork(
+    settings: CocSettings, test_db: AsyncDatabase[MongoDoc]
+) -> None:
+    clients = [make_client(settings) for _ in range(2)]  # as two workspace instances would
+    try:
+        logs = [AuditLog(client[test_db.name][COLLECTION]) for client in clients]
+        await asyncio.gather(
+            *(logs[n % 2].record(f"person {n}", "policy", f"group:G{n % 3}", {"n": n}, T0) for n in range(30))
+        )
+    finally:
+        for client in clients:
+            await client.close()
+
+    entries, verdict = await AuditLog(test_db[COLLECTION]).verification()
+
+    assert verdict.ok, verdict.summary()
+    assert [entry.seq for entry in entries] == list(range(1, 31))
+    assert sorted(json.loads(entry.details)["n"] for entry in entries) == list(range(30))
+    assert len({entry.previous for entry in entries}) == 30  # no two entries link to the same one
+    assert (verdict.head_seq, verdict.head_sha256) == (30, entries[-1].sha256)
+
+
+async def test_the_chain_names_an_entry_altered_or_deleted_in_the_database(
+    log: AuditLog, test_db: AsyncDatabase[MongoDoc]
+) -> None:
+    for n in range(5):
+        await log.record(LEAD, "policy", "group:KUDU", {"n": n}, T0 + dt.timedelta(minutes=n))
+    entries, verdict = await log.verification()
+    assert verdict.ok and entries[0].role == "compliance-lead"
+
+    await test_db[CHAIN].update_one({"_id": 2}, {"$set": {"change": '{"n": 99}'}})
+    await test_db[CHAIN].delete_one({"_id": 4})
+    _, verdict = await log.verification()
+
+    assert [(b.seq, b.kind.value) for b in verdict.breaks] == [(2, "altered"), (4, "missing")]
+    assert verdict.summary().startswith("BROKEN at entry 2: entry 2 was altered")
+
+
+async def test_a_writer_after_a_deleted_head_entry_does_not_hide_the_deletion(
+    log: AuditLog, test_db: AsyncDatabase[MongoDoc]
+) -> None:
+    for n in range(3):
+        await log.record(LEAD, "policy", "group:GNU", {"n": n}, T0)
+    await test_db[CHAIN].delete_one({"_id": 3})
+
+    await log.record(LEAD, "policy", "group:GNU", {"n": 3}, T0)
+    _, verdict = await log.verification()
+
+    assert [(b.seq, b.kind.value) for b in verdict.breaks] == [(3, "missing")]
+    assert [entry.seq for entry in await log.entries()] == [1, 2, 4]
+
+
+async def test_entries_from_before_the_chain_stay_on_pages_and_the_chain_starts_after_them(
+    log: AuditLog, test_db: AsyncDatabase[MongoDoc]
+) -> None:
+    older = {
+        "person": "Old Lead",
+        "action": "policy",
+        "target": "group:OKAPI",
+        "change": '{"n": 0}',
+        "at": T0,
+    }
+    await test_db[COLLECTION].insert_one({"_id": "group:OKAPI#1", "k": 1, **older})
+    await test_db[f"{COLLECTION}_heads"].insert_one({"_id": "group:OKAPI", "n": 1})
+
+    await log.record(LEAD, "policy", "group:OKAPI", {"n": 1}, T0 + dt.timedelta(minutes=1))
+
+    assert [entry.change["n"] for entry in await log.history("group:OKAPI")] == [1, 0]
+    entries, verdict = await log.verification()
+    assert [entry.seq for entry in entries] == [1] and verdict.ok and verdict.before_chain == 1
+    assert "starts after 1 older entries" in verdict.summary()
