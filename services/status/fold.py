@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shared.contracts import Finding, Owner
 from shared.contracts.events import DELIVERY_STAGE, State, StatusEvent, stage_rank
+from shared.contracts.findings import REVISION_REUSED
 
 TIMELINE_LIMIT = 20  # enough for a record and its corrections; every read of the record carries it
 OPEN_STATES = frozenset({State.BLOCKED, State.NEEDS_REVIEW, State.HELD})  # waiting for a person
@@ -124,12 +125,23 @@ def supersedes(current: StatusRecord, event: StatusEvent) -> bool:
     """Whether ``event`` speaks for the record instead of the event the record holds."""
     if event.revision != current.revision:
         return event.revision > current.revision
+    if reused(event):
+        # A build refused for reusing this revision with other content speaks over any stage: its
+        # revision may be archived already, with the first content. Only a newer revision settles it.
+        return not _same_word(current, event)
+    if reused(current):
+        return False
     rank, current_rank = stage_rank(event.stage), stage_rank(current.stage)
     if rank != current_rank:
         return rank > current_rank
     if _same_word(current, event):
         return False  # a redelivery, or a stage repeating itself: nothing new
     return event_time(event) > current.updated_at
+
+
+def reused(said: StatusRecord | StatusEvent) -> bool:
+    """Whether the record or event holds validation's refusal of a revision received with other content."""
+    return any(finding.code == REVISION_REUSED for finding in said.findings)
 
 
 def _same_word(current: StatusRecord, event: StatusEvent) -> bool:
@@ -178,7 +190,9 @@ def _delivered(current: StatusRecord | None, event: StatusEvent) -> StatusRecord
     it stands with the authority is beside it. A delivery of an older
     certificate, or of one not yet seen archived, changes nothing.
     """
-    if current is None or event.revision != current.revision or current.state is not State.ARCHIVED:
+    if current is None or event.revision != current.revision:
+        return None
+    if current.state is not State.ARCHIVED and not reused(current):  # a refused resend: the kept one goes on
         return None
     before, time = current.delivery, event_time(event)
     if before is not None:

@@ -23,6 +23,7 @@ from services.validation.decide import (
     reviewed_build,
 )
 from services.validation.ports import Approvals, Clock, Emitter, NewDecision, PendingRecords, Policies
+from services.validation.revisions import fingerprint, judged
 from shared import topics
 from shared.contracts import Approval, BuildRecord
 from shared.contracts.events import AcceptedRecord, Decision, Review, Settlement, State
@@ -89,6 +90,7 @@ class Validation:
         self.firsts = FirstDecisions()
         generation, when, policy = self._generation, self.when(), self.policies.policy
         decided: dict[str, tuple[BuildRecord, Outcome, Approval]] = {}
+        contents = {record.build.record_id: fingerprint(record) for record, _trace in firsts}
         for build in (record.build for record, _trace in firsts):
             approval = self.approvals.get(build.approval.key)
             if approval is not None:
@@ -97,18 +99,33 @@ class Validation:
             (build, outcome.state, outcome.state in WAITING, approval)
             for build, outcome, approval in decided.values()
         ]
-        saved = await self.pending.save_new(new)
+        saved = await self.pending.save_new(new, contents)
         outcomes = {build.record_id: outcome for vin, (build, outcome, _a) in decided.items() if vin in saved}
         self.firsts = FirstDecisions(outcomes, generation)
         return self.firsts
 
     async def on_accepted(self, record: AcceptedRecord) -> None:
-        """Decide on an accepted record and carry the decision out; a superseded revision is dropped."""
+        """Decide on an accepted record and carry the decision out; a superseded revision is dropped.
+
+        A record id received before with other content is refused (``revisions.judged``):
+        blocked with ``REVISION_REUSED`` on the status topic, nothing kept, nothing sent on.
+        """
         outcome = self.firsts.take(record.build.record_id, self._generation)
         if outcome is not None:
             await self._announce(record.build, outcome, None)  # decided and saved with its batch
             return
-        await self._apply(record.build)
+        content = fingerprint(record)
+        build = judged(record.build, content, await self.pending.kept(record.build.vin))
+        if isinstance(build, BuildRecord):
+            await self._apply(build, fingerprint=content)
+            return
+        await self.emitter.status(
+            vin=record.build.vin,
+            revision=record.build.revision,
+            state=State.BLOCKED,
+            findings=(build,),  # no build: the record keeps the group and build id of the one kept
+            reason=build.message,  # the record's timeline shows it beside the state
+        )
 
     # --- what changes decisions ----------------------------------------------------------------
 
@@ -159,20 +176,25 @@ class Validation:
     # --- carrying decisions out ----------------------------------------------------------------
 
     async def _apply(
-        self, build: BuildRecord, reviewed_by: str | None = None, settlement: Settlement | None = None
+        self,
+        build: BuildRecord,
+        reviewed_by: str | None = None,
+        settlement: Settlement | None = None,
+        fingerprint: str | None = None,
     ) -> None:
         """Decide on a record with the current approvals and policies, and carry the decision out.
 
         A record decided without its approval, whose approval arrived while the
         decision was being saved, is decided again: the approval's re-check of
         the records waiting on it (``on_approval``) may have read the pending
-        records just before this one was written.
+        records just before this one was written. ``fingerprint``: the content
+        received, for a build that came from intake.
         """
         known = self.approvals.get(build.approval.key) is not None
         outcome = decide(build, self.approvals, self.policies.policy, self.when(), reviewed_by, settlement)
-        await self._carry_out(build, outcome, reviewed_by, settlement)
+        await self._carry_out(build, outcome, reviewed_by, settlement, fingerprint)
         if not known and self.approvals.get(build.approval.key) is not None:
-            await self._apply(build, reviewed_by, settlement)
+            await self._apply(build, reviewed_by, settlement, fingerprint)
 
     async def _carry_out(
         self,
@@ -180,11 +202,15 @@ class Validation:
         outcome: Outcome,
         reviewed_by: str | None,
         settlement: Settlement | None = None,
+        fingerprint: str | None = None,
     ) -> None:
         """Save a decision and announce it; nothing when a newer revision of the VIN is known."""
         approval = outcome.validated.approval if outcome.validated else self.approvals.get(build.approval.key)
         waiting = outcome.state in WAITING
-        if await self.pending.save(build, outcome.state, waiting, reviewed_by, approval, settlement):
+        saved = await self.pending.save(
+            build, outcome.state, waiting, reviewed_by, approval, settlement, fingerprint=fingerprint
+        )
+        if saved:
             await self._announce(build, outcome, reviewed_by)
 
     async def _announce(self, build: BuildRecord, outcome: Outcome, reviewed_by: str | None) -> None:

@@ -8,13 +8,14 @@ emitter and the system clock; unit tests with small in-memory stand-ins.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Protocol
 
 from pydantic import BaseModel
 
 from services.validation.decide import Pending
 from services.validation.policy import RulePolicy
+from services.validation.revisions import Kept
 from services.validation.rules import KnownApprovals
 from shared.contracts import Approval, BuildRecord, Finding
 from shared.contracts.events import Settlement, State
@@ -41,15 +42,30 @@ class PendingRecords(Protocol):
         reviewed_by: str | None = None,
         approval: Approval | None = None,
         settlement: Settlement | None = None,
+        fingerprint: str | None = None,
     ) -> bool:
-        """Keep a decision; False (nothing kept) when a newer revision of the VIN is known."""
+        """Keep a decision; False (nothing kept) when a newer revision of the VIN is known.
+
+        ``fingerprint`` is the content received for the build's record id
+        (``revisions.fingerprint``), kept beside the fingerprints of the VIN's
+        other revisions; None leaves them as they are.
+        """
         ...
 
-    async def save_new(self, decisions: list[NewDecision]) -> set[str]:
-        """Keep the decisions on VINs not known yet, in one request; the VINs kept."""
+    async def save_new(
+        self, decisions: list[NewDecision], fingerprints: Mapping[str, str] | None = None
+    ) -> set[str]:
+        """Keep the decisions on VINs not known yet, in one request; the VINs kept.
+
+        ``fingerprints``: the content of each build, by record id.
+        """
         ...
 
     async def get(self, vin: str) -> Pending | None: ...
+
+    async def kept(self, vin: str) -> Kept | None:
+        """The VIN's newest build and the content fingerprint of each revision received (None: unknown VIN)."""
+        ...
 
     async def waiting_on(self, approval_key: str) -> list[BuildRecord]:
         """The waiting records built to one approval version."""

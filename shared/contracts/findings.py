@@ -8,6 +8,10 @@ from pydantic import Field
 
 from shared.contracts.base import Contract
 
+# Validation's refusal of a build whose VIN and revision were received with other content: the
+# status fold lets it speak for its revision after any stage (services.status.fold.supersedes).
+REVISION_REUSED = "REVISION_REUSED"
+
 
 class Severity(StrEnum):
     ERROR = "error"  # blocks the record until corrected

@@ -25,7 +25,8 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from services.archive.chain import Head, advances, receipt_for
-from services.archive.stored_xml import packed
+from services.archive.content import same_document
+from services.archive.stored_xml import packed, xml_of
 from shared.contracts.events import ArchiveReceipt, Document, Evidence, now
 from shared.mongo import MongoDoc, insert_new
 
@@ -34,6 +35,16 @@ HEADS = "archive_heads"
 APPROVALS = "archive_approvals"
 KNOWN_APPROVALS = 10_000  # approval snapshots this process knows are stored (then it forgets them all)
 RECEIPTS_KEPT = 100_000  # receipts stored in bulk and not yet asked for (then forgotten: they are stored)
+
+
+class OtherCertificate(Exception):
+    """A signed document for a VIN and revision archived already with another document: not archived."""
+
+    def __init__(self, document: Document, kept_sha256: str) -> None:
+        super().__init__(
+            f"{document.record_id} is archived already as SHA-256 {kept_sha256}; this signed document "
+            f"(SHA-256 {document.sha256}) holds another document and is not archived: the kept one stands"
+        )
 
 
 class CertificateStore:
@@ -86,9 +97,15 @@ class CertificateStore:
         return len(headed)
 
     async def store(self, document: Document, trace_id: str | None = None) -> ArchiveReceipt:
-        """Store once; a redelivered document gets the receipt of the one already stored."""
+        """Store once; a redelivered document gets the receipt of the one already stored.
+
+        Redelivered means the same document: the same bytes, or the same document
+        sealed again (``content.same_document``). Another document for a record id
+        stored already raises ``OtherCertificate``: the archive never answers
+        "archived" for bytes other than the ones it keeps.
+        """
         stored = self._stored.pop(document.record_id, None)
-        if stored is not None:
+        if stored is not None and stored.sha256 == document.sha256:
             return stored
         head = await self.head(document.vin)
         receipt = receipt_for(document, head, stored_time(now()))
@@ -99,6 +116,10 @@ class CertificateStore:
             existing = await self.certificates.find_one({"_id": document.record_id})
             assert existing is not None
             receipt = receipt_of(existing)
+            if receipt.sha256 != document.sha256 and not same_document(
+                xml_of(existing), document.xml.encode("utf-8")
+            ):
+                raise OtherCertificate(document, receipt.sha256) from None
         # After the certificate: a crash in between leaves the head one behind, and the
         # redelivered message moves it on. A VIN's messages come one at a time.
         if advances(head, receipt):

@@ -3,17 +3,22 @@
 Records that wait (blocked, needs_review, held) are checked again when an
 approval arrives, a reviewer decides or their vehicle group's release policy
 changes; the newest revision also tells which older deliveries to ignore.
+Beside it, ``fingerprints`` keeps the content fingerprint of each revision
+received (``services.validation.revisions``; of the newest 100), keyed by the
+revision as text: a record id sent again with other content is refused.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 
 from pymongo.asynchronous.collection import AsyncCollection
 
 from services.validation.adapters.clock import SystemClock
 from services.validation.decide import Pending
 from services.validation.ports import Clock, NewDecision
+from services.validation.revisions import Kept, kept_fingerprints
 from shared.contracts import Approval, BuildRecord
 from shared.contracts.approvals import master_data_sha256
 from shared.contracts.events import Settlement, State
@@ -42,21 +47,27 @@ class PendingStore:
         reviewed_by: str | None = None,
         approval: Approval | None = None,
         settlement: Settlement | None = None,
+        fingerprint: str | None = None,
     ) -> bool:
         """Remember a decision unless a newer revision of the VIN is already known.
 
         Returns False for a superseded revision (nothing written). Read, compare,
         write by ``_id`` (see ``shared.mongo``); a VIN's records come from one
-        partition, one at a time.
+        partition, one at a time. The fingerprints read are written back, with
+        ``fingerprint`` for the build's revision when given.
         """
-        stored = await self.collection.find_one({"_id": build.vin}, {"revision": 1})
+        stored = await self.collection.find_one({"_id": build.vin}, {"revision": 1, "fingerprints": 1})
         if stored is not None and stored["revision"] > build.revision:
             return False
         doc = pending_doc(build, state, waiting, self.clock.now(), reviewed_by, approval, settlement)
+        known = fingerprints_of(stored) if stored is not None else {}
+        doc["fingerprints"] = fingerprints_doc(kept_fingerprints(known, build.revision, fingerprint))
         await self.collection.replace_one({"_id": build.vin}, doc, upsert=True)
         return True
 
-    async def save_new(self, decisions: list[NewDecision]) -> set[str]:
+    async def save_new(
+        self, decisions: list[NewDecision], fingerprints: Mapping[str, str] | None = None
+    ) -> set[str]:
         """Remember the decisions on VINs seen for the first time, in one request; the VINs saved.
 
         A VIN already known is refused as a duplicate and left out: its
@@ -67,6 +78,9 @@ class PendingStore:
             pending_doc(build, state, waiting, at, None, approval)
             for build, state, waiting, approval in decisions
         ]
+        for doc, (build, *_rest) in zip(docs, decisions, strict=True):
+            content = (fingerprints or {}).get(build.record_id)
+            doc["fingerprints"] = {str(build.revision): content} if content else {}
         return {str(vin) for vin in await insert_new(self.collection, docs)}
 
     async def document(self, vin: str) -> MongoDoc | None:
@@ -76,6 +90,12 @@ class PendingStore:
     async def get(self, vin: str) -> Pending | None:
         doc = await self.collection.find_one({"_id": vin})
         return None if doc is None else pending_of(doc)
+
+    async def kept(self, vin: str) -> Kept | None:
+        doc = await self.collection.find_one({"_id": vin}, {"build": 1, "fingerprints": 1})
+        if doc is None:
+            return None
+        return Kept(BuildRecord.model_validate(doc["build"]), fingerprints_of(doc))
 
     async def waiting_on(self, approval_key: str) -> list[BuildRecord]:
         cursor = self.collection.find({"approval_key": approval_key, "waiting": True})
@@ -91,6 +111,16 @@ class PendingStore:
         """
         cursor = self.collection.find({"build.vehicle_group": vehicle_group, "waiting": True})
         return [pending_of(doc) async for doc in cursor]
+
+
+def fingerprints_of(doc: MongoDoc) -> dict[int, str]:
+    """The content fingerprints a VIN's document keeps, by revision (none in a document kept before them)."""
+    return {int(revision): str(value) for revision, value in (doc.get("fingerprints") or {}).items()}
+
+
+def fingerprints_doc(fingerprints: Mapping[int, str]) -> dict[str, str]:
+    """Fingerprints by revision as a document keeps them (its keys are text)."""
+    return {str(revision): value for revision, value in fingerprints.items()}
 
 
 def pending_of(doc: MongoDoc) -> Pending:

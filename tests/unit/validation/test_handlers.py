@@ -7,7 +7,7 @@ store are proven by the integration and end-to-end tests.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -18,6 +18,7 @@ from services.validation.decide import WAITING, Pending
 from services.validation.handlers import Validation
 from services.validation.policy import PolicyInForce, ReleasePolicy
 from services.validation.ports import NewDecision
+from services.validation.revisions import Kept
 from services.validation.rules import ApprovalTable, check_digit
 from services.validation.settings import ValidationSettings
 from shared import topics
@@ -38,6 +39,7 @@ class MemoryPending:
 
     def __init__(self, records: Iterable[Pending] = ()) -> None:
         self.records = {p.build.vin: p for p in records}
+        self.fingerprints: dict[str, dict[int, str]] = {}  # per VIN, as ``PendingStore`` keeps them
         self.saved_in_bulk: set[str] = set()
         self.saved_one_by_one: list[str] = []
         self.failures_to_come = 0  # the next calls that fail as if the database were away
@@ -55,6 +57,7 @@ class MemoryPending:
         reviewed_by: str | None = None,
         approval: Approval | None = None,
         settlement: Settlement | None = None,
+        fingerprint: str | None = None,
     ) -> bool:
         self._maybe_fail()
         assert waiting is (state in WAITING)
@@ -62,15 +65,21 @@ class MemoryPending:
         if known is not None and known.build.revision > build.revision:
             return False
         self.records[build.vin] = Pending(build, state, reviewed_by, settlement)
+        if fingerprint is not None:
+            self.fingerprints.setdefault(build.vin, {})[build.revision] = fingerprint
         self.saved_one_by_one.append(build.vin)
         return True
 
-    async def save_new(self, decisions: list[NewDecision]) -> set[str]:
+    async def save_new(
+        self, decisions: list[NewDecision], fingerprints: Mapping[str, str] | None = None
+    ) -> set[str]:
         self._maybe_fail()
         saved = set()
         for build, state, _waiting, _approval in decisions:
             if build.vin not in self.records:
                 self.records[build.vin] = Pending(build, state)
+                content = (fingerprints or {}).get(build.record_id)
+                self.fingerprints[build.vin] = {build.revision: content} if content else {}
                 saved.add(build.vin)
         self.saved_in_bulk |= saved
         return saved
@@ -78,6 +87,11 @@ class MemoryPending:
     async def get(self, vin: str) -> Pending | None:
         self._maybe_fail()
         return self.records.get(vin)
+
+    async def kept(self, vin: str) -> Kept | None:
+        self._maybe_fail()
+        known = self.records.get(vin)
+        return None if known is None else Kept(known.build, dict(self.fingerprints.get(vin, {})))
 
     async def waiting_on(self, approval_key: str) -> list[BuildRecord]:
         self._maybe_fail()
@@ -228,11 +242,12 @@ class ApprovalArrivesDuringSave(MemoryPending):
         reviewed_by: str | None = None,
         approval: Approval | None = None,
         settlement: Settlement | None = None,
+        fingerprint: str | None = None,
     ) -> bool:
         arrive, self.arrive = self.arrive, None
         if arrive is not None:
             await arrive()
-        return await super().save(build, state, waiting, reviewed_by, approval, settlement)
+        return await super().save(build, state, waiting, reviewed_by, approval, settlement, fingerprint)
 
 
 async def test_a_record_decided_without_its_approval_that_arrived_meanwhile_is_decided_again(
