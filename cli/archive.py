@@ -1,4 +1,4 @@
-"""``coc evidence`` (one certificate's release evidence) and ``coc audit`` (the whole archive re-checked)."""
+"""``coc evidence`` (one certificate's release evidence) and ``coc audit`` (the archive and the audit log re-checked)."""
 
 from __future__ import annotations
 
@@ -16,11 +16,12 @@ from cli.errors import EXIT_STATUS, FAILED, BadInput
 
 if TYPE_CHECKING:
     from services.archive.audit import Summary
+    from services.workspace.audit_chain import Verdict
 
 BREAKS_SHOWN = 20  # break lines printed before the summary; --json has them all
 AUDIT_EXIT = (
-    "Exit status: 0 every certificate and chain passed, 1 breaks found (each named) or the "
-    "database does not answer, 2 bad command line or input."
+    "Exit status: 0 every certificate, chain and audit log entry passed, 1 breaks found (each named) or "
+    "the database does not answer, 2 bad command line or input."
 )
 
 
@@ -84,10 +85,12 @@ def evidence(vin: str, out: Path, revision: int | None) -> None:
 )
 @click.option("--json", "as_json", is_flag=True, help="the summary and every break as JSON")
 def audit(cert: Path | None, as_json: bool) -> int:
-    """Re-check every archived certificate and every hash chain.
+    """Re-check every archived certificate, every hash chain and the audit log.
 
     Each certificate against the schema, its seal, the trusted signers and its
-    evidence; each vehicle's chain of revisions.
+    evidence; each vehicle's chain of revisions; the workspace's audit log of
+    people's actions, entry by entry along its hash chain (the first altered or
+    missing entry is named; note the head's hash it shows, to compare later).
     """
     import asyncio
 
@@ -99,6 +102,7 @@ def audit(cert: Path | None, as_json: bool) -> int:
     anchors = audit_anchors(cert, settings)
     schema = load_ivi_schema(xsd_path())
     summary, seconds = asyncio.run(audit_archive(settings, schema, anchors))
+    log = asyncio.run(audit_log(settings))
     if as_json:
         from cli.output import show_json
 
@@ -110,11 +114,13 @@ def audit(cert: Path | None, as_json: bool) -> int:
                 "seconds": round(seconds, 2),
                 "per_second": round(rate, 1),
                 "breaks": [b.__dict__ for b in summary.breaks],
+                "audit_log": log_json(log),
             }
         )
     else:
         show_audit(summary, seconds)
-    return FAILED if summary.breaks else 0
+        show_log(log)
+    return FAILED if summary.breaks or not log.ok else 0
 
 
 def audit_anchors(cert: Path | None, settings: Any) -> list[Any]:
@@ -194,3 +200,36 @@ async def audit_archive(settings: Any, schema: Any, anchors: list[Any]) -> tuple
         return summary, time.monotonic() - began
     finally:
         await client.close()
+
+
+async def audit_log(settings: Any) -> Verdict:
+    """The workspace's audit log walked along its hash chain, read from the database."""
+    from services.workspace.adapters.audit import COLLECTION, AuditLog
+    from shared.mongo import database, make_client
+
+    client = make_client(settings)
+    try:
+        _entries, verdict = await AuditLog(database(client, settings)[COLLECTION]).verification()
+        return verdict
+    finally:
+        await client.close()
+
+
+def show_log(verdict: Verdict) -> None:
+    """The audit log's breaks, first first, then its one-line verdict."""
+    for found in verdict.breaks[:BREAKS_SHOWN]:
+        print(f"BROKEN audit log entry {found.seq}: {found.what}")
+    if len(verdict.breaks) > BREAKS_SHOWN:
+        print(f"… and {len(verdict.breaks) - BREAKS_SHOWN:,} more audit log breaks (--json lists every one)")
+    print(f"audit log: {verdict.summary()}")
+
+
+def log_json(verdict: Verdict) -> dict[str, Any]:
+    return {
+        "entries": verdict.entries,
+        "head_seq": verdict.head_seq,
+        "head_sha256": verdict.head_sha256,
+        "before_chain": verdict.before_chain,
+        "summary": verdict.summary(),
+        "breaks": [{"seq": b.seq, "kind": b.kind.value, "what": b.what} for b in verdict.breaks],
+    }
