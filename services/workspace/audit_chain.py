@@ -20,8 +20,10 @@ it), is the anchor against that.
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import hashlib
+import io
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -213,3 +215,93 @@ def _link_broken(entry: ChainEntry, last: ChainEntry | None) -> Break:
 def _said(entry: ChainEntry) -> str:
     """What an entry says now, shortly: enough for a person to find it."""
     return f"{time_text(entry.at)} {entry.person}: {entry.action} on {entry.target}"
+
+
+# -- the export for auditors -------------------------------------------------------------------
+
+COLUMNS: Final = (
+    "seq",
+    "time",
+    "who",
+    "role",
+    "action",
+    "target",
+    "details",
+    "previous_sha256",
+    "sha256",
+    "check",
+)
+FORMULA_STARTS: Final = ("=", "+", "-", "@", "\t", "\r")  # what a spreadsheet reads as a formula (OWASP)
+
+
+def safe_cell(value: str) -> str:
+    """A CSV cell a spreadsheet shows as text: one that would start a formula gets a leading quote."""
+    return f"'{value}" if value.startswith(FORMULA_STARTS) else value
+
+
+def export_rows(entries: Iterable[ChainEntry], verdict: Verdict) -> list[dict[str, str | int]]:
+    """One row per entry in sequence order, each with what the verifier says of it, and one per missing number."""
+    checks = dict(verdict.checks())
+    rows: list[tuple[int, dict[str, str | int]]] = []
+    for entry in entries:
+        row: dict[str, str | int] = {
+            "seq": entry.seq,
+            "time": time_text(entry.at),
+            "who": entry.person,
+            "role": entry.role,
+            "action": entry.action,
+            "target": entry.target,
+            "details": entry.details,
+            "previous_sha256": entry.previous,
+            "sha256": entry.sha256,
+            "check": checks.pop(entry.seq, "ok"),
+        }
+        rows.append((entry.seq, row))
+    for seq, what in checks.items():  # numbers no entry holds: missing ones
+        missing: dict[str, str | int] = {name: "" for name in COLUMNS}
+        rows.append((seq, {**missing, "seq": seq, "check": what}))
+    rows.sort(key=lambda pair: pair[0])
+    return [row for _seq, row in rows]
+
+
+def verdict_json(verdict: Verdict) -> dict[str, object]:
+    return {
+        "intact": verdict.ok,
+        "summary": verdict.summary(),
+        "entries": verdict.entries,
+        "head_seq": verdict.head_seq,
+        "head_sha256": verdict.head_sha256,
+        "before_chain": verdict.before_chain,
+        "genesis": GENESIS,
+        "breaks": [{"seq": b.seq, "kind": b.kind.value, "what": b.what} for b in verdict.breaks],
+    }
+
+
+def export_csv(entries: Iterable[ChainEntry], verdict: Verdict) -> str:
+    """The log as CSV (RFC 4180), every text cell formula-safe, the verifier's verdict as the last row."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(COLUMNS)
+    for row in export_rows(entries, verdict):
+        writer.writerow(safe_cell(str(row[name])) for name in COLUMNS)
+    last = {name: "" for name in COLUMNS} | {"action": "chain verification", "check": verdict.summary()}
+    writer.writerow(safe_cell(last[name]) for name in COLUMNS)
+    return out.getvalue()
+
+
+def export_json(entries: Iterable[ChainEntry], verdict: Verdict, exported_at: dt.datetime) -> str:
+    """The log as JSON: the verifier's verdict, then every entry with its chain fields and check."""
+    document = {
+        "exported_at": time_text(exported_at),
+        "verification": verdict_json(verdict),
+        "entries": export_rows(entries, verdict),
+    }
+    return json.dumps(document, ensure_ascii=False, indent=1)
+
+
+def verdict_header(verdict: Verdict) -> str:
+    """The verdict in an HTTP header's characters (ASCII): a download says it before it is opened."""
+    state = (
+        "intact" if verdict.first is None else f"broken at entry {verdict.first.seq} ({verdict.first.kind})"
+    )
+    return f"{state}; entries {verdict.entries}; head {verdict.head_seq} sha256 {verdict.head_sha256}"
