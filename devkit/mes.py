@@ -33,7 +33,7 @@ def retag(build: BuildRecord, tag: str) -> BuildRecord:
     Within one sample set the VIN stays unique (plant code and serial are kept).
     A well-formed VIN gets its ISO 3779 check digit again, so the records stay
     clean whatever check-digit mode the validation runs with; a VIN with a
-    planted defect (18 characters, a letter O) keeps its defect.
+    planted defect (a letter O) keeps its defect.
     """
     if len(tag) != 1 or tag not in VIN_ALPHABET:
         raise ValueError(f"a VIN tag is one character of {VIN_ALPHABET}, not {tag!r}")

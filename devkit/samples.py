@@ -263,9 +263,20 @@ def vin_with_letter_o(rng: random.Random, build: BuildRecord, item: Plan) -> Bui
     return build.model_copy(update={"vin": build.vin[:position] + "O" + build.vin[position + 1 :]})
 
 
-def vin_with_doubled_character(rng: random.Random, build: BuildRecord, item: Plan) -> BuildRecord:
-    """A scanner bounce: the last character read twice, 18 characters."""
-    return build.model_copy(update={"vin": build.vin + build.vin[-1]})
+def vin_with_foreign_wmi(rng: random.Random, build: BuildRecord, item: Plan) -> BuildRecord:
+    """The other group company's WMI keyed (a shared line's template): a VIN the holder may not issue.
+
+    The plant code and serial stay, so the VIN stays unique; the check digit is
+    made again, so the WMI is the one defect. (An 18-character VIN, the scanner
+    bounce, no longer reaches validation: intake refuses it by the schema's
+    length facet.)
+    """
+    own = set(item.spec.manufacturer.wmis)
+    foreign = sorted({wmi for spec in types() for wmi in spec.manufacturer.wmis} - own)
+    draft = foreign[0] + build.vin[3:]  # no draw: the other builds of a seed stay as they were
+    return build.model_copy(
+        update={"vin": draft[:CHECK_DIGIT] + check_digit(draft) + draft[CHECK_DIGIT + 1 :]}
+    )
 
 
 def unapproved_version(rng: random.Random, build: BuildRecord, item: Plan) -> BuildRecord:
@@ -295,7 +306,7 @@ DEFECTS: tuple[tuple[PlantedDefect, Defector], ...] = (
         mass_out_of_range,
     ),
     (PlantedDefect("vin-letter-o", "VIN_CHARACTERS", Owner.PRODUCTION), vin_with_letter_o),
-    (PlantedDefect("vin-18-characters", "VIN_LENGTH", Owner.PRODUCTION), vin_with_doubled_character),
+    (PlantedDefect("vin-foreign-wmi", "VIN_WMI_FOREIGN", Owner.PRODUCTION), vin_with_foreign_wmi),
     (PlantedDefect("version-not-approved", "APPROVAL_UNKNOWN", Owner.TYPE_APPROVAL), unapproved_version),
     (PlantedDefect("tyre-not-approved", "TYRE_NOT_APPROVED", Owner.PRODUCTION), unapproved_tyre),
     (PlantedDefect("colour-missing", "COLOUR_MISSING", Owner.PRODUCTION), without_colour),

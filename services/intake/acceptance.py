@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from services.intake.facets import BuildFacets
 from shared.contracts import BuildRecord
 from shared.contracts.events import AcceptedRecord
 
@@ -91,17 +92,26 @@ def bounded(problems: list[Problem]) -> list[Problem]:
     return [*problems[:MAX_PROBLEMS], Problem(0, "(body)", f"and {rest} more problems")]
 
 
-def parse_builds(body: bytes, content_type: str, max_items: int | None = None) -> list[BuildRecord]:
-    """Every item must keep the contract; otherwise nothing is taken and each problem is named."""
+def parse_builds(
+    body: bytes, content_type: str, max_items: int | None = None, facets: BuildFacets | None = None
+) -> list[BuildRecord]:
+    """Every item must keep the contract and, with ``facets``, the schema's facets of each per-vehicle value.
+
+    Otherwise nothing is taken and each problem is named.
+    """
     items = split_body(body, content_type, max_items)
     if not items:
         raise BodyError([Problem(0, "(body)", "no build records in the request")])
     builds, problems = [], []
     for number, item in enumerate(items, start=1):
         try:
-            builds.append(BuildRecord.model_validate(item))
+            build = BuildRecord.model_validate(item)
         except ValidationError as exc:
             problems.extend(problems_of(exc, number))
+            continue
+        refused = facets.problems(build) if facets is not None else []
+        problems.extend(Problem(number, field, message) for field, message in refused)
+        builds.append(build)
     if problems:
         raise BodyError(bounded(problems))
     return builds

@@ -10,10 +10,12 @@ from fastapi.openapi.utils import get_openapi
 from pydantic.json_schema import models_json_schema
 
 from services.intake import routes, subscribers
+from services.intake.facets import BuildFacets
 from services.intake.settings import IntakeSettings
 from shared import topics
 from shared.contracts import Approval, BuildRecord
 from shared.contracts.events import AcceptedRecord, Review
+from shared.ivi import IviSchema
 from shared.stage import Stage
 
 
@@ -25,9 +27,11 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
     stage.publisher(topics.ACCEPTED, AcceptedRecord)
     stage.publisher(topics.APPROVALS, Approval, "Approval master data, compacted, key = approval key")
     stage.publisher(topics.REVIEWS, Review)
-    subscribers.register(stage)
+    # The facets of each per-vehicle value, from the official schema read once (design, "Certificate data").
+    facets = BuildFacets.of(IviSchema.load(stage.settings.xsd_path()))
+    subscribers.register(stage, facets)
     app = stage.asgi()
-    app.include_router(routes.router(stage, stage.authenticator()))
+    app.include_router(routes.router(stage, stage.authenticator(), facets))
     app.openapi = partial(openapi_with_bodies, app)  # type: ignore[method-assign]
     return app
 

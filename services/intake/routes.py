@@ -18,6 +18,7 @@ from services.intake.acceptance import (
     problems_of,
     split_body,
 )
+from services.intake.facets import BuildFacets
 from services.intake.settings import IntakeSettings
 from services.intake.subscribers import forward
 from shared import topics
@@ -80,7 +81,8 @@ def request_body(model: str, ndjson: bool = False) -> dict[str, Any]:
     return {"requestBody": {"required": True, "content": content}}
 
 
-def router(stage: Stage[IntakeSettings], auth: Authenticator) -> APIRouter:
+def router(stage: Stage[IntakeSettings], auth: Authenticator, facets: BuildFacets) -> APIRouter:
+    """The HTTP API; each build is checked against ``facets``, the IVI schema's facets of its values."""
     api = APIRouter(prefix="/v1")
     emitter, settings = stage.emitter, stage.settings
 
@@ -100,12 +102,17 @@ def router(stage: Stage[IntakeSettings], auth: Authenticator) -> APIRouter:
     ) -> dict[str, Any]:
         """One build record, a JSON list, or NDJSON; all keep the contract or none is taken.
 
-        413 for a body over the size limit (before it is parsed) and for a record too large
-        to publish; 422 naming each problem (at most 20, the rest counted) otherwise.
+        The contract includes the IVI 2.0 schema's facets of each value the certificate
+        carries (a VIN of 17 characters A-Z and 0-9, a colour code 1-10...) and the
+        characters a name may hold. 413 for a body over the size limit (before it is
+        parsed) and for a record too large to publish; 422 naming each problem (at most
+        20, the rest counted) otherwise.
         """
         body = await limited_body(request, settings.max_request_bytes)
         try:
-            builds = parse_builds(body, request.headers.get("content-type", ""), settings.max_request_records)
+            builds = parse_builds(
+                body, request.headers.get("content-type", ""), settings.max_request_records, facets
+            )
         except BodyError as exc:
             raise unprocessable(exc.problems) from None
         received_at = now()

@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 from pydantic import AwareDatetime, Field, field_validator
 
 from shared.contracts.approvals import approval_key
-from shared.contracts.base import Contract, Printable
+from shared.contracts.base import Contract, Name
 
 MAX_REVISION = 1_000_000  # corrections of one vehicle; a database stores 8-byte integers at most
 MAX_MASS_KG = 1_000_000  # heavier than any road vehicle or trailer
@@ -22,10 +22,10 @@ MAX_MASS_KG = 1_000_000  # heavier than any road vehicle or trailer
 class ApprovalRef(Contract):
     """Which approved type, variant and version this vehicle was built to."""
 
-    number: str = Field(min_length=1, max_length=100, description="Type-approval number")
-    type: str = Field(min_length=1, max_length=100, description="Approved type")
-    variant: str = Field(min_length=1, max_length=100, description="Approved variant")
-    version: str = Field(min_length=1, max_length=100, description="Approved version")
+    number: Name = Field(min_length=1, max_length=100, description="Type-approval number")
+    type: Name = Field(min_length=1, max_length=100, description="Approved type")
+    variant: Name = Field(min_length=1, max_length=100, description="Approved variant")
+    version: Name = Field(min_length=1, max_length=100, description="Approved version")
 
     @property
     def key(self) -> str:
@@ -44,7 +44,11 @@ class BuildRecord(Contract):
 
     schema_version: Literal[1] = Field(1, description="Version of this contract")
     vin: str = Field(min_length=1, max_length=32, description="Vehicle identification number")
-    build_id: str = Field(min_length=1, max_length=64, description="The MES's own id of the build")
+    build_id: Name = Field(
+        min_length=1,
+        max_length=64,
+        description="The MES's own id of the build; letters, digits, - _ . , / ( ) * + : #",
+    )
     revision: int = Field(
         1, ge=1, le=MAX_REVISION, description="1 for the first record of a VIN, +1 per correction"
     )
@@ -53,11 +57,17 @@ class BuildRecord(Contract):
         description="Date of manufacture (IVI DateManufactureVehicle); required where the category's CoC "
         "model states it (every category but L)",
     )
-    plant: str = Field(min_length=1, max_length=64, description="Plant that built the vehicle")
-    vehicle_group: Printable = Field(
+    plant: Name = Field(
         min_length=1,
         max_length=64,
-        description="Release group, e.g. a model line (release policy); no control characters",
+        description="Plant that built the vehicle, as the compliance lead's master data names it; "
+        "letters, digits, spaces and - _ . , / ( ) * + : #",
+    )
+    vehicle_group: Name = Field(
+        min_length=1,
+        max_length=64,
+        description="Release group, e.g. a model line (release policy), as the compliance lead's master data "
+        "names it; letters, digits, spaces and - _ . , / ( ) * + : #",
     )
     approval: ApprovalRef = Field(description="Approved type, variant and version built to")
     intended_country: str | None = Field(

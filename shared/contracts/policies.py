@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import AwareDatetime, Field
 
-from shared.contracts.base import Contract, Printable
+from shared.contracts.base import Contract, Name
 
 
 class ReleasePolicy(StrEnum):
@@ -25,10 +25,10 @@ class PolicyChange(Contract):
     """A vehicle group's release policy was set, by whom and when (coc.policies.v1, key = group)."""
 
     schema_version: Literal[1] = Field(1, description="Version of this contract")
-    vehicle_group: Printable = Field(
+    vehicle_group: Name = Field(
         min_length=1,
         max_length=64,
-        description="Release group the policy applies to (the key); no control characters",
+        description="Release group the policy applies to (the key); letters, digits, spaces and - _ . , / ( ) * + : #",
     )
     policy: ReleasePolicy = Field(
         description="auto: clean records go on; review: each waits for a reviewer; hold: none is released"

@@ -11,8 +11,10 @@ from fastapi.testclient import TestClient
 
 from devkit.samples import generate
 from services.intake import routes
+from services.intake.facets import BuildFacets
 from services.intake.settings import IntakeSettings
 from shared.auth import Authenticator, Role
+from shared.ivi import IviSchema
 from shared.stage import Stage
 from shared.telemetry import current_trace_id
 
@@ -34,10 +36,11 @@ def published(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 
 @pytest.fixture
-def client() -> TestClient:
+def client(schema: IviSchema) -> TestClient:
     settings = IntakeSettings(max_request_bytes=200_000, max_request_records=5, max_record_bytes=2_000)
     app = FastAPI()
-    app.include_router(routes.router(Stage("intake", settings), Authenticator({Role.MES: TOKEN})))
+    auth = Authenticator({Role.MES: TOKEN})
+    app.include_router(routes.router(Stage("intake", settings), auth, BuildFacets.of(schema)))
     return TestClient(app)
 
 
