@@ -15,7 +15,7 @@ from fastapi import FastAPI, Request, status
 from fastapi.responses import JSONResponse, RedirectResponse
 
 from services.workspace.adapters.pipeline import PipelineUnavailable
-from services.workspace.routes import approvals, board, deps, lists, records, review, rollout, signin
+from services.workspace.routes import approvals, audit, board, deps, lists, records, review, rollout, signin
 
 ROOMS = (
     signin.router,
@@ -25,6 +25,7 @@ ROOMS = (
     review.router,
     approvals.router,
     rollout.router,
+    audit.router,
 )
 
 
