@@ -38,6 +38,8 @@ from services.status.adapters.worklists import Worklists
 from services.workspace import routes as workspace_routes
 from services.workspace.adapters.audit import AuditLog
 from services.workspace.adapters.pipeline import PipelineApi
+from services.workspace.adapters.sessions import COLLECTION as SESSIONS
+from services.workspace.adapters.sessions import SessionStore
 from services.workspace.adapters.users import UserStore
 from services.workspace.approvals import ApprovalBook
 from services.workspace.identity import Throttle
@@ -129,6 +131,7 @@ async def run(args: argparse.Namespace) -> int:
                 throttle=Throttle(),
                 policies=PolicyTable(),
                 approvals=ApprovalBook(),
+                sessions=SessionStore(db[SESSIONS], workspace_settings.session_rules()),
             )
             pages = FastAPI()
             workspace_routes.include(pages, workspace)

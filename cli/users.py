@@ -152,8 +152,11 @@ def _run(work: Callable[[UserStore, AuditLog], Awaitable[T]]) -> T:
 
     from services.workspace.adapters.audit import COLLECTION as AUDIT
     from services.workspace.adapters.audit import AuditLog
+    from services.workspace.adapters.sessions import COLLECTION as SESSIONS
+    from services.workspace.adapters.sessions import SessionStore
     from services.workspace.adapters.users import COLLECTION as USERS
     from services.workspace.adapters.users import UserStore
+    from services.workspace.settings import WorkspaceSettings
     from shared.mongo import database, make_client
     from shared.settings import CocSettings
 
@@ -163,7 +166,8 @@ def _run(work: Callable[[UserStore, AuditLog], Awaitable[T]]) -> T:
         client = make_client(settings)
         try:
             db = database(client, settings)
-            return await work(UserStore(db[USERS]), AuditLog(db[AUDIT]))
+            sessions = SessionStore(db[SESSIONS], WorkspaceSettings().session_rules())
+            return await work(UserStore(db[USERS], sessions=sessions), AuditLog(db[AUDIT]))
         finally:
             await client.close()
 

@@ -12,7 +12,9 @@ from fastapi.staticfiles import StaticFiles
 from lxml import etree
 
 from services.workspace import routes, subscribers
+from services.workspace.adapters import sessions as session_store
 from services.workspace.adapters.audit import AuditLog
+from services.workspace.adapters.oidc import OidcClient
 from services.workspace.adapters.pipeline import PipelineApi
 from services.workspace.adapters.users import UserStore
 from services.workspace.approvals import ApprovalBook
@@ -78,9 +80,13 @@ def create_app(settings: WorkspaceSettings | None = None) -> FastAPI:
     stage.on_start.append(feed.start)
     stage.on_stop.append(feed.stop)
     stage.on_stop.append(api.close)
+    oidc = company_sign_in(stage.settings)
+    if oidc is not None:
+        stage.on_stop.append(oidc.close)
+    sessions = session_store.SessionStore(db[session_store.COLLECTION], stage.settings.session_rules())
     workspace = Workspace(
         settings=stage.settings,
-        users=UserStore(db[USERS]),
+        users=UserStore(db[USERS], sessions=sessions),
         audit=AuditLog(db[AUDIT]),
         api=api,
         feed=feed,
@@ -89,8 +95,20 @@ def create_app(settings: WorkspaceSettings | None = None) -> FastAPI:
         throttle=Throttle(),
         policies=policies,
         approvals=approvals,
+        sessions=sessions,
+        oidc=oidc,
     )
     app = stage.asgi(docs_url=None, redoc_url=None)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     routes.include(app, workspace)
     return app
+
+
+def company_sign_in(settings: WorkspaceSettings) -> OidcClient | None:
+    """The client of the company's OpenID provider when the settings name one (its secret read now: fail early)."""
+    if not settings.oidc_enabled():
+        return None
+    assert settings.oidc_issuer and settings.oidc_client_id and settings.oidc_redirect_url
+    return OidcClient(
+        settings.oidc_issuer, settings.oidc_client_id, settings.oidc_secret(), settings.oidc_redirect_url
+    )

@@ -1,13 +1,14 @@
 """Named people in the workspace: their roles, their sessions, CSRF tokens and the sign-in throttle.
 
-Pure: no web framework, no database. The routes read the session cookie with
-``read_session``, put ``csrf_token`` into every form that changes something and
+Pure: no web framework, no database. A session lives on the server (the
+adapter keeps it under ``session_key`` of the cookie's token, ``Session.over``
+says when it ended); the routes put ``csrf_token`` into every form that changes something and
 check it with ``csrf_ok``, and ask ``Throttle.wait_for`` before checking a
 password. Secrets are bytes from settings, passed in by the caller.
 
-Sessions and CSRF tokens are HMAC-SHA256 (RFC 2104) over text the server wrote;
-nothing the client sends is decoded into objects (no pickle, no JSON) before
-its MAC is checked, and a token that fails any check is simply no session.
+CSRF tokens and sealed values (``seal``) are HMAC-SHA256 (RFC 2104) over text
+the server wrote; nothing the client sends is decoded into objects (no pickle,
+no JSON) before its MAC is checked, and a token that fails any check is simply nothing.
 """
 
 from __future__ import annotations
@@ -124,55 +125,111 @@ def check_password(password: str) -> str:
 
 # -- sessions -------------------------------------------------------------------------------
 
+SESSION_TOKEN_BYTES: Final = 32  # 256 random bits: the cookie's value, never stored
+_TOKEN_TEXT = re.compile(r"[A-Za-z0-9_-]{43}")  # token_urlsafe(32), and nothing else
+TOUCH_AT_MOST: Final = dt.timedelta(minutes=1)  # last-seen is written at most this often
+
+
+class SessionSource(StrEnum):
+    """How a person signed in: a local password, or the company's OpenID provider."""
+
+    LOCAL = "local"
+    OIDC = "oidc"
+
+
+@dataclass(frozen=True)
+class SessionRules:
+    """How long a session lives: ``idle`` without a request, ``lifetime`` at most from sign-in."""
+
+    idle: dt.timedelta
+    lifetime: dt.timedelta
+
+    def __post_init__(self) -> None:
+        if self.idle <= dt.timedelta(0) or self.lifetime <= dt.timedelta(0):
+            raise ValueError("a session needs a positive idle timeout and lifetime")
+
+    @property
+    def touch_every(self) -> dt.timedelta:
+        """How stale last-seen may get before it is written again: a minute, or a quarter of a short idle timeout."""
+        return min(TOUCH_AT_MOST, self.idle / 4)
+
 
 @dataclass(frozen=True)
 class Session:
-    """A session read from a cookie whose MAC and expiry were checked."""
+    """A session as the server keeps it; ``key`` is the hash of the cookie's token, never the token."""
 
+    key: str
     name: str
-    session_id: str
-    expires: dt.datetime
+    roles: frozenset[PersonRole]
+    source: SessionSource
+    created: dt.datetime
+    last_seen: dt.datetime
+    address: str = ""
+    agent: str = ""
+    id_token: str = ""  # the provider's ID token, sent back as the hint when signing out there
+
+    @property
+    def person(self) -> Person:
+        return Person(self.name, self.roles)
+
+    def ends_at(self, rules: SessionRules) -> dt.datetime:
+        """When it ends unless used again: idle timeout or absolute lifetime, whichever comes first."""
+        return min(self.last_seen + rules.idle, self.created + rules.lifetime)
+
+    def over(self, rules: SessionRules, now: dt.datetime) -> bool:
+        return now >= self.ends_at(rules)
+
+    def needs_touch(self, rules: SessionRules, now: dt.datetime) -> bool:
+        return now - self.last_seen >= rules.touch_every
 
 
-def issue_session(name: str, secret: bytes, now: dt.datetime, ttl: dt.timedelta) -> str:
-    """A signed session token for ``name``, valid from ``now`` for ``ttl``, with a fresh random id.
+def new_session_token() -> str:
+    """A fresh unguessable session token: what the cookie carries."""
+    return secrets.token_urlsafe(SESSION_TOKEN_BYTES)
 
-    The token is ``base64url(payload).base64url(HMAC-SHA256(payload))`` where the
-    payload is ``s1|name|issued|expires|session id`` (epoch seconds). A name
-    never holds ``|`` (``check_name``), so the fields cannot shift.
+
+def session_key(token: object) -> str | None:
+    """The stored key of ``token`` (SHA-256, hex), or None when it is not a token's shape; never raises.
+
+    Only the hash is stored, so a copy of the database opens no session. The
+    token carries 256 random bits, so a plain hash (no salt, no stretching) is enough.
+    """
+    if not isinstance(token, str) or not _TOKEN_TEXT.fullmatch(token):
+        return None
+    return hashlib.sha256(token.encode("ascii")).hexdigest()
+
+
+def seal(purpose: str, fields: Iterable[str], secret: bytes, now: dt.datetime, ttl: dt.timedelta) -> str:
+    """Short-lived text the client keeps for the server (the sign-in's state and nonce), signed and expiring.
+
+    ``base64url(payload).base64url(HMAC-SHA256(purpose, payload))``, the payload
+    ``s1|expires|field|…`` (epoch seconds); a field must not hold ``|``.
     """
     _check_secret(secret)
-    if ttl <= dt.timedelta(0):
-        raise ValueError("a session needs a positive ttl")
-    name = check_name(name)
-    issued = int(now.timestamp())
-    expires = int((now + ttl).timestamp())
-    payload = "|".join((_SESSION_VERSION, name, str(issued), str(expires), secrets.token_urlsafe(18)))
-    data = payload.encode()
-    return f"{_b64(data)}.{_b64(_mac(secret, b'session', data))}"
+    values = list(fields)
+    if ttl <= dt.timedelta(0) or any("|" in value for value in values):
+        raise ValueError("a sealed value needs a positive ttl and fields without '|'")
+    payload = "|".join((_SESSION_VERSION, str(int((now + ttl).timestamp())), *values)).encode()
+    return f"{_b64(payload)}.{_b64(_mac(secret, purpose.encode(), payload))}"
 
 
-def read_session(token: object, secret: bytes, now: dt.datetime) -> Session | None:
-    """The session ``token`` names, or None when it is malformed, forged or expired; never raises on input."""
+def unseal(purpose: str, token: object, secret: bytes, now: dt.datetime) -> list[str] | None:
+    """The fields ``seal`` signed for ``purpose``, or None when malformed, forged or expired; never raises."""
     _check_secret(secret)
     if not isinstance(token, str) or len(token) > TOKEN_MAX or token.count(".") != 1:
         return None
     encoded, _, mac_text = token.partition(".")
     data, mac = _unb64(encoded), _unb64(mac_text)
-    if data is None or mac is None or not hmac.compare_digest(mac, _mac(secret, b"session", data)):
+    if data is None or mac is None or not hmac.compare_digest(mac, _mac(secret, purpose.encode(), data)):
         return None
-    # From here on the payload is text this server signed.
-    parts = data.decode("utf-8", "replace").split("|")
-    if len(parts) != 5 or parts[0] != _SESSION_VERSION:
+    parts = data.decode("utf-8", "replace").split("|")  # from here on: text this server signed
+    if len(parts) < 2 or parts[0] != _SESSION_VERSION:
         return None
-    _version, name, _issued, expires_text, session_id = parts
     try:
-        expires = dt.datetime.fromtimestamp(int(expires_text), dt.UTC)
+        expires = dt.datetime.fromtimestamp(int(parts[1]), dt.UTC)
     except (ValueError, OverflowError, OSError):
         return None
-    if now >= expires:
-        return None
-    return Session(name=name, session_id=session_id, expires=expires)
+    return parts[2:] if now < expires else None
 
 
 # -- cross-site request forgery ---------------------------------------------------------------

@@ -18,11 +18,13 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
+from services.workspace.adapters.sessions import SessionStore
 from services.workspace.identity import (
     PASSWORD_MAX,
     InvalidField,
     Person,
     PersonRole,
+    SessionSource,
     UnknownUser,
     UserExists,
     check_name,
@@ -42,9 +44,15 @@ class UserStore:
     replaced on the next successful sign-in (``check_needs_rehash``).
     """
 
-    def __init__(self, collection: AsyncCollection[MongoDoc], hasher: PasswordHasher | None = None) -> None:
+    def __init__(
+        self,
+        collection: AsyncCollection[MongoDoc],
+        hasher: PasswordHasher | None = None,
+        sessions: SessionStore | None = None,
+    ) -> None:
         self.collection = collection
         self.hasher = hasher or PasswordHasher()
+        self.sessions = sessions  # a person removed or given other roles is signed out at once
         self._dummy_hash: str | None = None
 
     async def add(
@@ -106,6 +114,7 @@ class UserStore:
         )
         if result.matched_count == 0:
             raise UnknownUser(f"name: no user named {person.name!r}")
+        await self._sign_out(person.name)
         return person
 
     async def set_password(self, name: str, password: str) -> None:
@@ -116,9 +125,16 @@ class UserStore:
             raise UnknownUser(f"name: no user named {key!r}")
 
     async def remove(self, name: str) -> None:
-        result = await self.collection.delete_one({"_id": check_name(name)})
+        key = check_name(name)
+        result = await self.collection.delete_one({"_id": key})
         if result.deleted_count == 0:
             raise UnknownUser(f"name: no user named {name!r}")
+        await self._sign_out(key)
+
+    async def _sign_out(self, name: str) -> None:
+        """End ``name``'s password sessions (a company sign-in of the same name is another account)."""
+        if self.sessions is not None:
+            await self.sessions.end_all(name, SessionSource.LOCAL)
 
     async def _find(self, name: str) -> MongoDoc | None:
         try:

@@ -15,10 +15,22 @@ from fastapi import FastAPI, Request, status
 from fastapi.responses import JSONResponse, RedirectResponse
 
 from services.workspace.adapters.pipeline import PipelineUnavailable
-from services.workspace.routes import approvals, audit, board, deps, lists, records, review, rollout, signin
+from services.workspace.routes import (
+    approvals,
+    audit,
+    board,
+    deps,
+    lists,
+    records,
+    review,
+    rollout,
+    sessions,
+    signin,
+)
 
 ROOMS = (
     signin.router,
+    sessions.router,
     board.router,
     lists.router,
     records.router,

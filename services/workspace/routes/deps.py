@@ -24,17 +24,19 @@ from lxml import etree
 from pydantic import BaseModel
 
 from services.workspace.adapters.audit import AuditLog
+from services.workspace.adapters.oidc import OidcClient
 from services.workspace.adapters.pipeline import PipelineApi, PipelineUnavailable
+from services.workspace.adapters.sessions import SessionStore
 from services.workspace.adapters.users import UserStore
 from services.workspace.approvals import ApprovalBook
 from services.workspace.identity import (
     Person,
     PersonRole,
     Session,
+    SessionSource,
     Throttle,
     csrf_ok,
     csrf_token,
-    read_session,
 )
 from services.workspace.live import LiveFeed
 from services.workspace.settings import WorkspaceSettings
@@ -82,6 +84,8 @@ class Workspace:
     throttle: Throttle
     policies: PolicyTable
     approvals: ApprovalBook
+    sessions: SessionStore
+    oidc: OidcClient | None = None  # company sign-in, when configured
     clock: Clock = field(default_factory=SystemClock)
 
 
@@ -136,6 +140,14 @@ def approvals(ws: Parts) -> ApprovalBook:
     return ws.approvals
 
 
+def sessions(ws: Parts) -> SessionStore:
+    return ws.sessions
+
+
+def oidc(ws: Parts) -> OidcClient | None:
+    return ws.oidc
+
+
 Settings = Annotated[WorkspaceSettings, Depends(settings)]
 Time = Annotated[Clock, Depends(clock)]
 Pipeline = Annotated[PipelineApi, Depends(pipeline)]
@@ -147,6 +159,8 @@ Schema = Annotated[Callable[[], etree.XMLSchema], Depends(schema)]
 Throttled = Annotated[Throttle, Depends(throttle)]
 Policies = Annotated[PolicyTable, Depends(policies)]
 Approvals = Annotated[ApprovalBook, Depends(approvals)]
+Sessions = Annotated[SessionStore, Depends(sessions)]
+Oidc = Annotated[OidcClient | None, Depends(oidc)]
 
 
 def secret(config: Settings) -> bytes:
@@ -177,12 +191,24 @@ class Visit:
     csrf: str
 
 
-async def visit(request: Request, people: Users, key: Secret, at: Time) -> Visit:
-    session = read_session(request.cookies.get(SESSION_COOKIE), key, at.now())
-    person = await people.get(session.name) if session else None
+async def visit(request: Request, people: Users, kept: Sessions, key: Secret, at: Time) -> Visit:
+    """The person of the request's live session, or ``SignInRequired``.
+
+    A local person is read again on every request: one removed, or whose roles
+    changed since they signed in, has no session any more (it is ended here, if
+    the tool that changed them did not end it already). A company sign-in's
+    roles are those its groups gave at sign-in, for at most the session's lifetime.
+    """
+    session = await kept.find(request.cookies.get(SESSION_COOKIE), at.now())
+    person = session.person if session else None
+    if session is not None and session.source is SessionSource.LOCAL:
+        person = await people.get(session.name)
+        if person is None or person.roles != session.roles:
+            await kept.end(session.key)
+            person = None
     if session is None or person is None:
         raise SignInRequired(request.url.path + (f"?{request.url.query}" if request.url.query else ""))
-    return Visit(person, session, csrf_token(session.session_id, key))
+    return Visit(person, session, csrf_token(session.key, key))
 
 
 Visitor = Annotated[Visit, Depends(visit)]
@@ -190,7 +216,7 @@ Visitor = Annotated[Visit, Depends(visit)]
 
 async def csrf_checked(who: Visitor, key: Secret, csrf: Annotated[str, Form(max_length=200)] = "") -> Visit:
     """The visit of a form that changes something, when the form carries the session's CSRF token."""
-    if not csrf_ok(csrf, who.session.session_id, key):
+    if not csrf_ok(csrf, who.session.key, key):
         raise HTTPException(
             status.HTTP_403_FORBIDDEN, "the form's CSRF token is missing or wrong: reload the page"
         )

@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 from services.workspace.adapters.pipeline import Certificate
 from services.workspace.approvals import Change
 from services.workspace.evidence import CertificateCheck, Section
-from services.workspace.identity import AuditEntry
+from services.workspace.identity import AuditEntry, Session
 from shared.contracts import Approval
 from shared.contracts.events import DELIVERY_STAGE, DELIVERY_STATES, State
 from shared.contracts.policies import PolicyChange
@@ -93,6 +93,18 @@ class SignInPage:
     csrf: str
     name: str = ""
     error: str | None = None
+    company: str | None = None  # the company sign-in's name, when it is set up
+
+
+@dataclass(frozen=True)
+class SessionsPage:
+    """A person's own live sessions; ``current`` is the key of the one this page was asked in."""
+
+    template: ClassVar[str] = "sessions.html"
+    sessions: list[Session]
+    current: str
+    idle: str  # "30 minutes"
+    lifetime: str  # "10 hours"
 
 
 @dataclass(frozen=True)
@@ -219,7 +231,9 @@ class RolloutPage:
     done: str | None  # the group just changed, said once
 
 
-Page = SignInPage | BoardPage | ListPage | RecordPage | ApprovalsPage | ApprovalPage | RolloutPage
+Page = (
+    SignInPage | SessionsPage | BoardPage | ListPage | RecordPage | ApprovalsPage | ApprovalPage | RolloutPage
+)
 
 
 # -- a record's history ------------------------------------------------------------------------

@@ -6,7 +6,9 @@ No broker, no database, no other service: each part replaces one dependency of
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import types
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,15 +20,16 @@ from pydantic import BaseModel
 
 from services.workspace import routes
 from services.workspace.adapters.pipeline import Certificate, PipelineUnavailable
+from services.workspace.adapters.sessions import SessionStore
 from services.workspace.approvals import ApprovalBook
 from services.workspace.identity import (
     AuditEntry,
     Person,
     PersonRole,
+    SessionSource,
     Throttle,
     csrf_token,
-    issue_session,
-    read_session,
+    session_key,
 )
 from services.workspace.live import LiveFeed
 from services.workspace.routes import deps
@@ -120,6 +123,54 @@ class FakeUsers:
 
 
 @dataclass
+class FakeCollection:
+    """The few MongoDB collection calls the session store makes, on a dictionary; ``writes`` counts the writes."""
+
+    documents: dict[Any, dict[str, Any]] = field(default_factory=dict)
+    writes: int = 0
+
+    def _matches(self, document: dict[str, Any], query: Mapping[str, Any]) -> bool:
+        return all(document.get(k) == v for k, v in query.items())
+
+    async def insert_one(self, document: dict[str, Any]) -> None:
+        self.writes += 1
+        self.documents[document["_id"]] = dict(document)
+
+    async def find_one(self, query: Mapping[str, Any]) -> dict[str, Any] | None:
+        return next((dict(d) for d in self.documents.values() if self._matches(d, query)), None)
+
+    def find(self, query: Mapping[str, Any]) -> Any:
+        found = [dict(d) for d in self.documents.values() if self._matches(d, query)]
+
+        async def cursor() -> Any:
+            for document in found:
+                yield document
+
+        return cursor()
+
+    async def update_one(self, query: Mapping[str, Any], update: Mapping[str, Any]) -> Any:
+        self.writes += 1
+        document = await self.find_one(query)
+        if document is not None:
+            self.documents[document["_id"]].update(update["$set"])
+        return types.SimpleNamespace(matched_count=int(document is not None))
+
+    async def delete_many(self, query: Mapping[str, Any]) -> Any:
+        self.writes += 1
+        gone = [k for k, d in self.documents.items() if self._matches(d, query)]
+        for key in gone:
+            del self.documents[key]
+        return types.SimpleNamespace(deleted_count=len(gone))
+
+    async def delete_one(self, query: Mapping[str, Any]) -> Any:
+        self.writes += 1
+        gone = next((k for k, d in self.documents.items() if self._matches(d, query)), None)
+        if gone is not None:
+            del self.documents[gone]
+        return types.SimpleNamespace(deleted_count=int(gone is not None))
+
+
+@dataclass
 class FakeAudit:
     entries: list[AuditEntry] = field(default_factory=list)
 
@@ -162,6 +213,8 @@ class Site:
     )
 
     def __post_init__(self) -> None:
+        self.stored = FakeCollection()
+        self.sessions = SessionStore(self.stored, self.settings.session_rules())  # type: ignore[arg-type]
         app = FastAPI()
         routes.include(app)
         feed = LiveFeed(self.api.readiness, interval=1.0)
@@ -177,20 +230,21 @@ class Site:
             deps.throttle: self.throttle,
             deps.policies: self.policies,
             deps.approvals: self.approvals,
+            deps.sessions: self.sessions,
+            deps.oidc: None,
         }
         for dependency, fake in parts.items():
             app.dependency_overrides[dependency] = constant(fake)
         self.app = app
         self.client = TestClient(app, follow_redirects=False)
 
-    def sign_in_as(self, person: Person) -> str:
+    def sign_in_as(self, person: Person, source: SessionSource = SessionSource.LOCAL) -> str:
         """Give the client ``person``'s session cookie, as a sign-in would; the CSRF token their forms carry."""
-        key = self.settings.secret()
-        token = issue_session(person.name, key, self.clock.now(), dt.timedelta(hours=1))
+        token = asyncio.run(self.sessions.start(person, source, self.clock.now(), address="testclient"))
         self.client.cookies.set(deps.SESSION_COOKIE, token, domain="testserver.local")
-        session = read_session(token, key, self.clock.now())
-        assert session is not None
-        return csrf_token(session.session_id, key)
+        key = session_key(token)
+        assert key is not None
+        return csrf_token(key, self.settings.secret())
 
 
 def constant(value: Any) -> Any:

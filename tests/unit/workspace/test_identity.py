@@ -12,14 +12,18 @@ from services.workspace.identity import (
     Person,
     PersonRole,
     Session,
+    SessionRules,
+    SessionSource,
     Throttle,
     check_name,
     check_password,
     check_roles,
     csrf_ok,
     csrf_token,
-    issue_session,
-    read_session,
+    new_session_token,
+    seal,
+    session_key,
+    unseal,
 )
 
 pytestmark = pytest.mark.unit
@@ -81,63 +85,95 @@ def test_a_password_shorter_than_twelve_characters_is_refused() -> None:
 
 # -- sessions ----------------------------------------------------------------------------------
 
-
-def test_a_session_reads_back_its_name_id_and_expiry_until_it_expires() -> None:
-    token = issue_session("Anna Lee", SECRET, T0, HOUR)
-
-    session = read_session(token, SECRET, T0 + dt.timedelta(minutes=59))
-
-    assert isinstance(session, Session)
-    assert session.name == "Anna Lee"
-    assert session.expires == T0 + HOUR
-    assert len(session.session_id) >= 22
-    assert read_session(token, SECRET, T0 + HOUR) is None
-    assert read_session(token, SECRET, T0 + 2 * HOUR) is None
+RULES = SessionRules(idle=dt.timedelta(minutes=30), lifetime=dt.timedelta(hours=10))
 
 
-def test_each_session_gets_its_own_random_id() -> None:
-    first = read_session(issue_session("Anna", SECRET, T0, HOUR), SECRET, T0)
-    second = read_session(issue_session("Anna", SECRET, T0, HOUR), SECRET, T0)
-
-    assert first is not None and second is not None
-    assert first.session_id != second.session_id
+def a_session(created: dt.datetime = T0, last_seen: dt.datetime = T0) -> Session:
+    roles = frozenset({PersonRole.REVIEWER})
+    return Session("k" * 64, "Anna", roles, SessionSource.LOCAL, created, last_seen)
 
 
-def test_a_session_signed_with_another_secret_is_no_session() -> None:
-    token = issue_session("Anna", OTHER, T0, HOUR)
+def test_each_session_token_is_fresh_and_only_its_hash_is_the_key() -> None:
+    first, second = new_session_token(), new_session_token()
 
-    assert read_session(token, SECRET, T0) is None
-
-
-def test_changing_any_byte_of_a_session_token_makes_it_no_session() -> None:
-    token = issue_session("Anna", SECRET, T0, HOUR)
-
-    for index in range(len(token)):
-        replacement = "A" if token[index] != "A" else "B"
-        changed = token[:index] + replacement + token[index + 1 :]
-        assert read_session(changed, SECRET, T0) is None, index
+    assert first != second and len(first) == 43
+    key = session_key(first)
+    assert key is not None and len(key) == 64 and first not in key
+    assert session_key(first) == key != session_key(second)
 
 
-def test_a_session_with_a_forged_name_or_expiry_is_no_session() -> None:
-    token = issue_session("Anna", SECRET, T0, HOUR)
-    payload, mac = token.split(".")
+@pytest.mark.parametrize(
+    "garbage", [None, 17, b"bytes", "", "x" * 42, "x" * 44, "x" * 10_000, "é" * 43, "a.b", "=" * 43]
+)
+def test_anything_not_shaped_like_a_token_has_no_key_and_never_raises(garbage: object) -> None:
+    assert session_key(garbage) is None
+
+
+def test_a_session_ends_after_the_idle_timeout_without_use() -> None:
+    used = a_session(last_seen=T0 + dt.timedelta(hours=2))
+
+    assert not used.over(RULES, T0 + dt.timedelta(hours=2, minutes=29))
+    assert used.over(RULES, T0 + dt.timedelta(hours=2, minutes=30))
+
+
+def test_a_session_ends_at_its_lifetime_however_busy() -> None:
+    busy = a_session(last_seen=T0 + dt.timedelta(hours=9, minutes=59))
+
+    assert not busy.over(RULES, T0 + dt.timedelta(hours=9, minutes=59, seconds=59))
+    assert busy.over(RULES, T0 + dt.timedelta(hours=10))
+
+
+def test_last_seen_is_written_at_most_once_a_minute_or_a_quarter_of_a_short_idle_timeout() -> None:
+    assert not a_session().needs_touch(RULES, T0 + dt.timedelta(seconds=59))
+    assert a_session().needs_touch(RULES, T0 + dt.timedelta(seconds=60))
+    short = SessionRules(idle=dt.timedelta(seconds=8), lifetime=dt.timedelta(hours=1))
+    assert short.touch_every == dt.timedelta(seconds=2)
+
+
+def test_rules_without_a_positive_idle_timeout_or_lifetime_are_refused() -> None:
+    with pytest.raises(ValueError, match="positive"):
+        SessionRules(idle=dt.timedelta(0), lifetime=HOUR)
+
+
+# -- sealed values -----------------------------------------------------------------------------
+
+
+def test_a_sealed_value_reads_back_its_fields_until_it_expires() -> None:
+    sealed = seal("oidc", ["state", "nonce", "/records"], SECRET, T0, HOUR)
+
+    assert unseal("oidc", sealed, SECRET, T0 + dt.timedelta(minutes=59)) == ["state", "nonce", "/records"]
+    assert unseal("oidc", sealed, SECRET, T0 + HOUR) is None
+
+
+def test_a_sealed_value_is_nothing_under_another_purpose_or_secret_or_with_any_byte_changed() -> None:
+    sealed = seal("oidc", ["state"], SECRET, T0, HOUR)
+
+    assert unseal("other", sealed, SECRET, T0) is None
+    assert unseal("oidc", seal("oidc", ["state"], OTHER, T0, HOUR), SECRET, T0) is None
+    for index in range(len(sealed)):
+        changed = sealed[:index] + ("A" if sealed[index] != "A" else "B") + sealed[index + 1 :]
+        assert unseal("oidc", changed, SECRET, T0) is None, index
+
+
+def test_a_sealed_value_with_a_forged_field_is_nothing() -> None:
+    payload, mac = seal("oidc", ["Anna"], SECRET, T0, HOUR).split(".")
     text = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)).decode()
-    for forged in (text.replace("Anna", "Boss"), text.replace(str(int((T0 + HOUR).timestamp())), "9" * 10)):
-        encoded = base64.urlsafe_b64encode(forged.encode()).rstrip(b"=").decode()
-        assert read_session(f"{encoded}.{mac}", SECRET, T0) is None
+    forged = base64.urlsafe_b64encode(text.replace("Anna", "Boss").encode()).rstrip(b"=").decode()
+
+    assert unseal("oidc", f"{forged}.{mac}", SECRET, T0) is None
 
 
 @pytest.mark.parametrize(
     "garbage",
     [None, 17, b"bytes", "", ".", "..", "a.b", "not base64!.x", "é.é", "x" * 10_000, "a.b.c", "=.="],
 )
-def test_garbage_is_no_session_and_never_raises(garbage: object) -> None:
-    assert read_session(garbage, SECRET, T0) is None
+def test_garbage_is_no_sealed_value_and_never_raises(garbage: object) -> None:
+    assert unseal("oidc", garbage, SECRET, T0) is None
 
 
-def test_a_weak_secret_is_refused_when_issuing() -> None:
+def test_a_weak_secret_is_refused_when_sealing() -> None:
     with pytest.raises(ValueError, match="at least 32 bytes"):
-        issue_session("Anna", b"short", T0, HOUR)
+        seal("oidc", ["x"], b"short", T0, HOUR)
 
 
 # -- CSRF --------------------------------------------------------------------------------------
