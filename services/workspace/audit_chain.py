@@ -105,6 +105,7 @@ class Kind(StrEnum):
     ALTERED = "altered"
     MISSING = "missing"
     DUPLICATE = "duplicate"
+    FOREIGN = "foreign"
 
 
 @dataclass(frozen=True)
@@ -144,7 +145,8 @@ class Verdict:
         if self.first is None:
             return f"intact: {self.entries} entries, head {self.head_seq} sha256 {self.head_sha256}{older}"
         more = f" (and {len(self.breaks) - 1} more breaks)" if len(self.breaks) > 1 else ""
-        return f"BROKEN at entry {self.first.seq}: {self.first.what}{more}{older}"
+        where = f" at entry {self.first.seq}" if self.first.seq else ""
+        return f"BROKEN{where}: {self.first.what}{more}{older}"
 
     def checks(self) -> Mapping[int, str]:
         """Per entry number, what is wrong there (an export's column); a number not in it is fine."""
@@ -154,14 +156,19 @@ class Verdict:
         return {seq: "; ".join(said) for seq, said in found.items()}
 
 
-def verify(entries: Iterable[ChainEntry], head_hint: int = 0, before_chain: int = 0) -> Verdict:
+def verify(
+    entries: Iterable[ChainEntry], head_hint: int = 0, before_chain: int = 0, foreign: Iterable[str] = ()
+) -> Verdict:
     """Walk ``entries`` in sequence order (any order given) and name every break, the first first.
 
     ``head_hint`` is the highest number the log ever recorded as written: entries
-    missing at the end show only against it.
+    missing at the end show only against it. ``foreign`` names documents among
+    the entries that cannot be one (no number): each is a break, named before the rest.
     """
     walked = sorted(entries, key=lambda entry: entry.seq)
-    breaks: list[Break] = []
+    breaks = [
+        Break(0, Kind.FOREIGN, f"a document that is no entry is in the log: {name}") for name in foreign
+    ]
     expected, previous = 1, GENESIS
     last: ChainEntry | None = None
     for entry in walked:

@@ -127,16 +127,27 @@ class AuditLog:
 
     async def entries(self) -> list[ChainEntry]:
         """The whole chain in sequence order: one scan, for the verifier and an export."""
-        found = [_chain_entry(document) async for document in self.chain.find({})]
-        found.sort(key=lambda entry: entry.seq)
-        return found
+        return (await self._scan())[0]
 
     async def verification(self) -> tuple[list[ChainEntry], Verdict]:
         """The whole chain, and what the verifier finds in it (also against the head's hint)."""
-        chained = await self.entries()
+        chained, foreign = await self._scan()
         head = await self.chain_head.find_one({"_id": HEAD_ID})
         older = await self.collection.count_documents({"seq": {"$exists": False}})
-        return chained, verify(chained, int(head["n"]) if head else 0, older)
+        return chained, verify(chained, int(head["n"]) if head else 0, older, foreign)
+
+    async def _scan(self) -> tuple[list[ChainEntry], list[str]]:
+        """The entries in sequence order, and the ``_id`` of each document that cannot be one (no number)."""
+        found: list[ChainEntry] = []
+        foreign: list[str] = []
+        async for document in self.chain.find({}):
+            number = document["_id"]
+            if isinstance(number, int) and not isinstance(number, bool):
+                found.append(_chain_entry(document))
+            else:
+                foreign.append(repr(number)[:100])
+        found.sort(key=lambda entry: entry.seq)
+        return found, foreign
 
     # -- the chain -------------------------------------------------------------------------------
 

@@ -157,3 +157,16 @@ async def test_entries_from_before_the_chain_stay_on_pages_and_the_chain_starts_
     entries, verdict = await log.verification()
     assert [entry.seq for entry in entries] == [1] and verdict.ok and verdict.before_chain == 1
     assert "starts after 1 older entries" in verdict.summary()
+
+
+async def test_a_document_slipped_into_the_chain_without_a_number_is_named_not_a_crash(
+    log: AuditLog, test_db: AsyncDatabase[MongoDoc]
+) -> None:
+    await log.record(LEAD, "policy", "group:KUDU", {"n": 0}, T0)
+    await test_db[CHAIN].insert_one({"_id": "forged", "person": "Mallory"})
+
+    entries, verdict = await log.verification()
+
+    assert [entry.seq for entry in entries] == [1]
+    assert [(b.seq, b.kind.value) for b in verdict.breaks] == [(0, "foreign")]
+    assert verdict.summary() == "BROKEN: a document that is no entry is in the log: 'forged'"
