@@ -22,11 +22,13 @@ import json
 import re
 import secrets
 import unicodedata
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Final
+
+from services.workspace.passwords import weakness
 
 NAME_MAX: Final = 64
 PASSWORD_MIN: Final = 12
@@ -116,10 +118,18 @@ def check_roles(roles: Iterable[str]) -> frozenset[PersonRole]:
 
 
 def check_password(password: str) -> str:
+    """The password, or ``InvalidField``: 12 to 1024 characters and not easy to guess (``passwords.weakness``).
+
+    After NIST SP 800-63B: a length and a list of refused values (common,
+    repeated, sequential), no composition rules.
+    """
     if len(password) < PASSWORD_MIN:
         raise InvalidField("password", f"must be at least {PASSWORD_MIN} characters")
     if len(password) > PASSWORD_MAX:
         raise InvalidField("password", f"must be at most {PASSWORD_MAX} characters")
+    why = weakness(password)
+    if why is not None:
+        raise InvalidField("password", f"is {why}: choose another")
     return password
 
 
@@ -283,56 +293,82 @@ class _Failures:
 
 @dataclass
 class Throttle:
-    """Slows down guessing: after a failed password the next attempt waits, longer each time.
+    """Slows down guessing a password, without letting one person's mistakes lock out their plant.
 
-    Kept per name (case-folded) and per client address, so neither guessing one
-    name from many addresses nor many names from one address goes fast. The
-    n-th consecutive failure makes the next attempt wait ``first_s * 2**(n-1)``
-    seconds, at most ``max_s``; a failure older than ``forget_s`` no longer
-    counts; a success resets its name and address. Times are seconds from an
-    injected clock (the caller's ``now``). At most ``max_keys`` keys are kept,
-    the least recently failed dropped first, so a flood of names costs bounded memory.
-    The caller refuses an attempt while ``wait_for`` is above zero, without checking the password.
+    Per account (the name, case-folded, known or not): the n-th consecutive
+    failure makes the next attempt for that name wait ``first_s * 2**(n-1)``
+    seconds, at most ``max_s`` (15 min), from any address; a success resets
+    it, and so does ``forget_s`` without a failure. Per address only far above
+    one person's mistakes: at most ``address_limit`` failures in any
+    ``address_window_s`` (100 in 10 min), then that address waits until the
+    oldest leaves the window. A plant signs in from behind one proxy, so a
+    per-address delay at one person's scale would stop every account there;
+    guessing many names from one address still meets the address limit.
+
+    Times are seconds from an injected clock (the caller's ``now``). At most
+    ``max_keys`` names and as many addresses are kept, the least recently
+    failed dropped first, so a flood of names costs bounded memory. The caller
+    refuses an attempt while ``wait_for`` is above zero, without checking the password.
     """
 
     first_s: float = 1.0
-    max_s: float = 30.0
-    forget_s: float = 900.0
+    max_s: float = 900.0
+    forget_s: float = 3600.0
+    address_limit: int = 100
+    address_window_s: float = 600.0
     max_keys: int = 10_000
-    _failures: OrderedDict[tuple[str, str], _Failures] = field(default_factory=OrderedDict, repr=False)
+    _names: OrderedDict[str, _Failures] = field(default_factory=OrderedDict, repr=False)
+    _addresses: OrderedDict[str, deque[float]] = field(default_factory=OrderedDict, repr=False)
+
+    def __post_init__(self) -> None:
+        if not 0 < self.first_s <= self.max_s <= self.forget_s:
+            raise ValueError("the throttle needs 0 < first_s <= max_s <= forget_s")
+        if self.address_limit < 1 or self.address_window_s <= 0 or self.max_keys < 1:
+            raise ValueError("the throttle needs a positive address limit, window and key count")
 
     def wait_for(self, name: str, address: str, now: float) -> float:
         """Seconds the next attempt for ``name`` from ``address`` must still wait (0: go ahead)."""
-        waits = [self._wait(key, now) for key in _keys(name, address)]
-        return max(waits)
+        return max(self._name_wait(name_key(name), now), self._address_wait(address, now))
 
     def failed(self, name: str, address: str, now: float) -> None:
-        for key in _keys(name, address):
-            entry = self._failures.pop(key, None)
-            if entry is None or now - entry.last > self.forget_s:
-                entry = _Failures(0, now)
-            entry.count, entry.last = entry.count + 1, now
-            self._failures[key] = entry  # re-inserted last: the most recent
-        while len(self._failures) > self.max_keys:
-            self._failures.popitem(last=False)
+        """Count a wrong password for ``name`` from ``address``."""
+        key = name_key(name)
+        entry = self._names.pop(key, None)
+        if entry is None or now - entry.last > self.forget_s:
+            entry = _Failures(0, now)
+        entry.count, entry.last = entry.count + 1, now
+        self._names[key] = entry  # re-inserted last: the most recent
+        window = self._addresses.pop(address, None) or deque(maxlen=self.address_limit)
+        window.append(now)
+        self._addresses[address] = window
+        for kept in (self._names, self._addresses):
+            while len(kept) > self.max_keys:
+                kept.popitem(last=False)
 
     def succeeded(self, name: str, address: str) -> None:
-        for key in _keys(name, address):
-            self._failures.pop(key, None)
+        """A right password resets its name; the address keeps its count (others sign in from there too)."""
+        self._names.pop(name_key(name), None)
 
     def __len__(self) -> int:
-        return len(self._failures)
+        return len(self._names) + len(self._addresses)
 
-    def _wait(self, key: tuple[str, str], now: float) -> float:
-        entry = self._failures.get(key)
+    def _name_wait(self, key: str, now: float) -> float:
+        entry = self._names.get(key)
         if entry is None or now - entry.last > self.forget_s:
             return 0.0
         delay = min(self.max_s, self.first_s * 2 ** min(entry.count - 1, 30))
         return max(0.0, entry.last + delay - now)
 
+    def _address_wait(self, address: str, now: float) -> float:
+        window = self._addresses.get(address)
+        if window is None or len(window) < self.address_limit:
+            return 0.0
+        return max(0.0, window[0] + self.address_window_s - now)  # the window holds the newest failures
 
-def _keys(name: str, address: str) -> tuple[tuple[str, str], tuple[str, str]]:
-    return ("name", unicodedata.normalize("NFC", name).casefold()), ("address", address)
+
+def name_key(name: str) -> str:
+    """The throttle's key of an account: the name as typed, Unicode NFC, case-folded."""
+    return unicodedata.normalize("NFC", name).casefold()
 
 
 # -- the audit of people's actions -------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""People, sessions, CSRF tokens and the sign-in throttle of the workspace (pure)."""
+"""People, sessions and CSRF tokens of the workspace (pure); the throttle is in test_passwords_and_throttle."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ from services.workspace.identity import (
     Session,
     SessionRules,
     SessionSource,
-    Throttle,
     check_name,
     check_password,
     check_roles,
@@ -195,78 +194,3 @@ def test_a_missing_or_garbage_csrf_token_is_refused(token: object) -> None:
 def test_a_csrf_token_made_with_another_secret_or_for_no_session_is_refused() -> None:
     assert not csrf_ok(csrf_token("session-a", OTHER), "session-a", SECRET)
     assert not csrf_ok(csrf_token("", SECRET), "", SECRET)
-
-
-# -- the sign-in throttle ----------------------------------------------------------------------
-
-
-def test_delays_after_failures_grow_and_stop_at_the_cap() -> None:
-    throttle = Throttle(first_s=1, max_s=30)
-    waits = []
-    now = 1000.0
-    for _ in range(8):
-        throttle.failed("anna", "10.0.0.1", now)
-        waits.append(throttle.wait_for("anna", "10.0.0.1", now))
-        now += waits[-1]  # the next attempt comes exactly when allowed
-
-    assert waits == [1, 2, 4, 8, 16, 30, 30, 30]
-
-
-def test_no_wait_before_any_failure_and_the_wait_runs_down_with_the_clock() -> None:
-    throttle = Throttle()
-    assert throttle.wait_for("anna", "10.0.0.1", 0.0) == 0
-
-    throttle.failed("anna", "10.0.0.1", 100.0)
-    throttle.failed("anna", "10.0.0.1", 100.0)
-
-    assert throttle.wait_for("anna", "10.0.0.1", 100.5) == pytest.approx(1.5)
-    assert throttle.wait_for("anna", "10.0.0.1", 102.0) == 0
-
-
-def test_failures_for_a_name_slow_it_from_every_address_and_in_any_case() -> None:
-    throttle = Throttle()
-    for _ in range(3):
-        throttle.failed("Anna", "10.0.0.1", 0.0)
-
-    assert throttle.wait_for("anna", "10.9.9.9", 0.0) == 4
-
-
-def test_failures_from_an_address_slow_every_name_tried_from_it() -> None:
-    throttle = Throttle()
-    for name in ("anna", "bert", "carl"):
-        throttle.failed(name, "10.0.0.1", 0.0)
-
-    assert throttle.wait_for("dora", "10.0.0.1", 0.0) == 4
-    assert throttle.wait_for("dora", "10.0.0.2", 0.0) == 0
-
-
-def test_a_success_resets_the_name_and_the_address() -> None:
-    throttle = Throttle()
-    for _ in range(4):
-        throttle.failed("anna", "10.0.0.1", 0.0)
-
-    throttle.succeeded("anna", "10.0.0.1")
-
-    assert throttle.wait_for("anna", "10.0.0.1", 0.0) == 0
-    throttle.failed("anna", "10.0.0.1", 50.0)
-    assert throttle.wait_for("anna", "10.0.0.1", 50.0) == 1  # counting starts again
-
-
-def test_old_failures_are_forgotten() -> None:
-    throttle = Throttle(forget_s=900)
-    for _ in range(5):
-        throttle.failed("anna", "10.0.0.1", 0.0)
-
-    throttle.failed("anna", "10.0.0.1", 1000.0)
-
-    assert throttle.wait_for("anna", "10.0.0.1", 1000.0) == 1
-
-
-def test_memory_stays_bounded_and_the_oldest_keys_go_first() -> None:
-    throttle = Throttle(max_keys=100)
-    for n in range(1000):
-        throttle.failed(f"name {n}", "10.0.0.1", float(n))
-
-    assert len(throttle) <= 100
-    assert throttle.wait_for("name 999", "10.0.0.2", 999.0) == 1  # the newest name is still known
-    assert throttle.wait_for("name 0", "10.0.0.2", 999.0) == 0  # the oldest was dropped
