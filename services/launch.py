@@ -75,6 +75,7 @@ def serve(app: Any, settings: ServiceSettings, port: int) -> None:
         lifespan="on",
         loop="uvloop",
         timeout_keep_alive=settings.http_keep_alive_s,
+        server_header=False,  # no "server: uvicorn": a banner only tells an attacker what to look up
     )
 
 

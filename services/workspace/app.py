@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from lxml import etree
 
-from services.workspace import routes, subscribers
+from services.workspace import headers, routes, subscribers
 from services.workspace.adapters import sessions as session_store
 from services.workspace.adapters.audit import AuditLog
 from services.workspace.adapters.oidc import OidcClient
@@ -101,6 +101,7 @@ def create_app(settings: WorkspaceSettings | None = None) -> FastAPI:
     app = stage.asgi(docs_url=None, redoc_url=None)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     routes.include(app, workspace)
+    headers.install(app, stage.settings)
     return app
 
 

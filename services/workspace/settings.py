@@ -28,7 +28,9 @@ class WorkspaceSettings(ServiceSettings):
     page_size: int = Field(50, ge=10, le=200, description="Rows per worklist page")
     live_interval_s: float = Field(1.0, gt=0, description="Shortest time between two live board updates")
     secure_cookies: bool = Field(
-        False, description="Mark the session cookie Secure (set when the workspace is served over HTTPS)"
+        True,
+        description="Mark cookies Secure (sent over HTTPS only) whenever the workspace does not listen on "
+        "loopback; over HTTPS they always are. Turn off only to try the workspace over plain HTTP off loopback",
     )
 
     oidc_issuer: str | None = Field(

@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 from lxml import etree
 from pydantic import BaseModel
 
-from services.workspace import routes
+from services.workspace import headers, routes
 from services.workspace.adapters.pipeline import Certificate, PipelineUnavailable
 from services.workspace.adapters.sessions import SessionStore
 from services.workspace.approvals import ApprovalBook
@@ -217,6 +217,7 @@ class Site:
         self.sessions = SessionStore(self.stored, self.settings.session_rules())  # type: ignore[arg-type]
         app = FastAPI()
         routes.include(app)
+        headers.install(app, self.settings)  # as create_app does: the pages answer with their headers
         feed = LiveFeed(self.api.readiness, interval=1.0)
         parts: dict[Any, Any] = {
             deps.settings: self.settings,
