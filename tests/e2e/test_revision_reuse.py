@@ -44,7 +44,7 @@ def of_stage(events: list[StatusEvent], stage: str, state: State) -> int:
 async def test_a_correction_under_an_archived_revision_is_refused_on_productions_worklist_and_never_sealed(
     pipeline: PrivateStack,
 ) -> None:
-    run = sample_run(1, seed=2701, tag="R", defect_share=0.0)
+    run = sample_run(1, seed=2701, tag="U", defect_share=0.0)
     response = await pipeline.post_approvals(run.approvals)
     assert response.status_code == 202, f"POST /v1/approvals: {response.status_code} {response.text}"
     # No release time: intake fills in when it received each send, and the resend must still be the same.
