@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from services.validation.policy import ReleasePolicy, RulePolicy
 from services.validation.rules import KnownApprovals, check
 from shared.contracts import BuildRecord, Finding, Owner, Severity
-from shared.contracts.events import Release, Review, Settlement, State, ValidatedRecord
+from shared.contracts.events import Decision, Release, Review, Settlement, State, ValidatedRecord
 
 WAITING = frozenset({State.BLOCKED, State.NEEDS_REVIEW, State.HELD})
 # What a group's policy can keep a record in; a blocked record waits for a correction or an approval.
@@ -131,9 +131,20 @@ def redecide(pending: Pending, table: KnownApprovals, policy: RulePolicy, when: 
 
 
 def reviewed_build(pending: Pending | None, review: Review) -> BuildRecord:
-    """The build a review decides on; NotWaiting unless that revision waits for a person."""
+    """The build a review decides on; NotWaiting unless that revision waits for a person.
+
+    An acceptance needs a record that waits for a review (``needs_review``): a
+    blocked one has an error no person can settle (it waits for a correction or
+    an approval) and a held one waits for its group's release. A rejection may
+    stop any waiting record, so that it stays blocked when what blocks it is cleared.
+    """
     if pending is None or pending.build.revision != review.revision or not pending.waiting:
         raise NotWaiting(f"no record {review.vin}:{review.revision} is waiting for a review")
+    if review.decision is Decision.ACCEPT and pending.state is not State.NEEDS_REVIEW:
+        raise NotWaiting(
+            f"no record {review.vin}:{review.revision} is waiting for a review: it is {pending.state.value}, "
+            "and only a record that needs review can be accepted"
+        )
     return pending.build
 
 

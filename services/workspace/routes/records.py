@@ -13,7 +13,7 @@ from services.workspace.routes.answers import attachment, redirect, render, see_
 from services.workspace.routes.deps import VIN_MAX, Approvals, Audit, Pipeline, Reads, Schema, Vin, Visitor
 from services.workspace.routes.views import (
     RecordPage,
-    is_waiting,
+    awaits_review,
     revisions_of,
     settled_findings,
     timeline_of,
@@ -55,7 +55,7 @@ async def record_page(
         vin=vin,
         record=record,
         problems=reads.problems,
-        waiting=is_waiting(record),
+        reviewable=awaits_review(record),
         timeline=timeline_of(record, actions),
         revisions=revisions_of(record),
         settled=settled_findings(record),

@@ -1,4 +1,10 @@
-"""A reviewer's decision on a record that waits for one: accept or reject, with their name on it."""
+"""A reviewer's decision on a record that waits for one: accept or reject, with their name on it.
+
+Only a record waiting for a review of that very revision (``needs_review``) is
+decided: for anything else (another revision, a blocked record whose error no
+person can settle, a held one, one on its way) the answer is 409, and nothing
+is sent or written to the audit log.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +16,7 @@ from fastapi.responses import Response
 
 from services.workspace.routes.answers import redirect, see_other
 from services.workspace.routes.deps import Audit, Pipeline, Reviewer, Time, Topics, Vin
-from services.workspace.routes.views import is_waiting
+from services.workspace.routes.views import awaits_review
 from shared import topics
 from shared.contracts.events import Decision, Review
 
@@ -36,7 +42,7 @@ async def review(
     comment: Annotated[str, Form(max_length=2000)] = "",
 ) -> Response:
     record = await api.record(vin)
-    if record is None or record["revision"] != revision or not is_waiting(record):
+    if record is None or record["revision"] != revision or not awaits_review(record):
         raise HTTPException(status.HTTP_409_CONFLICT, f"{vin}:{revision} is not waiting for a review")
     if decision is Decision.REJECT and not comment.strip():
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "comment: say why the record is rejected")

@@ -31,7 +31,6 @@ DELIVERIES = [
     (State.DELIVERED.value, "Delivered"),
     (State.DELIVERY_REJECTED.value, "Rejected by the authority"),
 ]
-WAITING = {State.BLOCKED.value, State.NEEDS_REVIEW.value, State.HELD.value}
 
 
 # -- the board ---------------------------------------------------------------------------------
@@ -181,7 +180,7 @@ class RecordPage:
     vin: str
     record: Json | None
     problems: list[str]
-    waiting: bool  # for a person's review (the page offers it to a reviewer)
+    reviewable: bool  # waits for a person's review of this revision (the page offers it to a reviewer)
     timeline: list[TimelineRow]
     revisions: list[RevisionRow]
     settled: list[SettledFinding]
@@ -193,9 +192,13 @@ class RecordPage:
     done: str | None  # the decision just sent, said once
 
 
-def is_waiting(record: Json | None) -> bool:
-    """Whether the record waits for a person: blocked, needing review or held."""
-    return bool(record and record["state"] in WAITING)
+def awaits_review(record: Json | None) -> bool:
+    """Whether the record waits for a reviewer (``needs_review``), as validation accepts only then.
+
+    A blocked record has an error no person can settle: it waits for a
+    correction or an approval. A held one waits for its group's release on the rollout page.
+    """
+    return bool(record and record["state"] == State.NEEDS_REVIEW.value)
 
 
 @dataclass(frozen=True)

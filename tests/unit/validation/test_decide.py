@@ -92,10 +92,20 @@ def review(build: BuildRecord, revision: int | None = None) -> Review:
     )
 
 
-@pytest.mark.parametrize("state", [State.BLOCKED, State.NEEDS_REVIEW, State.HELD])
-def test_a_review_decides_on_the_revision_that_waits_for_a_person(specimen: Specimen, state: State) -> None:
+def test_an_acceptance_decides_on_the_revision_that_needs_review(specimen: Specimen) -> None:
     _, _, build = specimen
-    assert reviewed_build(Pending(build, state), review(build)) == build
+    assert reviewed_build(Pending(build, State.NEEDS_REVIEW), review(build)) == build
+
+
+@pytest.mark.parametrize("state", [State.BLOCKED, State.HELD])
+def test_a_blocked_or_held_record_cannot_be_accepted_but_may_be_rejected(
+    specimen: Specimen, state: State
+) -> None:
+    _, _, build = specimen
+    with pytest.raises(NotWaiting, match=f"it is {state.value}, and only a record that needs review"):
+        reviewed_build(Pending(build, state), review(build))
+    rejection = review(build).model_copy(update={"decision": Decision.REJECT, "comment": "wrong plate"})
+    assert reviewed_build(Pending(build, state), rejection) == build
 
 
 @pytest.mark.parametrize("state", [State.VALIDATED, State.RECEIVED])

@@ -64,12 +64,12 @@ def test_a_review_of_a_record_not_waiting_for_that_revision_is_a_409_and_sends_n
     assert site.sender.sent == [] and site.audit.entries == []
 
 
-@pytest.mark.parametrize("state", ["blocked", "needs_review", "held"])
-def test_a_record_waiting_for_a_person_in_any_way_may_be_reviewed(state: str) -> None:
+@pytest.mark.parametrize("decision", ["accept", "reject"])
+def test_a_record_waiting_for_a_review_may_be_reviewed(decision: str) -> None:
     site = Site()
-    site.api.records[VIN] = record(state)
-    assert review(site, site.sign_in_as(REVIEWER)) == 303
-    assert len(site.sender.sent) == 1
+    site.api.records[VIN] = record("needs_review")
+    assert review(site, site.sign_in_as(REVIEWER), decision=decision) == 303
+    assert len(site.sender.sent) == 1 and len(site.audit.entries) == 1
 
 
 def test_a_rejection_needs_a_comment_saying_why() -> None:
