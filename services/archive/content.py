@@ -5,8 +5,9 @@ sent again with the receipt of the one it keeps. That is honest only when the
 document is the kept one: the same bytes, or (a seal made again: XAdES with its
 signing time, or an ECDSA key, seal differently each time) the same document
 sealed anew, whose seal's Reference over the whole document (``URI=""``) has the
-same digest. Anything else is another certificate for a record id the archive
-has answered for already, and is refused.
+same digest and whose seal verifies (so that digest is the digest of what it
+carries, not one copied over another document). Anything else is another
+certificate for a record id the archive has answered for already, and is refused.
 
 Pure: read on that rare path only (the bytes' SHA-256 differ).
 """
@@ -14,6 +15,7 @@ Pure: read on that rare path only (the bytes' SHA-256 differ).
 from __future__ import annotations
 
 from shared.xml import DSIG_NS, XmlInputError, parse_bytes
+from shared.xmldsig import verify
 
 _DS = f"{{{DSIG_NS}}}"
 
@@ -36,8 +38,13 @@ def document_digest(xml: bytes) -> tuple[str, str] | None:
 
 
 def same_document(kept: bytes, sent: bytes) -> bool:
-    """Whether ``sent`` is ``kept`` or the same document sealed again."""
+    """Whether ``sent`` is ``kept`` or the same document sealed again (and its seal verifies)."""
     if kept == sent:
         return True
     digest = document_digest(kept)
-    return digest is not None and digest == document_digest(sent)
+    if digest is None or digest != document_digest(sent):
+        return False
+    try:
+        return verify(sent, second_opinion=False).valid
+    except XmlInputError:
+        return False

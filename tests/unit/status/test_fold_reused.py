@@ -33,12 +33,8 @@ def refused(minutes: float, revision: int = 1) -> StatusEvent:
     )
 
 
-def test_a_refused_resend_speaks_over_the_archived_revision_and_shows_in_its_timeline() -> (
-    None
-):
-    doc = fold_all(
-        *archived(), event("delivery", State.DELIVERED, minutes=2), refused(3)
-    )
+def test_a_refused_resend_speaks_over_the_archived_revision_and_shows_in_its_timeline() -> None:
+    doc = fold_all(*archived(), event("delivery", State.DELIVERED, minutes=2), refused(3))
 
     assert doc is not None and (doc.revision, doc.state, doc.stage) == (
         1,
@@ -56,9 +52,7 @@ def test_a_refused_resend_speaks_over_the_archived_revision_and_shows_in_its_tim
     assert fold(doc, refused(4)) is None  # the same refusal again: nothing new
 
 
-def test_the_resend_of_the_first_content_leaves_the_refusal_open_and_a_newer_revision_settles_it() -> (
-    None
-):
+def test_the_resend_of_the_first_content_leaves_the_refusal_open_and_a_newer_revision_settles_it() -> None:
     doc = fold_all(*archived(), refused(3))
     assert doc is not None
 

@@ -39,9 +39,7 @@ def received(build: BuildRecord, at: dt.datetime = NOON) -> AcceptedRecord:
 
 
 def heavier(build: BuildRecord) -> BuildRecord:
-    return build.model_copy(
-        update={"actual_mass_kg": (build.actual_mass_kg or 1574) + 37}
-    )
+    return build.model_copy(update={"actual_mass_kg": (build.actual_mass_kg or 1574) + 37})
 
 
 # --- the fingerprint ---------------------------------------------------------------------------
@@ -51,15 +49,10 @@ def test_the_fingerprint_is_the_sha256_of_the_canonical_json_whatever_the_order_
     specimen: tuple[Approval, BuildRecord],
 ) -> None:
     _approval, build = specimen
-    reordered = BuildRecord.model_validate(
-        dict(reversed(list(build.model_dump(mode="json").items())))
-    )
+    reordered = BuildRecord.model_validate(dict(reversed(list(build.model_dump(mode="json").items()))))
 
     assert fingerprint(received(build)) == fingerprint(received(reordered))
-    assert (
-        len(fingerprint(received(build))) == 64
-        and int(fingerprint(received(build)), 16) >= 0
-    )
+    assert len(fingerprint(received(build))) == 64 and int(fingerprint(received(build)), 16) >= 0
 
 
 def test_a_release_time_intake_filled_in_is_left_out_and_one_the_mes_sent_counts(
@@ -68,9 +61,7 @@ def test_a_release_time_intake_filled_in_is_left_out_and_one_the_mes_sent_counts
     _approval, build = specimen
     unreleased = build.model_copy(update={"released_at": None})
     # Sent twice without a release time: intake's times of receipt differ, the content does not.
-    assert fingerprint(received(unreleased, NOON)) == fingerprint(
-        received(unreleased, LATER)
-    )
+    assert fingerprint(received(unreleased, NOON)) == fingerprint(received(unreleased, LATER))
     stated = build.model_copy(update={"released_at": NOON - dt.timedelta(hours=1)})
     moved = build.model_copy(update={"released_at": NOON - dt.timedelta(hours=2)})
     assert fingerprint(received(stated)) != fingerprint(received(moved))
@@ -83,9 +74,7 @@ def test_every_other_field_counts_the_mass_and_the_mes_build_id_too(
     first = fingerprint(received(build))
 
     assert fingerprint(received(heavier(build))) != first
-    assert (
-        fingerprint(received(build.model_copy(update={"build_id": "another"}))) != first
-    )
+    assert fingerprint(received(build.model_copy(update={"build_id": "another"}))) != first
 
 
 # --- the verdict -------------------------------------------------------------------------------
@@ -133,24 +122,15 @@ def test_other_content_under_a_revision_received_is_refused_naming_the_next_free
         Owner.PRODUCTION,
         Severity.ERROR,
     )
-    assert (
-        "revision 1 of" in verdict.message
-        and "send the correction as revision 3" in verdict.message
-    )
+    assert "revision 1 of" in verdict.message and "send the correction as revision 3" in verdict.message
 
 
 def test_a_vin_keeps_the_fingerprints_of_its_newest_revisions_only() -> None:
-    many = {
-        revision: f"{revision:064x}" for revision in range(1, FINGERPRINTS_KEPT + 1)
-    }
+    many = {revision: f"{revision:064x}" for revision in range(1, FINGERPRINTS_KEPT + 1)}
 
     kept = kept_fingerprints(many, FINGERPRINTS_KEPT + 1, "f" * 64)
 
-    assert (
-        len(kept) == FINGERPRINTS_KEPT
-        and 1 not in kept
-        and kept[FINGERPRINTS_KEPT + 1] == "f" * 64
-    )
+    assert len(kept) == FINGERPRINTS_KEPT and 1 not in kept and kept[FINGERPRINTS_KEPT + 1] == "f" * 64
     assert kept_fingerprints({1: "a" * 64}, 2, None) == {1: "a" * 64}
 
 
@@ -161,18 +141,12 @@ async def test_a_correction_under_the_same_revision_is_refused_and_nothing_goes_
     specimen: tuple[Approval, BuildRecord], schema: IviSchema
 ) -> None:
     approval, build = specimen
-    first = vin_of(build, "700001").model_copy(
-        update={"released_at": None, "actual_mass_kg": 1574}
-    )
-    validation, sent = made(
-        store := MemoryPending(), ApprovalTable.of(schema, [approval])
-    )
+    first = vin_of(build, "700001").model_copy(update={"released_at": None, "actual_mass_kg": 1574})
+    validation, sent = made(store := MemoryPending(), ApprovalTable.of(schema, [approval]))
     await validation.on_accepted(received(first, NOON))
     assert sent.states() == [State.VALIDATED]
 
-    await validation.on_accepted(
-        received(first.model_copy(update={"actual_mass_kg": 1611}), LATER)
-    )
+    await validation.on_accepted(received(first.model_copy(update={"actual_mass_kg": 1611}), LATER))
 
     vin, state, findings = sent.statuses[-1]
     assert (vin, state, [f.code for f in findings]) == (
@@ -202,13 +176,9 @@ async def test_a_reused_revision_in_the_batch_that_brought_its_vin_first_is_refu
     approval, build = specimen
     first = received(vin_of(build, "700002"))
     other = received(heavier(first.build), LATER)
-    validation, sent = made(
-        store := MemoryPending(), ApprovalTable.of(schema, [approval])
-    )
+    validation, sent = made(store := MemoryPending(), ApprovalTable.of(schema, [approval]))
 
-    await validation.prepare(
-        [(first, None)]
-    )  # the first of its VIN in the batch, saved in bulk
+    await validation.prepare([(first, None)])  # the first of its VIN in the batch, saved in bulk
     for record in (first, other):
         await validation.on_accepted(record)
 
