@@ -23,7 +23,15 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, Form, HTTPException, Query, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from services.workspace.identity import Person, SessionSource, csrf_ok, csrf_token, seal, unseal
+from services.workspace.identity import (
+    Person,
+    SessionSource,
+    csrf_ok,
+    csrf_token,
+    seal,
+    session_key,
+    unseal,
+)
 from services.workspace.oidc import Attempt, OidcError, authorization_url, end_session_url, name_of, roles_of
 from services.workspace.routes.answers import HTML_PAGE, redirect, render, see_other
 from services.workspace.routes.deps import (
@@ -211,7 +219,10 @@ async def _start(
     source: SessionSource,
     id_token: str = "",
 ) -> None:
-    """Start a session kept on the server, and hand its token to the browser."""
+    """Start a session kept on the server, and hand its token to the browser (ending the one it had, if any)."""
+    previous = session_key(request.cookies.get(SESSION_COOKIE))
+    if previous is not None:
+        await kept.end(previous)
     token = await kept.start(
         person,
         source,

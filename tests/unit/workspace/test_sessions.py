@@ -170,3 +170,17 @@ def test_a_password_sign_in_records_the_address_and_browser_of_the_session() -> 
 
     listed = site.client.get("/sessions").text
     assert "Plant PC" in listed and "password" in listed and "testclient" in listed
+
+
+def test_signing_in_again_in_the_same_browser_ends_the_session_it_had() -> None:
+    site = Site()
+    site.sign_in_as(VIEWER)
+    page = site.client.get("/signin").text
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert csrf is not None
+
+    form = {"name": REVIEWER.name, "password": PASSWORD, "csrf": csrf.group(1)}
+    assert site.client.post("/signin", data=form).status_code == 303
+
+    (stored,) = site.stored.documents.values()
+    assert stored["name"] == REVIEWER.name
