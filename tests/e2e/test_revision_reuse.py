@@ -8,14 +8,17 @@ kept is the first one. The first build sent again is a quiet duplicate.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from typing import Any
 
 import pytest
+from aiokafka import AIOKafkaProducer
 
 from devkit.watch import STATUS_GROUP, describe, until_consumed
+from shared import topics
 from shared.auth import Role
-from shared.contracts.events import State, StatusEvent
+from shared.contracts.events import Document, State, StatusEvent
 from tests.conftest import eventually
 from tests.e2e.helpers import PrivateStack, sample_run
 
@@ -100,3 +103,52 @@ async def test_a_correction_under_an_archived_revision_is_refused_on_productions
     after = await pipeline.record(vin)
     assert after is not None and after["timeline"] == record["timeline"], "the resend is not quiet"
     assert [f["code"] for f in after["findings"]] == [REUSED]
+
+
+async def test_the_archive_sends_other_bytes_for_an_archived_record_id_to_the_dlq_and_never_says_archived(
+    pipeline: PrivateStack,
+) -> None:
+    run = sample_run(1, seed=2702, tag="U", defect_share=0.0)
+    response = await pipeline.post_approvals(run.approvals)
+    assert response.status_code == 202, f"POST /v1/approvals: {response.status_code} {response.text}"
+    build = run.builds[0]
+    vin = build.vin
+    records = await pipeline.publish_and_settle([build], TIMEOUT)
+    assert records[vin]["state"] == "archived", describe(records[vin])
+    kept = await pipeline.certificate(vin, 1)
+    assert kept.status_code == 200
+    # The kept certificate with another actual mass under its old seal, as if sealed by signing.
+    mass = f"<ActualMass>{build.actual_mass_kg}<".encode()
+    assert mass in kept.content
+    other = kept.content.replace(mass, f"<ActualMass>{(build.actual_mass_kg or 0) + 37}<".encode())
+    document = Document(
+        record_id=f"{vin}:1",
+        vin=vin,
+        revision=1,
+        version_number=int(kept.headers["X-Coc-Version-Number"]),
+        xml=other.decode(),
+        sha256=hashlib.sha256(other).hexdigest(),
+        signer_fingerprint=kept.headers["X-Coc-Signer-Fingerprint"],
+    )
+    value = document.model_dump_json().encode()
+
+    async with pipeline.watch({vin: 1}) as watch:
+        events = watch.seen[vin].events
+        producer = AIOKafkaProducer(bootstrap_servers=pipeline.bootstrap)
+        await producer.start()
+        try:
+            await producer.send_and_wait(topics.SIGNED, value, key=vin.encode())
+        finally:
+            await producer.stop()
+        (letter,) = await pipeline.dead_letters(topics.SIGNED, {vin: 1}, TIMEOUT)
+        await watch.wait(lambda _w: of_stage(events, "archive", State.FAILED) == 1, TIMEOUT, "failed")
+
+    assert letter.value_sha256 == hashlib.sha256(value).hexdigest()  # the DLQ keeps the message
+    assert f"archived already as SHA-256 {kept.headers['X-Coc-Sha256']}" in letter.reason
+    assert document.sha256 in letter.reason
+    failed = next(e for e in events if e.state is State.FAILED)
+    assert failed.reason == letter.reason
+    assert of_stage(events, "archive", State.ARCHIVED) == 0, [(e.stage, e.state) for e in events]
+    assert pipeline.archive_rows([vin]) == [{"vin": vin, "revision": 1}]
+    again = await pipeline.certificate(vin, 1)
+    assert again.content == kept.content and again.headers["X-Coc-Sha256"] == kept.headers["X-Coc-Sha256"]
