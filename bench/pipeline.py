@@ -154,6 +154,19 @@ async def post_approvals(settings: ServiceSettings) -> int:
     return len(approvals)
 
 
+async def known_sample_names(settings: ServiceSettings) -> None:
+    """The sample plants and vehicle groups made known, as the compliance lead does, before any build."""
+    from devkit.masterdata import make_known, sample_names
+    from shared.auth import Role, load_tokens
+
+    viewer = load_tokens(settings, dict(os.environ)).get(Role.VIEWER)
+    if viewer is None:
+        raise SystemExit(
+            f"no viewer token: set COC_TOKEN_VIEWER or run `coc stack up` ({settings.state_dir})"
+        )
+    await make_known(settings, settings.url_of("validation"), viewer, sample_names())
+
+
 async def publish_and_wait(
     settings: ServiceSettings, builds: Sequence[BuildRecord], timeout: float, rate: float, what: str
 ) -> tuple[dict[str, float], StatusWatch]:
@@ -228,6 +241,7 @@ async def run(
     say("measuring the stages' own code on one core")
     code = measure()
     say(f"stack: Kafka {settings.kafka_bootstrap}, intake {settings.intake_url}")
+    await known_sample_names(settings)
     say(f"{await post_approvals(settings)} approvals posted to intake")
     await asyncio.sleep(1)  # validation reads the approvals topic: let it see them first
     if preloaded:

@@ -84,8 +84,11 @@ def demo(vehicles: int, seed: int | None, out: Path | None, timeout: float) -> i
     write(samples, out / "samples")
     expected = {b.vin: b.revision for b in samples.builds}
 
-    say("\n== 3. approvals over HTTP (type-approval), builds straight to Kafka (MES)")
     client = Client(settings)
+    say(
+        "\n== 3. plants and vehicle groups (compliance lead), approvals over HTTP (type-approval), "
+        f"builds straight to Kafka (MES)\n{sample_names_known(settings, client.tokens.get(Role.VIEWER))}"
+    )
     post_approvals(client, json.dumps([a.model_dump(mode="json") for a in samples.approvals]).encode())
     say(f"{len(samples.approvals)} approvals published")
     try:
@@ -117,6 +120,24 @@ def demo(vehicles: int, seed: int | None, out: Path | None, timeout: float) -> i
         f"(kept in {settings.state_dir / 'demo-users.txt'}; add people with `coc users add NAME --role ROLE`)"
     )
     return 0 if exported == verified else FAILED
+
+
+def sample_names_known(settings: StackSettings, viewer: str | None) -> str:
+    """The sample plants and vehicle groups made known as the compliance lead does, read by validation."""
+    import asyncio
+
+    from devkit.masterdata import make_known, sample_names
+    from shared.contracts.masterdata import MasterKind
+
+    if viewer is None:
+        raise BadInput("no viewer token: set COC_TOKEN_VIEWER or run `coc stack up`")
+    names = sample_names()
+    try:
+        asyncio.run(make_known(settings, settings.url_of("validation"), viewer, names))
+    except TimeoutError as exc:
+        raise CommandError(f"{exc}\nsee `coc stack status` and {settings.state_dir}/logs") from None
+    groups, plants = len(names[MasterKind.VEHICLE_GROUP]), len(names[MasterKind.PLANT])
+    return f"{groups} vehicle groups and {plants} plants known to validation"
 
 
 async def demo_users(settings: StackSettings) -> list[Any]:

@@ -71,10 +71,24 @@ def set_policy(group: str, policy: str, by: str, comment: str | None) -> None:
     except ValidationError as exc:
         raise BadInput(describe(exc)) from None
     quiet_kafka_client()
-    asyncio.run(publish(CocSettings(), change))
+    settings = CocSettings()
+    asyncio.run(refuse_unknown(settings, change.vehicle_group))
+    asyncio.run(publish(settings, change))
     print(
         f"{change.vehicle_group}: {change.policy.value} (set by {change.set_by} at {change.set_at:%Y-%m-%d %H:%M:%S %Z})"
     )
+
+
+async def refuse_unknown(settings: CocSettings, group: str) -> None:
+    """Only a known vehicle group gets a policy: a typo would otherwise become a policy nobody uses."""
+    from cli.groups import read_table
+    from shared.contracts.masterdata import MasterKind
+
+    if not (await read_table(settings)).is_known(MasterKind.VEHICLE_GROUP, group):
+        raise BadInput(
+            f"vehicle group {group!r} is not in the master data: add it first (`coc groups add` or the "
+            "workspace's rollout page)"
+        )
 
 
 async def publish(settings: CocSettings, change: PolicyChange) -> None:

@@ -107,7 +107,7 @@ def describe(exc: ValidationError) -> str:
 
 def wanted_topics(settings: CocSettings) -> list[NewTopic]:
     # Small compacted tables every instance reads whole: one partition keeps them in one order.
-    single_partition = {topics.APPROVALS, topics.POLICIES}
+    single_partition = {topics.APPROVALS, topics.POLICIES, topics.MASTERDATA}
     names = [*topics.ALL, *(topics.dlq(t) for t in topics.ALL)]
     configs = {"min.insync.replicas": str(settings.topic_min_insync)}
     return [

@@ -10,9 +10,22 @@ SIGNED = "coc.documents.signed.v1"
 ARCHIVED = "coc.documents.archived.v1"
 STATUS = "coc.status.v1"
 POLICIES = "coc.policies.v1"  # key = vehicle group
+MASTERDATA = "coc.masterdata.v1"  # key = kind:name (plant:..., vehicle_group:...)
 
-ALL = (BUILDS, APPROVALS, REVIEWS, ACCEPTED, VALIDATED, RENDERED, SIGNED, ARCHIVED, STATUS, POLICIES)
-COMPACTED = frozenset({APPROVALS, POLICIES})
+ALL = (
+    BUILDS,
+    APPROVALS,
+    REVIEWS,
+    ACCEPTED,
+    VALIDATED,
+    RENDERED,
+    SIGNED,
+    ARCHIVED,
+    STATUS,
+    POLICIES,
+    MASTERDATA,
+)
+COMPACTED = frozenset({APPROVALS, POLICIES, MASTERDATA})
 
 
 def dlq(topic: str) -> str:

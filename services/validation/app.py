@@ -5,9 +5,10 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from services.validation import routes, subscribers
-from services.validation.adapters import approvals, policies
+from services.validation.adapters import approvals, masterdata, policies
 from services.validation.adapters.clock import SystemClock
 from services.validation.adapters.pending import COLLECTION, PendingStore
+from services.validation.adapters.placements import MOVES, PlacementStore
 from services.validation.handlers import Validation
 from services.validation.policy import PolicyInForce
 from services.validation.rules import ApprovalTable
@@ -21,6 +22,7 @@ def create_app(settings: ValidationSettings | None = None) -> FastAPI:
     clock = SystemClock()
     table = ApprovalTable(IviSchema.load(stage.settings.xsd_path()))
     pending = PendingStore(stage.database()[COLLECTION], clock)
+    placements = PlacementStore(stage.database()[COLLECTION], stage.database()[MOVES])
     in_force = PolicyInForce(stage.settings.policy())
     validation = Validation(
         approvals=table,
@@ -30,6 +32,7 @@ def create_app(settings: ValidationSettings | None = None) -> FastAPI:
         clock=clock,
         plant_zone=stage.settings.plant_zone(),
         backoff=Backoff(stage.settings.retry_initial_s, stage.settings.retry_max_s),
+        placements=placements,
     )
 
     async def start() -> None:
@@ -38,9 +41,12 @@ def create_app(settings: ValidationSettings | None = None) -> FastAPI:
             table.add(approval)
         # Before any record is decided: a group's policy on the topic beats the environment's.
         in_force.load(await policies.read_all(stage.settings))
+        # And the plants and groups known: from here a build naming another one is blocked.
+        in_force.load_master(await masterdata.read_all(stage.settings))
+        await placements.setup()
 
     stage.on_start.append(start)
     subscribers.register(stage, validation)
     app = stage.asgi()
-    app.include_router(routes.router(pending, stage.authenticator()))
+    app.include_router(routes.router(pending, stage.authenticator(), in_force))
     return app

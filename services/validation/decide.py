@@ -9,7 +9,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from services.validation.policy import ReleasePolicy, RulePolicy
-from services.validation.rules import KnownApprovals, check
+from services.validation.rules import KnownApprovals, Placement, check
 from shared.contracts import BuildRecord, Finding, Owner, Severity
 from shared.contracts.events import Decision, Release, Review, Settlement, State, ValidatedRecord
 
@@ -73,15 +73,17 @@ def decide(
     when: When,
     reviewed_by: str | None = None,
     settlement: Settlement | None = None,
+    moved_from: Placement | None = None,
 ) -> Outcome:
     """Blocked on an error; else waiting for review or held as the group's policy says; else validated.
 
     A reviewer's acceptance (``reviewed_by``, with its comment and time in
     ``settlement``) settles warnings and the group's policy, never an error.
     The validated record carries the release evidence: the policy in force and
-    the findings the reviewer settled.
+    the findings the reviewer settled. ``moved_from``: the previous revision's
+    group and plant where this one changes them (a warning for review).
     """
-    findings = tuple(check(build, table, policy, when.today))
+    findings = tuple(check(build, table, policy, when.today, moved_from))
     if any(f.severity is Severity.ERROR for f in findings):
         return Outcome(State.BLOCKED, findings)
     release = policy.policy_for(build.vehicle_group)
@@ -116,7 +118,13 @@ def decide(
     return Outcome(State.VALIDATED, (), record)
 
 
-def redecide(pending: Pending, table: KnownApprovals, policy: RulePolicy, when: When) -> Outcome | None:
+def redecide(
+    pending: Pending,
+    table: KnownApprovals,
+    policy: RulePolicy,
+    when: When,
+    moved_from: Placement | None = None,
+) -> Outcome | None:
     """The new decision on a waiting record after its group's policy changed; None when it stays as it is.
 
     Only held and needs-review records are decided again: a blocked one stays
@@ -126,7 +134,7 @@ def redecide(pending: Pending, table: KnownApprovals, policy: RulePolicy, when: 
     """
     if pending.state not in POLICY_WAITING:
         return None
-    outcome = decide(pending.build, table, policy, when, pending.reviewed_by, pending.settlement)
+    outcome = decide(pending.build, table, policy, when, pending.reviewed_by, pending.settlement, moved_from)
     return None if outcome.state is pending.state else outcome
 
 
@@ -146,6 +154,14 @@ def reviewed_build(pending: Pending | None, review: Review) -> BuildRecord:
             "and only a record that needs review can be accepted"
         )
     return pending.build
+
+
+UNKNOWN_NAMES = frozenset({"GROUP_UNKNOWN", "PLANT_UNKNOWN"})
+
+
+def names_unknown(outcome: Outcome) -> bool:
+    """Whether the record waits for the compliance lead's master data (an unknown group or plant)."""
+    return any(finding.code in UNKNOWN_NAMES for finding in outcome.findings)
 
 
 def review_required(build: BuildRecord) -> Finding:

@@ -18,15 +18,26 @@ from services.validation.decide import (
     Outcome,
     When,
     decide,
+    names_unknown,
     redecide,
     rejected_by_review,
     reviewed_build,
 )
-from services.validation.ports import Approvals, Clock, Emitter, NewDecision, PendingRecords, Policies
+from services.validation.ports import (
+    Approvals,
+    Clock,
+    Emitter,
+    NewDecision,
+    PendingRecords,
+    Placements,
+    Policies,
+)
 from services.validation.revisions import fingerprint, judged
+from services.validation.rules import Placement
 from shared import topics
 from shared.contracts import Approval, BuildRecord
 from shared.contracts.events import AcceptedRecord, Decision, Review, Settlement, State
+from shared.contracts.masterdata import MasterDataChange
 from shared.contracts.policies import PolicyChange
 from shared.stage import Backoff, Unusable
 
@@ -69,9 +80,13 @@ class Validation:
         clock: Clock,
         plant_zone: dt.tzinfo,
         backoff: Backoff,
+        placements: Placements | None = None,
     ) -> None:
+        """``placements``: where revisions put their VIN (the service always has it; without it, as in
+        tests of other handlers, no move between groups or plants is looked for)."""
         self.approvals, self.pending, self.policies = approvals, pending, policies
         self.emitter, self.clock, self.plant_zone, self.backoff = emitter, clock, plant_zone, backoff
+        self.placements = placements
         self.firsts = FirstDecisions()
         self._generation = 0  # moves on with each approval, policy change or review taken
 
@@ -166,14 +181,37 @@ class Validation:
         # carried out" above, and its group's records would stay held.
         self._generation += 1
         for waiting in await self.backoff.retry(partial(self.pending.waiting_in, change.vehicle_group)):
-            outcome = redecide(waiting, self.approvals, self.policies.policy, self.when())
+            moved = await self.backoff.retry(partial(self._moved_from, waiting.build))
+            outcome = redecide(waiting, self.approvals, self.policies.policy, self.when(), moved)
             if outcome is not None:
                 step = partial(
                     self._carry_out, waiting.build, outcome, waiting.reviewed_by, waiting.settlement
                 )
                 await self.backoff.retry(step)
 
+    async def on_master_data(self, change: MasterDataChange) -> None:
+        """A plant or vehicle group made known or withdrawn: the waiting records naming it are decided again.
+
+        So a record blocked on an unknown group moves on once the compliance lead
+        adds the group, without anyone resending it. A record a reviewer rejected
+        stays rejected. Retried in place, as ``on_policy``.
+        """
+        if not self.policies.learn(change) or self.placements is None:
+            return  # an older change read again, or one already carried out
+        self._generation += 1
+        for waiting in await self.backoff.retry(
+            partial(self.placements.waiting_named, change.kind, change.name)
+        ):
+            if waiting.state is State.BLOCKED and waiting.reviewed_by is not None:
+                continue  # rejected by a reviewer: a correction comes as a new revision
+            await self.backoff.retry(
+                partial(self._apply, waiting.build, waiting.reviewed_by, waiting.settlement)
+            )
+
     # --- carrying decisions out ----------------------------------------------------------------
+
+    async def _moved_from(self, build: BuildRecord) -> Placement | None:
+        return None if self.placements is None else await self.placements.moved_from(build)
 
     async def _apply(
         self,
@@ -188,12 +226,15 @@ class Validation:
         decision was being saved, is decided again: the approval's re-check of
         the records waiting on it (``on_approval``) may have read the pending
         records just before this one was written. ``fingerprint``: the content
-        received, for a build that came from intake.
+        received, for a build that came from intake. Likewise a record blocked on
+        an unknown plant or group when the master data changed meanwhile.
         """
         known = self.approvals.get(build.approval.key) is not None
-        outcome = decide(build, self.approvals, self.policies.policy, self.when(), reviewed_by, settlement)
+        policy, moved = self.policies.policy, await self._moved_from(build)
+        outcome = decide(build, self.approvals, policy, self.when(), reviewed_by, settlement, moved)
         await self._carry_out(build, outcome, reviewed_by, settlement, fingerprint)
-        if not known and self.approvals.get(build.approval.key) is not None:
+        changed = names_unknown(outcome) and self.policies.policy is not policy
+        if changed or (not known and self.approvals.get(build.approval.key) is not None):
             await self._apply(build, reviewed_by, settlement, fingerprint)
 
     async def _carry_out(

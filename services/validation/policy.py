@@ -14,7 +14,9 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from types import MappingProxyType
 
+from shared.contracts.masterdata import MasterDataChange, MasterKind
 from shared.contracts.policies import PolicyChange, ReleasePolicy
+from shared.master_table import MasterTable
 from shared.policy_table import PolicyTable
 
 __all__ = ["CheckDigitMode", "PolicyInForce", "ReleasePolicy", "RulePolicy"]
@@ -30,12 +32,19 @@ class CheckDigitMode(StrEnum):
 
 @dataclass(frozen=True)
 class RulePolicy:
-    """Check-digit enforcement per WMI and release policy per vehicle group."""
+    """Check-digit enforcement per WMI, release policy per vehicle group, the plants and groups known.
+
+    ``known_groups`` and ``known_plants`` are the compliance lead's master data
+    (coc.masterdata.v1); None where it is not read (a workbench check of sample
+    files), and then no build is held to it. The service always reads it.
+    """
 
     check_digit: CheckDigitMode = CheckDigitMode.OFF
     check_digit_by_wmi: Mapping[str, CheckDigitMode] = field(default_factory=dict)
     release_policy: Mapping[str, ReleasePolicy] = field(default_factory=dict)
     default_release_policy: ReleasePolicy = ReleasePolicy.AUTO
+    known_groups: frozenset[str] | None = None
+    known_plants: frozenset[str] | None = None
 
     def check_digit_mode(self, wmi: str) -> CheckDigitMode:
         return self.check_digit_by_wmi.get(wmi, self.check_digit)
@@ -62,8 +71,10 @@ class PolicyInForce:
     def __init__(self, base: RulePolicy) -> None:
         self.base = base
         self.table = PolicyTable()
+        self.master: MasterTable | None = None  # the plants and groups known, once read (``load_master``)
         self.policy = base
         self._unsettled: set[str] = set()
+        self._unsettled_names: set[str] = set()
 
     def load(self, changes: Iterable[PolicyChange]) -> None:
         """The changes read at start, in topic order; their groups are caught up by ``apply`` later."""
@@ -83,8 +94,38 @@ class PolicyInForce:
             return True
         return False
 
+    def load_master(self, changes: Iterable[MasterDataChange]) -> None:
+        """The plants and groups read at start: from here on a build naming another one is blocked.
+
+        As with policies, each name read here is caught up once by ``learn``,
+        for a change made while no validation ran.
+        """
+        self.master = MasterTable(changes)
+        self._laid_over()
+        self._unsettled_names = set(self.master.changes)
+
+    def learn(self, change: MasterDataChange) -> bool:
+        """Take a plant or group change; True when the waiting records naming it must be decided again."""
+        if self.master is None:
+            self.master = MasterTable()
+        if self.master.add(change):
+            self._laid_over()
+            self._unsettled_names.discard(change.key)
+            return True
+        if change.key in self._unsettled_names and self.master.changes.get(change.key) == change:
+            self._unsettled_names.discard(change.key)
+            return True
+        return False
+
     def policy_for(self, vehicle_group: str) -> ReleasePolicy:
         return self.policy.policy_for(vehicle_group)
 
     def _laid_over(self) -> None:
-        self.policy = self.base.with_groups(self.table.policies())
+        policy = self.base.with_groups(self.table.policies())
+        if self.master is not None:
+            policy = replace(
+                policy,
+                known_groups=self.master.known(MasterKind.VEHICLE_GROUP),
+                known_plants=self.master.known(MasterKind.PLANT),
+            )
+        self.policy = policy

@@ -16,9 +16,10 @@ from pydantic import BaseModel
 from services.validation.decide import Pending
 from services.validation.policy import RulePolicy
 from services.validation.revisions import Kept
-from services.validation.rules import KnownApprovals
+from services.validation.rules import KnownApprovals, Placement
 from shared.contracts import Approval, BuildRecord, Finding
 from shared.contracts.events import Settlement, State
+from shared.contracts.masterdata import MasterDataChange, MasterKind
 from shared.contracts.policies import PolicyChange
 
 # A decision on a VIN's first record: the build, its state, whether it waits, the approval it was checked with.
@@ -92,6 +93,10 @@ class Policies(Protocol):
         """Take a change; True when its group's waiting records must be decided again."""
         ...
 
+    def learn(self, change: MasterDataChange) -> bool:
+        """Take a plant or group change; True when the waiting records naming it must be decided again."""
+        ...
+
 
 class Emitter(Protocol):
     """Publishes onward as the stage (``shared.stage.Emitter``)."""
@@ -108,3 +113,15 @@ class Emitter(Protocol):
         findings: Iterable[Finding] = (),
         reason: str | None = None,
     ) -> object: ...
+
+
+class Placements(Protocol):
+    """Where each VIN's revisions put it, and the waiting records of a plant or group (``adapters.placements``)."""
+
+    async def moved_from(self, build: BuildRecord) -> Placement | None:
+        """The previous revision's group and plant, where ``build`` changes them; kept for ``build``'s record id."""
+        ...
+
+    async def waiting_named(self, kind: MasterKind, name: str) -> list[Pending]:
+        """The waiting records whose vehicle group or plant (``kind``) is ``name``."""
+        ...

@@ -1,4 +1,5 @@
-"""Validation's HTTP reads: the build of a VIN as received with the decision on it, and who waits on an approval.
+"""Validation's HTTP reads: the build of a VIN as received with the decision on it, who waits on an approval,
+and the plants and vehicle groups it knows.
 
 Reads need any valid bearer token. The workspace shows these as the build record
 as received and the approval context of a certificate.
@@ -9,6 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Query, status
 
 from services.validation.adapters.pending import PendingStore
+from services.validation.policy import PolicyInForce
 from shared.auth import Authenticator
 
 VIN_MAX = 32
@@ -16,7 +18,7 @@ ANSWERS: dict[int | str, dict[str, Any]] = {401: {"description": "No bearer toke
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "Validation has no record of that VIN"}}
 
 
-def router(pending: PendingStore, auth: Authenticator) -> APIRouter:
+def router(pending: PendingStore, auth: Authenticator, in_force: PolicyInForce) -> APIRouter:
     api = APIRouter(
         prefix="/v1", tags=["validation"], dependencies=[Depends(auth.require())], responses=ANSWERS
     )
@@ -51,6 +53,15 @@ def router(pending: PendingStore, auth: Authenticator) -> APIRouter:
         return {
             "approval_key": approval_key,
             "items": sorted(({"vin": b.vin, "revision": b.revision} for b in builds), key=lambda i: i["vin"]),
+        }
+
+    @api.get("/masterdata")
+    async def get_master_data() -> dict[str, Any]:
+        """The plants and vehicle groups this instance holds builds to (coc.masterdata.v1, as read so far)."""
+        policy = in_force.policy
+        return {
+            "vehicle_groups": sorted(policy.known_groups or ()),
+            "plants": sorted(policy.known_plants or ()),
         }
 
     return api

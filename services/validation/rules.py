@@ -388,12 +388,26 @@ def _as_list(value: Any) -> list[Any]:
 
 
 @dataclass(frozen=True)
+class Placement:
+    """Where a revision puts its vehicle: its vehicle group and its plant."""
+
+    vehicle_group: str
+    plant: str
+
+    @classmethod
+    def of(cls, build: BuildRecord) -> Placement:
+        return cls(build.vehicle_group, build.plant)
+
+
+@dataclass(frozen=True)
 class Context:
     build: BuildRecord
     approval: Approval | None
     policy: RulePolicy
     today: dt.date
     schema: IviSchema | None = None
+    # The previous revision's group and plant, where this revision changes them.
+    moved_from: Placement | None = None
 
 
 Rule = Callable[[Context], Iterable[Finding]]
@@ -447,6 +461,61 @@ def vin_manufacturer(ctx: Context) -> Iterator[Finding]:
             f"VIN {ctx.build.vin} starts with WMI {wmi}, which is not the manufacturer's "
             f"({', '.join(ctx.approval.wmis)})",
             Owner.PRODUCTION,
+        )
+
+
+def known_names(ctx: Context) -> Iterator[Finding]:
+    """The vehicle group and the plant are the compliance lead's master data, never a silent new name.
+
+    An unknown one blocks the record for compliance: the lead adds it (the
+    workspace's rollout page, ``coc groups add``) and the record is decided
+    again, or production corrects the build.
+    """
+    build, policy = ctx.build, ctx.policy
+    if policy.known_groups is not None and build.vehicle_group not in policy.known_groups:
+        yield finding(
+            "GROUP_UNKNOWN",
+            ROOT,
+            f"vehicle group {build.vehicle_group!r} is not in the master data: the compliance lead adds it "
+            "(rollout page or `coc groups add`), or production corrects the build",
+            Owner.COMPLIANCE,
+        )
+    if policy.known_plants is not None and build.plant not in policy.known_plants:
+        yield finding(
+            "PLANT_UNKNOWN",
+            ROOT,
+            f"plant {build.plant!r} is not in the master data: the compliance lead adds it "
+            "(rollout page or `coc groups add --plant`), or production corrects the build",
+            Owner.COMPLIANCE,
+        )
+
+
+def moved(ctx: Context) -> Iterator[Finding]:
+    """A revision that moves its vehicle to another group or plant waits for a reviewer, owned by compliance.
+
+    A correction may rightly move a vehicle (a wrong line keyed), but it changes
+    which group's release and counts the vehicle is under: a person confirms it.
+    """
+    before, build = ctx.moved_from, ctx.build
+    if before is None:
+        return
+    if before.vehicle_group != build.vehicle_group:
+        yield finding(
+            "GROUP_CHANGED",
+            ROOT,
+            f"revision {build.revision} moves the vehicle from group {before.vehicle_group!r} to "
+            f"{build.vehicle_group!r}: a reviewer confirms the move or rejects the record",
+            Owner.COMPLIANCE,
+            Severity.WARNING,
+        )
+    if before.plant != build.plant:
+        yield finding(
+            "PLANT_CHANGED",
+            ROOT,
+            f"revision {build.revision} says the vehicle was built at {build.plant!r}, the one before at "
+            f"{before.plant!r}: a reviewer confirms it or rejects the record",
+            Owner.COMPLIANCE,
+            Severity.WARNING,
         )
 
 
@@ -671,6 +740,8 @@ def colours(ctx: Context) -> Iterator[Finding]:
 
 
 BUILD_RULES: tuple[Rule, ...] = (
+    known_names,
+    moved,
     vin_format,
     vin_check_digit,
     vin_manufacturer,
@@ -683,13 +754,22 @@ BUILD_RULES: tuple[Rule, ...] = (
 )
 
 
-def check(build: BuildRecord, table: KnownApprovals, policy: RulePolicy, today: dt.date) -> list[Finding]:
+def check(
+    build: BuildRecord,
+    table: KnownApprovals,
+    policy: RulePolicy,
+    today: dt.date,
+    moved_from: Placement | None = None,
+) -> list[Finding]:
     """Every finding about one build record: its own, then its approval's; at most ``FINDINGS_MAX``.
 
     ``today`` is the plant's calendar date: the dates a build states are the plant's.
+    ``moved_from``: the previous revision's group and plant, where this revision changes them.
     """
     approval = table.get(build.approval.key)
-    ctx = Context(build=build, approval=approval, policy=policy, today=today, schema=table.schema)
+    ctx = Context(
+        build=build, approval=approval, policy=policy, today=today, schema=table.schema, moved_from=moved_from
+    )
     findings = list(approval_exists(ctx, table.numbers))
     for rule in BUILD_RULES:
         findings.extend(rule(ctx))

@@ -8,6 +8,7 @@ from services.validation.handlers import Validation
 from shared import topics
 from shared.contracts import Approval
 from shared.contracts.events import AcceptedRecord, Review, ValidatedRecord
+from shared.contracts.masterdata import MasterDataChange
 from shared.contracts.policies import PolicyChange
 from shared.stage import Stage
 
@@ -21,3 +22,7 @@ def register(stage: Stage[Any], validation: Validation) -> None:
     stage.consume(topics.APPROVALS, Approval, validation.on_approval, broadcast=True, broken_state=None)
     # Every instance keeps the whole policy table too; the topic is keyed by group, not by VIN.
     stage.consume(topics.POLICIES, PolicyChange, validation.on_policy, broadcast=True, broken_state=None)
+    # And the plants and groups the compliance lead keeps (keyed by kind:name).
+    stage.consume(
+        topics.MASTERDATA, MasterDataChange, validation.on_master_data, broadcast=True, broken_state=None
+    )

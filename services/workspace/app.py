@@ -27,8 +27,10 @@ from shared import topics
 from shared.auth import load_tokens
 from shared.contracts import Approval
 from shared.contracts.events import Review
+from shared.contracts.masterdata import MasterDataChange
 from shared.contracts.policies import PolicyChange
 from shared.kafka import read_contracts
+from shared.master_table import MasterTable
 from shared.policy_table import PolicyTable
 from shared.stage import Stage
 from shared.xml import load_ivi_schema
@@ -58,19 +60,22 @@ def create_app(settings: WorkspaceSettings | None = None) -> FastAPI:
     def schema() -> etree.XMLSchema:
         return load_ivi_schema(stage.settings.xsd_path())
 
-    policies, approvals = PolicyTable(), ApprovalBook()
+    policies, approvals, master = PolicyTable(), ApprovalBook(), MasterTable()
 
     async def read_tables() -> None:
         """The policy table and the approvals as their topics hold them now; the subscribers follow on."""
         for change, _record in await read_contracts(stage.settings, topics.POLICIES, PolicyChange):
             policies.add(change)
+        for named, _record in await read_contracts(stage.settings, topics.MASTERDATA, MasterDataChange):
+            master.add(named)
         for approval, record in await read_contracts(stage.settings, topics.APPROVALS, Approval):
             at = dt.datetime.fromtimestamp(record.timestamp / 1000, dt.UTC)
             approvals.add(approval, at, subscribers.PUBLISHER)
 
     stage.publisher(topics.REVIEWS, Review)
     stage.publisher(topics.POLICIES, PolicyChange)
-    subscribers.register(stage, feed, policies, approvals)
+    stage.publisher(topics.MASTERDATA, MasterDataChange)
+    subscribers.register(stage, feed, policies, approvals, master)
 
     async def has_secret() -> None:
         stage.settings.secret()  # refuse to start without one, with the message saying how
@@ -95,6 +100,7 @@ def create_app(settings: WorkspaceSettings | None = None) -> FastAPI:
         throttle=Throttle(),
         policies=policies,
         approvals=approvals,
+        master=master,
         sessions=sessions,
         oidc=oidc,
     )

@@ -10,7 +10,9 @@ from services.workspace.settings import WorkspaceSettings
 from shared import topics
 from shared.contracts import Approval
 from shared.contracts.events import StatusEvent
+from shared.contracts.masterdata import MasterDataChange
 from shared.contracts.policies import PolicyChange
+from shared.master_table import MasterTable
 from shared.policy_table import PolicyTable
 from shared.stage import Stage
 
@@ -25,13 +27,20 @@ PUBLISHER = "type-approval (intake API)"
 
 
 def register(
-    stage: Stage[WorkspaceSettings], feed: LiveFeed, policies: PolicyTable, approvals: ApprovalBook
+    stage: Stage[WorkspaceSettings],
+    feed: LiveFeed,
+    policies: PolicyTable,
+    approvals: ApprovalBook,
+    master: MasterTable,
 ) -> None:
     async def on_status(events: list[StatusEvent]) -> None:
         feed.take(events)
 
     async def on_policy(change: PolicyChange) -> None:
         policies.add(change)
+
+    async def on_master_data(change: MasterDataChange) -> None:
+        master.add(change)
 
     async def on_approval(approval: Approval) -> None:
         approvals.add(approval, dt.datetime.now(dt.UTC), PUBLISHER)
@@ -42,3 +51,4 @@ def register(
     # Every instance keeps the whole table, as validation does.
     stage.consume(topics.POLICIES, PolicyChange, on_policy, broadcast=True, broken_state=None)
     stage.consume(topics.APPROVALS, Approval, on_approval, broadcast=True, broken_state=None)
+    stage.consume(topics.MASTERDATA, MasterDataChange, on_master_data, broadcast=True, broken_state=None)

@@ -32,6 +32,7 @@ from deploy.local.services import SERVICES, service_env
 from deploy.local.settings import StackSettings
 from deploy.local.supervise import is_alive, read_records
 from devkit.authorities import Pki
+from devkit.masterdata import make_known, names_of
 from devkit.mes import Message, progress_lines, publish, publish_builds, retag_all
 from devkit.samples import PlantedDefect, generate
 from devkit.watch import StatusWatch, describe, settle, topic_partitions, watching
@@ -39,6 +40,7 @@ from shared import topics
 from shared.auth import Role, load_tokens
 from shared.contracts import Approval, BuildRecord
 from shared.contracts.events import DeadLetter, State
+from shared.contracts.masterdata import MasterKind
 from shared.xml import load_ivi_schema, parse_bytes, validate
 from shared.xmldsig import verify
 
@@ -173,6 +175,7 @@ class PrivateStack:
     settings: StackSettings
     tokens: dict[Role, str] = field(default_factory=dict)
     http: httpx.AsyncClient | None = None
+    known: dict[MasterKind, set[str]] = field(default_factory=dict)  # plants and groups made known here
 
     @classmethod
     def at(cls, state_dir: Path) -> PrivateStack:
@@ -335,8 +338,21 @@ class PrivateStack:
     # -- Kafka
 
     async def publish(self, builds: Sequence[BuildRecord]) -> dict[str, float]:
-        """As an MES: one message per build on coc.builds.v1, key = VIN; when each was sent."""
+        """As an MES: one message per build on coc.builds.v1, key = VIN; when each was sent.
+
+        Their plants and vehicle groups are made known first, as the compliance lead
+        does, and read by validation: else they would be blocked as unknown.
+        """
+        await self.make_known(builds)
         return await publish_builds(self.bootstrap, builds, progress_lines(say))
+
+    async def make_known(self, builds: Sequence[BuildRecord]) -> None:
+        """The plants and groups of ``builds`` this handle has not made known yet, known to validation."""
+        fresh = {kind: named - self.known.get(kind, set()) for kind, named in names_of(builds).items()}
+        if any(fresh.values()):
+            await make_known(self.settings, self.url("validation"), self.tokens[Role.VIEWER], fresh)
+            for kind, named in fresh.items():
+                self.known.setdefault(kind, set()).update(named)
 
     async def publish_and_settle(
         self, builds: Sequence[BuildRecord], timeout: float

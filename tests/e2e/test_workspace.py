@@ -276,8 +276,9 @@ async def test_a_reviewer_accepts_one_waiting_record_and_rejects_another_back_to
     request: pytest.FixtureRequest,
 ) -> None:
     group = unique_group("WR")
-    result = pipeline.coc("policy", "set", group, "review", "--by", "test set-up")
-    assert result.returncode == 0, result.stdout + result.stderr
+    for command in (("groups", "add", group), ("policy", "set", group, "review")):  # a known group only
+        result = pipeline.coc(*command, "--by", "test set-up")
+        assert result.returncode == 0, result.stdout + result.stderr
     accepted, rejected = (
         b.model_copy(update={"vehicle_group": group})
         for b in sample_run(2, seed=403, tag="N", defect_share=0.0).builds

@@ -40,6 +40,7 @@ from services.workspace.identity import (
 )
 from services.workspace.live import LiveFeed
 from services.workspace.settings import WorkspaceSettings
+from shared.master_table import MasterTable
 from shared.policy_table import PolicyTable
 
 SESSION_COOKIE = "coc_session"
@@ -87,6 +88,7 @@ class Workspace:
     sessions: SessionStore
     oidc: OidcClient | None = None  # company sign-in, when configured
     clock: Clock = field(default_factory=SystemClock)
+    master: MasterTable = field(default_factory=MasterTable)  # plants and groups, from coc.masterdata.v1
 
 
 def workspace(request: Request) -> Workspace:
@@ -140,6 +142,10 @@ def approvals(ws: Parts) -> ApprovalBook:
     return ws.approvals
 
 
+def master(ws: Parts) -> MasterTable:
+    return ws.master
+
+
 def sessions(ws: Parts) -> SessionStore:
     return ws.sessions
 
@@ -159,6 +165,7 @@ Schema = Annotated[Callable[[], etree.XMLSchema], Depends(schema)]
 Throttled = Annotated[Throttle, Depends(throttle)]
 Policies = Annotated[PolicyTable, Depends(policies)]
 Approvals = Annotated[ApprovalBook, Depends(approvals)]
+Master = Annotated[MasterTable, Depends(master)]
 Sessions = Annotated[SessionStore, Depends(sessions)]
 Oidc = Annotated[OidcClient | None, Depends(oidc)]
 

@@ -223,6 +223,7 @@ class RolloutRow:
     group: str
     change: PolicyChange | None  # None: the group follows validation's settings
     history: list[AuditEntry]
+    known: bool = True  # in the master data (coc.masterdata.v1); an unknown group's builds are blocked
 
 
 @dataclass(frozen=True)
@@ -232,6 +233,8 @@ class RolloutPage:
     policies: list[str]
     problem: str | None
     done: str | None  # the group just changed, said once
+    plants: list[str] = field(default_factory=list)  # the plants known (master data)
+    added: str | None = None  # the plant or group just added to the master data, said once
 
 
 Page = (

@@ -34,6 +34,8 @@ from services.workspace.identity import (
 from services.workspace.live import LiveFeed
 from services.workspace.routes import deps
 from services.workspace.settings import WorkspaceSettings
+from shared.contracts.masterdata import MasterDataChange, MasterKind
+from shared.master_table import MasterTable
 from shared.policy_table import PolicyTable
 
 T0 = dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.UTC)
@@ -194,6 +196,18 @@ class FakeSender:
         self.sent.append((topic, model, key))
 
 
+# The master data a site starts with: the sample groups the pages' tests use.
+KNOWN = [
+    MasterDataChange(
+        kind=MasterKind.VEHICLE_GROUP,
+        name=name,
+        set_by="C. Lead",
+        set_at=dt.datetime(2026, 12, 1, tzinfo=dt.UTC),
+    )
+    for name in ("KUDU", "RHINO")
+]
+
+
 @dataclass
 class Site:
     """The workspace's rooms on a bare FastAPI app, every dependency a fake, and a client of it."""
@@ -205,6 +219,7 @@ class Site:
     sender: FakeSender = field(default_factory=FakeSender)
     policies: PolicyTable = field(default_factory=PolicyTable)
     approvals: ApprovalBook = field(default_factory=ApprovalBook)
+    master: MasterTable = field(default_factory=lambda: MasterTable(KNOWN))
     throttle: Throttle = field(default_factory=Throttle)
     schema: etree.XMLSchema | None = None
     last_cookies: str = ""  # the Set-Cookie header of the last form sent
@@ -231,6 +246,7 @@ class Site:
             deps.throttle: self.throttle,
             deps.policies: self.policies,
             deps.approvals: self.approvals,
+            deps.master: self.master,
             deps.sessions: self.sessions,
             deps.oidc: None,
         }

@@ -30,6 +30,10 @@ class ChainedAudit:
     async def verification(self) -> tuple[list[ChainEntry], Verdict]:
         return self.entries, verify(self.entries, head_hint=max((e.seq for e in self.entries), default=0))
 
+    async def for_target(self, target: str, limit: int = 5) -> list[ChainEntry]:
+        """A group's recent changes, as the rollout page lists them: none here."""
+        return []
+
 
 def chained(*targets: str, person: str = "Rita Reviewer") -> list[ChainEntry]:
     entries, previous = [], GENESIS

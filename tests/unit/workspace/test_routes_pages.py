@@ -131,7 +131,8 @@ def test_the_policy_forms_are_offered_to_a_compliance_lead_alone(role: PersonRol
 def test_a_policy_change_shows_on_the_rollout_page_with_who_set_it() -> None:
     site = Site()
     csrf = site.sign_in_as(LEAD)
-    response = site.client.post("/rollout", data={"csrf": csrf, "group": " NEWG ", "policy": "review"})
+    form = {"csrf": csrf, "group": " NEWG ", "policy": "review", "new": "true"}  # added as a new group
+    response = site.client.post("/rollout", data=form)
     assert response.headers["location"] == "/rollout?done=NEWG"
     page = site.client.get(response.headers["location"]).text
     assert "The policy of NEWG was changed" in page
