@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
-from services.workspace.identity import InvalidField, Throttle, check_password
+from services.workspace.identity import InvalidField, PersonRole, Throttle, check_password
 from services.workspace.passwords import common_passwords, weakness
+from tests.unit.workspace.fakes import PASSWORD, PEOPLE, Site
 
 pytestmark = pytest.mark.unit
 
@@ -212,6 +215,25 @@ def test_a_success_does_not_clear_the_address_count() -> None:
     throttle.succeeded("z", "203.0.113.9")
 
     assert throttle.wait_for("z", "203.0.113.9", 0.0) == 600
+
+
+def test_behind_one_address_a_colleague_signs_in_while_one_persons_account_waits() -> None:
+    site = Site()  # every request of the test client comes from one address, as from a plant's proxy
+    page = site.client.get("/signin").text
+    found = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert found
+    mistaken, colleague = PEOPLE[PersonRole.REVIEWER], PEOPLE[PersonRole.PRODUCTION]
+
+    def sign_in(name: str, password: str) -> int:
+        form = {"name": name, "password": password, "csrf": found.group(1), "next": "/"}
+        return site.client.post("/signin", data=form).status_code
+
+    for wait in (1, 2, 4):
+        assert sign_in(mistaken.name, "a wrong password again") == 401
+        site.clock.advance(wait)
+    assert sign_in(mistaken.name, "a wrong password again") == 401
+    assert sign_in(mistaken.name, PASSWORD) == 429  # 8 s to wait after the fourth wrong one
+    assert sign_in(colleague.name, PASSWORD) == 303
 
 
 # -- the throttle: bounds ----------------------------------------------------------------------
