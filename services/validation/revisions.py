@@ -51,9 +51,15 @@ class Kept:
 
 def fingerprint(record: AcceptedRecord) -> str:
     """SHA-256 (hex) of the build's canonical JSON, without a release time intake filled in."""
-    content = record.build.model_dump(mode="json")
-    if record.build.released_at == record.received_at:
-        del content["released_at"]  # not the MES's: intake's time of receipt (see the module docstring)
+    # Intake's time of receipt is not the MES's content (see the module docstring).
+    return content_sha256(record.build, with_release=record.build.released_at != record.received_at)
+
+
+def content_sha256(build: BuildRecord, *, with_release: bool) -> str:
+    """SHA-256 (hex) of the build's canonical JSON, its release time in it or left out."""
+    content = build.model_dump(mode="json")
+    if not with_release:
+        del content["released_at"]
     canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
@@ -73,15 +79,26 @@ def judged(build: BuildRecord, content: str, kept: Kept | None) -> BuildRecord |
     - received before with the same content, and still the VIN's newest: the
       build as kept (a release time intake filled in stays the first one's, so
       the certificate made again is the same one);
-    - otherwise (not received before, or received before fingerprints were kept):
-      the build as received.
+    - otherwise (not received before, or an older revision received before
+      fingerprints were kept): the build as received.
+
+    The VIN's newest revision kept before fingerprints were is compared by its
+    build, with and without its release time: ``content`` has the release time
+    in it exactly when the MES sent one, so either match means the same content.
     """
-    known = kept.fingerprints.get(build.revision) if kept else None
-    if kept is None or known is None:
+    if kept is None:
         return build
-    if known != content:
+    newest = kept.build.revision == build.revision
+    known = kept.fingerprints.get(build.revision)
+    if known is None and newest:
+        known_ones = {content_sha256(kept.build, with_release=w) for w in (True, False)}
+    elif known is None:
+        return build
+    else:
+        known_ones = {known}
+    if content not in known_ones:
         return reused(build, kept.next_revision)
-    return kept.build if kept.build.revision == build.revision else build
+    return kept.build if newest else build
 
 
 def reused(build: BuildRecord, next_revision: int) -> Finding:

@@ -87,10 +87,28 @@ def test_a_record_id_not_received_before_is_decided_as_received(
     content = fingerprint(received(build))
 
     assert judged(build, content, None) is build
-    # Kept before fingerprints were: taken as received (and its fingerprint kept from then on).
-    assert judged(build, content, Kept(build, {})) is build
     second = build.model_copy(update={"revision": 2})
     assert judged(second, content, Kept(build, {1: content})) is second
+    # An older revision kept before fingerprints were: taken as received (superseded by the newest).
+    assert judged(build, content, Kept(second, {})) is build
+
+
+def test_the_newest_revision_kept_before_fingerprints_were_is_compared_by_its_build(
+    specimen: tuple[Approval, BuildRecord],
+) -> None:
+    _approval, build = specimen
+    unreleased = build.model_copy(update={"released_at": None})
+    first, again = received(unreleased, NOON), received(unreleased, LATER)
+    legacy = Kept(first.build, {})  # no fingerprints: kept before they were
+
+    assert judged(again.build, fingerprint(again), legacy) == first.build  # intake's times differ only
+    assert judged(first.build, fingerprint(received(first.build, LATER)), legacy) == first.build
+    heavier_again = received(heavier(unreleased), LATER)
+    verdict = judged(heavier_again.build, fingerprint(heavier_again), legacy)
+    assert isinstance(verdict, Finding) and verdict.code == REVISION_REUSED
+    # A release time the MES states that differs from the kept one is other content.
+    stated = received(first.build.model_copy(update={"released_at": NOON - dt.timedelta(hours=1)}), LATER)
+    assert isinstance(judged(stated.build, fingerprint(stated), legacy), Finding)
 
 
 def test_the_same_content_again_is_decided_on_the_build_kept_so_the_same_certificate_comes_out(
