@@ -79,7 +79,12 @@ class WorkspaceSettings(ServiceSettings):
         if self.oidc_client_secret is not None:
             return self.oidc_client_secret.get_secret_value()
         if self.oidc_client_secret_file is not None:
-            return self.oidc_client_secret_file.read_text(encoding="utf-8").strip()
+            try:
+                return self.oidc_client_secret_file.read_text(encoding="utf-8").strip()
+            except (OSError, UnicodeDecodeError) as exc:
+                raise ValueError(
+                    f"oidc_client_secret_file: cannot read {self.oidc_client_secret_file} ({type(exc).__name__})"
+                ) from None
         raise ValueError("set COC_OIDC_CLIENT_SECRET or COC_OIDC_CLIENT_SECRET_FILE for company sign-in")
 
     def session_rules(self) -> SessionRules:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import io
 from collections.abc import Awaitable, Callable
 
@@ -10,7 +11,9 @@ import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
 from cli.main import main
+from services.workspace.adapters import sessions as stored
 from services.workspace.adapters.audit import COLLECTION, AuditLog
+from services.workspace.identity import Person, PersonRole, SessionRules, SessionSource
 from shared.mongo import MongoDoc
 
 pytestmark = pytest.mark.integration
@@ -83,3 +86,18 @@ async def test_a_taken_name_and_an_unknown_one_are_one_line_each(coc: Coc) -> No
     )
     assert await coc("users", "remove", "Anna") == (0, "removed Anna\n", "")
     assert await coc("users", "remove", "Anna") == (1, "", "coc users: name: no user named 'Anna'\n")
+
+
+async def test_removing_a_user_ends_their_sessions_at_once(
+    coc: Coc, test_db: AsyncDatabase[MongoDoc]
+) -> None:
+    rules = SessionRules(idle=dt.timedelta(minutes=30), lifetime=dt.timedelta(hours=10))
+    sessions = stored.SessionStore(test_db[stored.COLLECTION], rules)
+    await coc(*ADD, "Anna Lee", "--role", "viewer", "--password-stdin", stdin="Kudu plant line 7\n")
+    now = dt.datetime.now(dt.UTC)
+    token = await sessions.start(Person("Anna Lee", frozenset({PersonRole.VIEWER})), SessionSource.LOCAL, now)
+    assert await sessions.find(token, now) is not None
+
+    assert (await coc("users", "remove", "Anna Lee"))[0] == 0
+
+    assert await sessions.find(token, now) is None

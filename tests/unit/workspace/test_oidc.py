@@ -6,6 +6,7 @@ import base64
 import datetime as dt
 import hashlib
 import json
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -343,3 +344,20 @@ def test_without_company_sign_in_set_up_there_is_no_button_and_its_pages_are_not
     assert "/signin/oidc/start" not in site.client.get("/signin").text
     assert site.client.get("/signin/oidc/start").status_code == 404
     assert site.client.get("/signin/oidc", params={"code": "c", "state": "s"}).status_code == 404
+
+
+def test_the_client_secret_comes_from_its_setting_or_file_and_an_unreadable_file_is_one_line(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "secret").write_text("from the file\n")
+    from_file = WorkspaceSettings(oidc_client_secret_file=tmp_path / "secret")
+    assert from_file.oidc_secret() == "from the file"
+    with pytest.raises(
+        ValueError, match=r"^oidc_client_secret_file: cannot read .*missing \(FileNotFoundError\)$"
+    ):
+        WorkspaceSettings(oidc_client_secret_file=tmp_path / "missing").oidc_secret()
+
+
+def test_a_group_mapped_to_an_unknown_role_is_refused_naming_the_group_and_role() -> None:
+    with pytest.raises(ValueError, match="group 'ecoc-admins': role: unknown role 'admin'"):
+        WorkspaceSettings(oidc_group_roles={"ecoc-admins": ["admin"]})
