@@ -193,8 +193,9 @@ class Validation:
         """A plant or vehicle group made known or withdrawn: the waiting records naming it are decided again.
 
         So a record blocked on an unknown group moves on once the compliance lead
-        adds the group, without anyone resending it. A record a reviewer rejected
-        stays rejected. Retried in place, as ``on_policy``.
+        adds the group, without anyone resending it; a name withdrawn blocks its
+        held and needs-review records too. A record a reviewer rejected stays
+        rejected. Retried in place, as ``on_policy``.
         """
         if not self.policies.learn(change) or self.placements is None:
             return  # an older change read again, or one already carried out
@@ -204,6 +205,8 @@ class Validation:
         ):
             if waiting.state is State.BLOCKED and waiting.reviewed_by is not None:
                 continue  # rejected by a reviewer: a correction comes as a new revision
+            if change.known and waiting.state is not State.BLOCKED:
+                continue  # a name added unblocks; a held or reviewed record stays as it is
             await self.backoff.retry(
                 partial(self._apply, waiting.build, waiting.reviewed_by, waiting.settlement)
             )

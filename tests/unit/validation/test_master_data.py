@@ -274,3 +274,18 @@ async def test_a_revision_at_another_plant_waits_for_review_and_one_in_the_same_
         State.NEEDS_REVIEW,
     ]
     assert codes(sent, build.vin)[-1][1] == [("PLANT_CHANGED", Owner.COMPLIANCE, Severity.WARNING)]
+
+
+async def test_a_name_added_leaves_the_held_and_reviewed_records_of_that_name_as_they_are(
+    approval_and_build: tuple[Approval, BuildRecord], schema: IviSchema
+) -> None:
+    approval, build = approval_and_build
+    held = vin_of(build, "000103")
+    store = MemoryPending([Pending(held, State.HELD)])
+    validation, sent, _ = made(
+        store, ApprovalTable.of(schema, [approval]), known(MasterKind.VEHICLE_GROUP, GROUP)
+    )
+
+    await validation.on_master_data(known(MasterKind.PLANT, held.plant, minutes=1))
+
+    assert sent.statuses == [] and store.records[held.vin].state is State.HELD
