@@ -8,8 +8,9 @@ company sign-in, the provider's ``id_token`` (the hint its sign-out wants).
 Reads are by ``_id`` (see shared.mongo). Last-seen is written at most once a
 minute per session (``SessionRules.touch_every``), not on every request: each
 write costs FerretDB a few milliseconds. Ended and expired sessions are
-deleted; a person's list is a scan by name, fine for the tens of people a plant
-has, and each sign-in sweeps that person's expired ones.
+deleted: when next asked for, and at each sign-in, which sweeps out every
+session that is over, so the collection holds about the live ones (a scan then
+is a few documents per person signed in; a person's list is a scan by name).
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ class SessionStore:
         id_token: str = "",
     ) -> str:
         """A new session for ``person``: the token for the cookie (only its hash is kept)."""
-        await self._sweep(person.name, now)
+        await self._sweep(now)
         token = new_session_token()
         key = session_key(token)
         document: MongoDoc = {
@@ -101,8 +102,9 @@ class SessionStore:
         result = await self.collection.delete_many(query)
         return result.deleted_count
 
-    async def _sweep(self, name: str, now: dt.datetime) -> None:
-        for session in [_session(d) async for d in self.collection.find({"name": name})]:
+    async def _sweep(self, now: dt.datetime) -> None:
+        """Delete the sessions that are over: a scan of the live ones, a few per person signed in."""
+        for session in [_session(d) async for d in self.collection.find({})]:
             if session.over(self.rules, now):
                 await self.collection.delete_one({"_id": session.key})
 

@@ -57,8 +57,21 @@ CODE_MAX = 2048
 
 @router.get("/signin", response_class=HTMLResponse)
 async def signin_form(request: Request, key: Secret, config: Settings, next: str = "/") -> HTMLResponse:
+    return _signin_page(request, config, key, next)
+
+
+def _signin_page(
+    request: Request,
+    config: WorkspaceSettings,
+    key: bytes,
+    next: str,
+    error: str | None = None,
+    status_code: int = status.HTTP_200_OK,
+) -> HTMLResponse:
+    """The sign-in page, its form's CSRF token bound to the browser's pre-session cookie (set when missing)."""
     pre = request.cookies.get(PRESESSION_COOKIE) or secrets.token_urlsafe(24)
-    response = render(request, None, _form(config, next, csrf_token(pre, key)))
+    page = _form(config, next, csrf_token(pre, key), error=error)
+    response = render(request, None, page, status_code=status_code)
     response.set_cookie(
         PRESESSION_COOKIE, pre, httponly=True, samesite="strict", secure=config.secure_cookies
     )
@@ -111,8 +124,15 @@ async def signin(
     return response
 
 
-@router.get("/signin/oidc/start", **redirect("To the company's sign-in page"))
+@router.get(
+    "/signin/oidc/start",
+    **redirect(
+        "To the company's sign-in page",
+        {502: {"description": "The sign-in page: the provider did not answer", "content": HTML_PAGE}},
+    ),
+)
 async def oidc_start(
+    request: Request,
     config: Settings,
     provider: Oidc,
     key: Secret,
@@ -124,7 +144,7 @@ async def oidc_start(
     try:
         where = await provider.provider()
     except OidcError as exc:
-        raise HTTPException(status.HTTP_502_BAD_GATEWAY, str(exc)) from None
+        return _signin_page(request, config, key, next, str(exc), status.HTTP_502_BAD_GATEWAY)
     attempt = Attempt.fresh()
     sealed = seal(
         "oidc",
@@ -183,8 +203,7 @@ async def oidc_return(
             raise OidcError("your company account is in no group that holds a role in the workspace")
         person = Person(name_of(claims), roles)
     except OidcError as exc:
-        page = _form(config, next_page, csrf_token(secrets.token_urlsafe(24), key), error=str(exc))
-        failed = render(request, None, page, status_code=status.HTTP_400_BAD_REQUEST)
+        failed = _signin_page(request, config, key, next_page, str(exc), status.HTTP_400_BAD_REQUEST)
         failed.delete_cookie(ATTEMPT_COOKIE, path="/signin/oidc")
         return failed
     response = see_other(safe_next(next_page))

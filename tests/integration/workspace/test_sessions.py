@@ -67,3 +67,17 @@ async def test_removing_a_person_or_changing_their_roles_ends_their_password_ses
     assert await sessions.find(second, T0) is None
     assert await sessions.find(bert, T0) is not None
     assert [s.name for s in await sessions.of("Bert Roe", T0)] == ["Bert Roe"]
+
+
+async def test_each_sign_in_sweeps_out_every_session_that_is_over(
+    sessions: stored.SessionStore, test_db: AsyncDatabase[MongoDoc]
+) -> None:
+    bert = Person("Bert Roe", frozenset({PersonRole.VIEWER}))
+    await sessions.start(bert, SessionSource.LOCAL, T0)
+    kept = await sessions.start(bert, SessionSource.LOCAL, T0 + dt.timedelta(minutes=20))
+
+    await sessions.start(ANNA, SessionSource.LOCAL, T0 + dt.timedelta(minutes=40))
+
+    names = sorted([d["name"] async for d in test_db[stored.COLLECTION].find({})])
+    assert names == ["Anna Lee", "Bert Roe"]
+    assert await sessions.find(kept, T0 + dt.timedelta(minutes=40)) is not None

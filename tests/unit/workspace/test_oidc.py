@@ -6,6 +6,7 @@ import base64
 import datetime as dt
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -30,7 +31,7 @@ from services.workspace.oidc import (
 )
 from services.workspace.routes import deps
 from services.workspace.settings import WorkspaceSettings
-from tests.unit.workspace.fakes import SECRET, Site
+from tests.unit.workspace.fakes import PASSWORD, PEOPLE, SECRET, Site
 
 pytestmark = pytest.mark.unit
 
@@ -361,3 +362,31 @@ def test_the_client_secret_comes_from_its_setting_or_file_and_an_unreadable_file
 def test_a_group_mapped_to_an_unknown_role_is_refused_naming_the_group_and_role() -> None:
     with pytest.raises(ValueError, match="group 'ecoc-admins': role: unknown role 'admin'"):
         WorkspaceSettings(oidc_group_roles={"ecoc-admins": ["admin"]})
+
+
+def test_after_a_failed_company_sign_in_the_password_form_on_that_page_still_works() -> None:
+    site, _client = company_site(claims(groups=["all-staff"]))
+    query = start(site)
+    site.client.cookies.delete(deps.PRESESSION_COOKIE)  # strict: not sent on the provider's redirect back
+
+    refused = site.client.get("/signin/oidc", params={"code": "c", "state": query["state"][0]})
+    assert refused.status_code == 400 and "no group that holds a role" in refused.text
+    csrf = re.search(r'name="csrf" value="([^"]+)"', refused.text)
+    assert csrf is not None
+    reviewer = PEOPLE[PersonRole.REVIEWER]
+    form = {"name": reviewer.name, "password": PASSWORD, "csrf": csrf.group(1)}
+    assert site.client.post("/signin", data=form).status_code == 303
+
+
+class SilentProvider(FakeProviderClient):
+    async def provider(self) -> Provider:
+        raise OidcError("the company's sign-in service did not answer (ConnectTimeout)")
+
+
+def test_a_provider_that_does_not_answer_shows_the_sign_in_page_saying_so() -> None:
+    site, _client = company_site(claims())
+    site.app.dependency_overrides[deps.oidc] = lambda: SilentProvider(claims())
+
+    answer = site.client.get("/signin/oidc/start", params={"next": "/approvals"})
+
+    assert answer.status_code == 502 and "did not answer" in answer.text and 'name="password"' in answer.text
