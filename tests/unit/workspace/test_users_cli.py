@@ -40,6 +40,24 @@ def test_a_short_password_is_refused_with_one_line(
     assert err == "coc users: password: must be at least 12 characters\n"
 
 
+@pytest.mark.parametrize(
+    ("password", "why"),
+    [
+        ("aaaaaaaaaaaa", "one character repeated"),
+        ("qwertyuiopas", "a simple sequence"),
+        ("Password2024!", "on a list of common passwords"),
+    ],
+)
+def test_a_guessable_password_is_refused_with_one_line_saying_why(
+    password: str, why: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    argv = ["users", "add", "Anna", "--role", "viewer", "--password-stdin"]
+    code, err = run(argv, password + "\n", capsys, monkeypatch)
+
+    assert code == 2
+    assert err.startswith(f"coc users: password: is {why}") and err.count("\n") == 1
+
+
 def test_an_unknown_role_is_refused_naming_it(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
