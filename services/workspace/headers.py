@@ -91,7 +91,7 @@ def is_loopback(host: str) -> bool:
 
 def install(app: FastAPI, settings: WorkspaceSettings) -> None:
     """Put ``ProtectiveHeaders`` in front of ``app`` as ``settings`` say (where it listens, the sign-in provider)."""
-    provider = origin_of(getattr(settings, "oidc_issuer", None))
+    provider = origin_of(settings.oidc_issuer)
     app.add_middleware(
         ProtectiveHeaders,
         secure_cookies=settings.secure_cookies and not is_loopback(settings.http_host),

@@ -194,3 +194,9 @@ def test_every_service_is_served_without_a_server_banner(monkeypatch: pytest.Mon
     monkeypatch.setattr(uvicorn, "run", lambda app, **options: ran.update(options))
     serve(bare_app(), ServiceSettings(), 8999)
     assert ran["server_header"] is False and ran["port"] == 8999
+
+
+def test_with_company_sign_in_set_forms_may_lead_to_its_provider() -> None:
+    site = protected_site(oidc_issuer="https://login.example.com/tenant/v2.0")
+    policy = site.client.get("/signin").headers["content-security-policy"]
+    assert "form-action 'self' https://login.example.com;" in policy
