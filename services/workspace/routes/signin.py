@@ -72,9 +72,7 @@ def _signin_page(
     pre = request.cookies.get(PRESESSION_COOKIE) or secrets.token_urlsafe(24)
     page = _form(config, next, csrf_token(pre, key), error=error)
     response = render(request, None, page, status_code=status_code)
-    response.set_cookie(
-        PRESESSION_COOKIE, pre, httponly=True, samesite="strict", secure=config.secure_cookies
-    )
+    response.set_cookie(PRESESSION_COOKIE, pre, httponly=True, samesite="strict")
     return response
 
 
@@ -162,7 +160,6 @@ async def oidc_start(
         path="/signin/oidc",
         httponly=True,
         samesite="lax",  # the provider's redirect back is a top-level GET from another site
-        secure=config.secure_cookies,
     )
     return response
 
@@ -255,7 +252,6 @@ async def _start(
         token,
         httponly=True,
         samesite="lax",
-        secure=config.secure_cookies,
         max_age=int(config.session_hours * 3600),
     )
 
