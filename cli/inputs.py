@@ -59,11 +59,13 @@ def json_of(text: str, where: str) -> Any:
 def parse_model(model: type[Model], data: Any, where: str) -> Model:
     from pydantic import ValidationError
 
+    from shared.contracts.base import reason_of
+
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '(record)'}: {err['msg']}" for err in exc.errors()
+            f"{'.'.join(str(p) for p in err['loc']) or '(record)'}: {reason_of(err)}" for err in exc.errors()
         )
         raise BadInput(f"{where}: {problems}") from None
 

@@ -25,6 +25,7 @@ from faststream.kafka import KafkaBroker
 from pydantic import BaseModel, ValidationError
 
 from shared import topics
+from shared.contracts.base import reason_of
 from shared.settings import CocSettings
 
 M = TypeVar("M", bound=BaseModel)
@@ -101,7 +102,7 @@ def describe(exc: ValidationError) -> str:
     parts = []
     for err in exc.errors(include_url=False):
         where = ".".join(str(p) for p in err["loc"]) or "(body)"
-        parts.append(f"{where}: {err['msg']}")
+        parts.append(f"{where}: {reason_of(err)}")
     return "; ".join(parts)
 
 

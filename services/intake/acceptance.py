@@ -12,6 +12,7 @@ from pydantic import BaseModel, ValidationError
 
 from services.intake.facets import BuildFacets
 from shared.contracts import BuildRecord
+from shared.contracts.base import reason_of
 from shared.contracts.events import AcceptedRecord
 
 
@@ -128,7 +129,7 @@ def oversized(records: Sequence[BaseModel], limit: int) -> list[Problem]:
 
 def problems_of(exc: ValidationError, item: int) -> list[Problem]:
     return [
-        Problem(item, ".".join(str(p) for p in err["loc"]) or "(item)", err["msg"])
+        Problem(item, ".".join(str(p) for p in err["loc"]) or "(item)", reason_of(err))
         for err in exc.errors(include_url=False)
     ]
 

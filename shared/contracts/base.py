@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import unicodedata
+from collections.abc import Mapping
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict
 
@@ -37,3 +39,41 @@ def name(value: str) -> str:
 
 
 Name = Annotated[str, AfterValidator(name)]
+
+
+def text(value: str) -> str:
+    """Free text a person writes (a comment, a reason): any character but a control character.
+
+    Line breaks and tabs are text; an escape or a NUL is not, and would reach a
+    terminal (``coc status``) or a page as it came. Markup is escaped where it is shown.
+    """
+    refused = sorted({char for char in value if _control(char) and char not in "\n\t"})
+    if refused:
+        raise ValueError(f"may not hold control characters; found {' '.join(_code(c) for c in refused[:5])}")
+    return value
+
+
+def person(value: str) -> str:
+    """A person's name as actions carry it: text on one line, without markup characters."""
+    refused = sorted({char for char in value if _control(char) or char in '<>"&'})
+    if refused:
+        shown = " ".join(_code(char) if _control(char) else repr(char) for char in refused[:5])
+        raise ValueError(f'may not hold control characters or < > " &; found {shown}')
+    return value
+
+
+def _control(char: str) -> bool:
+    return unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp")
+
+
+def _code(char: str) -> str:
+    return f"U+{ord(char):04X}"
+
+
+Text = Annotated[str, AfterValidator(text)]
+PersonName = Annotated[str, AfterValidator(person)]
+
+
+def reason_of(error: Mapping[str, Any]) -> str:
+    """The message of one pydantic error as a person reads it: a validator's own words without pydantic's prefix."""
+    return str(error["msg"]).removeprefix("Value error, ")

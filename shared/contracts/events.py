@@ -12,7 +12,7 @@ from typing import Any, Literal
 from pydantic import AwareDatetime, Field, ValidatorFunctionWrapHandler, field_validator
 
 from shared.contracts.approvals import Approval, master_data_sha256
-from shared.contracts.base import Contract
+from shared.contracts.base import Contract, PersonName, Text
 from shared.contracts.builds import MAX_REVISION, BuildRecord
 from shared.contracts.findings import Finding, Owner
 
@@ -73,8 +73,8 @@ class AcceptedRecord(Contract):
 class Settlement(Contract):
     """A reviewer's acceptance of a record past its warnings or its group's policy."""
 
-    reviewer: str = Field(min_length=1, max_length=128, description="Who accepted")
-    comment: str = Field("", max_length=2000, description="Why")
+    reviewer: PersonName = Field(min_length=1, max_length=128, description="Who accepted")
+    comment: Text = Field("", max_length=2000, description="Why")
     at: AwareDatetime = Field(description="When validation carried the decision out")
 
 
@@ -260,8 +260,8 @@ class Review(Contract):
     vin: str = Field(min_length=1, max_length=32, description="VIN of the record")
     revision: int = Field(ge=1, le=MAX_REVISION, description="Revision decided on")
     decision: Decision = Field(description="accept releases the record; reject blocks it")
-    reviewer: str = Field(min_length=1, max_length=128, description="Who decided")
-    comment: str = Field("", max_length=2000, description="Why")
+    reviewer: PersonName = Field(min_length=1, max_length=128, description="Who decided")
+    comment: Text = Field("", max_length=2000, description="Why")
 
 
 class StatusEvent(Contract):

@@ -20,7 +20,7 @@ from typing import Literal
 
 from pydantic import AwareDatetime, Field
 
-from shared.contracts.base import Contract, Name
+from shared.contracts.base import Contract, Name, PersonName, Text
 
 
 class MasterKind(StrEnum):
@@ -41,9 +41,9 @@ class MasterDataChange(Contract):
     known: bool = Field(
         True, description="True: builds may name it; False: withdrawn, builds naming it are blocked again"
     )
-    set_by: str = Field(min_length=1, max_length=128, description="Name of the person who set it")
+    set_by: PersonName = Field(min_length=1, max_length=128, description="Name of the person who set it")
     set_at: AwareDatetime = Field(description="When it was set")
-    comment: str | None = Field(None, max_length=2000, description="Why, as the person said")
+    comment: Text | None = Field(None, max_length=2000, description="Why, as the person said")
 
     @property
     def key(self) -> str:

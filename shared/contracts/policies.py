@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import AwareDatetime, Field
 
-from shared.contracts.base import Contract, Name
+from shared.contracts.base import Contract, Name, PersonName, Text
 
 
 class ReleasePolicy(StrEnum):
@@ -33,6 +33,6 @@ class PolicyChange(Contract):
     policy: ReleasePolicy = Field(
         description="auto: clean records go on; review: each waits for a reviewer; hold: none is released"
     )
-    set_by: str = Field(min_length=1, max_length=128, description="Name of the person who set it")
+    set_by: PersonName = Field(min_length=1, max_length=128, description="Name of the person who set it")
     set_at: AwareDatetime = Field(description="When it was set")
-    comment: str | None = Field(None, max_length=2000, description="Why, as the person said")
+    comment: Text | None = Field(None, max_length=2000, description="Why, as the person said")

@@ -18,6 +18,7 @@ from services.workspace.routes.answers import redirect, see_other
 from services.workspace.routes.deps import Audit, Pipeline, Reviewer, Time, Topics, Vin
 from services.workspace.routes.views import awaits_review
 from shared import topics
+from shared.contracts.base import Text
 from shared.contracts.events import Decision, Review
 
 router = APIRouter(tags=["review"])
@@ -39,7 +40,7 @@ async def review(
     emitter: Topics,
     audit: Audit,
     clock: Time,
-    comment: Annotated[str, Form(max_length=2000)] = "",
+    comment: Annotated[Text, Form(max_length=2000)] = "",
 ) -> Response:
     record = await api.record(vin)
     if record is None or record["revision"] != revision or not awaits_review(record):

@@ -30,6 +30,7 @@ from services.workspace.routes.deps import (
 )
 from services.workspace.routes.views import RolloutPage, RolloutRow
 from shared import topics
+from shared.contracts.base import reason_of
 from shared.contracts.masterdata import MasterDataChange, MasterKind
 from shared.contracts.policies import PolicyChange, ReleasePolicy
 from shared.master_table import MasterTable
@@ -138,9 +139,7 @@ async def add_name(
             kind=kind, name=name, set_by=who.person.name, set_at=at, comment=comment.strip() or None
         )
     except ValidationError as exc:
-        reason = "; ".join(
-            str(err["msg"]).removeprefix("Value error, ") for err in exc.errors(include_url=False)
-        )
+        reason = "; ".join(reason_of(err) for err in exc.errors(include_url=False))
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"{field}: {reason}") from None
     if master.is_known(kind, name):
         return

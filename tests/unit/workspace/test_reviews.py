@@ -110,3 +110,16 @@ def test_the_record_says_released_by_only_for_a_release_that_happened(
     site.sign_in_as(REVIEWER)
     page = site.client.get(f"/records/{VIN}").text
     assert ("released by" in page) is says_released
+
+
+@pytest.mark.parametrize("comment", ["bad\x00", "red \x1b[31m", "zero\u200bwidth"])
+def test_a_review_comment_with_a_control_character_is_422_naming_the_comment_and_nothing_is_sent(
+    comment: str,
+) -> None:
+    site = Site()
+    site.api.records[VIN] = record("needs_review")
+    csrf = site.sign_in_as(REVIEWER)
+    form = {"csrf": csrf, "revision": "1", "decision": "reject", "comment": comment}
+    answer = site.client.post(f"/records/{VIN}/review", data=form)
+    assert answer.status_code == 422 and "comment" in answer.text and "control characters" in answer.text
+    assert site.sender.sent == [] and site.audit.entries == []
