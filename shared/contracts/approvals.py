@@ -18,19 +18,38 @@ import json
 import re
 from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AwareDatetime, Field, field_validator, model_validator
 
-from shared.contracts.base import Contract
+from shared.contracts.base import Contract, PersonName, Text
 
 # Type-approval number: e<member state>*<act>*<base number>*<extension>, e.g. e6*2018/858*00294*01
 # (domain.md, "Type-approval number"; Regulation (EU) 2020/683 Annex I).
 APPROVAL_NUMBER = re.compile(r"^e\d{1,2}\*[0-9/]+\*\d{4,5}\*\d{2}$")
 
 CertificateTree = dict[str, Any]
+# StageOfCompletionCode of IVI 2.0: complete, incomplete, completed (a later stage of a multistage vehicle).
+RecordType = Literal["C", "I", "V"]
+RECORD_TYPES: tuple[RecordType, ...] = ("C", "I", "V")
 # The certificate data of one version: the official M1 specimen's is about 9 KB as JSON. A tree
 # far larger is not master data but a mistake, and would make a certificate too large to send.
 CERTIFICATE_MAX_BYTES = 400_000
 CERTIFICATE_MAX_DEPTH = 20
+
+
+class ApprovalSource(Contract):
+    """Who brought a version of approval master data in, and how: provenance, not master data.
+
+    Kept beside the data and shown on the approval's history; ignored by
+    ``master_data_sha256`` and by every "is this a change" (``same_master_data``),
+    so the same values published again by someone else change nothing.
+    """
+
+    by: PersonName = Field(
+        min_length=1, max_length=200, description="The person's name, or the token's name for the machine API"
+    )
+    via: Literal["workspace", "intake API"] = Field(description="Where it was published")
+    at: AwareDatetime = Field(description="When it was published")
+    comment: Text = Field("", max_length=2000, description="What the person said about the change")
 
 
 class Approval(Contract):
@@ -59,6 +78,9 @@ class Approval(Contract):
     certificate: CertificateTree = Field(
         default_factory=dict,
         description="CocDataGroup content fixed by the version, keyed by IVI element names",
+    )
+    source: ApprovalSource | None = Field(
+        None, description="Who published this version and how (not master data: ignored by its hash)"
     )
 
     @field_validator("number")
@@ -101,6 +123,17 @@ class Approval(Contract):
         """The approval key: the compacted topic's key and the lookup key of a build."""
         return approval_key(self.number, self.type, self.variant, self.version)
 
+    @property
+    def record_type(self) -> RecordType:
+        """The record type of vehicles built to this version: its ``StageOfCompletion``, C when absent.
+
+        C a complete vehicle, I an incomplete one (a chassis cab a body builder
+        completes), V a completed one (a later stage of a multistage vehicle).
+        IVI 2.0 StageOfCompletionCode; the tree's value decides (shared.ivi).
+        """
+        stage = self.certificate.get("StageOfCompletion")
+        return stage if stage in RECORD_TYPES else "C"
+
 
 def _depth(value: Any) -> int:
     """How deep a tree of dicts and lists goes (stops counting past the limit).
@@ -140,7 +173,8 @@ def master_data_sha256(approval: Approval) -> str:
     seen = _HASHED.get(id(approval))
     if seen is not None and seen[0] is approval:
         return seen[1]
-    text = json.dumps(approval.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    data = approval.model_dump(mode="json", exclude=NOT_MASTER_DATA)
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"))
     digest = hashlib.sha256(text.encode()).hexdigest()
     if len(_HASHED) >= HASHED_KEPT:
         _HASHED.clear()
@@ -148,5 +182,14 @@ def master_data_sha256(approval: Approval) -> str:
     return digest
 
 
+def same_master_data(before: Approval | None, after: Approval) -> bool:
+    """Whether two values of an approval hold the same master data (who published them aside)."""
+    if before is None:
+        return False
+    return before is after or master_data_sha256(before) == master_data_sha256(after)
+
+
+# Fields of an Approval that are not master data: the hash and every change check leave them out.
+NOT_MASTER_DATA = frozenset({"source"})
 HASHED_KEPT = 256
 _HASHED: dict[int, tuple[Approval, str]] = {}

@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 from pydantic import AwareDatetime, Field, field_validator
 
 from shared.contracts.approvals import approval_key
-from shared.contracts.base import Contract, Name
+from shared.contracts.base import Contract, Name, Text
 
 MAX_REVISION = 1_000_000  # corrections of one vehicle; a database stores 8-byte integers at most
 MAX_MASS_KG = 1_000_000  # heavier than any road vehicle or trailer
@@ -37,6 +37,40 @@ class FittedTyre(Contract):
 
     axle: int = Field(ge=1, le=99, description="Axle number, 1 at the front (IVI AxleNumber)")
     option: int = Field(ge=1, le=99, description="Approved tyre option of that axle (IVI TyreNumber)")
+
+
+SHA256_HEX = r"^[0-9a-f]{64}$"
+REFERENCE_ID = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+
+
+class PreviousStage(Contract):
+    """The base vehicle's certificate a later stage completes (multistage; IVI ManufacturerGroup).
+
+    Read from the previous stage's IVI 2.0 document, which the approval authority
+    gives the next-stage manufacturer (``coc ivi import --base``, the archive's
+    ``POST /v1/base-certificates``): its identity and what its last stage states.
+    """
+
+    reference_id: str = Field(pattern=REFERENCE_ID, description="IviReferenceId of the base certificate")
+    sha256: str = Field(pattern=SHA256_HEX, description="SHA-256 (hex) of the base certificate's bytes")
+    vin: str = Field(min_length=1, max_length=32, description="VIN the base certificate states")
+    stage: int = Field(
+        ge=1, le=98, description="ManufacturerStageNumber of the base certificate's last stage"
+    )
+    approval_number: str = Field(
+        min_length=1, max_length=35, description="TypeApprovalNumber of the base certificate"
+    )
+    type: str = Field(min_length=1, max_length=15, description="Type of the base certificate")
+    variant: str = Field(min_length=1, max_length=25, description="Variant of the base certificate")
+    version: str = Field(min_length=1, max_length=35, description="Version of the base certificate")
+    manufacturer: Text = Field(
+        "", max_length=150, description="ManufacturerName of the base certificate's last stage"
+    )
+
+    @field_validator("vin")
+    @classmethod
+    def _vin_upper(cls, value: str) -> str:
+        return value.upper()
 
 
 class BuildRecord(Contract):
@@ -92,6 +126,11 @@ class BuildRecord(Contract):
         None,
         description="SignatureDate of the certificate, when it is not the date of released_at "
         "(an imported certificate keeps its own); never before manufacture, never in the future",
+    )
+    previous_stage: PreviousStage | None = Field(
+        None,
+        description="A completed (or later incomplete) stage of a multistage vehicle: the base vehicle's "
+        "certificate it builds on",
     )
 
     @field_validator("vin")
