@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 from pydantic import AwareDatetime, Field, field_validator
 
 from shared.contracts.approvals import approval_key
-from shared.contracts.base import Contract, Name, Text
+from shared.contracts.base import Contract, Name, PersonName, Text
 
 MAX_REVISION = 1_000_000  # corrections of one vehicle; a database stores 8-byte integers at most
 MAX_MASS_KG = 1_000_000  # heavier than any road vehicle or trailer
@@ -73,6 +73,32 @@ class PreviousStage(Contract):
         return value.upper()
 
 
+class Correction(Contract):
+    """Why a build record is a re-issue: the archived certificate it corrects and the approval change behind it.
+
+    A re-issue is the VIN's archived build record sent again as its next
+    revision with this set: it gets a new IviReferenceId (from its record id)
+    and the next IviVersionNumber, the same XSD version and a new time
+    (EReg IVI guidelines 1.7, 1.12); TypeApprovalIssueDate stays the approval's.
+    """
+
+    of_revision: int = Field(
+        ge=1, le=MAX_REVISION, description="Revision of the archived certificate corrected"
+    )
+    of_version_number: int = Field(ge=1, description="Its IviVersionNumber")
+    approval_key: str = Field(
+        min_length=1, max_length=400, description="Key of the approval that was corrected"
+    )
+    approval_sha256: str = Field(
+        pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the corrected approval's master data"
+    )
+    changed_by: PersonName = Field(min_length=1, max_length=128, description="Who changed the approval")
+    started_by: PersonName = Field(min_length=1, max_length=128, description="Who started the re-issue")
+    job: str = Field(
+        min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$", description="The re-issue job's id"
+    )
+
+
 class BuildRecord(Contract):
     """What the factory MES knows of one built vehicle."""
 
@@ -126,6 +152,9 @@ class BuildRecord(Contract):
         None,
         description="SignatureDate of the certificate, when it is not the date of released_at "
         "(an imported certificate keeps its own); never before manufacture, never in the future",
+    )
+    correction: Correction | None = Field(
+        None, description="Set on a re-issue after an approval correction: what it corrects and why"
     )
     previous_stage: PreviousStage | None = Field(
         None,
