@@ -1,12 +1,13 @@
 """Archive's HTTP: certificates by VIN, the latest or one revision, exactly as signed; their evidence."""
 
 import datetime as dt
+import re
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
 
-from services.archive.adapters.store import CertificateStore
+from services.archive.adapters.store import MAX_LISTED, CertificateStore
 from services.archive.evidence import EvidenceError, bundle
 from services.archive.stored_xml import xml_of
 from shared.auth import Authenticator, Role
@@ -35,9 +36,59 @@ CERTIFICATE_ANSWERS: dict[int | str, dict[str, Any]] = {
 }
 
 
+AFFECTED_ANSWERS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "No bearer token, or one no role holds"},
+    422: {"description": "A parameter out of its bounds, named in one line"},
+}
+SHA256 = r"[0-9a-f]{64}"
+CURSOR = r"[A-Z0-9]{1,32}"
+
+
 def router(store: CertificateStore, auth: Authenticator, receipts: Receipts) -> APIRouter:
     api = APIRouter(prefix="/v1")
     reader = Depends(auth.require())
+
+    @api.get("/certificates", responses=AFFECTED_ANSWERS)
+    async def affected(
+        _role: Annotated[Role, reader],
+        approval_key: Annotated[str, Query(description="Key of the approval the certificates name")] = "",
+        other_than: Annotated[
+            str | None, Query(description="Leave out those checked against this approval SHA-256 (hex)")
+        ] = None,
+        limit: Annotated[str, Query(description=f"Certificates in this page, 1 to {MAX_LISTED}")] = "100",
+        after: Annotated[str | None, Query(description="``next`` of the page before")] = None,
+        with_build: Annotated[
+            bool, Query(description="Add each certificate's archived build record (build)")
+        ] = False,
+    ) -> dict[str, Any]:
+        """The VINs whose newest certificate was checked against ``approval_key`` with another approval SHA-256.
+
+        What an approval change affects: ``total`` of them, one page of ``items``
+        (vin, revision, version_number, approval_sha256, archived_at; ``build`` with
+        ``with_build``) by VIN, and ``next``, the cursor of the following page (null at the end).
+        A parameter out of its bounds is a 422 naming it in one line.
+        """
+        try:
+            size = affected_query(approval_key, other_than, limit, after)
+        except ValueError as exc:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+        total, rows = await store.affected(approval_key, other_than, size, after)
+        items = [
+            {
+                "vin": row["_id"],
+                "revision": row["revision"],
+                "version_number": row.get("version_number"),
+                "approval_sha256": row.get("approval_sha256"),
+                "archived_at": _iso(row.get("archived_at")),
+            }
+            for row in rows
+        ]
+        if with_build:
+            builds = await store.builds([f"{item['vin']}:{item['revision']}" for item in items])
+            for item in items:
+                item["build"] = builds.get(f"{item['vin']}:{item['revision']}")
+        more = len(rows) == size
+        return {"total": total, "items": items, "next": items[-1]["vin"] if items and more else None}
 
     @api.get("/certificates/{vin}", response_class=Response, responses=CERTIFICATE_ANSWERS)
     async def latest(vin: str, _role: Annotated[Role, reader]) -> Response:
@@ -78,6 +129,25 @@ def router(store: CertificateStore, auth: Authenticator, receipts: Receipts) -> 
         return await evidence(vin.upper(), revision)
 
     return api
+
+
+def affected_query(approval_key: str, other_than: str | None, limit: str, after: str | None) -> int:
+    """The page size of a valid ``/v1/certificates`` query; ValueError naming the parameter otherwise."""
+    if not 1 <= len(approval_key) <= 400 or not approval_key.isprintable():
+        raise ValueError("approval_key: required, printable, at most 400 characters")
+    if other_than is not None and not re.fullmatch(SHA256, other_than):
+        raise ValueError("other_than: an approval SHA-256, 64 lower-case hex digits")
+    if after is not None and not re.fullmatch(CURSOR, after):
+        raise ValueError("after: the next cursor of a page before (a VIN)")
+    if not limit.isdigit() or not 1 <= int(limit) <= MAX_LISTED:
+        raise ValueError(f"limit: a whole number from 1 to {MAX_LISTED}")
+    return int(limit)
+
+
+def _iso(value: Any) -> str | None:
+    if not isinstance(value, dt.datetime):
+        return None
+    return (value if value.tzinfo else value.replace(tzinfo=dt.UTC)).isoformat()
 
 
 def as_response(doc: dict[str, Any] | None, what: str) -> Response:

@@ -7,7 +7,12 @@ ten years as the floor).
 
 Every read is by ``_id`` (see ``shared.mongo``): a certificate's ``_id`` is its
 record id (``VIN:revision``), and ``archive_heads`` keeps, per VIN, the head of
-its chain and the revisions in it. Each certificate keeps its release evidence
+its chain and the revisions in it. The head also names the approval its newest
+certificate was checked against (key and master-data SHA-256, indexed), so the
+certificates an approval change affects are listed from it (``affected``), and
+``archive_approval_counts`` counts the heads per approval key and SHA-256
+(``$inc`` as heads move: a count never scans the archive, see
+../shared/ferretdb-measured.md). Each certificate keeps its release evidence
 (the build it was rendered from, why it was released, its trace); the approval
 snapshots it names are kept once each in ``archive_approvals``, by the SHA-256
 of their master data.
@@ -18,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 
 from pymongo.asynchronous.collection import AsyncCollection
@@ -33,6 +39,9 @@ from shared.mongo import MongoDoc, insert_new
 COLLECTION = "archive_certificates"
 HEADS = "archive_heads"
 APPROVALS = "archive_approvals"
+COUNTS = "archive_approval_counts"
+Pair = tuple[str | None, str | None]  # an approval key and master-data SHA-256, (None, None) without evidence
+MAX_LISTED = 1_000  # certificates in one page of ``affected``
 KNOWN_APPROVALS = 10_000  # approval snapshots this process knows are stored (then it forgets them all)
 RECEIPTS_KEPT = 100_000  # receipts stored in bulk and not yet asked for (then forgotten: they are stored)
 
@@ -52,11 +61,14 @@ class CertificateStore:
         self.certificates: AsyncCollection[MongoDoc] = db[COLLECTION]
         self.heads: AsyncCollection[MongoDoc] = db[HEADS]
         self.approvals: AsyncCollection[MongoDoc] = db[APPROVALS]
+        self.counts: AsyncCollection[MongoDoc] = db[COUNTS]
         self._known_approvals: set[str] = set()
         self._stored: dict[str, ArchiveReceipt] = {}  # stored in bulk by ``store_firsts``
 
     async def setup(self) -> None:
         await self.certificates.create_index([("vin", 1), ("revision", 1)], unique=True)
+        # The certificates of one approval, by VIN: what an approval change affects (``affected``).
+        await self.heads.create_index([("approval_key", 1), ("_id", 1)])
 
     async def store_firsts(self, firsts: list[tuple[Document, str | None]]) -> int:
         """Store the first certificate of each new VIN in two requests for all; how many were stored.
@@ -82,9 +94,17 @@ class CertificateStore:
             receipts[document.record_id] = receipt
             rows.append({"_id": document.record_id, **await self._row(document, receipt, trace_id)})
         inserted = await insert_new(self.certificates, rows)
+        documents = {document.record_id: document for document, _trace in firsts}
         headed = await insert_new(
             self.heads,
-            [self._head_doc(receipt, []) for record_id, receipt in receipts.items() if record_id in inserted],
+            [
+                self._head_doc(receipt, [], documents[record_id])
+                for record_id, receipt in receipts.items()
+                if record_id in inserted
+            ],
+        )
+        await self._count(
+            [approval_of(documents[record_id]) for record_id in inserted if receipts[record_id].vin in headed]
         )
         if len(self._stored) > RECEIPTS_KEPT:
             self._stored.clear()
@@ -107,7 +127,8 @@ class CertificateStore:
         stored = self._stored.pop(document.record_id, None)
         if stored is not None and stored.sha256 == document.sha256:
             return stored
-        head = await self.head(document.vin)
+        head_doc = await self.heads.find_one({"_id": document.vin})
+        head = head_of(head_doc)
         receipt = receipt_for(document, head, stored_time(now()))
         row = await self._row(document, receipt, trace_id)
         try:
@@ -124,16 +145,74 @@ class CertificateStore:
         # redelivered message moves it on. A VIN's messages come one at a time.
         if advances(head, receipt):
             previous = list(head.revisions) if head else []
-            await self.heads.replace_one({"_id": receipt.vin}, self._head_doc(receipt, previous), upsert=True)
+            new = self._head_doc(receipt, previous, document)
+            await self.heads.replace_one({"_id": receipt.vin}, new, upsert=True)
+            # After the head: a crash in between leaves the counts one behind (a count, not the evidence).
+            await self._count([approval_of(document)], [approval_in(head_doc)])
         return receipt
 
     @staticmethod
-    def _head_doc(receipt: ArchiveReceipt, previous: list[int]) -> MongoDoc:
+    def _head_doc(receipt: ArchiveReceipt, previous: list[int], document: Document) -> MongoDoc:
+        key, sha256 = approval_of(document)
         return {
             "_id": receipt.vin,
             "revision": receipt.revision,
             "sha256": receipt.sha256,
             "revisions": [*previous, receipt.revision],
+            "version_number": document.version_number,
+            "archived_at": receipt.archived_at,
+            "approval_key": key,
+            "approval_sha256": sha256,
+        }
+
+    async def _count(self, added: Sequence[Pair], removed: Sequence[Pair] = ()) -> None:
+        """Move the per-approval counts of heads: +1 for each of ``added``, -1 for each of ``removed``."""
+        moves: dict[tuple[str, str], int] = {}
+        for sign, pairs in ((1, added), (-1, removed)):
+            for key, sha256 in pairs:
+                if key and sha256:
+                    moves[(key, sha256)] = moves.get((key, sha256), 0) + sign
+        for (key, sha256), by in moves.items():
+            if by:
+                await self.counts.update_one(
+                    {"_id": f"{sha256}:{key}"},
+                    {"$inc": {"count": by}, "$set": {"approval_key": key, "approval_sha256": sha256}},
+                    upsert=True,
+                )
+
+    async def affected(
+        self, approval_key: str, other_than: str | None, limit: int, after: str | None = None
+    ) -> tuple[int, list[MongoDoc]]:
+        """How many VINs' newest certificates were checked against ``approval_key`` with a SHA-256 other than
+        ``other_than`` (all of them when None), and one page of them by VIN after ``after``.
+
+        The count comes from ``archive_approval_counts`` (one small document per
+        approval version); the page from the heads' (approval_key, _id) index.
+        """
+        total = 0
+        async for row in self.counts.find({"approval_key": approval_key}):
+            if row.get("approval_sha256") != other_than:
+                total += max(0, int(row.get("count") or 0))
+        query: MongoDoc = {"approval_key": approval_key}
+        if other_than is not None:
+            query["approval_sha256"] = {"$ne": other_than}
+        if after is not None:
+            query["_id"] = {"$gt": after}
+        fields = {"revision": 1, "version_number": 1, "approval_sha256": 1, "archived_at": 1}
+        rows = [
+            row async for row in self.heads.find(query, fields).sort("_id", 1).limit(min(limit, MAX_LISTED))
+        ]
+        return total, rows
+
+    async def builds(self, record_ids: list[str]) -> dict[str, MongoDoc]:
+        """The build records kept in the evidence of these certificates, by record id (one request)."""
+        if not record_ids:
+            return {}
+        found = self.certificates.find({"_id": {"$in": record_ids[:MAX_LISTED]}}, {"evidence.build": 1})
+        return {
+            row["_id"]: row["evidence"]["build"]
+            async for row in found
+            if (row.get("evidence") or {}).get("build")
         }
 
     async def _row(self, document: Document, receipt: ArchiveReceipt, trace_id: str | None) -> MongoDoc:
@@ -173,11 +252,7 @@ class CertificateStore:
 
     async def head(self, vin: str) -> Head | None:
         """The head of the VIN's chain, if it has a certificate."""
-        doc = await self.heads.find_one({"_id": vin})
-        if doc is None:
-            return None
-        revisions = tuple(int(r) for r in doc.get("revisions") or (doc["revision"],))
-        return Head(int(doc["revision"]), doc["sha256"], revisions)
+        return head_of(await self.heads.find_one({"_id": vin}))
 
     async def approval(self, sha256: str) -> dict[str, Any] | None:
         """An approval snapshot a certificate names, as stored."""
@@ -207,6 +282,26 @@ class CertificateStore:
 def stored_time(time: dt.datetime) -> dt.datetime:
     """``time`` as MongoDB keeps it (milliseconds), so a receipt given now equals the one read back later."""
     return time.replace(microsecond=time.microsecond // 1000 * 1000)
+
+
+def head_of(doc: MongoDoc | None) -> Head | None:
+    if doc is None:
+        return None
+    revisions = tuple(int(r) for r in doc.get("revisions") or (doc["revision"],))
+    return Head(int(doc["revision"]), doc["sha256"], revisions)
+
+
+def approval_of(document: Document) -> Pair:
+    """The approval key and master-data SHA-256 a certificate was checked against (None, None: no evidence)."""
+    if document.evidence is None:
+        return None, None
+    return document.evidence.approval_key, document.evidence.approval_sha256
+
+
+def approval_in(head: MongoDoc | None) -> Pair:
+    if head is None:
+        return None, None
+    return head.get("approval_key"), head.get("approval_sha256")
 
 
 def receipt_of(doc: dict[str, Any]) -> ArchiveReceipt:
