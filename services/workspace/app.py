@@ -20,12 +20,15 @@ from services.workspace.adapters.users import UserStore
 from services.workspace.approvals import ApprovalBook
 from services.workspace.identity import Throttle
 from services.workspace.live import LiveFeed
+from services.workspace.reissue.store import JobStore
+from services.workspace.reissue.worker import Worker
 from services.workspace.routes.deps import Workspace
+from services.workspace.routes.reissue import Reissue
 from services.workspace.routes.views import board_view
 from services.workspace.settings import WorkspaceSettings
 from shared import topics
 from shared.auth import load_tokens
-from shared.contracts import Approval
+from shared.contracts import Approval, BuildRecord
 from shared.contracts.events import Review
 from shared.contracts.masterdata import MasterDataChange
 from shared.contracts.policies import PolicyChange
@@ -73,6 +76,7 @@ def create_app(settings: WorkspaceSettings | None = None) -> FastAPI:
             approvals.add(approval, at, subscribers.PUBLISHER)
 
     stage.publisher(topics.REVIEWS, Review)
+    stage.publisher(topics.BUILDS, BuildRecord, "Re-issues after an approval correction")
     stage.publisher(topics.POLICIES, PolicyChange)
     stage.publisher(topics.MASTERDATA, MasterDataChange)
     subscribers.register(stage, feed, policies, approvals, master)
@@ -88,6 +92,11 @@ def create_app(settings: WorkspaceSettings | None = None) -> FastAPI:
     oidc = company_sign_in(stage.settings)
     if oidc is not None:
         stage.on_stop.append(oidc.close)
+    jobs = JobStore(db)  # re-issues after an approval correction, carried out by the worker
+    worker = Worker(jobs, api, api, stage.emitter)
+    stage.on_start.append(jobs.setup)
+    stage.on_start.append(worker.start)
+    stage.on_stop.append(worker.stop)
     sessions = session_store.SessionStore(db[session_store.COLLECTION], stage.settings.session_rules())
     workspace = Workspace(
         settings=stage.settings,
@@ -107,6 +116,7 @@ def create_app(settings: WorkspaceSettings | None = None) -> FastAPI:
     app = stage.asgi(docs_url=None, redoc_url=None)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     routes.include(app, workspace)
+    app.state.reissue = Reissue(jobs, worker)
     headers.install(app, stage.settings)
     return app
 

@@ -76,6 +76,26 @@ class PipelineApi:
         found = await self._json(f"{self.validation_url}/v1/waiting", {"approval_key": approval_key})
         return list((found or {}).get("items", []))
 
+    async def affected(
+        self,
+        approval_key: str,
+        *,
+        other_than: str | None = None,
+        limit: int = 1,
+        after: str | None = None,
+        with_build: bool = False,
+    ) -> dict[str, Any]:
+        """The archive's page of VINs whose newest certificate names ``approval_key`` with another SHA-256."""
+        params: dict[str, Any] = {"approval_key": approval_key, "limit": limit}
+        if other_than:
+            params["other_than"] = other_than
+        if after:
+            params["after"] = after
+        if with_build:
+            params["with_build"] = "true"
+        found = await self._json(f"{self.archive_url}/v1/certificates", params)
+        return found or {"total": 0, "items": [], "next": None}
+
     async def certificate(self, vin: str, revision: int | None = None) -> Certificate | None:
         """A certificate exactly as archived (bytes and the archive's headers), or None."""
         url = f"{self.archive_url}/v1/certificates/{vin}" + (f"/{revision}" if revision else "")

@@ -22,6 +22,7 @@ from services.workspace.routes import (
     deps,
     lists,
     records,
+    reissue,
     review,
     rollout,
     sessions,
@@ -36,6 +37,7 @@ ROOMS = (
     records.router,
     review.router,
     approvals.router,
+    reissue.router,
     rollout.router,
     audit.router,
 )

@@ -7,7 +7,8 @@ from fastapi.responses import HTMLResponse
 
 from services.workspace.approvals import flatten
 from services.workspace.routes.answers import render
-from services.workspace.routes.deps import Approvals, Pipeline, Reads, Visitor
+from services.workspace.routes.deps import Approvals, Pipeline, Reads, Unanswered, Visitor
+from services.workspace.routes.reissue import MaybeJobs, offer
 from services.workspace.routes.views import ApprovalPage, ApprovalsPage
 
 router = APIRouter(tags=["approvals"])
@@ -22,7 +23,7 @@ async def approvals(request: Request, who: Visitor, book: Approvals) -> HTMLResp
 
 @router.get("/approvals/{key:path}", response_class=HTMLResponse)
 async def approval(
-    request: Request, who: Visitor, key: str, book: Approvals, api: Pipeline, reads: Reads
+    request: Request, who: Visitor, key: str, book: Approvals, api: Pipeline, reads: Reads, jobs: MaybeJobs
 ) -> HTMLResponse:
     history = book.history(key)
     if not history:
@@ -35,5 +36,6 @@ async def approval(
         rows=list(flatten(latest.certificate)),
         waiting=waiting,
         problem=reads.problem,
+        reissue=await offer(key, history[-1].digest, api, jobs, Unanswered()),
     )
     return render(request, who, view)

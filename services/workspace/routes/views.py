@@ -216,6 +216,7 @@ class ApprovalPage:
     rows: list[tuple[str, Any]]  # the certificate data as (dotted path, value)
     waiting: Sequence[Json]
     problem: str | None
+    reissue: Any = None  # the re-issue block (routes.reissue.Offer): certificates it would correct
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ pytestmark = pytest.mark.unit
 VIN = "HEADERS0VIN000001"
 FILLED = {
     "vin": VIN,
+    "job_id": "reissue-20261207093015-abc123",
     "state": "blocked",
     "team": "production",
     "key": "e1*2018/858*00001*00|M1|A|1",
