@@ -321,6 +321,17 @@ def soap_fault(
     )
 
 
+def _corrects(envelope: Any, version: int) -> str | None:
+    """The IviReferenceId a correction names as the one it replaces (None for a first certificate)."""
+    found = envelope.find(f"{{{SOAP_NS}}}Body/{{{SUBMIT_NS}}}SubmitIvi/{{{SUBMIT_NS}}}Correction")
+    if found is None:
+        return None
+    named = found.findtext(f"{{{SUBMIT_NS}}}IviVersionNumber")
+    if named != str(version):
+        raise ValueError(f"the correction names version {named}, the document holds {version}")
+    return (found.findtext(f"{{{SUBMIT_NS}}}PreviousIviReferenceId") or "").strip() or None
+
+
 class _NapHandler(_Handler):
     def do_POST(self) -> None:
         try:
@@ -336,6 +347,7 @@ class _NapHandler(_Handler):
             if encoded is None:
                 raise ValueError("no SubmitIvi/Document")
             header = ivi_header(base64.b64decode(encoded))
+            header["corrects"] = _corrects(root, header["version"])
         except (ValueError, etree.XMLSyntaxError) as exc:
             self.answer(
                 400,

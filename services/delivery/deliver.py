@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
@@ -114,6 +115,7 @@ class Delivery:
     field_path: str | None = None
     claim: str | None = None
     receipts: tuple[dict[str, Any], ...] = field(default=())
+    corrects: str | None = None  # IviReferenceId of the certificate this one corrects (version number > 1)
 
     @property
     def final(self) -> bool:
@@ -138,6 +140,17 @@ class Delivery:
 
 def delivery_id(vin: str, version_number: int, destination: str) -> str:
     return f"{vin}:{version_number}:{destination}"
+
+
+def corrected(version_number: int, earlier: Sequence[Delivery]) -> Delivery | None:
+    """The delivery of the certificate a version ``version_number`` corrects: the VIN's newest lower version.
+
+    A correction is a new certificate (new IviReferenceId, IviVersionNumber + 1;
+    guidelines 1.7, 1.12); it goes where the original went, naming the original's
+    reference id, so the authority replaces the certificate it holds.
+    """
+    before = [d for d in earlier if d.version_number < version_number and d.destination != "-"]
+    return max(before, key=lambda d: d.version_number, default=None)
 
 
 def route(country: str | None, routes: dict[str, tuple[str, ...]]) -> str | None:

@@ -27,15 +27,38 @@ DUPLICATE_CODES = frozenset({"DUPLICATE_REFERENCE", "ALREADY_RECEIVED"})
 _S, _M = f"{{{SOAP_NS}}}", f"{{{SUBMIT_NS}}}"
 
 
-def envelope(signed_xml: bytes, message_id: str) -> bytes:
-    """The SOAP request carrying one signed certificate."""
+def envelope(
+    signed_xml: bytes, message_id: str, version_number: int = 1, corrects: str | None = None
+) -> bytes:
+    """The SOAP request carrying one signed certificate.
+
+    A correction (IviVersionNumber above 1) says so beside the document, as the
+    IVI model has it: its version number and the IviReferenceId of the
+    certificate it corrects (``m:Correction``), so the access point can replace
+    the one it holds without opening the document.
+    """
     root = etree.Element(f"{_S}Envelope", nsmap={"soap": SOAP_NS, "m": SUBMIT_NS})
     header = etree.SubElement(root, f"{_S}Header")
     etree.SubElement(header, f"{_M}MessageId").text = message_id
     body = etree.SubElement(root, f"{_S}Body")
     submit = etree.SubElement(body, f"{_M}SubmitIvi")
     etree.SubElement(submit, f"{_M}Document").text = base64.b64encode(signed_xml).decode()
+    if version_number > 1 and corrects:
+        correction = etree.SubElement(submit, f"{_M}Correction")
+        etree.SubElement(correction, f"{_M}IviVersionNumber").text = str(version_number)
+        etree.SubElement(correction, f"{_M}PreviousIviReferenceId").text = corrects
     return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8"))
+
+
+def correction_of(request: bytes) -> tuple[int, str] | None:
+    """The version number and corrected reference id a request names, if it is a correction (used by tests)."""
+    root = parse_bytes(request)
+    found = root.find(f"{_S}Body/{_M}SubmitIvi/{_M}Correction")
+    if found is None:
+        return None
+    return int(found.findtext(f"{_M}IviVersionNumber") or 0), found.findtext(
+        f"{_M}PreviousIviReferenceId"
+    ) or ""
 
 
 def document_of(request: bytes) -> tuple[str, bytes]:

@@ -23,6 +23,7 @@ from services.delivery.deliver import (
     Step,
     Timing,
     after,
+    corrected,
     delivery_id,
     header_of,
     no_route,
@@ -158,6 +159,13 @@ def register(stage: Stage[DeliverySettings], ledger: Ledger, archive: Archive, s
                 f"archived certificate {receipt.record_id} unreadable: {exc}", state=None
             ) from None
         destination = route(header.country, routes)
+        original = (
+            corrected(header.version_number, await ledger.of_vin(receipt.vin))
+            if header.version_number > 1
+            else None
+        )
+        if original is not None and original.destination in routes:
+            destination = original.destination  # a correction goes where the original went
         delivery = Delivery(
             id=delivery_id(receipt.vin, header.version_number, destination or "-"),
             vin=receipt.vin,
@@ -169,6 +177,7 @@ def register(stage: Stage[DeliverySettings], ledger: Ledger, archive: Archive, s
             destination=destination or "-",
             step=Step.QUEUED,
             next_at=now(),
+            corrects=original.reference_id if original is not None else None,
         )
         if destination is None:
             delivery = no_route(delivery, header.country)

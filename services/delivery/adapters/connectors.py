@@ -127,7 +127,7 @@ class NapConnector:
         self.client = httpx.AsyncClient(verify=context, timeout=destination.timeout_s)
 
     async def send(self, delivery: Delivery, signed_xml: bytes) -> Reply:
-        body = nap.envelope(signed_xml, message_id(delivery))
+        body = nap.envelope(signed_xml, message_id(delivery), delivery.version_number, delivery.corrects)
         try:
             response = await self.client.post(
                 self.url, content=body, headers={"Content-Type": nap.CONTENT_TYPE}
