@@ -63,6 +63,11 @@ class PipelineApi:
         found = await self._json(f"{self.status_url}/v1/records", params)
         return found or {"state": state, "items": []}
 
+    async def facets(self) -> dict[str, Any]:
+        """The values the lists' filters can take (groups, codes, record types, countries); {} if unknown."""
+        found = await self._json(f"{self.status_url}/v1/facets")
+        return found if isinstance(found, dict) else {}
+
     async def record(self, vin: str) -> dict[str, Any] | None:
         found: dict[str, Any] | None = await self._json(f"{self.status_url}/v1/records/{vin}")
         return found

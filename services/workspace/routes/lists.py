@@ -1,20 +1,45 @@
-"""Worklists (what waits for a team) and state lists (the records behind one count of the board)."""
+"""Worklists (what waits for a team) and state lists (the records behind one count of the board), and their exports.
+
+A list's filters are choices of the values that exist (status's facets) and
+each finding shows its next step and who to ask. Any list exports as CSV or
+XLSX with its filters (``services.workspace.export``): streamed, at most
+100,000 lines. Any signed-in person may export what the list shows them.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from dataclasses import replace
+from typing import Annotated, Any, Literal
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, StreamingResponse
 
+from services.workspace import export
+from services.workspace.adapters.pipeline import PipelineApi, PipelineUnavailable
 from services.workspace.routes.answers import render
 from services.workspace.routes.deps import Pipeline, Reads, Settings, Time, Visitor
-from services.workspace.routes.views import FilterForm, Json, ListPage
+from services.workspace.routes.views import (
+    RECORD_TYPES,
+    FilterForm,
+    Json,
+    ListPage,
+    choices_of,
+    explained,
+)
 from shared.contracts.events import State
 from shared.contracts.findings import Owner
 
 router = APIRouter(tags=["lists"])
+Kind = Literal["csv", "xlsx"]
+EXPORT_ANSWERS: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The list as a file: CSV or XLSX, one line per finding, at most 100,000 lines",
+        "content": {media: {} for media in export.MEDIA.values()},
+    },
+    503: {"description": "The status service did not answer"},
+}
 
 
 class ListFilters:
@@ -24,27 +49,74 @@ class ListFilters:
         self,
         group: Annotated[str, Query(max_length=64)] = "",
         code: Annotated[str, Query(max_length=64)] = "",
+        record_type: Annotated[str, Query(max_length=1, pattern="^[CIVciv]?$")] = "",
+        country: Annotated[str, Query(max_length=3, pattern="^[A-Za-z]*$")] = "",
         min_age_h: Annotated[float | None, Query(ge=0, le=24 * 365)] = None,
+        archived_from: Annotated[dt.date | None, Query()] = None,
+        archived_to: Annotated[dt.date | None, Query()] = None,
         page_no: Annotated[int, Query(alias="page", ge=1, le=100_000)] = 1,
     ) -> None:
         self.group, self.code = group.strip(), code.strip().upper()
+        self.record_type, self.country = record_type.upper(), country.upper()
         self.min_age_h, self.page_no = min_age_h, page_no
+        self.archived_from, self.archived_to = archived_from, archived_to
+
+    def chosen(self) -> dict[str, Any]:
+        """The status API's filter parameters (those set)."""
+        asked = {
+            "group": self.group,
+            "code": self.code,
+            "record_type": self.record_type,
+            "country": self.country,
+            "min_age_s": int(self.min_age_h * 3600) if self.min_age_h else None,
+            "archived_from": self.archived_from.isoformat() if self.archived_from else None,
+            "archived_to": self.archived_to.isoformat() if self.archived_to else None,
+        }
+        return {k: v for k, v in asked.items() if v not in (None, "")}
 
     def api(self, page_size: int) -> dict[str, Any]:
         """The status API's parameters for this page."""
-        return {
-            "group": self.group,
-            "code": self.code,
-            "min_age_s": int(self.min_age_h * 3600) if self.min_age_h else None,
-            "page": self.page_no,
-            "size": page_size,
-        }
+        return {**self.chosen(), "page": self.page_no, "size": page_size}
 
     def shown(self) -> FilterForm:
-        return FilterForm(self.group, self.code, self.min_age_h or "")
+        return FilterForm(
+            self.group,
+            self.code,
+            self.min_age_h or "",
+            self.record_type,
+            self.country,
+            self.archived_from.isoformat() if self.archived_from else "",
+            self.archived_to.isoformat() if self.archived_to else "",
+        )
+
+    def query(self) -> str:
+        """The filters as the page's own query string (for its pager and its export links)."""
+        shown = {k: v for k, v in vars(self.shown()).items() if str(v)}
+        return urlencode(shown)
+
+    def named(self) -> dict[str, str]:
+        """The filters as an export's About sheet names them."""
+        shown = self.shown()
+        return {
+            "group": shown.group,
+            "finding code": shown.code,
+            "record type": RECORD_TYPES.get(shown.record_type, shown.record_type),
+            "country": shown.country,
+            "waiting at least (hours)": str(shown.min_age_h),
+            "archived from": shown.archived_from,
+            "archived to": shown.archived_to,
+        }
 
 
 Filters = Annotated[ListFilters, Depends()]
+
+
+async def facets(api: PipelineApi) -> Json:
+    """Status's filter choices; nothing when it cannot say (the filters are then text boxes)."""
+    try:
+        return await api.facets()
+    except PipelineUnavailable:
+        return {}
 
 
 @router.get("/states/{state}", response_class=HTMLResponse)
@@ -66,7 +138,7 @@ async def state_list(
     view = list_page(
         found, filters, config.page_size, reads.problem, clock.now(), team=None, state=state.value
     )
-    return render(request, who, view)
+    return render(request, who, with_choices(view, await facets(api)))
 
 
 @router.get("/worklists/{team}", response_class=HTMLResponse)
@@ -84,7 +156,69 @@ async def worklist(
     view = list_page(
         found, filters, config.page_size, reads.problem, clock.now(), team=team.value, state=None
     )
-    return render(request, who, view)
+    return render(request, who, with_choices(view, await facets(api)))
+
+
+@router.get("/worklists/{team}/export", response_class=StreamingResponse, responses=EXPORT_ANSWERS)
+async def worklist_export(
+    who: Visitor,
+    team: Owner,
+    filters: Filters,
+    api: Pipeline,
+    clock: Time,
+    kind: Annotated[Kind, Query(alias="format")] = "csv",
+) -> StreamingResponse:
+    """The team's worklist with its filters, as CSV or XLSX: one line per finding, with its next step."""
+
+    async def fetch(paging: dict[str, Any]) -> Json:
+        return await api.worklist(team.value, **filters.chosen(), **paging)
+
+    title = f"{team.value.capitalize()} worklist"
+    return await exported(fetch, kind, f"worklist-{team.value}", title, filters, who.person.name, clock.now())
+
+
+@router.get("/states/{state}/export", response_class=StreamingResponse, responses=EXPORT_ANSWERS)
+async def state_export(
+    who: Visitor,
+    state: State,
+    filters: Filters,
+    api: Pipeline,
+    clock: Time,
+    kind: Annotated[Kind, Query(alias="format")] = "csv",
+) -> StreamingResponse:
+    """The records in one state with the list's filters, as CSV or XLSX: one line per finding."""
+
+    async def fetch(paging: dict[str, Any]) -> Json:
+        return await api.records_in(state.value, **filters.chosen(), **paging)
+
+    title = f"Records {state.value.replace('_', ' ')}"
+    return await exported(fetch, kind, f"records-{state.value}", title, filters, who.person.name, clock.now())
+
+
+async def exported(
+    fetch: export.Fetch,
+    kind: Kind,
+    name: str,
+    title: str,
+    filters: ListFilters,
+    by: str,
+    at: dt.datetime,
+) -> StreamingResponse:
+    """The streamed file. The first page is read before the answer starts, so a status that does not
+    answer is a 503 with its reason, not a file cut short."""
+    pages = export.primed(fetch, await fetch(export.FIRST_PAGE))
+    walk = export.Walk()
+    about = export.About(title, filters.named(), at, by)
+    body = export.csv_stream(pages, walk) if kind == "csv" else export.xlsx_stream(pages, walk, about)
+    headers = {
+        "Content-Disposition": f'attachment; filename="{export.file_name(name, kind, at)}"',
+        "Cache-Control": "no-store",
+    }
+    return StreamingResponse(body, media_type=export.MEDIA[kind], headers=headers)
+
+
+def with_choices(view: ListPage, facets: Json) -> ListPage:
+    return replace(view, choices=choices_of(facets))
 
 
 def list_page(
@@ -97,18 +231,20 @@ def list_page(
     team: str | None,
     state: str | None,
 ) -> ListPage:
-    """One page of a list, with its filters and paging."""
+    """One page of a list, with its filters and paging; each finding with its next step."""
     items = found.get("items", [])
     total = int(found.get("total", len(items)))
     return ListPage(
         team=team,
         state=state,
         action=f"/worklists/{team}" if team else f"/states/{state}",
-        items=items,
+        items=[explained(item) for item in items],
         total=total,
         page_no=filters.page_no,
         pages=max(1, -(-total // page_size)),
         filters=filters.shown(),
         problem=problem,
         now=now,
+        query=filters.query(),
+        export_max=export.MAX_ROWS,
     )

@@ -20,6 +20,7 @@ from services.workspace.identity import AuditEntry, Session
 from shared.contracts import Approval
 from shared.contracts.events import DELIVERY_STAGE, DELIVERY_STATES, State
 from shared.contracts.policies import PolicyChange
+from shared.findings import next_step
 
 Json = Mapping[str, Any]  # an answer of another service's API, as it came
 STATES = [s.value for s in State if s not in DELIVERY_STATES]  # delivery is shown beside archived
@@ -116,11 +117,63 @@ class BoardPage:
 
 @dataclass(frozen=True)
 class FilterForm:
-    """A list's filters as its form shows them (an unset age is an empty box)."""
+    """A list's filters as its form shows them (an unset age or date is an empty box)."""
 
     group: str
     code: str
     min_age_h: float | str
+    record_type: str = ""
+    country: str = ""
+    archived_from: str = ""  # the archived list's dates (YYYY-MM-DD)
+    archived_to: str = ""
+
+    @property
+    def any_set(self) -> bool:
+        return any(str(value) for value in asdict(self).values())
+
+
+# The record types a list filters by (the approval's StageOfCompletion), as a person reads them.
+RECORD_TYPES = {"C": "Complete vehicle (C)", "I": "Incomplete vehicle (I)", "V": "Completed vehicle (V)"}
+
+
+@dataclass(frozen=True)
+class Choices:
+    """The values a list's filters can take, from status's facets; without them a filter is a text box."""
+
+    groups: list[tuple[str, str]]  # (value, what the choice says)
+    codes: list[tuple[str, str]]
+    countries: list[tuple[str, str]]
+    record_types: list[tuple[str, str]] = field(default_factory=lambda: list(RECORD_TYPES.items()))
+
+
+FACETS_MAX = 500  # choices per filter a page offers
+
+
+def choices_of(facets: Json) -> Choices | None:
+    """The filter choices of status's ``GET /v1/facets`` answer; None when it gave none (an older status)."""
+    if not facets or not any(facets.get(k) for k in ("groups", "codes", "countries")):
+        return None
+
+    def values(key: str) -> list[str]:
+        return sorted({str(v)[:64] for v in facets.get(key) or [] if v not in (None, "")})[:FACETS_MAX]
+
+    types = [(t, RECORD_TYPES.get(t, t)) for t in values("record_types")] or list(RECORD_TYPES.items())
+    return Choices(
+        groups=[(g, g) for g in values("groups")],
+        codes=[(c, c) for c in values("codes")],
+        countries=[(c, c) for c in values("countries")],
+        record_types=types,
+    )
+
+
+def explained(item: Json) -> dict[str, Any]:
+    """A list item whose findings each carry their next step and who to ask (``shared.findings``)."""
+    findings = [
+        {**f, "next_step": step.what_to_do, "who_to_ask": step.who_to_ask}
+        for f in item.get("findings") or []
+        for step in [next_step(str(f.get("code", "")), f.get("owner"))]
+    ]
+    return {**item, "findings": findings}
 
 
 @dataclass(frozen=True)
@@ -138,6 +191,9 @@ class ListPage:
     filters: FilterForm
     problem: str | None
     now: dt.datetime
+    choices: Choices | None = None  # None: the filters are text boxes (status gave no facets)
+    query: str = ""  # the filters as a query string, for the pager and the exports
+    export_max: int = 100_000  # lines an export holds at most
 
 
 @dataclass(frozen=True)

@@ -74,6 +74,7 @@ class FakePipeline:
     waiting: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     certificates: dict[str, Certificate] = field(default_factory=dict)
     evidence_zips: dict[str, bytes] = field(default_factory=dict)
+    facet_answer: dict[str, Any] = field(default_factory=dict)  # GET /v1/facets; {} as an older status
     down: bool = False
     asked: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
@@ -92,6 +93,9 @@ class FakePipeline:
     async def records_in(self, state: str, **filters: Any) -> dict[str, Any]:
         self.asked.append((f"state:{state}", filters))
         return dict(self._answer(self.lists.get(state, {"state": state, "items": []})))
+
+    async def facets(self) -> dict[str, Any]:
+        return dict(self._answer(self.facet_answer))
 
     async def record(self, vin: str) -> dict[str, Any] | None:
         found: dict[str, Any] | None = self._answer(self.records.get(vin))
