@@ -11,6 +11,9 @@ files whose SHA-256 the manifest lists:
 - ``signer.pem``: the seal certificate that signed it (from its KeyInfo);
 - ``chain.json``: its place in the VIN's hash chain, every link with its hashes;
 - ``deliveries.json``: the delivery receipts, or why there are none;
+- ``correction.json`` (a re-issue after an approval correction): the approval
+  change (key, old → new SHA-256, who changed it), who started the re-issue and
+  the certificate it corrects; an original's manifest names the one correcting it;
 - ``manifest.json``: the identity of the certificate, the trace id and each file's SHA-256.
 """
 
@@ -97,6 +100,9 @@ def bundle(
         "chain.json": _json({"vin": row["vin"], "position": position, "links": links}),
         "deliveries.json": _json(_deliveries_of(row["_id"], deliveries)),
     }
+    correction = correction_of(row, chain)
+    if correction is not None:
+        files["correction.json"] = _json(correction)
     pem = signer_pem(xml)
     if pem is not None:
         files["signer.pem"] = pem.encode()
@@ -113,6 +119,8 @@ def bundle(
         "trace_id": evidence.get("trace_id"),
         "approval_key": evidence.get("approval_key"),
         "approval_sha256": evidence["approval_sha256"],
+        "corrects": correction["corrects"] if correction else None,
+        "corrected_by": corrected_by(row, chain),
         "files": {name: hashlib.sha256(data).hexdigest() for name, data in sorted(files.items())},
     }
     out = io.BytesIO()
@@ -120,6 +128,40 @@ def bundle(
         for name, data in [("manifest.json", _json(manifest)), *sorted(files.items())]:
             archive.writestr(zipfile.ZipInfo(f"{row['_id'].replace(':', '-')}/{name}", _ZIP_TIME), data)
     return out.getvalue()
+
+
+def correction_of(row: Mapping[str, Any], chain: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
+    """What a re-issued certificate corrects and why (None for any other certificate)."""
+    correction = ((row.get("evidence") or {}).get("build") or {}).get("correction")
+    if not correction:
+        return None
+    original = next((link for link in chain if link.get("revision") == correction["of_revision"]), None)
+    old_sha256 = ((original or {}).get("evidence") or {}).get("approval_sha256")
+    return {
+        "approval_change": {
+            "approval_key": correction["approval_key"],
+            "old_sha256": old_sha256,
+            "new_sha256": correction["approval_sha256"],
+            "changed_by": correction["changed_by"],
+        },
+        "started_by": correction["started_by"],
+        "job": correction["job"],
+        "corrects": {
+            "record_id": f"{row['vin']}:{correction['of_revision']}",
+            "revision": correction["of_revision"],
+            "version_number": correction["of_version_number"],
+            "sha256": (original or {}).get("sha256"),
+        },
+    }
+
+
+def corrected_by(row: Mapping[str, Any], chain: Sequence[Mapping[str, Any]]) -> str | None:
+    """The record id of the re-issue that corrects this certificate, if one was archived."""
+    for link in chain:
+        correction = ((link.get("evidence") or {}).get("build") or {}).get("correction") or {}
+        if correction.get("of_revision") == row["revision"]:
+            return str(link["_id"])
+    return None
 
 
 def _deliveries_of(record_id: str, deliveries: Sequence[Mapping[str, Any]] | str) -> dict[str, Any]:
