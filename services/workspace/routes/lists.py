@@ -32,6 +32,7 @@ from shared.contracts.events import State
 from shared.contracts.findings import Owner
 
 router = APIRouter(tags=["lists"])
+NO_COUNTRY = "none"
 Kind = Literal["csv", "xlsx"]
 EXPORT_ANSWERS: dict[int | str, dict[str, Any]] = {
     200: {
@@ -50,14 +51,16 @@ class ListFilters:
         group: Annotated[str, Query(max_length=64)] = "",
         code: Annotated[str, Query(max_length=64)] = "",
         record_type: Annotated[str, Query(max_length=1, pattern="^[CIVciv]?$")] = "",
-        country: Annotated[str, Query(max_length=3, pattern="^[A-Za-z]*$")] = "",
+        country: Annotated[str, Query(max_length=4, pattern="^([A-Za-z]{1,3}|[Nn][Oo][Nn][Ee])?$")] = "",
         min_age_h: Annotated[float | None, Query(ge=0, le=24 * 365)] = None,
         archived_from: Annotated[dt.date | None, Query()] = None,
         archived_to: Annotated[dt.date | None, Query()] = None,
         page_no: Annotated[int, Query(alias="page", ge=1, le=100_000)] = 1,
     ) -> None:
         self.group, self.code = group.strip(), code.strip().upper()
-        self.record_type, self.country = record_type.upper(), country.upper()
+        # A Vienna code, or "none": the records without an intended country (as status names them).
+        self.record_type = record_type.upper()
+        self.country = NO_COUNTRY if country.lower() == NO_COUNTRY else country.upper()
         self.min_age_h, self.page_no = min_age_h, page_no
         self.archived_from, self.archived_to = archived_from, archived_to
 

@@ -161,7 +161,7 @@ def choices_of(facets: Json) -> Choices | None:
     return Choices(
         groups=[(g, g) for g in values("groups")],
         codes=[(c, c) for c in values("codes")],
-        countries=[(c, c) for c in values("countries")],
+        countries=[(c, "none stated" if c == "none" else c) for c in values("countries")],
         record_types=types,
     )
 

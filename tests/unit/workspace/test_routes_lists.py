@@ -159,3 +159,10 @@ def test_an_export_needs_a_signed_in_person() -> None:
     site = Site()
     response = site.client.get("/worklists/production/export")
     assert response.status_code == 303 and response.headers["location"].startswith("/signin")
+
+
+def test_the_records_without_an_intended_country_are_asked_for_as_none() -> None:
+    site = site_with([item(1)], {**FACETS, "countries": ["D", "none"]})
+    page = site.client.get("/states/blocked", params={"country": "NONE"}).text
+    assert site.api.asked[0] == ("state:blocked", {"country": "none", "page": 1, "size": 10})
+    assert '<option value="none" selected>none stated</option>' in page
