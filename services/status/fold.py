@@ -18,11 +18,13 @@ from collections.abc import Iterable
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.contracts import Finding, Owner
+from shared.contracts.approvals import RecordType
 from shared.contracts.events import DELIVERY_STAGE, State, StatusEvent, stage_rank
 from shared.contracts.findings import REVISION_REUSED
 
 TIMELINE_LIMIT = 20  # enough for a record and its corrections; every read of the record carries it
 OPEN_STATES = frozenset({State.BLOCKED, State.NEEDS_REVIEW, State.HELD})  # waiting for a person
+NO_COUNTRY = "none"  # the destination of records without an intended country (readiness key, list filter)
 DELIVERY_FINAL = frozenset({State.DELIVERED, State.DELIVERY_REJECTED})  # the authority decided
 
 
@@ -77,6 +79,8 @@ class StatusRecord(BaseModel):
     owner: Owner | None = Field(None, description="Team that must act next")
     vehicle_group: str | None = Field(None, description="Release group, once an event told it")
     build_id: str | None = Field(None, description="The MES build id, once an event told it")
+    record_type: RecordType | None = Field(None, description="C, I or V, once an event told it")
+    country: str | None = Field(None, description="Intended registration country, once an event told it")
     trace_id: str | None = Field(None, description="Trace id of the event that speaks for the record")
     updated_at: dt.datetime = Field(description="Time of that event, UTC, milliseconds")
     timeline: tuple[TimelineEntry, ...] = Field((), description=f"The last {TIMELINE_LIMIT} events")
@@ -172,6 +176,8 @@ def _record(current: StatusRecord | None, event: StatusEvent) -> StatusRecord:
         # Render, signing and archive do not know the group: keep what intake and validation said.
         vehicle_group=event.vehicle_group or (current.vehicle_group if current else None),
         build_id=event.build_id or (current.build_id if current else None),
+        record_type=event.record_type or (current.record_type if current else None),
+        country=event.country or (current.country if current else None),
         trace_id=event.trace_id,
         updated_at=event_time(event),
         timeline=(*(current.timeline if current else ()), _entry(event))[-TIMELINE_LIMIT:],
@@ -219,7 +225,7 @@ def _delivered(current: StatusRecord | None, event: StatusEvent) -> StatusRecord
 
 
 def _completed(current: StatusRecord, event: StatusEvent) -> StatusRecord | None:
-    """A late event of the same revision may still fill in the group or build id the record lacks.
+    """A late event of the same revision may still fill in what the record lacks (group, build id, type, country).
 
     Without this, the group of a record whose validation event arrived after
     its render event would stay unknown, and readiness per group would depend
@@ -229,7 +235,12 @@ def _completed(current: StatusRecord, event: StatusEvent) -> StatusRecord | None
         return None
     filled = {
         name: value
-        for name, value in (("vehicle_group", event.vehicle_group), ("build_id", event.build_id))
+        for name, value in (
+            ("vehicle_group", event.vehicle_group),
+            ("build_id", event.build_id),
+            ("record_type", event.record_type),
+            ("country", event.country),
+        )
         if value and not getattr(current, name)
     }
     if not filled:

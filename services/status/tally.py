@@ -17,6 +17,10 @@ Counter keys (``kind|…``):
 - ``waiting|<owner>``: records waiting for a person (blocked, needs review, held)
   with at least one finding that team owns; ``findings|<owner>``: those findings;
 - ``delivery|<state>``: archived vehicles whose certificate's delivery is in that state;
+  ``deliveries|<country>|<state>``: the same per destination (the intended country, ``none`` when none);
+- ``country|<state>|<country>``: vehicles in a state per destination (``none`` when no country);
+- ``rtype|<record type>``: vehicles of a record type (C, I, V) once an event told it;
+- ``code|<code>``: records waiting for a person with a finding of that code (the filters' choices);
 - ``archived-min|<YYYY-MM-DDTHH:MM>`` and ``archived-hour|<YYYY-MM-DDTHH>``: vehicles
   whose current record is archived, by the minute and the hour of its archive
   event. A corrected revision moves the vehicle out of the bucket of its old
@@ -30,7 +34,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from services.status.fold import StatusRecord
+from services.status.fold import NO_COUNTRY, StatusRecord
 from shared.contracts.events import DELIVERY_STATES, State
 from shared.contracts.findings import Owner
 
@@ -43,6 +47,18 @@ Tally = dict[str, int]
 
 def state_key(state: State | str, group: str | None) -> str:
     return f"state|{State(state).value}|{group or NO_GROUP}"
+
+
+def country_key(state: State | str, country: str | None) -> str:
+    return f"country|{State(state).value}|{country or NO_COUNTRY}"
+
+
+def facet_keys(record_type: str | None, codes: Iterable[str]) -> Tally:
+    """``rtype|`` of a record whose type is known, and ``code|`` per finding code of a waiting record."""
+    counts = {f"code|{code}": 1 for code in codes}
+    if record_type:
+        counts[f"rtype|{record_type}"] = 1
+    return counts
 
 
 def minute_key(time: dt.datetime) -> str:
@@ -63,14 +79,17 @@ def tallies(record: StatusRecord | None) -> Tally:
     """What one record adds to the counters (nothing for no record)."""
     if record is None:
         return {}
-    counts = {state_key(record.state, record.vehicle_group): 1}
-    if record.waiting:
+    counts = {state_key(record.state, record.vehicle_group): 1, country_key(record.state, record.country): 1}
+    waiting = record.waiting
+    if waiting:
         counts.update(owner_keys(finding.owner.value for finding in record.findings))
+    counts.update(facet_keys(record.record_type, {f.code for f in record.findings} if waiting else ()))
     if record.state is State.ARCHIVED:
         counts[minute_key(record.updated_at)] = 1
         counts[hour_key(record.updated_at)] = 1
         if record.delivery is not None:
             counts[f"delivery|{record.delivery.state.value}"] = 1
+            counts[f"deliveries|{record.country or NO_COUNTRY}|{record.delivery.state.value}"] = 1
     return counts
 
 
@@ -113,6 +132,8 @@ def readiness_of(counts: Mapping[str, int], now: dt.datetime) -> dict[str, Any]:
     by_state: dict[str, int] = {state.value: 0 for state in State if state not in DELIVERY_STATES}
     by_delivery: dict[str, int] = {state.value: 0 for state in State if state in DELIVERY_STATES}
     by_group: dict[str, dict[str, int]] = {}
+    by_country: dict[str, dict[str, int]] = {}
+    deliveries: dict[str, dict[str, int]] = {}
     open_findings = {owner.value: 0 for owner in Owner}
     waiting = {owner.value: 0 for owner in Owner}
     last_hour = last_day = 0
@@ -122,6 +143,12 @@ def readiness_of(counts: Mapping[str, int], now: dt.datetime) -> dict[str, Any]:
             state, _, group = rest.partition("|")
             by_state[state] = by_state.get(state, 0) + n
             by_group.setdefault(group, {})[state] = n
+        elif kind in ("country", "deliveries") and n:
+            first, _, second = rest.partition("|")
+            if kind == "country":
+                by_country.setdefault(second, {})[first] = n
+            else:
+                deliveries.setdefault(first, {})[second] = n
         elif kind == "findings":
             open_findings[rest] = open_findings.get(rest, 0) + n
         elif kind == "delivery":
@@ -136,9 +163,39 @@ def readiness_of(counts: Mapping[str, int], now: dt.datetime) -> dict[str, Any]:
         "total": sum(by_state.values()),
         "by_state": by_state,
         "by_group": by_group,
+        "by_country": by_country,
+        "deliveries": deliveries,
         "delivery_by_state": by_delivery,
         "archived_last_hour": last_hour,
         "archived_last_day": last_day,
         "open_findings_by_owner": open_findings,
         "waiting_by_owner": waiting,
+    }
+
+
+def facets_of(counts: Mapping[str, int]) -> dict[str, list[str]]:
+    """The values the lists can be filtered by that some record has now, from the counters."""
+    groups: set[str] = set()
+    countries: set[str] = set()
+    codes: set[str] = set()
+    record_types: set[str] = set()
+    for key, n in counts.items():
+        if n <= 0:
+            continue
+        kind, _, rest = key.partition("|")
+        if kind == "state":
+            groups.add(rest.partition("|")[2])
+        elif kind == "country":
+            countries.add(rest.partition("|")[2])
+        elif kind == "code":
+            codes.add(rest)
+        elif kind == "rtype":
+            record_types.add(rest)
+    groups.discard(NO_GROUP)
+    countries.discard(NO_COUNTRY)
+    return {
+        "groups": sorted(groups),
+        "codes": sorted(codes),
+        "record_types": sorted(record_types),
+        "countries": sorted(countries),
     }

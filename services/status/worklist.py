@@ -9,12 +9,14 @@ the order a team works through them, and one that stays put while the team works
 
 from __future__ import annotations
 
+import base64
+import binascii
 import bisect
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from services.status.fold import OPEN_STATES, StatusRecord
+from services.status.fold import NO_COUNTRY, OPEN_STATES, StatusRecord
 from shared.contracts.events import State
 from shared.contracts.findings import Owner
 
@@ -34,10 +36,51 @@ class ListQuery:
     min_age_s: int | None = None
     page: int = 1
     size: int = DEFAULT_PAGE_SIZE
+    record_type: str | None = None
+    country: str | None = None  # NO_COUNTRY ("none"): records without an intended country
+    after: Cursor | None = None  # the page after this entry instead of ``page``
 
     def __post_init__(self) -> None:
         if (self.owner is None) == (self.state is None):
             raise ValueError("a list is either a team's worklist or a state's records")
+
+
+class BadCursor(ValueError):
+    """An ``after`` that is not a cursor a list gave."""
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Where a page of a list ends: the last entry's time and VIN, opaque to callers (``next``, ``after``)."""
+
+    updated_at: dt.datetime
+    vin: str
+
+    def token(self) -> str:
+        raw = f"{self.updated_at.astimezone(dt.UTC).isoformat()}|{self.vin}".encode()
+        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    @classmethod
+    def parse(cls, token: str) -> Cursor:
+        try:
+            raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+            stamp, _, vin = raw.partition("|")
+            at = dt.datetime.fromisoformat(stamp)
+        except (binascii.Error, UnicodeDecodeError, ValueError):
+            raise BadCursor("after: not a cursor this list gave (use the next of a page)") from None
+        if not vin or at.tzinfo is None:
+            raise BadCursor("after: not a cursor this list gave (use the next of a page)")
+        return cls(at, vin)
+
+
+def matches(entry: Entry, query: ListQuery) -> bool:
+    """Whether the entry passes the query's filters (group, code, record type, country)."""
+    return (
+        (query.group is None or entry.group == query.group)
+        and (query.code is None or entry.has_code(query.code, query.owner))
+        and (query.record_type is None or entry.record_type == query.record_type)
+        and (query.country is None or (entry.country or NO_COUNTRY) == query.country)
+    )
 
 
 @dataclass(frozen=True, order=True)
@@ -49,6 +92,8 @@ class Entry:
     state: str = field(compare=False)
     group: str | None = field(compare=False)
     keys: frozenset[str] = field(compare=False)  # ``owner|code`` per finding
+    record_type: str | None = field(default=None, compare=False)
+    country: str | None = field(default=None, compare=False)
 
     @property
     def waiting(self) -> bool:
@@ -116,8 +161,8 @@ class View:
             found += [of(self.by_owner, owner) for owner in entry.owners()]
         return [target for target in found if target is not None]
 
-    def select(self, query: ListQuery, now: dt.datetime) -> tuple[list[Entry], int]:
-        """The page ``query`` asks for (oldest first), and how many match in all."""
+    def select(self, query: ListQuery, now: dt.datetime) -> tuple[list[Entry], int, Cursor | None]:
+        """The page ``query`` asks for (oldest first), how many match in all, and the cursor of the next page."""
         if query.owner is not None:
             source = self.by_owner.get(query.owner.value, [])
         else:
@@ -125,18 +170,21 @@ class View:
             source = self.by_state.get(query.state.value, [])
         cutoff = now - dt.timedelta(seconds=query.min_age_s) if query.min_age_s else None
         if cutoff is not None:
-            source = source[: bisect.bisect_right(source, Entry(cutoff, "\uffff", "", None, frozenset()))]
-        if query.group is None and query.code is None:
-            matching = source
+            source = source[: bisect.bisect_right(source, _probe(cutoff, "\uffff"))]
+        filtered = (query.group, query.code, query.record_type, query.country) != (None,) * 4
+        matching = [entry for entry in source if matches(entry, query)] if filtered else source
+        if query.after is None:
+            start = (query.page - 1) * query.size
         else:
-            matching = [
-                entry
-                for entry in source
-                if (query.group is None or entry.group == query.group)
-                and (query.code is None or entry.has_code(query.code, query.owner))
-            ]
-        start = (query.page - 1) * query.size
-        return matching[start : start + query.size], len(matching)
+            start = bisect.bisect_right(matching, _probe(query.after.updated_at, query.after.vin))
+        chosen = matching[start : start + query.size]
+        more = start + query.size < len(matching)
+        return chosen, len(matching), Cursor(chosen[-1].updated_at, chosen[-1].vin) if more else None
+
+
+def _probe(updated_at: dt.datetime, vin: str) -> Entry:
+    """An entry that sorts where (updated_at, vin) would: for searches."""
+    return Entry(updated_at, vin, "", None, frozenset())
 
 
 def age_s(updated_at: dt.datetime, now: dt.datetime) -> int:

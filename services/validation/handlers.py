@@ -36,6 +36,7 @@ from services.validation.revisions import fingerprint, judged
 from services.validation.rules import Placement
 from shared import topics
 from shared.contracts import Approval, BuildRecord
+from shared.contracts.approvals import RecordType
 from shared.contracts.events import AcceptedRecord, Decision, Review, Settlement, State
 from shared.contracts.masterdata import MasterDataChange
 from shared.contracts.policies import PolicyChange
@@ -158,7 +159,12 @@ class Validation:
         finding = rejected_by_review(review.reviewer, review.comment)
         await self.pending.save(build, State.BLOCKED, True, review.reviewer)
         await self.emitter.status(
-            vin=build.vin, revision=build.revision, state=State.BLOCKED, build=build, findings=(finding,)
+            vin=build.vin,
+            revision=build.revision,
+            state=State.BLOCKED,
+            build=build,
+            findings=(finding,),
+            record_type=self._record_type(build),
         )
 
     async def on_approval(self, approval: Approval) -> None:
@@ -270,4 +276,10 @@ class Validation:
             build=build,
             findings=outcome.findings,
             reason=f"released by {reviewed_by}" if reviewed_by and outcome.validated else None,
+            record_type=self._record_type(build),
         )
+
+    def _record_type(self, build: BuildRecord) -> RecordType | None:
+        """The record type of the build, from its approval (None while the approval is unknown)."""
+        approval = self.approvals.get(build.approval.key)
+        return approval.record_type if approval is not None else None

@@ -18,6 +18,7 @@ from services.validation.policy import RulePolicy
 from services.validation.revisions import Kept
 from services.validation.rules import KnownApprovals, Placement
 from shared.contracts import Approval, BuildRecord, Finding
+from shared.contracts.approvals import RecordType
 from shared.contracts.events import Settlement, State
 from shared.contracts.masterdata import MasterDataChange, MasterKind
 from shared.contracts.policies import PolicyChange
@@ -112,6 +113,7 @@ class Emitter(Protocol):
         build: BuildRecord | None = None,
         findings: Iterable[Finding] = (),
         reason: str | None = None,
+        record_type: RecordType | None = None,
     ) -> object: ...
 
 

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, Field, ValidatorFunctionWrapHandler, field_validator
 
-from shared.contracts.approvals import Approval, master_data_sha256
+from shared.contracts.approvals import Approval, RecordType, master_data_sha256
 from shared.contracts.base import Contract, PersonName, Text
 from shared.contracts.builds import MAX_REVISION, BuildRecord
 from shared.contracts.findings import Finding, Owner
@@ -282,6 +282,12 @@ class StatusEvent(Contract):
     service: str = Field(description="Service instance that emitted it")
     trace_id: str | None = Field(None, description="OpenTelemetry trace id of the record")
     destination: str | None = Field(None, description="Delivery events: the destination (an authority)")
+    record_type: RecordType | None = Field(
+        None, description="C complete, I incomplete, V completed vehicle (the approval's StageOfCompletion)"
+    )
+    country: str | None = Field(
+        None, max_length=8, description="Vienna code of the intended registration country (the destination)"
+    )
 
 
 def now() -> dt.datetime:

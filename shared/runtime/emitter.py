@@ -32,6 +32,7 @@ from pydantic_core import to_json
 
 from shared import topics
 from shared.contracts import Finding, Owner
+from shared.contracts.approvals import RecordType
 from shared.contracts.builds import BuildRecord
 from shared.contracts.events import DeadLetter, State, StatusEvent, now
 from shared.kafka import Record, envelope_headers
@@ -143,6 +144,7 @@ class Emitter:
         reason: str | None = None,
         owner: Owner | None = None,
         destination: str | None = None,
+        record_type: RecordType | None = None,
     ) -> StatusEvent:
         found = tuple(findings)
         event = StatusEvent(
@@ -160,6 +162,8 @@ class Emitter:
             service=self.instance,
             trace_id=current_trace_id(),
             destination=destination,
+            record_type=record_type,
+            country=build.intended_country if build else None,
         )
         await self.send(topics.STATUS, event, key=vin, correlation_id=event.record_id)
         return event

@@ -22,6 +22,9 @@ from pymongo.errors import DuplicateKeyError
 from services.status.tally import (
     Tally,
     add,
+    country_key,
+    facet_keys,
+    facets_of,
     hour_key,
     in_window,
     minute_key,
@@ -36,7 +39,7 @@ from shared.mongo import MongoDoc, serves_secondary_indexes
 RECOUNT_GRACE_S = 2.0  # longer than any writer takes from a record write to its counter update
 # Kept by ``$inc`` alone: the entries a recount reads do not say where a certificate's delivery stands
 # (a recount that corrected them would set them all to zero).
-NOT_RECOUNTED = ("delivery|",)
+NOT_RECOUNTED = ("delivery|", "deliveries|")
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +122,10 @@ class Counters:
         """The readiness board from the counters: no record is read."""
         return readiness_of(await self.read(), dt.datetime.now(dt.UTC))
 
+    async def facets(self) -> dict[str, list[str]]:
+        """The groups, finding codes, record types and countries some record has now: no record is read."""
+        return facets_of(await self.read())
+
     def _quiet_since(self, begun: int) -> bool:
         return self._begun == begun and not self._open
 
@@ -176,19 +183,32 @@ class Counters:
         """
         counted: Tally = {}
         unsettled: set[str] = set()
-        async for entry in self.unsettled.find({}, {"keys": 1, "state": 1, "vehicle_group": 1}):
+        fields = {"keys": 1, "state": 1, "vehicle_group": 1, "country": 1, "record_type": 1}
+        async for entry in self.unsettled.find({}, fields):
             unsettled.add(entry["_id"])
-            add(counted, {state_key(entry["state"], entry.get("vehicle_group")): 1})
+            add(counted, _counted_anyway(entry["state"], entry.get("vehicle_group"), entry))
             if entry.get("state") in WAITING:
-                add(counted, owner_keys(key.partition("|")[0] for key in entry.get("keys", [])))
-        async for entry in self.index.find({}, {"state": 1, "group": 1, "updated_at": 1}):
+                keys = entry.get("keys", [])
+                add(counted, owner_keys(key.partition("|")[0] for key in keys))
+                add(counted, facet_keys(None, {key.partition("|")[2] for key in keys}))
+        fields = {"state": 1, "group": 1, "updated_at": 1, "country": 1, "record_type": 1}
+        async for entry in self.index.find({}, fields):
             if entry["_id"] in unsettled:
                 continue
-            add(counted, {state_key(entry["state"], entry.get("group")): 1})
+            add(counted, _counted_anyway(entry["state"], entry.get("group"), entry))
             at = entry.get("updated_at")
             if entry["state"] == State.ARCHIVED.value and at is not None:
                 add(counted, {key: 1 for key in (minute_key(at), hour_key(at)) if in_window(key, now)})
         return counted
+
+
+def _counted_anyway(state: str, group: str | None, entry: MongoDoc) -> Tally:
+    """What any record counts by its entry: its state per group and per country, and its record type."""
+    return {
+        state_key(state, group): 1,
+        country_key(state, entry.get("country")): 1,
+        **facet_keys(entry.get("record_type"), ()),
+    }
 
 
 async def run_recounts(counters: Counters, interval_s: float, busy_retry_s: float = 30.0) -> None:

@@ -93,6 +93,8 @@ def index_entry(record: StatusRecord) -> MongoDoc:
         "group": record.vehicle_group,
         "owners": record.owners(),
         "updated_at": record.updated_at,
+        "country": record.country,
+        "record_type": record.record_type,
     }
 
 
@@ -104,6 +106,8 @@ def unsettled_entry(record: StatusRecord) -> MongoDoc:
         "revision": record.revision,
         "state": record.state.value,
         "vehicle_group": record.vehicle_group,
+        "country": record.country,
+        "record_type": record.record_type,
         "updated_at": record.updated_at,
         "keys": open_keys(record),
         "findings": [finding.model_dump(mode="json") for finding in record.findings],

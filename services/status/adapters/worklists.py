@@ -51,7 +51,8 @@ class UnsettledEntries:
 
     async def view(self) -> View:
         """Every unsettled record as a list entry (one pass over the collection)."""
-        cursor = self.collection.find({}, {"updated_at": 1, "vehicle_group": 1, "keys": 1, "state": 1})
+        fields = {"updated_at": 1, "vehicle_group": 1, "keys": 1, "state": 1, "record_type": 1, "country": 1}
+        cursor = self.collection.find({}, fields)
         return View([entry_of(doc) async for doc in cursor])
 
     async def docs(self, vins: Sequence[str]) -> dict[str, MongoDoc | None]:
@@ -108,7 +109,7 @@ class Worklists:
     async def page(self, query: ListQuery) -> dict[str, Any]:
         followed = await self._current()
         now = dt.datetime.now(dt.UTC)
-        chosen, total = followed.view.select(query, now)
+        chosen, total, after = followed.view.select(query, now)
         docs = await self.listed.docs([entry.vin for entry in chosen])
         items = [
             list_item(doc, query.owner, now)
@@ -123,6 +124,7 @@ class Worklists:
             "page": query.page,
             "size": query.size,
             "order": "oldest first",
+            "next": after.token() if after else None,
             "as_of": followed.as_of.isoformat(),
         }
 
@@ -193,6 +195,8 @@ def entry_of(doc: MongoDoc) -> Entry:
         doc["state"],
         doc.get("vehicle_group"),
         frozenset(doc.get("keys", [])),
+        doc.get("record_type"),
+        doc.get("country"),
     )
 
 
@@ -213,6 +217,8 @@ def list_item(doc: MongoDoc, owner: Owner | None, now: dt.datetime) -> MongoDoc:
         "revision": doc["revision"],
         "state": doc["state"],
         "vehicle_group": doc.get("vehicle_group"),
+        "record_type": doc.get("record_type"),
+        "country": doc.get("country"),
         "updated_at": doc["updated_at"],
         "age_s": age_s(doc["updated_at"], now),
         "findings": [f for f in doc.get("findings", []) if owner is None or f["owner"] == owner.value],

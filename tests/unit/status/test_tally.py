@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from services.status.fold import StatusRecord, fold
-from services.status.tally import Tally, add, readiness_of, tallies, tally_change
+from services.status.tally import Tally, add, facets_of, readiness_of, tallies, tally_change
 from shared.contracts.events import DELIVERY_STATES, State, StatusEvent
 from tests.findings import APPROVAL, COLOUR, MASS, TYRE
 
@@ -23,6 +23,10 @@ def event(
 ) -> StatusEvent:
     if stage in ("intake", "validation") and revision > 0:
         extra.setdefault("vehicle_group", "CHR")
+    if stage == "intake" and revision > 0:
+        extra.setdefault("country", "D")  # validation's events below leave it out: the known one stays
+    if stage == "validation" and revision > 0:
+        extra.setdefault("record_type", "C")
     return StatusEvent(
         vin=vin,
         record_id=f"{vin}:{revision}",
@@ -45,9 +49,17 @@ def history() -> list[StatusEvent]:
         event("V1", "validation", State.VALIDATED, revision=2, minutes=5),
         event("V1", "render", State.RENDERED, revision=2, minutes=6),
         event("V1", "archive", State.ARCHIVED, revision=2, minutes=8),
-        event("V2", "intake", State.RECEIVED, vehicle_group="VAN"),
+        event("V2", "intake", State.RECEIVED, vehicle_group="VAN", country="NL"),
         event("V2", "validation", State.BLOCKED, minutes=1, vehicle_group="VAN", findings=(APPROVAL,)),
-        event("V2", "validation", State.BLOCKED, minutes=2, vehicle_group="VAN", findings=(MASS, APPROVAL)),
+        event(
+            "V2",
+            "validation",
+            State.BLOCKED,
+            minutes=2,
+            vehicle_group="VAN",
+            record_type="I",
+            findings=(MASS, APPROVAL),
+        ),
         event("V3", "intake", State.REJECTED, revision=0, reason="vin: field required"),
         event("V4", "render", State.RENDERED, minutes=2),
         event("V4", "signing", State.FAILED, minutes=3, reason="seal certificate expired"),
@@ -66,6 +78,14 @@ EXPECTED = {
     "findings|type-approval": 1,
     "archived-min|2026-11-26T08:08": 1,
     "archived-hour|2026-11-26T08": 1,
+    "country|archived|D": 1,
+    "country|blocked|NL": 1,
+    "country|rejected|none": 1,
+    "country|failed|none": 1,  # V4: no event told its country
+    "rtype|C": 2,  # V1, and V4 told by its late validation event
+    "rtype|I": 1,
+    "code|MASS_ABOVE_MAX": 1,
+    "code|APPROVAL_UNKNOWN": 1,
 }
 
 
@@ -116,14 +136,26 @@ def test_counts_are_the_same_when_a_batch_folds_several_events_of_a_vin_into_one
 def test_a_record_leaving_the_worklists_takes_its_findings_with_it() -> None:
     blocked = fold(None, event("V1", "validation", State.BLOCKED, findings=(MASS, TYRE)))
     assert blocked is not None
-    assert tallies(blocked) == {"state|blocked|CHR": 1, "waiting|production": 1, "findings|production": 2}
+    assert tallies(blocked) == {
+        "state|blocked|CHR": 1,
+        "country|blocked|none": 1,
+        "waiting|production": 1,
+        "findings|production": 2,
+        "code|MASS_ABOVE_MAX": 1,
+        "code|TYRE_UNLISTED": 1,
+        "rtype|C": 1,
+    }
     validated = fold(blocked, event("V1", "validation", State.VALIDATED, minutes=1))
     assert validated is not None
     assert tally_change(blocked, validated) == {
         "state|blocked|CHR": -1,
         "state|validated|CHR": 1,
+        "country|blocked|none": -1,
+        "country|validated|none": 1,
         "waiting|production": -1,
         "findings|production": -2,
+        "code|MASS_ABOVE_MAX": -1,
+        "code|TYRE_UNLISTED": -1,
     }
 
 
@@ -132,7 +164,11 @@ def test_a_late_group_moves_the_record_from_unknown_to_its_group() -> None:
     assert rendered is not None
     filled = fold(rendered, event("V1", "validation", State.VALIDATED, minutes=1))
     assert filled is not None
-    assert tally_change(rendered, filled) == {"state|rendered|unknown": -1, "state|rendered|CHR": 1}
+    assert tally_change(rendered, filled) == {
+        "state|rendered|unknown": -1,
+        "state|rendered|CHR": 1,
+        "rtype|C": 1,
+    }
 
 
 def test_board_sums_states_groups_owners_and_archive_buckets_inside_their_windows() -> None:
@@ -174,3 +210,46 @@ def test_board_sums_states_groups_owners_and_archive_buckets_inside_their_window
         "integration": 0,
     }
     assert board["waiting_by_owner"]["production"] == 2
+
+
+def test_board_splits_states_and_deliveries_by_destination_and_the_facets_list_what_exists() -> None:
+    counts = {
+        "state|archived|CHR": 3,
+        "state|blocked|VAN": 1,
+        "state|received|unknown": 1,
+        "country|archived|D": 2,
+        "country|archived|none": 1,
+        "country|blocked|GB": 1,
+        "country|received|NL": 0,
+        "deliveries|D|delivered": 1,
+        "deliveries|D|submitted": 1,
+        "deliveries|none|delivery_rejected": 1,
+        "rtype|C": 3,
+        "rtype|I": 0,
+        "rtype|V": 1,
+        "code|MASS_ABOVE_MAX": 1,
+        "code|TYRE_UNLISTED": 0,
+    }
+    board = readiness_of(counts, dt.datetime(2026, 11, 30, 13, 30, tzinfo=dt.UTC))
+    assert board["by_country"] == {"D": {"archived": 2}, "none": {"archived": 1}, "GB": {"blocked": 1}}
+    assert board["deliveries"] == {
+        "D": {"delivered": 1, "submitted": 1},
+        "none": {"delivery_rejected": 1},
+    }
+    assert facets_of(counts) == {
+        "groups": ["CHR", "VAN"],
+        "codes": ["MASS_ABOVE_MAX"],
+        "record_types": ["C", "V"],
+        "countries": ["D", "GB"],
+    }
+
+
+def test_an_archived_vehicle_counts_its_delivery_under_its_destination() -> None:
+    archived = fold(None, event("V1", "intake", State.RECEIVED, country="NL"))
+    assert archived is not None
+    archived = fold(archived, event("V1", "archive", State.ARCHIVED, minutes=1))
+    assert archived is not None
+    delivered = fold(archived, event("V1", "delivery", State.DELIVERED, minutes=2, destination="rdw"))
+    assert delivered is not None
+    assert delivered.country == "NL"
+    assert tally_change(archived, delivered) == {"delivery|delivered": 1, "deliveries|NL|delivered": 1}

@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from services.status.worklist import Entry, ListQuery, View, age_s
+from services.status.worklist import BadCursor, Cursor, Entry, ListQuery, View, age_s
 from shared.contracts.events import State
 from shared.contracts.findings import Owner
 
@@ -40,7 +40,7 @@ def vins(
     view: View, owner: Owner | None = None, state: State | None = None, **filters: object
 ) -> tuple[list[str], int]:
     query = ListQuery(owner, state, **filters)  # type: ignore[arg-type]
-    chosen, total = view.select(query, NOW)
+    chosen, total, _ = view.select(query, NOW)
     return [each.vin for each in chosen], total
 
 
@@ -141,3 +141,46 @@ def test_a_query_names_a_team_or_a_state_never_both_nor_neither() -> None:
 def test_age_is_whole_seconds_and_never_negative() -> None:
     assert age_s(ago(2), NOW) == 120
     assert age_s(NOW + dt.timedelta(seconds=5), NOW) == 0
+
+
+def typed(vin: str, minutes: int, record_type: str | None, country: str | None) -> Entry:
+    return Entry(
+        ago(minutes), vin, "blocked", "CHR", frozenset({"production|MASS_ABOVE_MAX"}), record_type, country
+    )
+
+
+def test_record_type_and_country_filters_pick_their_records_and_none_picks_those_without_a_country() -> None:
+    view = View(
+        [
+            typed("V1", 9, "C", "D"),
+            typed("V2", 8, "I", "D"),
+            typed("V3", 7, "C", None),
+            typed("V4", 6, None, "GB"),
+        ]
+    )
+    assert vins(view, Owner.PRODUCTION, record_type="C") == (["V1", "V3"], 2)
+    assert vins(view, Owner.PRODUCTION, country="D") == (["V1", "V2"], 2)
+    assert vins(view, Owner.PRODUCTION, country="none") == (["V3"], 1)
+    assert vins(view, state=State.BLOCKED, record_type="I", country="D") == (["V2"], 1)
+    assert vins(view, state=State.BLOCKED, record_type="V") == ([], 0)
+
+
+def test_cursor_pages_walk_every_matching_record_once_even_when_records_change_between_pages() -> None:
+    view = View([typed(f"V{n:02d}", 60 - n, "C", "D") for n in range(10)])
+    seen: list[str] = []
+    after = None
+    while True:
+        chosen, total, after = view.select(ListQuery(Owner.PRODUCTION, size=3, after=after), NOW)
+        seen += [each.vin for each in chosen]
+        if after is None:
+            break
+        view.put(typed("V00", 0, "C", "D"))  # the first one changes: it goes to the end, once
+        after = Cursor.parse(after.token())  # through its opaque token, as a caller has it
+    assert total == 10
+    assert seen == [*(f"V{n:02d}" for n in range(10)), "V00"]
+
+
+def test_a_cursor_not_made_by_a_list_is_refused_naming_the_parameter() -> None:
+    for token in ("%%%", "bm90LWEtY3Vyc29y", Cursor(NOW, "").token()):
+        with pytest.raises(BadCursor, match="^after: "):
+            Cursor.parse(token)

@@ -23,6 +23,7 @@ from services.validation.rules import ApprovalTable, check_digit
 from services.validation.settings import ValidationSettings
 from shared import topics
 from shared.contracts import Approval, BuildRecord, Finding
+from shared.contracts.approvals import RecordType
 from shared.contracts.events import AcceptedRecord, Decision, Review, Settlement, State, ValidatedRecord
 from shared.contracts.policies import PolicyChange
 from shared.ivi import IviSchema
@@ -108,6 +109,7 @@ class Sent:
     def __init__(self) -> None:
         self.validated: list[ValidatedRecord] = []
         self.statuses: list[tuple[str, State, tuple[Finding, ...]]] = []
+        self.record_types: dict[str, RecordType | None] = {}  # per VIN, as its last status event said
 
     async def send(self, topic: str, model: BaseModel, *, key: str, correlation_id: str) -> None:
         assert topic == topics.VALIDATED and isinstance(model, ValidatedRecord)
@@ -123,8 +125,10 @@ class Sent:
         build: BuildRecord | None = None,
         findings: Iterable[Finding] = (),
         reason: str | None = None,
+        record_type: RecordType | None = None,
     ) -> None:
         self.statuses.append((vin, state, tuple(findings)))
+        self.record_types[vin] = record_type
 
     def states(self, vin: str | None = None) -> list[State]:
         return [state for v, state, _f in self.statuses if vin in (None, v)]
@@ -170,6 +174,26 @@ def vin_of(build: BuildRecord, serial: str) -> BuildRecord:
 
 def accepted(build: BuildRecord) -> AcceptedRecord:
     return AcceptedRecord(record_id=build.record_id, received_at=NOON, build=build)
+
+
+# --- status events ----------------------------------------------------------------------------
+
+
+async def test_status_events_name_the_record_type_of_the_approval_and_none_while_it_is_unknown(
+    specimen: tuple[Approval, BuildRecord], schema: IviSchema
+) -> None:
+    approval, build = specimen
+    incomplete = approval.model_copy(
+        update={"certificate": {**approval.certificate, "StageOfCompletion": "I"}}
+    )
+    validation, sent = made(MemoryPending(), ApprovalTable.of(schema, []))
+    first = vin_of(build, "000091")
+    await validation.on_accepted(accepted(first))
+    assert sent.states(first.vin) == [State.BLOCKED]  # its approval is not known yet
+    assert sent.record_types[first.vin] is None
+    await validation.on_approval(incomplete)
+    assert sent.states(first.vin)[-1] is State.VALIDATED
+    assert sent.record_types[first.vin] == "I"
 
 
 # --- policy changes ----------------------------------------------------------------------------
