@@ -24,6 +24,7 @@ from services.intake.subscribers import forward
 from shared import topics
 from shared.auth import Authenticator, Role
 from shared.contracts import Approval, BuildRecord
+from shared.contracts.approvals import ApprovalSource
 from shared.contracts.events import AcceptedRecord, Review, now
 from shared.stage import Stage
 
@@ -129,11 +130,16 @@ def router(stage: Stage[IntakeSettings], auth: Authenticator, facets: BuildFacet
         responses=ANSWERS,
     )
     async def post_approvals(
-        request: Request, _role: Annotated[Role, Depends(auth.require(Role.TYPE_APPROVAL))]
+        request: Request, role: Annotated[Role, Depends(auth.require(Role.TYPE_APPROVAL))]
     ) -> dict[str, Any]:
-        """One approval or a JSON list; published to the compacted approvals topic."""
+        """One approval or a JSON list; published to the compacted approvals topic.
+
+        Each is published with its ``source``: the token that sent it (a source in the body is replaced).
+        """
         body = await limited_body(request, settings.max_request_bytes)
-        approvals = parse_items(Approval, body, request.headers.get("content-type", ""))
+        source = ApprovalSource(by=f"{role.value} token", via="intake API", at=now())
+        posted = parse_items(Approval, body, request.headers.get("content-type", ""))
+        approvals = [approval.model_copy(update={"source": source}) for approval in posted]
         refuse_oversized(approvals, settings.max_record_bytes)
         for approval in approvals:
             await emitter.send(topics.APPROVALS, approval, key=approval.key, correlation_id=approval.key)

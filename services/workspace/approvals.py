@@ -13,8 +13,12 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from services.workspace.upload.diff import field_changes
 from shared.contracts import Approval
-from shared.contracts.approvals import master_data_sha256
+from shared.contracts.approvals import master_data_sha256, same_master_data
+
+# Who an approval without a source came from: intake's API, with the type-approval team's token.
+PUBLISHER = "type-approval (intake API)"
 
 
 @dataclass(frozen=True)
@@ -24,11 +28,22 @@ class Change:
     approval: Approval
     at: dt.datetime
     by: str
-    changed: tuple[str, ...]  # dotted paths; empty for the first version seen
+    changed: tuple[str, ...]  # columns (IVI paths or contract fields); empty for the first version seen
+    via: str = "intake API"
+    comment: str = ""
 
     @property
     def digest(self) -> str:
         return master_data_hash(self.approval)
+
+    @property
+    def sentence(self) -> str:
+        """Who changed what, as a person says it: "Thandi Nkosi changed 2 fields in the workspace"."""
+        where = "in the workspace" if self.via == "workspace" else "through intake's API"
+        if not self.changed:
+            return f"{self.by} published the first version seen {where}."
+        count = f"{len(self.changed)} field" + ("s" if len(self.changed) != 1 else "")
+        return f"{self.by} changed {count} {where}."
 
 
 def master_data_hash(approval: Approval) -> str:
@@ -48,9 +63,8 @@ def flatten(value: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
 
 
 def changed_fields(before: Approval, after: Approval) -> tuple[str, ...]:
-    old = dict(flatten(before.model_dump(mode="json")))
-    new = dict(flatten(after.model_dump(mode="json")))
-    return tuple(sorted(path for path in old.keys() | new.keys() if old.get(path) != new.get(path)))
+    """The columns (IVI paths, or the contract's fields) whose values differ; who published them aside."""
+    return tuple(sorted(change.path for change in field_changes(before, after)))
 
 
 class ApprovalBook:
@@ -59,15 +73,27 @@ class ApprovalBook:
     def __init__(self) -> None:
         self._history: dict[str, list[Change]] = {}
 
-    def add(self, approval: Approval, at: dt.datetime, by: str) -> Change | None:
-        """Take a message; None when it repeats the current value (a redelivery or a re-read)."""
+    def add(self, approval: Approval, at: dt.datetime, by: str = PUBLISHER) -> Change | None:
+        """Take a message; None when it holds the current master data (a redelivery, a re-read, a repeat).
+
+        Named by its ``source`` when it has one (then also timed by it), else by ``by``.
+        """
         history = self._history.setdefault(approval.key, [])
-        if history and history[-1].approval == approval:
+        if history and same_master_data(history[-1].approval, approval):
             return None
         changed = changed_fields(history[-1].approval, approval) if history else ()
-        change = Change(approval, at, by, changed)
+        source = approval.source
+        if source is None:
+            change = Change(approval, at, by, changed)
+        else:
+            change = Change(approval, source.at, source.by, changed, source.via, source.comment)
         history.append(change)
         return change
+
+    def get(self, key: str) -> Approval | None:
+        """The current value of ``key``."""
+        history = self._history.get(key)
+        return history[-1].approval if history else None
 
     def current(self) -> list[Approval]:
         """The newest value of every key, by type, variant, version and number."""

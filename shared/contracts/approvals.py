@@ -173,7 +173,7 @@ def master_data_sha256(approval: Approval) -> str:
     seen = _HASHED.get(id(approval))
     if seen is not None and seen[0] is approval:
         return seen[1]
-    data = approval.model_dump(mode="json", exclude=NOT_MASTER_DATA)
+    data = approval.model_dump(mode="json", exclude=set(NOT_MASTER_DATA))
     text = json.dumps(data, sort_keys=True, separators=(",", ":"))
     digest = hashlib.sha256(text.encode()).hexdigest()
     if len(_HASHED) >= HASHED_KEPT:
