@@ -25,6 +25,15 @@ from the approval's certificate tree:
   of one small-series vehicle. The eCoC duty does not cover small series (domain, "Law
   and dates"), so the product never writes them and an approval must not carry them.
 
+Previous stage (``FROM_PREVIOUS_STAGE``): in the last ``ManufacturerGroup`` of a later
+stage of a multistage vehicle, ``PreviousStageTypeApprovalNumber``, ``...Type``,
+``...Variant`` and ``...Version`` name what the base vehicle was approved as. An
+approval may fix them (every base vehicle of the version is the same); where it does
+not, render takes them per vehicle from the build record's ``previous_stage``, read
+from the base vehicle's certificate (EUCARIS set-up manual: later stages name the
+previous stage's approval number, type, variant and version). They are therefore
+allowed in the approval's tree and not in ``PER_VEHICLE``.
+
 Decided against: WLTP values of an individual vehicle of an interpolation family
 (``WltpEmissionTestParametersGroup`` and the ``TestWltp...`` groups under each energy
 source) and the per-vehicle VECTO hashes (``VectoGroup/CryptographicHash...``) are per
@@ -52,9 +61,11 @@ from shared.xml import IVI_NS, check_imports, load_ivi_schema, load_ivi_schema_u
 __all__ = [
     "FROM_APPROVAL_FIELDS",
     "FROM_BUILD",
+    "FROM_PREVIOUS_STAGE",
     "NAMESPACE",
     "NOT_ISSUED",
     "PER_VEHICLE",
+    "PREVIOUS_STAGE_GROUP",
     "ComplexType",
     "ElementDecl",
     "IviSchema",
@@ -90,6 +101,15 @@ FROM_APPROVAL_FIELDS: Final[Mapping[str, str]] = {
     "VehicleCategory": "category",
 }
 NOT_ISSUED: Final = frozenset({"ProductionYearSmallSeries", "ProductionSequentialNumberSmallSeries"})
+# Elements of the last ManufacturerGroup -> attribute of shared.contracts.builds.PreviousStage: what
+# render lays in from the build's previous stage where the approval does not state them.
+PREVIOUS_STAGE_GROUP: Final = "ManufacturerTable/ManufacturerGroup"
+FROM_PREVIOUS_STAGE: Final[Mapping[str, str]] = {
+    "PreviousStageTypeApprovalNumber": "approval_number",
+    "PreviousStageType": "type",
+    "PreviousStageVariant": "variant",
+    "PreviousStageVersion": "version",
+}
 PER_VEHICLE: Final = FROM_BUILD | frozenset(FROM_APPROVAL_FIELDS) | NOT_ISSUED
 
 Tree = dict[str, Any]

@@ -29,7 +29,14 @@ from typing import Any, Final, cast
 from lxml import etree
 
 from shared.contracts import Approval, BuildRecord
-from shared.ivi import FROM_APPROVAL_FIELDS, NAMESPACE, NOT_ISSUED, IviSchema, IviTreeError
+from shared.ivi import (
+    FROM_APPROVAL_FIELDS,
+    FROM_PREVIOUS_STAGE,
+    NAMESPACE,
+    NOT_ISSUED,
+    IviSchema,
+    IviTreeError,
+)
 
 __all__ = ["RenderError", "check", "document_time", "reference_id", "render", "signature_date"]
 
@@ -170,6 +177,7 @@ class _Values:
     actual_mass: str | None
     signature_date: str
     fitted: frozenset[tuple[int, int]]
+    previous: Mapping[str, str]  # PreviousStage attribute -> value; empty without a previous stage
 
     @classmethod
     def of(cls, build: BuildRecord, version_number: int, when: dt.datetime) -> _Values:
@@ -184,6 +192,9 @@ class _Values:
             actual_mass=None if build.actual_mass_kg is None else str(build.actual_mass_kg),
             signature_date=build.signature_date.isoformat() if build.signature_date else signature_date(when),
             fitted=frozenset((tyre.axle, tyre.option) for tyre in build.tyres),
+            previous={}
+            if build.previous_stage is None
+            else {name: getattr(build.previous_stage, name) for name in FROM_PREVIOUS_STAGE.values()},
         )
 
 
@@ -239,6 +250,10 @@ def _fill_colours(slot: _Slot, values: _Values, undo: _Undo) -> None:
         undo.append(partial(table.remove, extra))
 
 
+def _previous(name: str, values: _Values) -> str | None:
+    return values.previous.get(name)
+
+
 def _remove(element: etree._Element, undo: _Undo) -> None:
     """Take out an unfilled optional element, and its group when that leaves the group empty."""
     parent = element.getparent()
@@ -261,6 +276,8 @@ _FILL: Final[Mapping[str, _Fill]] = {
     "actual_mass": _fill_text(lambda values: values.actual_mass),
     "tyre": _fill_tyre,
     "colours": _fill_colours,
+    # The previous stage's approval number, type, variant and version (shared.ivi.FROM_PREVIOUS_STAGE).
+    **{f"previous_{name}": _fill_text(partial(_previous, name)) for name in FROM_PREVIOUS_STAGE.values()},
 }
 
 
@@ -358,7 +375,27 @@ def _with_placeholders(approval: Approval) -> dict[str, Any]:
         )
     if "AxleTable" in tree:
         tree["AxleTable"] = _each_group(tree["AxleTable"], "AxleGroup", _axle_placeholders)
+    if "ManufacturerTable" in tree:
+        tree["ManufacturerTable"] = _previous_stage_placeholders(tree["ManufacturerTable"])
     return tree
+
+
+def _previous_stage_placeholders(table: Any) -> Any:
+    """A later stage's last ManufacturerGroup names its previous stage (EUCARIS set-up manual, multistage).
+
+    What the approval states is kept; each value it leaves out is a placeholder the
+    build's ``previous_stage`` fills, and dropped when the build has none (validation
+    reports PREVIOUS_STAGE_MISSING). A first stage names no previous stage.
+    """
+    if not isinstance(table, Mapping) or not isinstance(table.get("ManufacturerGroup"), list):
+        return table
+    groups = [_group(item) for item in table["ManufacturerGroup"]]
+    if not groups or (_number(groups[-1].get("ManufacturerStageNumber")) or 0) <= 1:
+        return table
+    last = groups[-1]
+    for element, name in FROM_PREVIOUS_STAGE.items():
+        last.setdefault(element, f"{_SLOT}previous_{name}")
+    return {**table, "ManufacturerGroup": groups}
 
 
 def _group(value: Any) -> dict[str, Any]:

@@ -274,6 +274,7 @@ def master_data_findings(approval: Approval, schema: IviSchema) -> Iterator[Find
     yield from _category_item_findings(approval)
     yield from _electric_indicator_findings(approval)
     yield from _version_findings(approval)
+    yield from _multistage_findings(approval)
     if approval.actual_mass_min_kg is None or approval.actual_mass_max_kg is None:
         yield finding(
             "APPROVAL_MASS_RANGE_MISSING",
@@ -336,6 +337,13 @@ def _category_item_findings(approval: Approval) -> Iterator[Finding]:
                 f"{approval.number} version {approval.version}",
                 Owner.TYPE_APPROVAL,
             )
+
+
+def _multistage_findings(approval: Approval) -> Iterator[Finding]:
+    """The ManufacturerTable's stages and the stage of completion (services.validation.multistage)."""
+    from services.validation import multistage as stages  # imported here: it builds on finding() above
+
+    yield from stages.master_findings(approval)
 
 
 def _version_findings(approval: Approval) -> Iterator[Finding]:
@@ -739,6 +747,13 @@ def colours(ctx: Context) -> Iterator[Finding]:
             )
 
 
+def previous_stage(ctx: Context) -> Iterator[Finding]:
+    """A later stage's build names its base vehicle's certificate, which fits (services.validation.multistage)."""
+    from services.validation import multistage as stages  # imported here: it builds on finding() above
+
+    yield from stages.build_findings(ctx.build, ctx.approval)
+
+
 BUILD_RULES: tuple[Rule, ...] = (
     known_names,
     moved,
@@ -751,6 +766,7 @@ BUILD_RULES: tuple[Rule, ...] = (
     actual_mass,
     fitted_tyres,
     colours,
+    previous_stage,
 )
 
 
