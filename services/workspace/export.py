@@ -237,6 +237,11 @@ def _xlsx_book() -> tuple[Workbook, Any]:
     return book, sheet
 
 
+def _append(sheet: Any, batch: list[Row]) -> None:
+    for row in batch:
+        sheet.append([neutral(cell) for cell in row])
+
+
 def _xlsx_finish(book: Workbook, about: About, walk: Walk, target: IO[bytes]) -> None:
     told = book.create_sheet("About this export")
     for name, value in about.lines(walk):
@@ -248,8 +253,7 @@ async def xlsx_stream(fetch: Fetch, walk: Walk, about: About) -> AsyncIterator[b
     """The list as an XLSX workbook (a Records sheet and an About sheet), sent once written."""
     book, sheet = _xlsx_book()
     async for batch in lines(fetch, walk):
-        for row in batch:
-            sheet.append([neutral(cell) for cell in row])
+        await asyncio.to_thread(_append, sheet, batch)  # writing a page takes tens of ms: off the event loop
     if walk.capped:
         sheet.append([cap_note(walk)])
     with tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024) as target:
