@@ -225,6 +225,69 @@ CATALOGUE: tuple[Entry, ...] = (
         "the coupling number of the vertical mass",
         "set-up manual 1.5 p. 10",
     ),
+    # -- multistage vehicles: the stages and the base vehicle's certificate ---------------------
+    Entry(
+        "MANUFACTURER_STAGES_GAP",
+        "approval",
+        f"Number the ManufacturerTable's stages 1 to N without gaps, each earlier stage restated, {REPUBLISH}.",
+        "set-up manual (multistage: later stages restate whole tables)",
+    ),
+    Entry(
+        "STAGE_OF_COMPLETION_INCONSISTENT",
+        "approval",
+        f"Set StageOfCompletion to fit the stage (stage 1: C or I; a later stage: V or I) {REPUBLISH}.",
+        "Regulation (EU) 2018/858 Article 3; set-up manual (multistage)",
+    ),
+    Entry(
+        "PREVIOUS_STAGE_AT_FIRST_STAGE",
+        "approval",
+        f"Remove the previous-stage approval number, type, variant and version from stage 1 {REPUBLISH}.",
+        "set-up manual (multistage)",
+    ),
+    Entry(
+        "PREVIOUS_STAGE_MISSING",
+        "mes",
+        "Import the base vehicle's certificate (coc ivi import --base) and send the build with its previous "
+        "stage as the next revision.",
+        "set-up manual (multistage: later stages name the previous stage)",
+    ),
+    Entry(
+        "PREVIOUS_STAGE_UNEXPECTED",
+        "mes",
+        f"Send the build without a previous stage {NEXT_REVISION}, or ask type-approval whether the build "
+        "names the wrong approval.",
+    ),
+    Entry(
+        "PREVIOUS_STAGE_VIN",
+        "mes",
+        f"Name the base certificate of this same VIN in the MES {NEXT_REVISION}.",
+        "the VIN stays through every stage (set-up manual; shared/domain.md)",
+    ),
+    Entry(
+        "PREVIOUS_STAGE_NUMBER",
+        "mes",
+        f"Name the base certificate of the stage just before this one {NEXT_REVISION}.",
+        "set-up manual (multistage)",
+    ),
+    Entry(
+        "PREVIOUS_STAGE_DIFFERS",
+        "approval",
+        "Compare the approval's previous-stage values with the base certificate: correct the approval and "
+        "publish it again, or ask production to name the right base certificate.",
+        "set-up manual (multistage)",
+    ),
+    Entry(
+        "STAGE_NOT_CHANGED",
+        "approval",
+        f"Give this stage its own approval number, variant or version {REPUBLISH}.",
+        "each stage changes at least one of approval number, variant, version (set-up manual)",
+    ),
+    Entry(
+        "PREVIOUS_STAGE_NOT_RESTATED",
+        "approval",
+        f"Restate the earlier stage's manufacturer as the base certificate names it {REPUBLISH}.",
+        "later stages restate the earlier stages' groups as they were (set-up manual)",
+    ),
     # -- compliance: names, signers, releases and reviews --------------------------------------
     Entry(
         "SIGNING_AUTHORITY_MISSING",
