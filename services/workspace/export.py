@@ -26,6 +26,7 @@ from typing import IO, Any
 
 from openpyxl import Workbook
 
+from services.workspace.audit_chain import safe_cell
 from shared.findings import next_step
 
 Json = Mapping[str, Any]
@@ -50,7 +51,6 @@ COLUMNS = (
     "Next step",
     "Who to ask",
 )
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 MEDIA = {
     "csv": "text/csv; charset=utf-8",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
@@ -61,10 +61,9 @@ Row = tuple[Cell, ...]
 
 
 def neutral(value: Cell) -> Cell:
-    """The value as a cell that cannot compute: text starting like a formula gets a leading apostrophe."""
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
-        return "'" + value
-    return value
+    """The value as a cell that cannot compute (the audit log's rule): text starting like a formula gets a
+    leading apostrophe; numbers stay numbers."""
+    return safe_cell(value) if isinstance(value, str) else value
 
 
 def iso(value: object) -> str:
