@@ -6,11 +6,12 @@ import os
 
 from fastapi import FastAPI
 
-from services.archive import routes, subscribers
+from services.archive import base_certificates, routes, subscribers
 from services.archive.adapters.deliveries import DeliveryReceipts
 from services.archive.adapters.store import CertificateStore
 from services.archive.settings import ArchiveSettings
 from shared.auth import load_tokens
+from shared.ivi import IviSchema
 from shared.stage import Stage
 
 
@@ -23,4 +24,8 @@ def create_app(settings: ArchiveSettings | None = None) -> FastAPI:
     deliveries = DeliveryReceipts(stage.settings.delivery_url, load_tokens(stage.settings, dict(os.environ)))
     stage.on_stop.append(deliveries.close)
     app.include_router(routes.router(store, stage.authenticator(), deliveries.of_vin))
+    # Imported base certificates of multistage vehicles (services.archive.base_certificates).
+    bases = base_certificates.BaseCertificates(stage.database())
+    schema = IviSchema.load(stage.settings.xsd_path())
+    app.include_router(base_certificates.router(bases, stage.authenticator(), schema))
     return app
