@@ -291,18 +291,38 @@ def show_signer(result: Any) -> None:
     "--out",
     type=FilePath,
     default=Path("out/imported"),
-    help="folder for approval.json and build.json",
+    help="folder for approval.json and build.json (with --base: previous_stage.json)",
 )
-def ivi_import(file: Path, out: Path) -> None:
+@click.option(
+    "--base",
+    is_flag=True,
+    help="FILE is a base vehicle's signed certificate (the previous stage of a multistage vehicle): check "
+    "its schema and seal and write the previous_stage a completed vehicle's build record names",
+)
+@click.option(
+    "--store",
+    is_flag=True,
+    help="with --base: also keep it in the stack's archive (POST /v1/base-certificates, the MES token)",
+)
+def ivi_import(file: Path, out: Path, base: bool, store: bool) -> None:
     """Read an IVI 2.0 document into approval.json and build.json.
 
     The document is read as a homologation tool exports it (a signature is
     ignored); the approval master data and the build record it holds are
-    written in the contracts' shape.
+    written in the contracts' shape. With --base the document is the previous
+    stage's certificate, as the authority gives it to the next-stage
+    manufacturer: it must be valid against IVI 2.0 as published and its seal
+    intact; its facts go to previous_stage.json. Whether its signer is to be
+    trusted is not decided: that is for the authority that gave it.
     """
+    if store and not base:
+        raise click.UsageError("--store goes with --base", click.get_current_context())
+    xml = read_bytes(file)
+    if base:
+        import_base(file, xml, out, store)
+        return
     from devkit.ivi_import import IviImportError, import_document
 
-    xml = read_bytes(file)
     schema = load_schema()
     try:
         approval, build = import_document(xml, schema)
@@ -312,3 +332,32 @@ def ivi_import(file: Path, out: Path) -> None:
     write_json(out / "build.json", build.model_dump(mode="json"))
     print(f"approval {approval.key} -> {out / 'approval.json'}")
     print(f"build {build.vin} -> {out / 'build.json'}")
+
+
+def import_base(file: Path, xml: bytes, out: Path, store: bool) -> None:
+    """``coc ivi import --base``: a previous stage's certificate checked, its facts written (and archived)."""
+    from shared.base_certificate import BaseCertificateError, read_base
+
+    try:
+        found = read_base(xml, load_schema())
+    except BaseCertificateError as exc:
+        raise BadInput(f"{file}: {exc}") from exc
+    previous = found.previous_stage
+    write_json(out / "previous_stage.json", previous.model_dump(mode="json"))
+    print(
+        f"base certificate {previous.reference_id} (sha256 {previous.sha256}): VIN {previous.vin}, stage "
+        f"{previous.stage} ({found.stage_of_completion}) of {previous.manufacturer}, approval "
+        f"{previous.approval_number} {previous.type} / {previous.variant} / {previous.version}"
+    )
+    print(f"seal intact, signed by {found.signer}; the signer is not trusted by this check")
+    print(f"previous_stage -> {out / 'previous_stage.json'}")
+    if store:
+        from cli.client import Client
+        from shared.auth import Role
+
+        client = Client()
+        url = f"{client.settings.archive_url}/v1/base-certificates"
+        answer = client.call("POST", url, Role.MES, headers={"Content-Type": "application/xml"}, content=xml)
+        print(
+            f"kept in the archive: {url}/{previous.sha256} ({'new' if answer.status_code == 201 else 'known'})"
+        )

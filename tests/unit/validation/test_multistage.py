@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from cli.main import main
 from devkit.keys import DevSeal, generate_dev_seal
 from devkit.multistage import approvals, base_certificate, chassis_build, completed_build
 from services.render.document import render
@@ -320,3 +321,28 @@ def test_a_sealed_stage_two_certificate_verifies_with_our_verifier_and_xmlsec1(
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
+
+
+# --- coc ivi import --base ------------------------------------------------------------------------
+
+
+def test_coc_ivi_import_base_writes_the_previous_stage_a_completed_build_names(
+    base_xml: bytes, previous: PreviousStage, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "chassis.xml"
+    source.write_bytes(base_xml)
+    assert main(["ivi", "import", "--base", str(source), "--out", str(tmp_path / "out")]) == 0
+    written = (tmp_path / "out" / "previous_stage.json").read_text(encoding="utf-8")
+    assert PreviousStage.model_validate_json(written) == previous
+    assert "the signer is not trusted by this check" in capsys.readouterr().out
+
+
+def test_coc_ivi_import_base_refuses_a_tampered_certificate_in_one_line(
+    base_xml: bytes, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "chassis.xml"
+    source.write_bytes(base_xml.replace(b"TFXR-CC4", b"TFXR-CC5", 1))
+    assert main(["ivi", "import", "--base", str(source), "--out", str(tmp_path / "out")]) == 2
+    error = capsys.readouterr().err.strip()
+    assert "seal is not intact" in error and len(error.splitlines()) == 1
+    assert not (tmp_path / "out" / "previous_stage.json").exists()
