@@ -62,6 +62,7 @@ class CertificateStore:
         self.heads: AsyncCollection[MongoDoc] = db[HEADS]
         self.approvals: AsyncCollection[MongoDoc] = db[APPROVALS]
         self.counts: AsyncCollection[MongoDoc] = db[COUNTS]
+        self._count_locks: dict[str, asyncio.Lock] = {}
         self._known_approvals: set[str] = set()
         self._stored: dict[str, ArchiveReceipt] = {}  # stored in bulk by ``store_firsts``
 
@@ -174,11 +175,24 @@ class CertificateStore:
                     moves[(key, sha256)] = moves.get((key, sha256), 0) + sign
         for (key, sha256), by in moves.items():
             if by:
-                await self.counts.update_one(
-                    {"_id": f"{sha256}:{key}"},
-                    {"$inc": {"count": by}, "$set": {"approval_key": key, "approval_sha256": sha256}},
-                    upsert=True,
-                )
+                await self._move(f"{sha256}:{key}", key, sha256, by)
+
+    async def _move(self, count_id: str, key: str, sha256: str, by: int) -> None:
+        """``$inc`` one count, one at a time per count in this process.
+
+        FerretDB evaluates an update as a read and a write (see ``shared.mongo``):
+        two ``$inc`` of one document at once lose one (measured: 20 at once
+        counted 9). VINs are archived concurrently, so the moves of one count
+        are queued here; MongoDB's ``$inc`` is atomic, across instances too.
+        """
+        change = {"$inc": {"count": by}, "$set": {"approval_key": key, "approval_sha256": sha256}}
+        lock = self._count_locks.setdefault(count_id, asyncio.Lock())
+        async with lock:
+            await self.counts.update_one({"_id": count_id}, change, upsert=True)
+        if len(self._count_locks) > KNOWN_APPROVALS and not any(
+            k.locked() for k in self._count_locks.values()
+        ):
+            self._count_locks.clear()
 
     async def affected(
         self, approval_key: str, other_than: str | None, limit: int, after: str | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 
@@ -130,3 +131,17 @@ async def test_a_parameter_out_of_bounds_is_refused_in_one_line_naming_it(
 async def test_the_list_needs_a_token(client: httpx.AsyncClient) -> None:
     answer = await client.get("/v1/certificates", params={"approval_key": "K"}, headers={"Authorization": ""})
     assert answer.status_code == 401
+
+
+async def test_certificates_archived_at_once_for_one_approval_version_are_each_counted(
+    store: CertificateStore, client: httpx.AsyncClient, unique: str
+) -> None:
+    key = f"K|{unique}"
+    vins = [f"C{unique.upper()}{n:02d}" for n in range(20)]
+    await asyncio.gather(*(store.store(certificate(vin, 1, key, OLD)) for vin in vins))
+    await asyncio.gather(*(store.store(certificate(vin, 2, key, NEW)) for vin in vins))  # corrected at once
+
+    old = (await client.get("/v1/certificates", params={"approval_key": key, "other_than": NEW})).json()
+    new = (await client.get("/v1/certificates", params={"approval_key": key, "other_than": OLD})).json()
+    assert (old["total"], len(old["items"])) == (0, 0)
+    assert (new["total"], len(new["items"])) == (20, 20)
