@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI
 
@@ -19,7 +20,8 @@ from shared.stage import Stage
 
 def create_app(settings: StatusSettings | None = None) -> FastAPI:
     stage = Stage("status", settings or StatusSettings())
-    store = StatusStore.on(stage.database()[COLLECTION])
+    zone = ZoneInfo(getattr(stage.settings, "plant_timezone", "UTC"))  # the archived list's calendar
+    store = StatusStore.on(stage.database()[COLLECTION], zone=zone)
     worklists = Worklists(store.listed, store.journal)
     recounts: list[asyncio.Task[None]] = []
 
@@ -39,6 +41,14 @@ def create_app(settings: StatusSettings | None = None) -> FastAPI:
     folding = next(flow for flow in stage.flows if flow.topic == topics.STATUS)
     app = stage.asgi()
     app.include_router(
-        routes.router(store.records, store.counters, worklists, stage.authenticator(), lambda: folding.behind)
+        routes.router(
+            store.records,
+            store.counters,
+            worklists,
+            stage.authenticator(),
+            lambda: folding.behind,
+            archived=store.archived,
+            zone=zone,
+        )
     )
     return app

@@ -11,15 +11,20 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, status
 
+from services.status.adapters.archived import ArchivedLanes
 from services.status.adapters.counters import Counters
 from services.status.adapters.worklists import ListsNotReady, Worklists
 from services.status.adapters.writer import RecordWriter
-from services.status.worklist import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, ListQuery
+from services.status.archived import ArchivedQuery, BadArchivedQuery, Position
+from services.status.worklist import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, BadCursor, Cursor, ListQuery
 from shared.auth import Authenticator
+from shared.contracts.approvals import RecordType
 from shared.contracts.events import State
 from shared.contracts.findings import Owner
 
 READINESS_TTL = 2.0  # seconds one readiness count serves every caller
+ARCHIVED_DAYS = 365  # plant days an archived search spans when archived_from is not given
+COUNTRY = r"^([A-Z]{1,3}|none)$"  # a Vienna code, or none: the records without an intended country
 MAX_AGE_S = 100 * 365 * 24 * 3600  # an age filter beyond a century means nothing (and overflows dates)
 MAX_PAGE = 1_000_000
 ANSWERS: dict[int | str, dict[str, Any]] = {401: {"description": "No bearer token, or one no role holds"}}
@@ -85,11 +90,63 @@ class ListFilters:
         size: Annotated[
             int, Query(ge=1, le=MAX_PAGE_SIZE, description=f"Records per page, at most {MAX_PAGE_SIZE}")
         ] = DEFAULT_PAGE_SIZE,
+        record_type: Annotated[
+            RecordType | None,
+            Query(description="Only this record type: C complete, I incomplete, V completed"),
+        ] = None,
+        country: Annotated[
+            str | None,
+            Query(
+                pattern=COUNTRY,
+                description="Only this destination (Vienna code of the intended country), or none",
+            ),
+        ] = None,
+        after: Annotated[
+            str | None,
+            Query(
+                min_length=1,
+                max_length=200,
+                description="The page after this cursor (the next of the page before) instead of page",
+            ),
+        ] = None,
     ) -> None:
         self.group, self.code, self.min_age_s, self.page, self.size = group, code, min_age_s, page, size
+        self.record_type, self.country, self.after = record_type, country, after
 
     def query(self, owner: Owner | None = None, state: State | None = None) -> ListQuery:
-        return ListQuery(owner, state, self.group, self.code, self.min_age_s, self.page, self.size)
+        try:
+            after = Cursor.parse(self.after) if self.after else None
+        except BadCursor as exc:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+        return ListQuery(
+            owner,
+            state,
+            self.group,
+            self.code,
+            self.min_age_s,
+            self.page,
+            self.size,
+            self.record_type,
+            self.country,
+            after,
+        )
+
+    def archived(self, first: dt.date | None, last: dt.date | None, zone: dt.tzinfo) -> ArchivedQuery:
+        """The search of the archived list these parameters ask for (its days in the plant's calendar)."""
+        if self.code is not None or self.min_age_s is not None:
+            name = "code" if self.code is not None else "min_age_s"
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_CONTENT, f"{name}: not a filter of archived records"
+            )
+        last = last or dt.datetime.now(zone).date()
+        first = first or last - dt.timedelta(days=ARCHIVED_DAYS - 1)
+        try:
+            after = Position.parse(self.after) if self.after else None
+            return ArchivedQuery(
+                first, last, self.country, self.group, self.record_type, self.size, self.page, after
+            )
+        except BadArchivedQuery as exc:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
 
 
 def router(
@@ -99,9 +156,12 @@ def router(
     auth: Authenticator,
     behind: Callable[[], int | None] = lambda: None,
     readiness_ttl: float = READINESS_TTL,
+    archived: ArchivedLanes | None = None,
+    zone: dt.tzinfo = dt.UTC,
 ) -> APIRouter:
     api = APIRouter(prefix="/v1", tags=["status"], dependencies=[Depends(auth.require())], responses=ANSWERS)
     readiness = SharedResult(counters.readiness, readiness_ttl)
+    facets = SharedResult(counters.facets, readiness_ttl)
 
     async def listed(query: ListQuery) -> dict[str, Any]:
         try:
@@ -125,7 +185,9 @@ def router(
         """The readiness board, from counters kept as events are folded (no record is counted here).
 
         ``total``; ``by_state``; ``by_group`` (group → state → vehicles, "unknown" when no event told
-        the group); ``archived_last_hour`` and ``archived_last_day`` (vehicles whose current
+        the group); ``by_country`` (destination, the intended country's Vienna code → state →
+        vehicles, "none" when the build named none); ``deliveries`` (destination → delivery state →
+        archived vehicles whose certificate's delivery stands there); ``archived_last_hour`` and ``archived_last_day`` (vehicles whose current
         certificate was archived then; the day in whole hours); ``open_findings_by_owner`` (findings
         of records waiting for a person, per owning team); ``waiting_by_owner`` (those records per
         team: the size of its worklist). Read at most once per two seconds for all callers;
@@ -133,6 +195,13 @@ def router(
         a burst the read model catches up; null until the service has read its topic).
         """
         return {**await readiness.get(), "events_behind": behind()}
+
+    @api.get("/facets")
+    async def get_facets() -> dict[str, Any]:
+        """The values the lists' filters can take now: ``groups``, finding ``codes`` (of records waiting
+        for a person), ``record_types`` and ``countries`` some record has, sorted; from the board's
+        counters (no record is read), at most once per two seconds for all callers."""
+        return await facets.get()
 
     @api.get("/worklist", responses=NOT_READY)
     async def get_worklist(
@@ -151,19 +220,34 @@ def router(
 
     @api.get("/records", responses=NOT_READY)
     async def list_records(
-        state: Annotated[State, Query(description="State of the records to list (not archived)")],
+        state: Annotated[State, Query(description="State of the records to list")],
         filters: Annotated[ListFilters, Depends()],
+        archived_from: Annotated[
+            dt.date | None,
+            Query(description="Archived: from this plant date on (default: a year before archived_to)"),
+        ] = None,
+        archived_to: Annotated[
+            dt.date | None, Query(description="Archived: up to this plant date, inclusive (default: today)")
+        ] = None,
     ) -> dict[str, Any]:
-        """The records now in ``state``, oldest first: what a count of the readiness board stands for.
+        """The records now in ``state``: what a count of the readiness board stands for.
 
-        Every state but archived (archived certificates are found by VIN: ``/v1/records/{vin}`` and
-        the archive). Items as in ``/v1/worklist``, with all the record's findings. 422 for archived.
+        Every state but archived oldest first, items as in ``/v1/worklist`` with all the record's
+        findings. Archived newest first, searched by the plant dates of their archiving
+        (``archived_from``, ``archived_to``, dates in COC_PLANT_TIMEZONE; a year up to today by
+        default), ``country``, ``group`` and ``record_type``, from lanes read by key (no scan); go on
+        with ``after`` = ``next`` (a page may hold fewer than ``size`` when the search is sparse: the
+        walk answers after a bounded number of reads, and ``next`` goes on from there).
         """
         if state is State.ARCHIVED:
-            raise HTTPException(
-                status.HTTP_422_UNPROCESSABLE_CONTENT,
-                "state: archived records are not listed; look one up by VIN",
-            )
+            if archived is None:
+                raise HTTPException(
+                    status.HTTP_422_UNPROCESSABLE_CONTENT, "state: archived records are not listed here"
+                )
+            return await archived.page(filters.archived(archived_from, archived_to, zone))
+        if archived_from is not None or archived_to is not None:
+            name = "archived_from" if archived_from is not None else "archived_to"
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"{name}: only for state archived")
         return await listed(filters.query(state=state))
 
     return api

@@ -40,6 +40,7 @@ RECOUNT_GRACE_S = 2.0  # longer than any writer takes from a record write to its
 # Kept by ``$inc`` alone: the entries a recount reads do not say where a certificate's delivery stands
 # (a recount that corrected them would set them all to zero).
 NOT_RECOUNTED = ("delivery|", "deliveries|")
+LANE = "lane|"  # the archived list's counters: kept beside its lanes, not read by the board
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +62,10 @@ class Counters:
         index: AsyncCollection[MongoDoc],
         unsettled: AsyncCollection[MongoDoc],
         sleep: Sleep = asyncio.sleep,
+        lanes: AsyncCollection[MongoDoc] | None = None,
     ) -> None:
         self.counts, self.index, self.unsettled = counts, index, unsettled
+        self.lanes = lanes  # where the archived list's lane counters (``lane|``) are kept, beside their tops
         self._sleep = sleep
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self._begun = 0  # moves begun in this process: a recount checks none began meanwhile
@@ -106,11 +109,12 @@ class Counters:
             lock = self._locks.get(key)
             if lock is None:
                 lock = self._locks[key] = asyncio.Lock()
+            kept = self.lanes if self.lanes is not None and key.startswith(LANE) else self.counts
             async with lock:
                 try:
-                    await self.counts.update_one({"_id": key}, {"$inc": {"n": n}}, upsert=True)
+                    await kept.update_one({"_id": key}, {"$inc": {"n": n}}, upsert=True)
                 except DuplicateKeyError:  # another process created the counter first
-                    await self.counts.update_one({"_id": key}, {"$inc": {"n": n}})
+                    await kept.update_one({"_id": key}, {"$inc": {"n": n}})
 
         await asyncio.gather(*(one(key, n) for key, n in change.items() if n))
 

@@ -14,7 +14,9 @@ Every collection is keyed by ``_id``, so that every hot read and write is by
 - ``status_records_counts``: small counter documents moved by ``$inc``, which the
   readiness board reads (``counters``);
 - ``status_records_journal`` and ``_heads``: which VINs' unsettled entries each
-  writing process changed, in order, so the lists follow them (``journal``).
+  writing process changed, in order, so the lists follow them (``journal``);
+- ``status_records_runs`` and ``_lanes``: the archived list's runs and lanes
+  (``archived``, ``services.status.archived``).
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ IDS_PER_READ = 1000  # ids in one $in: the stack's FerretDB answers up to 1,000 
 
 @dataclass(frozen=True)
 class Collections:
-    """The read model's six collections, named after the records' collection."""
+    """The read model's eight collections, named after the records' collection."""
 
     records: AsyncCollection[MongoDoc]
     index: AsyncCollection[MongoDoc]
@@ -42,17 +44,31 @@ class Collections:
     counts: AsyncCollection[MongoDoc]
     journal: AsyncCollection[MongoDoc]
     heads: AsyncCollection[MongoDoc]
+    runs: AsyncCollection[MongoDoc]
+    lanes: AsyncCollection[MongoDoc]
 
     @classmethod
     def beside(cls, records: AsyncCollection[MongoDoc]) -> Collections:
         db, name = records.database, records.name
         return cls(
             records,
-            *(db[f"{name}_{kind}"] for kind in ("index", "unsettled", "counts", "journal", "heads")),
+            *(
+                db[f"{name}_{kind}"]
+                for kind in ("index", "unsettled", "counts", "journal", "heads", "runs", "lanes")
+            ),
         )
 
     def all(self) -> tuple[AsyncCollection[MongoDoc], ...]:
-        return (self.records, self.index, self.unsettled, self.counts, self.journal, self.heads)
+        return (
+            self.records,
+            self.index,
+            self.unsettled,
+            self.counts,
+            self.journal,
+            self.heads,
+            self.runs,
+            self.lanes,
+        )
 
 
 async def by_ids(collection: AsyncCollection[MongoDoc], ids: Sequence[str]) -> dict[str, MongoDoc]:

@@ -13,10 +13,12 @@ The collections and their documents: ``documents``.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from dataclasses import dataclass
 
 from pymongo.asynchronous.collection import AsyncCollection
 
+from services.status.adapters.archived import ArchivedLanes
 from services.status.adapters.counters import Counters, Sleep
 from services.status.adapters.documents import Collections
 from services.status.adapters.journal import Journal
@@ -34,18 +36,28 @@ class StatusStore:
     counters: Counters
     records: RecordWriter
     listed: UnsettledEntries
+    archived: ArchivedLanes
 
     @classmethod
-    def on(cls, records: AsyncCollection[MongoDoc], sleep: Sleep = asyncio.sleep) -> StatusStore:
+    def on(
+        cls, records: AsyncCollection[MongoDoc], sleep: Sleep = asyncio.sleep, zone: dt.tzinfo = dt.UTC
+    ) -> StatusStore:
         """The parts on ``records`` and the collections beside it (``documents.Collections``).
 
-        ``sleep`` is how the recount waits out its grace (a test passes a fake clock).
+        ``sleep`` is how the recount waits out its grace (a test passes a fake clock); ``zone``
+        is the plant's time zone, whose dates the archived list is searched by.
         """
         kept = Collections.beside(records)
         journal = Journal(kept.journal, kept.heads)
-        counters = Counters(kept.counts, kept.index, kept.unsettled, sleep)
+        counters = Counters(kept.counts, kept.index, kept.unsettled, sleep, kept.lanes)
+        archived = ArchivedLanes(kept.runs, kept.lanes, kept.index, zone)
         return cls(
-            kept, journal, counters, RecordWriter(kept, journal, counters), UnsettledEntries(kept.unsettled)
+            kept,
+            journal,
+            counters,
+            RecordWriter(kept, journal, counters, archived),
+            UnsettledEntries(kept.unsettled),
+            archived,
         )
 
     async def setup(self) -> None:

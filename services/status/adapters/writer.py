@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import weakref
 from collections import defaultdict
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
@@ -39,6 +40,7 @@ from dataclasses import dataclass, field
 from pymongo import DeleteOne, ReplaceOne
 from pymongo.errors import DuplicateKeyError
 
+from services.status.adapters.archived import ArchivedLanes
 from services.status.adapters.counters import Counters
 from services.status.adapters.documents import (
     Collections,
@@ -49,6 +51,7 @@ from services.status.adapters.documents import (
     unsettled_entry,
 )
 from services.status.adapters.journal import Journal
+from services.status.archived import lane_change
 from services.status.fold import StatusRecord, StatusServiceError, fold_batch
 from services.status.tally import Tally, add, tally_change
 from shared.contracts.events import State, StatusEvent
@@ -70,13 +73,15 @@ class WriteConflict(StatusServiceError):
 
 @dataclass
 class Written:
-    """What one batch wrote so far: the records, and the counters' change they make."""
+    """What one batch wrote so far: the records, and the counters' change they make (the lanes' too)."""
 
     change: Tally
+    zone: dt.tzinfo = dt.UTC
     records: dict[str, StatusRecord] = field(default_factory=dict)
 
     def add(self, before: StatusRecord | None, after: StatusRecord) -> None:
         add(self.change, tally_change(before, after))
+        add(self.change, lane_change(before, after, self.zone))
         self.records[after.vin] = after
 
 
@@ -100,9 +105,13 @@ def index_due(before: StatusRecord | None, after: StatusRecord) -> bool:
     entry is what a recount counts it by, so both are written. A record not
     archived is counted from its unsettled entry, written on each of its
     changes, so its index entry is left as it was: on the way to the archive a
-    vehicle's record costs the database two writes per fold, not three.
+    vehicle's record costs the database two writes per fold, not three. A record
+    leaving the archive (a correction's new revision) writes it once more, so that
+    the archived list, which checks its entries against it, leaves the vehicle out.
     """
     if before is None:
+        return True
+    if before.state is State.ARCHIVED and after.state is not State.ARCHIVED:
         return True
     return after.state is State.ARCHIVED and index_entry(before) != index_entry(after)
 
@@ -124,9 +133,11 @@ class RecordWriter:
       stored record, which clears the doubt.
     """
 
-    def __init__(self, kept: Collections, journal: Journal, counters: Counters) -> None:
+    def __init__(
+        self, kept: Collections, journal: Journal, counters: Counters, archived: ArchivedLanes
+    ) -> None:
         self.records, self.index, self.unsettled = kept.records, kept.index, kept.unsettled
-        self.journal, self.counters = journal, counters
+        self.journal, self.counters, self.archived = journal, counters, archived
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self._known: set[str] = set()
         self._doubtful: set[str] = set()
@@ -179,7 +190,7 @@ class RecordWriter:
         """A batch's writes: then the counters move by their change, and the journal names their VINs."""
         try:
             async with self.counters.moving() as change:
-                yield Written(change)
+                yield Written(change, self.archived.zone)
         finally:
             await self.journal.flush()
 
@@ -226,6 +237,7 @@ class RecordWriter:
         entered = await insert_new(self.index, [index_entry(after) for _, after in folded.values()])
         new = {vin: after for vin, (_, after) in folded.items() if vin in entered}
         await self._list_new(new.values())
+        await self.archived.enter((None, after) for after in new.values())
         stored = await insert_new(self.records, [to_document(record) for record in new.values()])
         self._doubtful.update(set(new) - stored)
         self._remember(stored)
@@ -342,6 +354,8 @@ class RecordWriter:
             await self.index.bulk_write(
                 [ReplaceOne({"_id": r.vin}, index_entry(r), upsert=True) for r in due], ordered=False
             )
+        if before is not None:  # not a repair: its lanes were entered by the write it repairs
+            await self.archived.enter((before.get(r.vin), r) for r in records)
         await self.unsettled.bulk_write(
             [
                 DeleteOne({"_id": r.vin})

@@ -182,5 +182,5 @@ def test_cursor_pages_walk_every_matching_record_once_even_when_records_change_b
 
 def test_a_cursor_not_made_by_a_list_is_refused_naming_the_parameter() -> None:
     for token in ("%%%", "bm90LWEtY3Vyc29y", Cursor(NOW, "").token()):
-        with pytest.raises(BadCursor, match="^after: "):
+        with pytest.raises(BadCursor, match=r"^after: "):
             Cursor.parse(token)

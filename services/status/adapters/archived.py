@@ -1,0 +1,244 @@
+"""The archived list's lanes in the database: runs entered as records are archived, and pages read by ``_id``.
+
+Two collections beside the records (``documents.Collections``): ``_runs``, one
+document per run (``<lane>|<run number>``, its entries oldest first), and
+``_lanes``, per lane ``top|<lane>`` (the highest run written) and
+``lane|<lane>`` (vehicles archived in it now, moved by ``Counters.bump``).
+See ``services.status.archived`` for the lanes themselves.
+
+Runs are numbered per lane by each writing process from what it knows
+(``top`` read once per lane); the run is inserted as a claim, so two processes
+never write the same number: the one refused takes the next. ``top`` is raised
+with ``$max`` after the insert; a run written above a ``top`` not yet raised (a
+crash between the two) is still found: a walk reads ``PROBE`` numbers above it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import weakref
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import DuplicateKeyError
+
+from services.status.adapters.documents import by_ids
+from services.status.archived import ArchivedQuery, Position, describes, entered, entry_of, lanes_of
+from services.status.fold import StatusRecord, StatusServiceError
+from services.status.worklist import age_s
+from shared.contracts.events import State
+from shared.mongo import MongoDoc, insert_new
+
+PROBE = 4  # run numbers read above a lane's top: runs written by a process that stopped before raising it
+RUNS_PER_READ = 8  # runs read in one request while a page fills
+MAX_READS = 12  # requests of runs one page may make before it answers with what it has (and ``next``)
+DAYS_PER_READ = 450  # days whose two lane documents are read in one ``$in`` (up to 1,000 ids)
+MAX_ATTEMPTS = 20
+
+Pair = tuple[StatusRecord | None, StatusRecord]
+
+
+class LanesBusy(StatusServiceError):
+    """Other processes kept taking the run numbers this one tried; the batch is folded again."""
+
+
+@dataclass
+class Walk:
+    """A page being filled: the entries found so far and where the walk stands."""
+
+    size: int
+    items: list[MongoDoc] = field(default_factory=list)
+    seen: set[str] = field(default_factory=set)
+    last: Position | None = None
+    reads: int = 0
+
+    @property
+    def full(self) -> bool:
+        return len(self.items) >= self.size
+
+
+class ArchivedLanes:
+    """Enters archived records in their lanes (``enter``) and answers pages of the archived list (``page``)."""
+
+    def __init__(
+        self,
+        runs: AsyncCollection[MongoDoc],
+        lanes: AsyncCollection[MongoDoc],
+        index: AsyncCollection[MongoDoc],
+        zone: dt.tzinfo,
+    ) -> None:
+        self.runs, self.lanes, self.index, self.zone = runs, lanes, index, zone
+        self._next: dict[str, int] = {}  # per lane this process wrote to: the run number it takes next
+        self._numbering = asyncio.Lock()
+        self._tops: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+
+    # -- writes -----------------------------------------------------------------------------
+
+    async def enter(self, pairs: Iterable[Pair]) -> None:
+        """Enter the records newly archived (or archived differently) in their lanes: one run per lane."""
+        by_lane: dict[str, list[MongoDoc]] = {}
+        for before, after in pairs:
+            if entered(before, after, self.zone):
+                for name in lanes_of(after, self.zone):
+                    by_lane.setdefault(name, []).append(entry_of(after))
+        for _ in range(MAX_ATTEMPTS):
+            if not by_lane:
+                return
+            async with self._numbering:
+                await self._learn([name for name in by_lane if name not in self._next])
+                runs = {}
+                for name, entries in by_lane.items():
+                    number = self._next[name]
+                    self._next[name] = number + 1
+                    runs[f"{name}|{number}"] = (name, entries)
+            stored = await insert_new(self.runs, [{"_id": key, "entries": e} for key, (_, e) in runs.items()])
+            await self._raise_tops({name for key, (name, _) in runs.items() if key in stored})
+            by_lane = {name: entries for key, (name, entries) in runs.items() if key not in stored}
+        raise LanesBusy(f"{len(by_lane)} lanes: {MAX_ATTEMPTS} run numbers taken by other writers")
+
+    async def _learn(self, names: Sequence[str]) -> None:
+        tops = await by_ids(self.lanes, [f"top|{name}" for name in names])
+        for name in names:
+            self._next[name] = int(tops.get(f"top|{name}", {}).get("top", 0)) + 1
+
+    async def _raise_tops(self, names: Iterable[str]) -> None:
+        async def one(name: str) -> None:
+            lock = self._tops.get(name)
+            if lock is None:
+                lock = self._tops[name] = asyncio.Lock()
+            async with lock:
+                raised = {"$max": {"top": self._next[name] - 1}}
+                try:
+                    await self.lanes.update_one({"_id": f"top|{name}"}, raised, upsert=True)
+                except DuplicateKeyError:  # another process made the document first
+                    await self.lanes.update_one({"_id": f"top|{name}"}, raised)
+
+        await asyncio.gather(*(one(name) for name in names))
+
+    # -- reads ------------------------------------------------------------------------------
+
+    async def page(self, query: ArchivedQuery) -> dict[str, Any]:
+        """One page of the search, newest first: the vehicles, the total of the search, and ``next``."""
+        every = _days(query, None)
+        counts, tops = await self._directory([query.lane(day) for day in every])
+        total = sum(counts.values())
+        walk = Walk(query.size)
+        oldest = next((day for day in reversed(every) if counts.get(query.lane(day), 0) > 0), None)
+        skip = (query.page - 1) * query.size if query.after is None else 0
+        for day in query.days():
+            name = query.lane(day)
+            if counts.get(name, 0) <= 0:
+                continue
+            if skip >= counts[name]:
+                skip -= counts[name]
+                continue
+            top = tops.get(name, 0) + PROBE
+            start = query.after if query.after is not None and query.after.day == day else None
+            await self._walk_day(query, name, day, top, start, skip, walk)
+            skip = 0
+            if walk.full or walk.reads >= MAX_READS:
+                break
+        more = walk.last is not None and (walk.full or walk.reads >= MAX_READS)
+        if walk.last is not None and walk.last == Position(oldest or "", 1, 0):
+            more = False  # the walk took the very first entry of the search: nothing is left
+        return {
+            "state": State.ARCHIVED.value,
+            "items": walk.items,
+            "total": total,
+            "page": query.page,
+            "size": query.size,
+            "order": "newest first",
+            "archived_from": query.first.isoformat(),
+            "archived_to": query.last.isoformat(),
+            "next": walk.last.token() if more and walk.last else None,
+            "as_of": dt.datetime.now(dt.UTC).isoformat(),
+        }
+
+    async def _directory(self, names: Sequence[str]) -> tuple[dict[str, int], dict[str, int]]:
+        """Per lane: vehicles in it now, and its top run number (two documents each, read by ``_id``)."""
+        counts: dict[str, int] = {}
+        tops: dict[str, int] = {}
+        for start in range(0, len(names), DAYS_PER_READ):
+            chunk = names[start : start + DAYS_PER_READ]
+            found = await by_ids(self.lanes, [f"{kind}|{n}" for n in chunk for kind in ("lane", "top")])
+            for name in chunk:
+                counts[name] = int(found.get(f"lane|{name}", {}).get("n", 0))
+                tops[name] = int(found.get(f"top|{name}", {}).get("top", 0))
+        return counts, tops
+
+    async def _walk_day(
+        self,
+        query: ArchivedQuery,
+        name: str,
+        day: str,
+        top: int,
+        start: Position | None,
+        skip: int,
+        walk: Walk,
+    ) -> None:
+        """Walk the day's lane from its newest run (or from ``start``) down, adding what still holds."""
+        run = start.run if start is not None else top
+        while run >= 1 and not walk.full and walk.reads < MAX_READS:
+            numbers = list(range(run, max(0, run - RUNS_PER_READ), -1))
+            docs = await by_ids(self.runs, [f"{name}|{n}" for n in numbers])
+            walk.reads += 1
+            candidates: list[tuple[Position, MongoDoc]] = []
+            for number in numbers:
+                entries = docs.get(f"{name}|{number}", {}).get("entries", [])
+                last = len(entries) - 1
+                if start is not None and number == start.run:
+                    last = start.index - 1
+                for index in range(last, -1, -1):
+                    candidates.append((Position(day, number, index), entries[index]))
+            if skip:
+                dropped, skip = min(skip, len(candidates)), max(0, skip - len(candidates))
+                candidates = candidates[dropped:]
+            await self._keep(query, name, candidates, walk)
+            run = numbers[-1] - 1
+
+    async def _keep(
+        self, query: ArchivedQuery, name: str, candidates: list[tuple[Position, MongoDoc]], walk: Walk
+    ) -> None:
+        """Add the candidates the vehicles' index entries still describe, until the page is full."""
+        if not candidates:
+            return
+        index = await by_ids(self.index, sorted({entry["vin"] for _, entry in candidates}))
+        now = dt.datetime.now(dt.UTC)
+        for position, entry in candidates:
+            if walk.full:
+                return
+            walk.last = position
+            vin = entry["vin"]
+            if vin in walk.seen or not describes(entry, index.get(vin), name):
+                continue
+            if query.record_type is not None and entry.get("record_type") != query.record_type:
+                continue
+            walk.seen.add(vin)
+            walk.items.append(_item(entry, now))
+
+
+def _days(query: ArchivedQuery, after: Position | None) -> list[str]:
+    """Every day of the search, newest first, whatever the cursor."""
+    return ArchivedQuery(query.first, query.last, after=after).days()
+
+
+def _item(entry: MongoDoc, now: dt.datetime) -> MongoDoc:
+    """An archived vehicle as the lists show a record (no findings: an archived record has none open)."""
+    at = entry["at"]
+    if at.tzinfo is None:  # a client not made tz_aware: the stored time is UTC
+        at = at.replace(tzinfo=dt.UTC)
+    return {
+        "vin": entry["vin"],
+        "record_id": entry["record_id"],
+        "revision": entry["revision"],
+        "state": State.ARCHIVED.value,
+        "vehicle_group": entry.get("group"),
+        "record_type": entry.get("record_type"),
+        "country": entry.get("country"),
+        "updated_at": at,
+        "age_s": age_s(at, now),
+        "findings": [],
+    }
