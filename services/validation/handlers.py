@@ -36,7 +36,7 @@ from services.validation.revisions import fingerprint, judged
 from services.validation.rules import Placement
 from shared import topics
 from shared.contracts import Approval, BuildRecord
-from shared.contracts.approvals import RecordType
+from shared.contracts.approvals import RecordType, same_master_data
 from shared.contracts.events import AcceptedRecord, Decision, Review, Settlement, State
 from shared.contracts.masterdata import MasterDataChange
 from shared.contracts.policies import PolicyChange
@@ -169,8 +169,8 @@ class Validation:
 
     async def on_approval(self, approval: Approval) -> None:
         """Keep a new or changed approval and decide again the records waiting on it."""
-        if self.approvals.get(approval.key) == approval:
-            return  # already known (read at start, or a repeat)
+        if same_master_data(self.approvals.get(approval.key), approval):
+            return  # already known (read at start, a repeat, or the same data published again by another)
         self.approvals.add(approval)
         self._generation += 1
         for build in await self.pending.waiting_on(approval.key):

@@ -27,6 +27,7 @@ from services.workspace.routes import (
     rollout,
     sessions,
     signin,
+    upload,
 )
 
 ROOMS = (
@@ -36,6 +37,7 @@ ROOMS = (
     lists.router,
     records.router,
     review.router,
+    upload.router,  # before approvals: /approvals/upload is not an approval key
     approvals.router,
     reissue.router,
     rollout.router,

@@ -40,6 +40,7 @@ from services.workspace.identity import (
 )
 from services.workspace.live import LiveFeed
 from services.workspace.settings import WorkspaceSettings
+from services.workspace.upload.staged import StagedUploads
 from shared.master_table import MasterTable
 from shared.policy_table import PolicyTable
 
@@ -89,6 +90,9 @@ class Workspace:
     oidc: OidcClient | None = None  # company sign-in, when configured
     clock: Clock = field(default_factory=SystemClock)
     master: MasterTable = field(default_factory=MasterTable)  # plants and groups, from coc.masterdata.v1
+    uploads: StagedUploads = field(
+        default_factory=StagedUploads
+    )  # approval uploads between dry run and publish
 
 
 def workspace(request: Request) -> Workspace:
@@ -146,6 +150,10 @@ def master(ws: Parts) -> MasterTable:
     return ws.master
 
 
+def uploads(ws: Parts) -> StagedUploads:
+    return ws.uploads
+
+
 def sessions(ws: Parts) -> SessionStore:
     return ws.sessions
 
@@ -167,6 +175,7 @@ Policies = Annotated[PolicyTable, Depends(policies)]
 Approvals = Annotated[ApprovalBook, Depends(approvals)]
 Master = Annotated[MasterTable, Depends(master)]
 Sessions = Annotated[SessionStore, Depends(sessions)]
+Uploads = Annotated[StagedUploads, Depends(uploads)]
 Oidc = Annotated[OidcClient | None, Depends(oidc)]
 
 

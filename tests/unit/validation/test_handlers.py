@@ -23,7 +23,7 @@ from services.validation.rules import ApprovalTable, check_digit
 from services.validation.settings import ValidationSettings
 from shared import topics
 from shared.contracts import Approval, BuildRecord, Finding
-from shared.contracts.approvals import RecordType
+from shared.contracts.approvals import ApprovalSource, RecordType
 from shared.contracts.events import AcceptedRecord, Decision, Review, Settlement, State, ValidatedRecord
 from shared.contracts.policies import PolicyChange
 from shared.ivi import IviSchema
@@ -303,6 +303,12 @@ async def test_an_approval_that_arrives_releases_the_records_blocked_on_it(
 
     await validation.on_approval(approval)
     await validation.on_approval(approval)  # a repeat decides nothing again
+    by_another = ApprovalSource(by="Thandi Nkosi", via="workspace", at=NOON)
+    await validation.on_approval(
+        approval.model_copy(update={"source": by_another})
+    )  # nor the same data again
+
+    assert validation.approvals.get(approval.key) is approval  # kept: who published it is not master data
 
     assert sent.states() == [State.BLOCKED, State.VALIDATED]
     assert store.records[build.vin].state is State.VALIDATED

@@ -1,0 +1,67 @@
+"""Step 3 of an upload: what publishing it would touch, per approval key it changes.
+
+The records waiting on the key (validation's ``/v1/waiting``, as the approval
+page reads them) are decided again once it is published; the archived
+certificates checked against another version of the key (the archive's
+``/v1/certificates?approval_key=…&other_than=…``) carry content the new version
+would change. A service that does not answer leaves its number unknown, said so
+on the page, never shown as zero.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Final, Protocol
+
+from services.workspace.adapters.pipeline import PipelineUnavailable
+from services.workspace.upload.diff import KeyDiff
+from shared.contracts.approvals import master_data_sha256
+
+MAX_KEYS: Final = 50  # keys whose impact one page asks for; the rest are said to be not computed
+SAMPLE: Final = 10  # VINs named per key
+
+
+class Reads(Protocol):
+    async def waiting_on(self, approval_key: str) -> list[dict[str, Any]]: ...
+
+    async def affected(
+        self, approval_key: str, *, other_than: str | None = None, limit: int = 1, after: str | None = None
+    ) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class Impact:
+    """What one approval key's new version would touch; None where the service did not answer."""
+
+    key: str
+    waiting: list[dict[str, Any]] | None
+    archived: int | None
+    archived_vins: list[str]
+    problem: str | None = None
+
+
+async def impact_of(api: Reads, diffs: Sequence[KeyDiff]) -> dict[str, Impact]:
+    """The impact of each key the upload changes or adds, for the first ``MAX_KEYS`` of them."""
+    found: dict[str, Impact] = {}
+    for diff in [d for d in diffs if not d.unchanged][:MAX_KEYS]:
+        found[diff.approval.key] = await _one(api, diff)
+    return found
+
+
+async def _one(api: Reads, diff: KeyDiff) -> Impact:
+    key, problems = diff.approval.key, []
+    waiting: list[dict[str, Any]] | None = None
+    archived: int | None = None
+    vins: list[str] = []
+    try:
+        waiting = await api.waiting_on(key)
+    except PipelineUnavailable as exc:
+        problems.append(f"validation: {exc}")
+    try:
+        page = await api.affected(key, other_than=master_data_sha256(diff.approval), limit=SAMPLE)
+        archived = int(page.get("total", 0))
+        vins = [str(item.get("vin")) for item in page.get("items", [])][:SAMPLE]
+    except (PipelineUnavailable, TypeError, ValueError) as exc:
+        problems.append(f"archive: {exc}")
+    return Impact(key, waiting, archived, vins, "; ".join(problems) or None)
