@@ -1,0 +1,180 @@
+"""Re-issue after an approval correction, in the browser: 20 archived certificates corrected, chained and delivered.
+
+A compliance lead opens the corrected approval's page, sees how many archived
+certificates name its earlier version and starts the re-issue; the job's page
+follows it to its end. Then each VIN's chain links the original to the
+correction (IviVersionNumber 2, a new IviReferenceId, the original's SHA-256 as
+its previous link), the correction's evidence names the approval change and
+the people, and the test NAP received every correction naming the original's
+reference id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import re
+import secrets
+import time
+import zipfile
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+from playwright.async_api import Browser, async_playwright, expect
+
+from devkit.authorities import Nap, Pki
+from devkit.authorities import ivi_header as header_of
+from shared.auth import Role
+from shared.contracts.approvals import master_data_sha256
+from tests.e2e.browser import CHROMIUM, Person, axe_violations, new_context, screenshot, sign_in
+from tests.e2e.helpers import NAP_COUNTRY, NAP_PORT, PrivateStack, authorities_dir, sample_run
+
+pytestmark = pytest.mark.e2e
+VEHICLES = 20
+SETTLE = 180.0
+
+
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"Chromium is not at {CHROMIUM}: `make test` installs it (apt-get install chromium)")
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield launched
+        await launched.close()
+
+
+@pytest.fixture(scope="module")
+def lead(pipeline: PrivateStack) -> Person:
+    """A compliance lead of this module's own, made with `coc users add`."""
+    person = Person("Lerato Mokoena", ("compliance-lead",), secrets.token_urlsafe(18))
+    result = pipeline.coc(
+        "users",
+        "add",
+        person.name,
+        "--role",
+        "compliance-lead",
+        "--password-stdin",
+        stdin=person.password + "\n",
+    )
+    assert result.returncode == 0, f"coc users add: {result.stdout}{result.stderr}"
+    return person
+
+
+@pytest.fixture(scope="module")
+def nap(private_stack: PrivateStack) -> Iterator[Nap]:
+    with Nap(Pki(authorities_dir(private_stack.settings.state_dir)), port=NAP_PORT).running() as running:
+        yield running  # type: ignore[misc]
+
+
+async def until(what: str, check: Any, timeout: float = SETTLE) -> Any:
+    """``check()``'s answer once it is truthy (bounded wait, polled)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = await check()
+        if found:
+            return found
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not after {timeout:.0f}s")
+        await asyncio.sleep(0.5)
+
+
+async def test_a_compliance_lead_re_issues_20_certificates_after_an_approval_correction(
+    pipeline: PrivateStack,
+    nap: Nap,
+    browser: Browser,
+    lead: Person,
+    request: pytest.FixtureRequest,
+) -> None:
+    stack = pipeline
+    run = sample_run(300, seed=28, tag="7", defect_share=0.0)
+    key = Counter(b.approval.key for b in run.builds).most_common(1)[0][0]
+    base_approval = next(a for a in run.approvals if a.key == key)
+    # An approval version of this test only: the re-issue touches no other test's certificates.
+    approval = base_approval.model_copy(update={"version": "E2E-REISSUE-7"})
+    builds = [
+        b.model_copy(
+            update={
+                "approval": b.approval.model_copy(update={"version": approval.version}),
+                "intended_country": NAP_COUNTRY,
+            }
+        )
+        for b in run.builds
+        if b.approval.key == key
+    ][:VEHICLES]
+    assert len(builds) == VEHICLES
+    assert (await stack.post_approvals([approval])).status_code == 202
+    records = await stack.publish_and_settle(builds, SETTLE)
+    assert {r["state"] for r in records.values()} == {"archived"}
+    originals = {b.vin: (await stack.certificate(b.vin)) for b in builds}
+    first_refs = {vin: header_of(r.content)["reference"] for vin, r in originals.items()}
+    await until("originals delivered to the NAP", lambda: _kept(nap, first_refs.values()))
+
+    corrected = approval.model_copy(update={"actual_mass_max_kg": (approval.actual_mass_max_kg or 2000) + 5})
+    old_sha, new_sha = master_data_sha256(approval), master_data_sha256(corrected)
+    assert (await stack.post_approvals([corrected])).status_code == 202
+
+    base = stack.url("workspace")
+    context = await new_context(browser)
+    page = await sign_in(context, base, lead)
+    await page.goto(f"{base}/approvals/{quote(approval.key, safe='')}")
+
+    async def offered() -> bool:
+        await page.reload()
+        return await page.locator("[data-reissue-count]").count() == 1 and new_sha in await page.content()
+
+    await until("the corrected approval and its re-issue block on the page", offered, 60)
+    await expect(page.locator("[data-reissue-count]")).to_have_text(str(VEHICLES))
+    assert await axe_violations(page) == []
+    await page.get_by_role("button", name=f"Re-issue {VEHICLES} certificates").click()
+    await page.wait_for_url(re.compile(re.escape(base) + r"/reissue/reissue-[0-9]{14}-[0-9a-f]{6}$"))
+    await expect(
+        page.get_by_text("Finished: every planned certificate was re-issued and archived.")
+    ).to_be_visible(timeout=SETTLE * 1000)
+    await expect(page.locator('[data-reissue="archived"]')).to_have_text(str(VEHICLES))
+    assert lead.name in await page.content()
+    assert await axe_violations(page) == []
+
+    for build in builds:  # the chain: original → correction
+        latest = await stack.certificate(build.vin)
+        assert latest.headers["x-coc-revision"] == "2" and latest.headers["x-coc-version-number"] == "2"
+        assert latest.headers["x-coc-previous-sha256"] == originals[build.vin].headers["x-coc-sha256"]
+        assert header_of(latest.content)["reference"] != first_refs[build.vin]
+    vin = builds[0].vin
+    evidence = await stack.web.get(
+        f"{stack.url('archive')}/v1/evidence/{vin}", headers=stack.auth(Role.VIEWER)
+    )
+    with zipfile.ZipFile(io.BytesIO(evidence.content)) as bundle:
+        folder = f"{vin}-2/"
+        correction = json.loads(bundle.read(folder + "correction.json"))
+        chain = json.loads(bundle.read(folder + "chain.json"))
+    assert correction["approval_change"]["old_sha256"] == old_sha
+    assert correction["approval_change"]["new_sha256"] == new_sha
+    assert correction["started_by"] == lead.name and correction["corrects"]["revision"] == 1
+    assert [link["revision"] for link in chain["links"]] == [1, 2]
+    assert chain["links"][1]["previous_sha256"] == chain["links"][0]["sha256"]
+
+    async def corrections_kept() -> list[dict[str, Any]]:
+        kept = [s for s in nap.ledger.stored.values() if s["vin"] in first_refs and s["version"] == 2]
+        return kept if len(kept) == VEHICLES else []
+
+    kept = await until("every correction received by the NAP", corrections_kept)
+    assert {s["vin"]: s["corrects"] for s in kept} == first_refs  # each names the original it corrects
+    job_page = page.url
+    await page.goto(f"{base}/records/{vin}")
+    note = page.locator("[data-correction]")
+    await expect(note).to_contain_text("re-issues revision 1")
+    await expect(note).to_contain_text(lead.name)
+    assert await axe_violations(page) == []
+    await page.goto(job_page)
+    await screenshot(page, request)
+    await context.close()
+
+
+async def _kept(nap: Nap, references: Any) -> bool:
+    return all(ref in nap.ledger.stored for ref in references)
