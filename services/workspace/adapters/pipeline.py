@@ -111,6 +111,16 @@ class PipelineApi:
             raise PipelineUnavailable(f"{url} answered {response.status_code}")
         return Certificate.of(response)
 
+    async def base_certificate(self, sha256: str) -> bytes | None:
+        """An imported base certificate of a multistage vehicle, exactly as imported, or None."""
+        url = f"{self.archive_url}/v1/base-certificates/{sha256}"
+        response = await self._get(url)
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:
+            raise PipelineUnavailable(f"{url} answered {response.status_code}")
+        return response.content
+
     async def evidence(self, vin: str, revision: int | None = None) -> bytes | None:
         """The release evidence ZIP of a certificate, as the archive makes it; None when there is none."""
         url = f"{self.archive_url}/v1/evidence/{vin}" + (f"/{revision}" if revision else "")

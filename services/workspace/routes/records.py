@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi import APIRouter, HTTPException, Path, Query, Request, status
 from fastapi.responses import HTMLResponse, Response
 
 from services.workspace import evidence
+from services.workspace.multistage import previous_stage_of, stage_view
 from services.workspace.routes.answers import attachment, redirect, render, see_other
 from services.workspace.routes.deps import VIN_MAX, Approvals, Audit, Pipeline, Reads, Schema, Vin, Visitor
 from services.workspace.routes.views import (
@@ -47,6 +48,8 @@ async def record_page(
     received = await reads.read(api.pending(vin), None)
     actions = await audit.for_target(f"record:{vin}", limit=50)
     history = approvals.history(received["approval_key"]) if received else []
+    previous = previous_stage_of(received)
+    base = await reads.read(api.base_certificate(previous.sha256), None) if previous else None
     check = sections = None
     if certificate is not None:
         check = evidence.check(certificate.xml, schema(), certificate.sha256, certificate.archived_at)
@@ -65,8 +68,30 @@ async def record_page(
         check=check,
         sections=sections,
         done=done,
+        stage=stage_view(history[-1].approval if history else None, record, received, base is not None),
     )
     return render(request, who, view)
+
+
+@router.get(
+    "/base-certificates/{sha256}.xml",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "An imported base certificate (the previous stage of a multistage vehicle), exactly "
+            "as imported, as a download",
+            "content": {"application/xml": {"schema": {"type": "string"}}},
+        },
+        404: {"description": "No base certificate with that SHA-256 was imported"},
+    },
+)
+async def download_base(
+    who: Visitor, api: Pipeline, sha256: Annotated[str, Path(pattern=r"^[0-9a-f]{64}$")]
+) -> Response:
+    xml = await api.base_certificate(sha256)
+    if xml is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no base certificate with SHA-256 {sha256}")
+    return attachment(xml, "application/xml", f"base-{sha256[:16]}.xml", {"X-Coc-Sha256": sha256})
 
 
 @router.get(

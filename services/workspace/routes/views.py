@@ -17,6 +17,7 @@ from services.workspace.adapters.pipeline import Certificate
 from services.workspace.approvals import Change
 from services.workspace.evidence import CertificateCheck, Section
 from services.workspace.identity import AuditEntry, Session
+from services.workspace.multistage import StageView
 from shared.contracts import Approval
 from shared.contracts.events import DELIVERY_STAGE, DELIVERY_STATES, State
 from shared.contracts.policies import PolicyChange
@@ -246,6 +247,7 @@ class RecordPage:
     check: CertificateCheck | None
     sections: list[Section] | None
     done: str | None  # the decision just sent, said once
+    stage: StageView | None = None  # record type and previous stage (services.workspace.multistage)
 
 
 def awaits_review(record: Json | None) -> bool:

@@ -74,6 +74,7 @@ class FakePipeline:
     waiting: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     certificates: dict[str, Certificate] = field(default_factory=dict)
     evidence_zips: dict[str, bytes] = field(default_factory=dict)
+    bases: dict[str, bytes] = field(default_factory=dict)  # imported base certificates by SHA-256
     facet_answer: dict[str, Any] = field(default_factory=dict)  # GET /v1/facets; {} as an older status
     down: bool = False
     asked: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
@@ -114,6 +115,10 @@ class FakePipeline:
 
     async def evidence(self, vin: str, revision: int | None = None) -> bytes | None:
         found: bytes | None = self._answer(self.evidence_zips.get(vin))
+        return found
+
+    async def base_certificate(self, sha256: str) -> bytes | None:
+        found: bytes | None = self._answer(self.bases.get(sha256))
         return found
 
 
