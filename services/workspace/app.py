@@ -93,7 +93,7 @@ def create_app(settings: WorkspaceSettings | None = None) -> FastAPI:
     if oidc is not None:
         stage.on_stop.append(oidc.close)
     jobs = JobStore(db)  # re-issues after an approval correction, carried out by the worker
-    worker = Worker(jobs, api, api, stage.emitter)
+    worker = Worker(jobs, api, api, stage.emitter, rate=stage.settings.reissue_rate)
     stage.on_start.append(jobs.setup)
     stage.on_start.append(worker.start)
     stage.on_stop.append(worker.stop)

@@ -27,6 +27,13 @@ class WorkspaceSettings(ServiceSettings):
     )
     page_size: int = Field(50, ge=10, le=200, description="Rows per worklist page")
     live_interval_s: float = Field(1.0, gt=0, description="Shortest time between two live board updates")
+    reissue_rate: float = Field(
+        0.0,
+        ge=0,
+        le=100_000,
+        description="Re-issue records published per second at most (0: as fast as the broker takes them); "
+        "a re-issue of 100,000 then leaves room for the line's own builds",
+    )
     secure_cookies: bool = Field(
         True,
         description="Mark cookies Secure (sent over HTTPS only) whenever the workspace does not listen on "

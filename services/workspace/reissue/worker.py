@@ -16,6 +16,7 @@ import contextlib
 import dataclasses
 import datetime as dt
 import logging
+import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -60,8 +61,10 @@ class Worker:
         status: Status,
         sender: Sender,
         clock: Callable[[], dt.datetime] = _now,
+        rate: float = 0.0,
     ) -> None:
         self.store, self.archive, self.status, self.sender, self.clock = store, archive, status, sender, clock
+        self.rate = rate  # records published per second at most (0: no limit)
         self.wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -120,11 +123,15 @@ class Worker:
         return {vin: revision for vin, revision in answers if revision is not None}
 
     async def _publish_batch(self, job: Job) -> Job:
-        end = min(job.published + PUBLISH_BATCH, job.planned)
+        size = PUBLISH_BATCH if self.rate <= 0 else max(1, min(PUBLISH_BATCH, int(self.rate)))
+        end = min(job.published + size, job.planned)
         records = await self.store.batch(job, job.published, end)
+        began = time.monotonic()
         await asyncio.gather(
             *(self.sender.send(topics.BUILDS, r, key=r.vin, correlation_id=r.record_id) for r in records)
         )
+        if self.rate > 0:  # the batch's share of a second at the rate set
+            await asyncio.sleep(max(0.0, len(records) / self.rate - (time.monotonic() - began)))
         if end < job.planned:
             return dataclasses.replace(job, published=end)
         return dataclasses.replace(job, published=end, state="done", finished_at=self.clock())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import time
 from typing import Any
 
 import pytest
@@ -240,3 +241,14 @@ async def test_planning_cut_after_a_page_was_kept_plans_that_page_again_without_
 
     assert again == planned
     assert len(jobs.items) == 5
+
+
+async def test_a_rate_set_paces_the_publishing() -> None:
+    vins = VINS[:10]
+    jobs, sender = FakeJobs(), FakeSender()
+    await jobs.create(job())
+    worker = Worker(jobs, FakeArchive(vins), FakeStatus({}), sender, rate=20.0)  # type: ignore[arg-type]
+    began = time.monotonic()
+    done = await worker.finish(job())
+    assert done.published == 10 and len(sender.sent) == 10
+    assert time.monotonic() - began >= 0.45  # 10 records at 20 a second
