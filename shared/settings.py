@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 from urllib.parse import urlparse
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -53,6 +54,26 @@ class CocSettings(BaseSettings):
     topic_min_insync: int = Field(1, description="min.insync.replicas of the topics (2 in production)")
     otel_exporter: str = Field("none", description="Trace exporter: none, console or otlp")
     otel_endpoint: str = Field("http://127.0.0.1:4318/v1/traces", description="OTLP/HTTP endpoint")
+    plant_timezone: str = Field(
+        "Africa/Johannesburg",
+        description="IANA time zone of the plant (COC_PLANT_TIMEZONE): validation compares the calendar "
+        "dates a build states with today's date there, and the workspace shows every time in it; "
+        "instants are kept in UTC",
+    )
+
+    @field_validator("plant_timezone")
+    @classmethod
+    def _known_zone(cls, name: str) -> str:
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"{name!r} is no IANA time zone known here (e.g. Africa/Johannesburg, UTC)"
+            ) from None
+        return name
+
+    def plant_zone(self) -> ZoneInfo:
+        return ZoneInfo(self.plant_timezone)
 
     @property
     def kafka_host_port(self) -> tuple[str, int]:

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from lxml import etree
 
-from services.workspace import headers, routes, subscribers
+from services.workspace import headers, routes, subscribers, words
 from services.workspace.adapters import sessions as session_store
 from services.workspace.adapters.audit import AuditLog
 from services.workspace.adapters.oidc import OidcClient
@@ -22,6 +22,7 @@ from services.workspace.identity import Throttle
 from services.workspace.live import LiveFeed
 from services.workspace.reissue.store import JobStore
 from services.workspace.reissue.worker import Worker
+from services.workspace.routes.answers import templates
 from services.workspace.routes.deps import Workspace
 from services.workspace.routes.reissue import Reissue
 from services.workspace.routes.views import board_view
@@ -55,7 +56,7 @@ def create_app(settings: WorkspaceSettings | None = None) -> FastAPI:
     )
 
     async def board() -> dict[str, Any]:
-        return board_view(await api.readiness()).as_json()
+        return board_view(await api.readiness(), stage.settings.plant_zone()).as_json()
 
     feed = LiveFeed(board, stage.settings.live_interval_s)
 
@@ -117,6 +118,7 @@ def create_app(settings: WorkspaceSettings | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     routes.include(app, workspace)
     app.state.reissue = Reissue(jobs, worker)
+    words.install(templates().env, stage.settings.plant_zone())
     headers.install(app, stage.settings)
     return app
 

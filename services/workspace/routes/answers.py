@@ -11,6 +11,7 @@ from fastapi import Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
+from services.workspace import words
 from services.workspace.identity import PersonRole
 from services.workspace.routes.deps import Visit
 from services.workspace.routes.views import Page, age_since, age_text
@@ -26,6 +27,7 @@ def templates() -> Jinja2Templates:
     found = Jinja2Templates(directory=TEMPLATES)
     found.env.filters["age"] = age_text
     found.env.filters["age_since"] = age_since
+    words.install(found.env)  # the default zone; the app installs its setting's (create_app)
     return found
 
 

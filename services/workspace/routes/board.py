@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse, StreamingResponse
 
 from services.workspace import live
 from services.workspace.routes.answers import render
-from services.workspace.routes.deps import VIN_MAX, Feed, Pipeline, Reads, Visitor
+from services.workspace.routes.deps import VIN_MAX, Feed, Pipeline, Reads, Settings, Visitor
 from services.workspace.routes.views import BoardPage, board_view
 
 router = APIRouter(tags=["board"])
@@ -23,8 +23,8 @@ async def board(request: Request, who: Visitor, api: Pipeline, reads: Reads) -> 
 
 
 @router.get("/board.json")
-async def board_json(who: Visitor, api: Pipeline) -> dict[str, Any]:
-    return board_view(await api.readiness()).as_json()
+async def board_json(who: Visitor, api: Pipeline, settings: Settings) -> dict[str, Any]:
+    return board_view(await api.readiness(), settings.plant_zone()).as_json()
 
 
 @router.get(

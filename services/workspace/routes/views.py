@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
 
+from services.workspace import words
 from services.workspace.adapters.pipeline import Certificate
 from services.workspace.approvals import Change
 from services.workspace.evidence import CertificateCheck, Section
@@ -61,12 +62,13 @@ class Board:
     deliveries: dict[str, int]
     as_of: str | None
     events_behind: int
+    as_of_text: str = words.NO_TIME  # as_of as a person reads it in the plant's zone (live updates show it)
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def board_view(readiness: Json) -> Board:
+def board_view(readiness: Json, zone: dt.tzinfo = words.DEFAULT_ZONE) -> Board:
     by_group: Mapping[str, Mapping[str, int]] = readiness.get("by_group", {})
     return Board(
         states=STATES,
@@ -81,6 +83,7 @@ def board_view(readiness: Json) -> Board:
         },
         as_of=readiness.get("as_of"),
         events_behind=int(readiness.get("events_behind") or 0),
+        as_of_text=words.when(readiness.get("as_of"), zone),
     )
 
 

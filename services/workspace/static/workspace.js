@@ -47,7 +47,11 @@
     Object.keys(board.deliveries || {}).forEach(function (state) {
       setText('[data-count="delivery-' + state + '"]', board.deliveries[state]);
     });
-    setText('[data-count="as_of"]', board.as_of);
+    var asOf = document.querySelector('[data-count="as_of"]');
+    if (asOf && board.as_of) {
+      asOf.textContent = board.as_of_text;
+      if (asOf.tagName === "TIME") asOf.setAttribute("datetime", board.as_of);
+    }
     if (table) table.setAttribute("data-updated", String(Date.now()));
   }
   document.addEventListener("DOMContentLoaded", function () {
