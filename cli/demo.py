@@ -89,10 +89,10 @@ def demo(vehicles: int, seed: int | None, out: Path | None, timeout: float) -> i
         "\n== 3. plants and vehicle groups (compliance lead), approvals over HTTP (type-approval), "
         f"builds straight to Kafka (MES)\n{sample_names_known(settings, client.tokens.get(Role.VIEWER))}"
     )
-    post_approvals(client, json.dumps([a.model_dump(mode="json") for a in samples.approvals]).encode())
-    say(f"{len(samples.approvals)} approvals published")
+    say(f"{post_approvals(client, json_list(samples.approvals))} approvals published")
+    builds = with_multistage_vehicle(client, samples.builds, expected)  # and one completed vehicle
     try:
-        settled, took = asyncio.run(publish_and_watch(settings, samples.builds, expected, timeout))
+        settled, took = asyncio.run(publish_and_watch(settings, builds, expected, timeout))
     except NotSettled as exc:
         raise CommandError(f"{exc}\nsee `coc stack status` and {settings.state_dir}/logs") from None
     say(f"at rest {took:.1f}s after the first publish")
@@ -120,6 +120,41 @@ def demo(vehicles: int, seed: int | None, out: Path | None, timeout: float) -> i
         f"(kept in {settings.state_dir / 'demo-users.txt'}; add people with `coc users add NAME --role ROLE`)"
     )
     return 0 if exported == verified else FAILED
+
+
+def json_list(items: Any) -> bytes:
+    return json.dumps([item.model_dump(mode="json") for item in items]).encode()
+
+
+def with_multistage_vehicle(client: Any, builds: Any, expected: dict[str, int]) -> tuple[Any, ...]:
+    """A completed vehicle (stage 2) on a Ford Ranger chassis cab's certificate (stage 1): ``devkit.multistage``.
+
+    The chassis cab's certificate is made and sealed as its manufacturer would (a seal
+    of its own), imported into the archive as the body builder does, and the
+    completed vehicle's build names it as its previous stage.
+    """
+    from cli.client import post_approvals
+    from devkit.keys import generate_dev_seal
+    from devkit.multistage import approvals, base_certificate, completed_build
+    from services.signing.seal import Seal
+    from shared.auth import Role
+    from shared.contracts.builds import PreviousStage
+    from shared.ivi import IviSchema
+
+    post_approvals(client, json_list(approvals()))
+    ford = generate_dev_seal()
+    schema = IviSchema.load(client.settings.xsd_path())
+    xml = base_certificate(Seal.from_pem(ford.key_pem, ford.cert_pem), schema)
+    url = f"{client.settings.archive_url}/v1/base-certificates"
+    answer = client.call("POST", url, Role.MES, headers={"Content-Type": "application/xml"}, content=xml)
+    previous = PreviousStage.model_validate(answer.json()["previous_stage"])
+    say(
+        f"a multistage vehicle: base certificate {previous.reference_id} of chassis cab {previous.vin} "
+        f"(stage 1, incomplete) imported; its completed vehicle (stage 2, record type V) goes with the builds"
+    )
+    completed = completed_build(previous)
+    expected[completed.vin] = completed.revision
+    return (*builds, completed)
 
 
 def sample_names_known(settings: StackSettings, viewer: str | None) -> str:

@@ -24,12 +24,14 @@ SAMPLE_LEAD = "demo compliance lead"
 
 
 def sample_names() -> dict[MasterKind, set[str]]:
-    """Every plant and vehicle group of the sample catalogue (``devkit.approvals``)."""
+    """Every plant and vehicle group of the sample catalogue (``devkit.approvals``, ``devkit.multistage``)."""
     from devkit.approvals import types
+    from devkit.multistage import stages
 
     return {
-        MasterKind.VEHICLE_GROUP: {spec.vehicle_group for spec in types()},
-        MasterKind.PLANT: {spec.manufacturer.plant for spec in types()},
+        MasterKind.VEHICLE_GROUP: {spec.vehicle_group for spec in types()}
+        | {s.vehicle_group for s in stages()},
+        MasterKind.PLANT: {spec.manufacturer.plant for spec in types()} | {s.plant for s in stages()},
     }
 
 
