@@ -194,6 +194,44 @@ class CertificateStore:
         ):
             self._count_locks.clear()
 
+    async def backfill(self, batch: int = 500) -> int:
+        """Name the approval on heads kept before heads named it, from their certificate's evidence; how many.
+
+        Read once at start (a scan of the heads for those without ``approval_key``),
+        then by ``_id``; each head is written only if it is still at the revision
+        read (a certificate archived meanwhile named it already), and counted then.
+        """
+        done = 0
+        while True:
+            found = self.heads.find({"approval_key": {"$exists": False}}, {"revision": 1}).limit(batch)
+            heads = [(doc["_id"], int(doc["revision"])) async for doc in found]
+            moved = 0
+            for vin, revision in heads:
+                moved += await self._backfill_one(vin, revision)
+            done += moved
+            if len(heads) < batch or not moved:
+                return done
+
+    async def _backfill_one(self, vin: str, revision: int) -> int:
+        fields = {
+            "version_number": 1,
+            "archived_at": 1,
+            "evidence.approval_key": 1,
+            "evidence.approval_sha256": 1,
+        }
+        row = await self.certificates.find_one({"_id": f"{vin}:{revision}"}, fields)
+        evidence = (row or {}).get("evidence") or {}
+        named: MongoDoc = {
+            "approval_key": evidence.get("approval_key"),
+            "approval_sha256": evidence.get("approval_sha256"),
+            "version_number": (row or {}).get("version_number"),
+            "archived_at": (row or {}).get("archived_at"),
+        }
+        result = await self.heads.update_one({"_id": vin, "revision": revision}, {"$set": named})
+        if result.modified_count:
+            await self._count([(named["approval_key"], named["approval_sha256"])])
+        return 1
+
     async def affected(
         self, approval_key: str, other_than: str | None, limit: int, after: str | None = None
     ) -> tuple[int, list[MongoDoc]]:

@@ -145,3 +145,24 @@ async def test_certificates_archived_at_once_for_one_approval_version_are_each_c
     new = (await client.get("/v1/certificates", params={"approval_key": key, "other_than": OLD})).json()
     assert (old["total"], len(old["items"])) == (0, 0)
     assert (new["total"], len(new["items"])) == (20, 20)
+
+
+async def test_heads_kept_before_they_named_their_approval_are_named_from_the_evidence_and_counted(
+    store: CertificateStore, client: httpx.AsyncClient, unique: str
+) -> None:
+    key = f"K|{unique}"
+    vins = [f"B{unique.upper()}{n:02d}" for n in range(3)]
+    for vin in vins:
+        await store.store(certificate(vin, 1, key, OLD))
+        await store.heads.update_one(  # as an archive before this version kept it
+            {"_id": vin},
+            {"$unset": {"approval_key": "", "approval_sha256": "", "version_number": "", "archived_at": ""}},
+        )
+    await store.counts.delete_many({"approval_key": key})
+    assert (await client.get("/v1/certificates", params={"approval_key": key})).json()["total"] == 0
+
+    assert await store.backfill(batch=2) == 3
+    listed = (await client.get("/v1/certificates", params={"approval_key": key, "other_than": NEW})).json()
+    assert listed["total"] == 3 and [i["vin"] for i in listed["items"]] == vins
+    assert listed["items"][0]["version_number"] == 1 and listed["items"][0]["archived_at"]
+    assert await store.backfill() == 0  # nothing left to name
