@@ -144,17 +144,16 @@ async def pages(fetch: Fetch, walk: Walk) -> AsyncIterator[Sequence[Json]]:
         items: Sequence[Json] = found.get("items") or []
         if walk.total is None and "total" in found:
             walk.total = int(found["total"])
-        yield items
-        if not items:
-            return
-        if "next" in found:
+        if items:
+            yield items
+        if "next" in found:  # a sparse search may answer a page with no items and a next to go on
             cursor = found["next"]
             if not cursor or cursor in walk.seen:  # the end, or a cursor that goes round
                 return
             walk.seen.add(str(cursor))
             params = {"size": PAGE_SIZE, "after": cursor}
         else:
-            if len(items) < PAGE_SIZE:
+            if len(items) < PAGE_SIZE:  # includes an empty page
                 return
             number += 1
             params = {"size": PAGE_SIZE, "page": number}

@@ -72,14 +72,20 @@ class ListFilters:
             "record_type": self.record_type,
             "country": self.country,
             "min_age_s": int(self.min_age_h * 3600) if self.min_age_h else None,
-            "archived_from": self.archived_from.isoformat() if self.archived_from else None,
-            "archived_to": self.archived_to.isoformat() if self.archived_to else None,
         }
         return {k: v for k, v in asked.items() if v not in (None, "")}
 
-    def api(self, page_size: int) -> dict[str, Any]:
+    def chosen_for(self, state: State) -> dict[str, Any]:
+        """The filters of a state list: the archived list's dates besides (status takes them there alone)."""
+        if state is not State.ARCHIVED:
+            return self.chosen()
+        dates = {"archived_from": self.archived_from, "archived_to": self.archived_to}
+        return {**self.chosen(), **{k: v.isoformat() for k, v in dates.items() if v is not None}}
+
+    def api(self, page_size: int, state: State | None = None) -> dict[str, Any]:
         """The status API's parameters for this page."""
-        return {**self.chosen(), "page": self.page_no, "size": page_size}
+        chosen = self.chosen_for(state) if state is not None else self.chosen()
+        return {**chosen, "page": self.page_no, "size": page_size}
 
     def shown(self) -> FilterForm:
         return FilterForm(
@@ -137,7 +143,9 @@ async def state_list(
     if state is State.ARCHIVED:  # found by VIN; the page says so
         found: Json = {"items": []}
     else:
-        found = await reads.read(api.records_in(state.value, **filters.api(config.page_size)), {"items": []})
+        found = await reads.read(
+            api.records_in(state.value, **filters.api(config.page_size, state)), {"items": []}
+        )
     view = list_page(
         found, filters, config.page_size, reads.problem, clock.now(), team=None, state=state.value
     )
@@ -192,7 +200,7 @@ async def state_export(
     """The records in one state with the list's filters, as CSV or XLSX: one line per finding."""
 
     async def fetch(paging: dict[str, Any]) -> Json:
-        return await api.records_in(state.value, **filters.chosen(), **paging)
+        return await api.records_in(state.value, **filters.chosen_for(state), **paging)
 
     title = f"Records {state.value.replace('_', ' ')}"
     return await exported(fetch, kind, f"records-{state.value}", title, filters, who.person.name, clock.now())

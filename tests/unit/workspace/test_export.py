@@ -177,3 +177,17 @@ def test_a_file_is_named_after_its_list_and_the_minute_in_utc() -> None:
     assert (
         export.file_name("worklist-type-approval", "xlsx", AT) == "worklist-type-approval-20261207T0918Z.xlsx"
     )
+
+
+def test_a_sparse_page_without_items_but_with_a_next_goes_on() -> None:
+    answers = [
+        {"items": [item(1)], "next": "a"},
+        {"items": [], "next": "b"},
+        {"items": [item(2)], "next": None},
+    ]
+
+    async def sparse(params: dict[str, Any]) -> dict[str, Any]:
+        return answers.pop(0)
+
+    lines = csv_lines(asyncio.run(collect(export.csv_stream(sparse, Walk()))))
+    assert [line[0] for line in lines[1:]] == ["WVWZZZ1KZAW000001", "WVWZZZ1KZAW000002"]

@@ -166,3 +166,14 @@ def test_the_records_without_an_intended_country_are_asked_for_as_none() -> None
     page = site.client.get("/states/blocked", params={"country": "NONE"}).text
     assert site.api.asked[0] == ("state:blocked", {"country": "none", "page": 1, "size": 10})
     assert '<option value="none" selected>none stated</option>' in page
+
+
+def test_the_archived_lists_dates_go_to_status_for_the_archived_state_alone() -> None:
+    site = site_with([item(1)])
+    dates = {"archived_from": "2026-12-01", "archived_to": "2026-12-07", "format": "csv"}
+    assert site.client.get("/states/archived/export", params=dates).status_code == 200
+    assert site.client.get("/states/blocked/export", params=dates).status_code == 200
+    assert [asked for _, asked in site.api.asked] == [
+        {"archived_from": "2026-12-01", "archived_to": "2026-12-07", "size": 200},
+        {"size": 200},
+    ]
