@@ -26,7 +26,16 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
 from services.status.adapters.documents import by_ids
-from services.status.archived import ArchivedQuery, Position, describes, entered, entry_of, lanes_of
+from services.status.archived import (
+    ArchivedQuery,
+    Position,
+    describes,
+    entered,
+    entry_of,
+    lanes_of,
+    packed,
+    unpacked,
+)
 from services.status.fold import StatusRecord, StatusServiceError
 from services.status.worklist import age_s
 from shared.contracts.events import State
@@ -94,7 +103,9 @@ class ArchivedLanes:
                     number = self._next[name]
                     self._next[name] = number + 1
                     runs[f"{name}|{number}"] = (name, entries)
-            stored = await insert_new(self.runs, [{"_id": key, "entries": e} for key, (_, e) in runs.items()])
+            stored = await insert_new(
+                self.runs, [{"_id": key, "entries": packed(e)} for key, (_, e) in runs.items()]
+            )
             await self._raise_tops({name for key, (name, _) in runs.items() if key in stored})
             by_lane = {name: entries for key, (name, entries) in runs.items() if key not in stored}
         raise LanesBusy(f"{len(by_lane)} lanes: {MAX_ATTEMPTS} run numbers taken by other writers")
@@ -187,7 +198,8 @@ class ArchivedLanes:
             walk.reads += 1
             candidates: list[tuple[Position, MongoDoc]] = []
             for number in numbers:
-                entries = docs.get(f"{name}|{number}", {}).get("entries", [])
+                doc = docs.get(f"{name}|{number}")
+                entries = unpacked(doc["entries"]) if doc is not None else []
                 last = len(entries) - 1
                 if start is not None and number == start.run:
                     last = start.index - 1
@@ -202,22 +214,30 @@ class ArchivedLanes:
     async def _keep(
         self, query: ArchivedQuery, name: str, candidates: list[tuple[Position, MongoDoc]], walk: Walk
     ) -> None:
-        """Add the candidates the vehicles' index entries still describe, until the page is full."""
-        if not candidates:
-            return
-        index = await by_ids(self.index, sorted({entry["vin"] for _, entry in candidates}))
+        """Add the candidates the vehicles' index entries still describe, until the page is full.
+
+        The index entries are read for a slice at a time, a little more than the page still
+        needs: a run of the lane of all vehicles may hold hundreds.
+        """
         now = dt.datetime.now(dt.UTC)
-        for position, entry in candidates:
-            if walk.full:
-                return
-            walk.last = position
-            vin = entry["vin"]
-            if vin in walk.seen or not describes(entry, index.get(vin), name):
-                continue
-            if query.record_type is not None and entry.get("record_type") != query.record_type:
-                continue
-            walk.seen.add(vin)
-            walk.items.append(_item(entry, now))
+        while candidates and not walk.full:
+            need = (walk.size - len(walk.items)) * 5 // 4 + 4
+            chosen, candidates = candidates[:need], candidates[need:]
+            wanted = [e["vin"] for _, e in chosen if _typed(e, query) and e["vin"] not in walk.seen]
+            index = await by_ids(self.index, sorted(set(wanted))) if wanted else {}
+            for position, entry in chosen:
+                if walk.full:
+                    return
+                walk.last = position
+                vin = entry["vin"]
+                if vin in walk.seen or not _typed(entry, query) or not describes(entry, index.get(vin), name):
+                    continue
+                walk.seen.add(vin)
+                walk.items.append(_item(entry, now))
+
+
+def _typed(entry: MongoDoc, query: ArchivedQuery) -> bool:
+    return query.record_type is None or entry.get("record_type") == query.record_type
 
 
 def _days(query: ArchivedQuery, after: Position | None) -> list[str]:
