@@ -26,6 +26,7 @@ MAX_BYTES: Final = 5_000_000  # an upload; the 500 rows of a full template are a
 MAX_ROWS: Final = 500  # approvals in one upload
 MAX_LINES: Final = 5_000  # lines of a sheet read, blank ones included
 MAX_COLUMNS: Final = 2_000  # the template has some 540
+MAX_ERRORS: Final = 5_000  # errors kept of one upload (the rest counted)
 MAX_UNPACKED: Final = 60_000_000  # an XLSX's parts unpacked: a ZIP of a few KB may unpack to gigabytes
 LIMIT: Final = "upload limit"
 FILE: Final = "file format"
@@ -65,6 +66,9 @@ def parse(content: bytes, schema: IviSchema) -> Parsed:
     errors += _duplicates(approvals)
     if not items:
         errors.append(_file_error(FILE, "the file holds no approval (a header row and at least one row)"))
+    if len(errors) > MAX_ERRORS:
+        more = _file_error(LIMIT, f"{len(errors) - MAX_ERRORS} more errors not listed; correct these first")
+        errors = [*errors[:MAX_ERRORS], more]
     return Parsed(kind, tuple(a for _row, a in approvals), tuple(errors), len(items))
 
 

@@ -262,3 +262,15 @@ def test_the_history_names_the_person_and_says_what_they_changed(approval: Appro
         (MASS,),
     )
     assert change.sentence == "Thandi Nkosi changed 1 field in the workspace."
+
+
+def test_errors_past_the_limit_are_counted_not_listed(
+    schema: IviSchema, approval: Approval, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(files, "MAX_ERRORS", 1)
+    bad = [with_mass(other_version(approval, f"V{n}"), "heavy") for n in range(3)]
+    first, more = parse(template.as_csv(schema, bad), schema).errors
+    assert first.row == 2 and (more.rule, more.message) == (
+        "upload limit",
+        "2 more errors not listed; correct these first",
+    )
