@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from lxml import etree
 
+from shared import codes
 from shared.xml import DSIG_NS, IVI_NS, XmlInputError, parse_bytes, validate
 from shared.xmldsig import verify
 
@@ -132,14 +133,15 @@ def readable(signed_xml: bytes) -> list[Section]:
     """The certificate as a person reads it: the header, the vehicle's own values, then each group.
 
     Labels come from the IVI element names (``MaximumSpeed`` → "Maximum speed");
-    a group that repeats is numbered. The signature is left out: the check shows it.
+    a group that repeats is numbered; a coded value reads with its meaning ("D — Germany",
+    ``shared.codes``). The signature is left out: the check shows it.
     """
     root = parse_bytes(signed_xml)
     sections: list[Section] = []
     for part in root:
         if not isinstance(part.tag, str) or part.tag == f"{{{DSIG_NS}}}Signature":
             continue
-        own = tuple((label(child), _text(child)) for child in part if len(child) == 0)
+        own = tuple((label(child), _shown(child)) for child in part if len(child) == 0)
         if own:
             sections.append(Section(label(part), own))
         for child in part:
@@ -160,7 +162,7 @@ def _rows(element: etree._Element, path: tuple[str, ...]) -> Iterator[tuple[str,
         if counts[child.tag] > 1:
             name = f"{name} {seen[child.tag]}"
         if len(child) == 0:
-            yield " › ".join((*path, name)), _text(child)
+            yield " › ".join((*path, name)), _shown(child)
         else:
             # A "...Group" wrapper inside a "...Table" adds nothing a reader needs but its number.
             step = (*path, name) if counts[child.tag] > 1 or not child.tag.endswith("Group") else path
@@ -173,6 +175,11 @@ def _group_title(element: etree._Element) -> str:
 
 def _text(element: etree._Element) -> str:
     return (element.text or "").strip()
+
+
+def _shown(element: etree._Element) -> str:
+    """The element's value, and beside a code its meaning from the code tables."""
+    return codes.decoded(etree.QName(element).localname, _text(element))
 
 
 def label(element: etree._Element) -> str:

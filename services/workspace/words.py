@@ -1,9 +1,10 @@
-"""How the workspace's pages say times: in the plant's time zone, one format a person reads at a glance.
+"""How the workspace's pages say times and codes: the plant's time zone, one format; a code with its meaning.
 
 Every time a page shows goes through the ``when`` filter ("7 Dec 2026, 11:18 SAST"); ``when_tag``
 wraps the same text in ``<time datetime="…">`` with the instant in UTC, so a machine (or a test)
 reads the exact instant. Exports keep ISO 8601. The zone is the shared setting COC_PLANT_TIMEZONE
 (``shared.settings.CocSettings.plant_timezone``), the one validation's calendar rules use.
+``coded`` shows a certificate value with its meaning beside a code (``shared.codes``): "D — Germany".
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from zoneinfo import ZoneInfo
 from jinja2 import Environment
 from markupsafe import Markup, escape
 
+from shared.codes import decoded, tables
 from shared.settings import CocSettings
 
 DEFAULT_ZONE = ZoneInfo(str(CocSettings.model_fields["plant_timezone"].default))
@@ -63,7 +65,14 @@ def when_tag(value: object, zone: dt.tzinfo = DEFAULT_ZONE) -> Markup:
     return Markup(f'<time datetime="{escape(machine)}">{text}</time>')
 
 
+def coded(value: object, element: str) -> str:
+    """``{{ value|coded('IntendedCountryRegistration') }}`` → "D — Germany" (the element, or a dotted path to it)."""
+    return "" if value is None else decoded(element, str(value))
+
+
 def install(env: Environment, zone: dt.tzinfo = DEFAULT_ZONE) -> None:
     """Register the filters on a template environment, saying times in ``zone``."""
     env.filters["when"] = partial(when, zone=zone)
     env.filters["when_tag"] = partial(when_tag, zone=zone)
+    env.filters["coded"] = coded
+    env.globals["code_tables"] = tables()  # the pages name where the meanings come from
