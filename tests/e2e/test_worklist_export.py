@@ -1,0 +1,112 @@
+"""A worklist in a real browser: next steps beside the findings, times in SAST, and its XLSX export."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import openpyxl
+import pytest
+from playwright.async_api import Browser, Page, async_playwright, expect
+
+from tests.conftest import eventually
+from tests.e2e.browser import CHROMIUM, Person, axe_violations, new_context, screenshot, sign_in
+from tests.e2e.helpers import PrivateStack, sample_run
+
+pytestmark = pytest.mark.e2e
+TIMEOUT = 180.0
+
+
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"Chromium is not at {CHROMIUM}: `make test` installs it (apt-get install chromium)")
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield launched
+        await launched.close()
+
+
+@pytest.fixture(scope="module")
+def viewer(pipeline: PrivateStack) -> Person:
+    """A viewer of this module's own, made with `coc users add`: a viewer may export what it sees."""
+    password = secrets.token_urlsafe(18)
+    name = "Xola Exporter"
+    result = pipeline.coc("users", "add", name, "--role", "viewer", "--password-stdin", stdin=password + "\n")
+    assert result.returncode == 0, f"coc users add {name}: {result.stdout}{result.stderr}"
+    return Person(name, ("viewer",), password)
+
+
+async def shown_lines(page: Page) -> set[tuple[str, str]]:
+    """(VIN, finding code) of every finding the page's table shows."""
+    found: list[list[str]] = await page.locator("tr[data-vin]").evaluate_all(
+        "rows => rows.flatMap(r => [...r.querySelectorAll('.findings li > code')]"
+        ".map(c => [r.dataset.vin, c.textContent.trim()]))"
+    )
+    return {(vin, code) for vin, code in found}
+
+
+async def test_a_worklist_exported_as_xlsx_holds_the_rows_the_page_shows_whose_times_are_in_sast(
+    pipeline: PrivateStack,
+    browser: Browser,
+    viewer: Person,
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+) -> None:
+    group = f"WX{time.time_ns() % 10**9}"  # this test's records alone on the filtered worklist
+    run = sample_run(12, seed=2801, tag="R", defect_share=0.6)
+    builds = [b.model_copy(update={"vehicle_group": group}) for b in run.builds]
+    records = await pipeline.publish_and_settle(builds, TIMEOUT)
+    waiting = {
+        (vin, f["code"])
+        for vin, record in records.items()
+        if record["state"] in ("blocked", "needs_review", "held")
+        for f in record["findings"]
+        if f["owner"] == "production"
+    }
+    assert waiting, "no build of the run waits for production"
+
+    context = await new_context(browser)
+    base = pipeline.url("workspace")
+    page = await sign_in(context, base, viewer, f"/worklists/production?group={group}")
+
+    async def all_listed() -> bool:
+        if await shown_lines(page) == waiting:
+            return True
+        await page.reload()
+        return False
+
+    await eventually(all_listed, within_s=60, every_s=1, what=f"the production worklist of {group}")
+    shown = await shown_lines(page)
+    # the filters are choices of what exists (status's facets): this test's group among them, chosen
+    await expect(page.locator("select#f-group")).to_have_value(group)
+    codes = await page.locator("select#f-code option").all_inner_texts()
+    assert {code for _, code in shown} <= set(codes)
+    await expect(page.locator(".next-step").first).to_contain_text("Next step:")
+    await expect(page.locator(".ask").first).to_contain_text("(production role)")
+    times = await page.locator("td.updated time").all_inner_texts()
+    assert len(times) == len({vin for vin, _ in shown})
+    assert all(re.fullmatch(r"\d{1,2} [A-Z][a-z]{2} \d{4}, \d{2}:\d{2} SAST", t) for t in times), times
+    assert await axe_violations(page) == []
+
+    async with page.expect_download() as waiting_download:
+        await page.get_by_role("link", name="XLSX").click()
+    download = await waiting_download.value
+    assert re.fullmatch(r"worklist-production-\d{8}T\d{4}Z\.xlsx", download.suggested_filename)
+    saved = tmp_path / download.suggested_filename
+    await download.save_as(saved)
+    book = openpyxl.load_workbook(saved, read_only=True)
+    rows = list(book["Records"].iter_rows(values_only=True))
+    header = rows[0]
+    vin, code, updated = header.index("VIN"), header.index("Finding code"), header.index("Updated")
+    assert {(str(r[vin]), str(r[code])) for r in rows[1:]} == shown
+    assert all(
+        re.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}\+00:00", str(r[updated])) for r in rows[1:]
+    )
+    told = {row[0]: row[1] for row in book["About this export"].iter_rows(values_only=True)}
+    assert told["Filters"] == f"group {group}" and told["Exported by"] == viewer.name
+    await screenshot(page, request)
+    await context.close()
