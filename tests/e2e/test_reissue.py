@@ -12,24 +12,30 @@ reference id.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import io
 import json
+import os
 import re
 import secrets
+import signal
 import time
 import zipfile
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import httpx
 import pytest
-from playwright.async_api import Browser, async_playwright, expect
+from playwright.async_api import Browser, Page, async_playwright, expect
 
 from devkit.authorities import Nap, Pki
 from devkit.authorities import ivi_header as header_of
 from shared.auth import Role
+from shared.contracts import Approval, BuildRecord
 from shared.contracts.approvals import master_data_sha256
 from tests.e2e.browser import CHROMIUM, Person, axe_violations, new_context, screenshot, sign_in
 from tests.e2e.helpers import NAP_COUNTRY, NAP_PORT, PrivateStack, authorities_dir, sample_run
@@ -84,19 +90,28 @@ async def until(what: str, check: Any, timeout: float = SETTLE) -> Any:
         await asyncio.sleep(0.5)
 
 
-async def test_a_compliance_lead_re_issues_20_certificates_after_an_approval_correction(
-    pipeline: PrivateStack,
-    nap: Nap,
-    browser: Browser,
-    lead: Person,
-    request: pytest.FixtureRequest,
-) -> None:
-    stack = pipeline
-    run = sample_run(300, seed=28, tag="7", defect_share=0.0)
+@dataclass(frozen=True)
+class Issued:
+    """Certificates of an approval version of one test only, archived and delivered, then the approval corrected."""
+
+    builds: list[BuildRecord]
+    approval: Approval
+    corrected: Approval
+    originals: dict[str, httpx.Response]
+    first_refs: dict[str, str]  # VIN → IviReferenceId of its original
+
+    @property
+    def new_sha(self) -> str:
+        return master_data_sha256(self.corrected)
+
+
+async def issued(stack: PrivateStack, nap: Nap, seed: int, tag: str) -> Issued:
+    """``VEHICLES`` builds archived and delivered to the NAP, then their approval corrected (posted again)."""
+    run = sample_run(300, seed=seed, tag=tag, defect_share=0.0)
     key = Counter(b.approval.key for b in run.builds).most_common(1)[0][0]
     base_approval = next(a for a in run.approvals if a.key == key)
     # An approval version of this test only: the re-issue touches no other test's certificates.
-    approval = base_approval.model_copy(update={"version": "E2E-REISSUE-7"})
+    approval = base_approval.model_copy(update={"version": f"E2E-REISSUE-{tag}"})
     builds = [
         b.model_copy(
             update={
@@ -114,25 +129,45 @@ async def test_a_compliance_lead_re_issues_20_certificates_after_an_approval_cor
     originals = {b.vin: (await stack.certificate(b.vin)) for b in builds}
     first_refs = {vin: header_of(r.content)["reference"] for vin, r in originals.items()}
     await until("originals delivered to the NAP", lambda: _kept(nap, first_refs.values()))
-
     corrected = approval.model_copy(update={"actual_mass_max_kg": (approval.actual_mass_max_kg or 2000) + 5})
-    old_sha, new_sha = master_data_sha256(approval), master_data_sha256(corrected)
     assert (await stack.post_approvals([corrected])).status_code == 202
+    return Issued(builds, approval, corrected, originals, first_refs)
 
-    base = stack.url("workspace")
-    context = await new_context(browser)
-    page = await sign_in(context, base, lead)
-    await page.goto(f"{base}/approvals/{quote(approval.key, safe='')}")
+
+async def start_reissue(page: Page, base: str, made: Issued) -> str:
+    """On the corrected approval's page, once it shows the corrected version, start the re-issue; the job's URL."""
+    await page.goto(f"{base}/approvals/{quote(made.approval.key, safe='')}")
 
     async def offered() -> bool:
         await page.reload()
-        return await page.locator("[data-reissue-count]").count() == 1 and new_sha in await page.content()
+        return (
+            await page.locator("[data-reissue-count]").count() == 1 and made.new_sha in await page.content()
+        )
 
     await until("the corrected approval and its re-issue block on the page", offered, 60)
     await expect(page.locator("[data-reissue-count]")).to_have_text(str(VEHICLES))
     assert await axe_violations(page) == []
     await page.get_by_role("button", name=f"Re-issue {VEHICLES} certificates").click()
     await page.wait_for_url(re.compile(re.escape(base) + r"/reissue/reissue-[0-9]{14}-[0-9a-f]{6}$"))
+    return page.url
+
+
+async def test_a_compliance_lead_re_issues_20_certificates_after_an_approval_correction(
+    pipeline: PrivateStack,
+    nap: Nap,
+    browser: Browser,
+    lead: Person,
+    request: pytest.FixtureRequest,
+) -> None:
+    stack = pipeline
+    made = await issued(stack, nap, seed=28, tag="7")
+    builds, originals, first_refs = made.builds, made.originals, made.first_refs
+    old_sha, new_sha = master_data_sha256(made.approval), made.new_sha
+
+    base = stack.url("workspace")
+    context = await new_context(browser)
+    page = await sign_in(context, base, lead)
+    await start_reissue(page, base, made)
     await expect(
         page.get_by_text("Finished: every planned certificate was re-issued and archived.")
     ).to_be_visible(timeout=SETTLE * 1000)
@@ -174,6 +209,65 @@ async def test_a_compliance_lead_re_issues_20_certificates_after_an_approval_cor
     await page.goto(job_page)
     await screenshot(page, request)
     await context.close()
+
+
+async def test_a_re_issue_cut_by_a_sigkill_of_the_workspace_finishes_after_a_restart_each_vin_once(
+    pipeline: PrivateStack,
+    nap: Nap,
+    browser: Browser,
+    lead: Person,
+    request: pytest.FixtureRequest,
+) -> None:
+    stack = pipeline
+    made = await issued(stack, nap, seed=29, tag="8")
+    base = stack.url("workspace")
+    # The workspace again, publishing two re-issues a second, so the kill comes in the middle.
+    stack.kill("workspace")
+    paced = dataclasses.replace(stack, env={**stack.env, "COC_REISSUE_RATE": "2"})
+    process = paced.start_service("workspace", stack.settings.port_of("workspace"), stack.log("workspace"))
+    await until("the paced workspace answering", lambda: _healthy(stack, base), 60)
+    context = await new_context(browser)
+    page = await sign_in(context, base, lead)
+    job_url = await start_reissue(page, base, made)
+
+    async def under_way() -> dict[str, Any] | None:
+        answer = await page.request.get(f"{job_url}/progress")
+        progress: dict[str, Any] = await answer.json()
+        return progress if progress["published"] >= 4 else None
+
+    at_kill = await until("the re-issue under way", under_way, 60)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait(15)
+    assert at_kill["published"] < VEHICLES, at_kill
+    stack.up()  # the workspace as the stack runs it, which finds the job and finishes it
+    await page.goto(job_url)
+    await expect(
+        page.get_by_text("Finished: every planned certificate was re-issued and archived.")
+    ).to_be_visible(timeout=SETTLE * 1000)
+    await expect(page.locator('[data-reissue="published"]')).to_have_text(str(VEHICLES))
+
+    for build in made.builds:  # each VIN corrected once: revision 2, no revision 3
+        latest = await stack.certificate(build.vin)
+        assert latest.headers["x-coc-revision"] == "2", build.vin
+        assert (await stack.certificate(build.vin, 3)).status_code == 404
+
+    async def corrections_kept() -> Counter[tuple[str, int]]:
+        kept = Counter(k for k in nap.ledger.per_certificate().elements() if k[0] in made.first_refs)
+        return (
+            kept if sum(n for (_vin, version), n in kept.items() if version == 2) >= VEHICLES else Counter()
+        )
+
+    kept = await until("every correction received by the NAP", corrections_kept)
+    assert {vin: kept[(vin, 2)] for vin in made.first_refs} == dict.fromkeys(made.first_refs, 1)
+    await screenshot(page, request)
+    await context.close()
+
+
+async def _healthy(stack: PrivateStack, base: str) -> bool:
+    try:
+        return (await stack.web.get(f"{base}/healthz")).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 async def _kept(nap: Nap, references: Any) -> bool:

@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 
 PLAN_PAGE = 500  # affected certificates planned per step
 PUBLISH_BATCH = 200  # records published per step
-LOOKUPS = 16  # status reads at once while planning
+LOOKUPS = 8  # status reads at once while planning
 IDLE_S = 2.0  # how long the worker waits for a new job before it looks again
 PAUSE_AFTER_FAULT_S = 5.0
 
