@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from services.workspace.adapters.pipeline import PipelineUnavailable
 from services.workspace.routes import (
     approvals,
+    archived,
     audit,
     board,
     deps,
@@ -34,6 +35,7 @@ ROOMS = (
     signin.router,
     sessions.router,
     board.router,
+    archived.router,  # before lists: /states/archived is not a state list
     lists.router,
     records.router,
     review.router,

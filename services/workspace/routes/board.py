@@ -9,9 +9,10 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, StreamingResponse
 
 from services.workspace import live
+from services.workspace.destinations import destinations_of
 from services.workspace.routes.answers import render
 from services.workspace.routes.deps import VIN_MAX, Feed, Pipeline, Reads, Settings, Visitor
-from services.workspace.routes.views import BoardPage, board_view
+from services.workspace.routes.views import DELIVERIES, STATES, BoardPage, board_view
 
 router = APIRouter(tags=["board"])
 
@@ -19,7 +20,9 @@ router = APIRouter(tags=["board"])
 @router.get("/", response_class=HTMLResponse)
 async def board(request: Request, who: Visitor, api: Pipeline, reads: Reads) -> HTMLResponse:
     readiness = await reads.read(api.readiness(), {})
-    return render(request, who, BoardPage(board=board_view(readiness), problem=reads.problem))
+    destinations = destinations_of(readiness, STATES, [state for state, _ in DELIVERIES])
+    page = BoardPage(board=board_view(readiness), problem=reads.problem, destinations=destinations)
+    return render(request, who, page)
 
 
 @router.get("/board.json")

@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 from services.workspace import words
 from services.workspace.adapters.pipeline import Certificate
 from services.workspace.approvals import Change
+from services.workspace.destinations import Destination
 from services.workspace.evidence import CertificateCheck, Section
 from services.workspace.identity import AuditEntry, Session
 from services.workspace.multistage import StageView
@@ -117,6 +118,7 @@ class BoardPage:
     board: Board
     problem: str | None
     deliveries: list[tuple[str, str]] = field(default_factory=lambda: DELIVERIES)
+    destinations: Sequence[Destination] = ()  # readiness by destination (``destinations``)
 
 
 @dataclass(frozen=True)

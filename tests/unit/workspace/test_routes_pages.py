@@ -263,13 +263,6 @@ def test_a_worklist_asks_for_its_filters_and_page_and_links_the_next_one() -> No
     assert 'rel="next" href="?group=KUDU&amp;code=MASS&amp;page=3"' in page
 
 
-def test_the_archived_list_asks_nothing_and_says_certificates_are_found_by_vin() -> None:
-    site = Site()
-    site.sign_in_as(VIEWER)
-    page = site.client.get("/states/archived").text
-    assert site.api.asked == [] and "found by VIN" in page
-
-
 def test_the_board_shows_the_read_models_counts_and_its_json_is_the_same_numbers() -> None:
     site = Site()
     site.api.readiness_answer = {"total": 3, "by_group": {"KUDU": {"blocked": 2, "archived": 1}}}
