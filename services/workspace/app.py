@@ -80,6 +80,7 @@ def create_app(settings: WorkspaceSettings | None = None) -> FastAPI:
     stage.publisher(topics.BUILDS, BuildRecord, "Re-issues after an approval correction")
     stage.publisher(topics.POLICIES, PolicyChange)
     stage.publisher(topics.MASTERDATA, MasterDataChange)
+    stage.publisher(topics.APPROVALS, Approval, "Approval master data uploaded by the type-approval team")
     subscribers.register(stage, feed, policies, approvals, master)
 
     async def has_secret() -> None:
