@@ -1,5 +1,5 @@
 """Validation's HTTP reads: the build of a VIN as received with the decision on it, who waits on an approval,
-and the plants and vehicle groups it knows.
+the plants and vehicle groups it knows, and the release policy its settings give groups no change names.
 
 Reads need any valid bearer token. The workspace shows these as the build record
 as received and the approval context of a certificate.
@@ -14,6 +14,9 @@ from services.validation.policy import PolicyInForce
 from shared.auth import Authenticator
 
 VIN_MAX = 32
+# The settings (services.validation.settings) that give a group its release policy unless coc.policies.v1 does.
+DEFAULT_POLICY_SETTING = "COC_DEFAULT_RELEASE_POLICY"
+GROUP_POLICY_SETTING = "COC_RELEASE_POLICY"
 ANSWERS: dict[int | str, dict[str, Any]] = {401: {"description": "No bearer token, or one no role holds"}}
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "Validation has no record of that VIN"}}
 
@@ -62,6 +65,20 @@ def router(pending: PendingStore, auth: Authenticator, in_force: PolicyInForce) 
         return {
             "vehicle_groups": sorted(policy.known_groups or ()),
             "plants": sorted(policy.known_plants or ()),
+        }
+
+    @api.get("/policy-defaults")
+    async def get_policy_defaults() -> dict[str, Any]:
+        """The release policy of a group no policy change names: its own in the settings, else the default.
+
+        Each with the setting it comes from, so a page can say where "default" is set.
+        """
+        base = in_force.base
+        return {
+            "default": base.default_release_policy.value,
+            "default_setting": DEFAULT_POLICY_SETTING,
+            "by_group": {group: p.value for group, p in sorted(base.release_policy.items())},
+            "by_group_setting": GROUP_POLICY_SETTING,
         }
 
     return api

@@ -5,17 +5,21 @@ wraps the same text in ``<time datetime="…">`` with the instant in UTC, so a m
 reads the exact instant. Exports keep ISO 8601. The zone is the shared setting COC_PLANT_TIMEZONE
 (``shared.settings.CocSettings.plant_timezone``), the one validation's calendar rules use.
 ``coded`` shows a certificate value with its meaning beside a code (``shared.codes``): "D — Germany".
+``said`` tells a person's action from the audit log as a sentence, where the log keeps its details as data.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Mapping
 from functools import partial
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from jinja2 import Environment
 from markupsafe import Markup, escape
 
+from services.workspace.identity import AuditEntry
 from shared.codes import decoded, tables
 from shared.settings import CocSettings
 
@@ -70,9 +74,89 @@ def coded(value: object, element: str) -> str:
     return "" if value is None else decoded(element, str(value))
 
 
+# -- people's actions as sentences ------------------------------------------------------------------
+
+
+def _quoted(comment: object) -> str:
+    return f": ‘{comment}’" if comment else ""
+
+
+def _name(target: str) -> str:
+    return target.split(":", 1)[1] if ":" in target else target
+
+
+def _policy(entry: AuditEntry, change: Mapping[str, Any]) -> str:
+    before, after = change["policy"]
+    was = "" if before in (None, "default") else f" (was {before})"
+    return f"{entry.person} set group {_name(entry.target)} to {after}{was}{_quoted(change.get('comment'))}"
+
+
+def _master(entry: AuditEntry, change: Mapping[str, Any]) -> str:
+    kind, _, name = entry.target.partition(":")
+    what = {"group": "vehicle group", "plant": "plant"}.get(kind, kind)
+    return f"{entry.person} added {what} {name or entry.target} to the master data{_quoted(change.get('comment'))}"
+
+
+def _review(entry: AuditEntry, change: Mapping[str, Any]) -> str:
+    verb = {"accept": "accepted", "reject": "rejected"}.get(str(change.get("decision")), "reviewed")
+    revision = change.get("revision")
+    what = f"revision {revision}" if revision is not None else _name(entry.target)
+    return f"{entry.person} {verb} {what}{_quoted(change.get('comment'))}"
+
+
+def _reissue(entry: AuditEntry, change: Mapping[str, Any]) -> str:
+    count = change.get("certificates")
+    many = f"{count} certificate{'' if count == 1 else 's'}" if count is not None else "certificates"
+    return f"{entry.person} started a re-issue of {many} after a change of approval {_name(entry.target)}"
+
+
+def _approval(entry: AuditEntry, change: Mapping[str, Any]) -> str:
+    changed = len(change.get("changed") or []) + int(change.get("more") or 0)
+    how = (
+        "published a new approval"
+        if change.get("new")
+        else f"changed {changed} field{'' if changed == 1 else 's'} of approval"
+    )
+    source = f" from {change['file']}" if change.get("file") else ""
+    return f"{entry.person} {how} {_name(entry.target)}{source}"
+
+
+def _plain(value: object) -> str:
+    if isinstance(value, list | tuple):
+        return " → ".join("none" if v is None else str(v) for v in value)
+    return "none" if value is None else str(value)
+
+
+_SENTENCES: dict[str, Callable[[AuditEntry, Mapping[str, Any]], str]] = {
+    "policy": _policy,
+    "master data": _master,
+    "review:accept": _review,
+    "review:reject": _review,
+    "re-issue": _reissue,
+    "approval": _approval,
+}
+
+
+def said(entry: AuditEntry) -> str:
+    """A person's action as a sentence: "Jane Smith set group POLO-EU to review (was default): ‘first batch’".
+
+    An action without its own sentence still reads as words: who, what, on what, and each detail.
+    """
+    change = entry.change if isinstance(entry.change, Mapping) else {}
+    shaped = _SENTENCES.get(entry.action)
+    if shaped is not None:
+        try:
+            return shaped(entry, change)
+        except (TypeError, ValueError, KeyError):
+            pass  # details of an older shape: told plainly below
+    details = "; ".join(f"{key.replace('_', ' ')} {_plain(value)}" for key, value in sorted(change.items()))
+    return f"{entry.person}: {entry.action} on {entry.target}" + (f" ({details})" if details else "")
+
+
 def install(env: Environment, zone: dt.tzinfo = DEFAULT_ZONE) -> None:
     """Register the filters on a template environment, saying times in ``zone``."""
     env.filters["when"] = partial(when, zone=zone)
     env.filters["when_tag"] = partial(when_tag, zone=zone)
     env.filters["coded"] = coded
+    env.filters["said"] = said
     env.globals["code_tables"] = tables()  # the pages name where the meanings come from

@@ -77,6 +77,11 @@ class PipelineApi:
         found: dict[str, Any] | None = await self._json(f"{self.validation_url}/v1/pending/{vin}")
         return found
 
+    async def policy_defaults(self) -> dict[str, Any]:
+        """The release policy validation's settings give groups no change names, with the settings' names."""
+        found: dict[str, Any] | None = await self._json(f"{self.validation_url}/v1/policy-defaults")
+        return found or {}
+
     async def waiting_on(self, approval_key: str) -> list[dict[str, Any]]:
         found = await self._json(f"{self.validation_url}/v1/waiting", {"approval_key": approval_key})
         return list((found or {}).get("items", []))

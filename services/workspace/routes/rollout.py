@@ -28,7 +28,7 @@ from services.workspace.routes.deps import (
     Topics,
     Visitor,
 )
-from services.workspace.routes.views import RolloutPage, RolloutRow
+from services.workspace.routes.views import RolloutPage, RolloutRow, settings_policy
 from shared import topics
 from shared.contracts.base import reason_of
 from shared.contracts.masterdata import MasterDataChange, MasterKind
@@ -58,8 +58,15 @@ async def rollout(
     seen = set((await reads.read(api.readiness(), {})).get("by_group", {}))
     seen.discard("unknown")
     known = master.known(MasterKind.VEHICLE_GROUP)
+    defaults = await reads.read(api.policy_defaults(), {})
     rows = [
-        RolloutRow(group, table.get(group), await audit.for_target(f"group:{group}", limit=5), group in known)
+        RolloutRow(
+            group,
+            table.get(group),
+            await audit.for_target(f"group:{group}", limit=5),
+            group in known,
+            settings_policy(defaults, group),
+        )
         for group in sorted(seen | set(table.groups()) | known)
     ]
     view = RolloutPage(
@@ -69,6 +76,7 @@ async def rollout(
         done=done,
         plants=sorted(master.known(MasterKind.PLANT)),
         added=added,
+        default=settings_policy(defaults),
     )
     return render(request, who, view)
 

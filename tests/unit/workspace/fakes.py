@@ -76,6 +76,7 @@ class FakePipeline:
     evidence_zips: dict[str, bytes] = field(default_factory=dict)
     bases: dict[str, bytes] = field(default_factory=dict)  # imported base certificates by SHA-256
     facet_answer: dict[str, Any] = field(default_factory=dict)  # GET /v1/facets; {} as an older status
+    defaults: dict[str, Any] = field(default_factory=dict)  # validation's GET /v1/policy-defaults
     down: bool = False
     asked: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
@@ -105,6 +106,9 @@ class FakePipeline:
     async def pending(self, vin: str) -> dict[str, Any] | None:
         found: dict[str, Any] | None = self._answer(self.received.get(vin))
         return found
+
+    async def policy_defaults(self) -> dict[str, Any]:
+        return dict(self._answer(self.defaults))
 
     async def waiting_on(self, approval_key: str) -> list[dict[str, Any]]:
         return list(self._answer(self.waiting.get(approval_key, [])))
