@@ -22,6 +22,7 @@ from typing import Annotated, Any, ClassVar, Final, cast
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Request, UploadFile, status
 from fastapi.responses import HTMLResponse, Response
 
+from services.workspace.audit_chain import safe_cell
 from services.workspace.identity import PersonRole
 from services.workspace.routes.answers import attachment, redirect, render, see_other
 from services.workspace.routes.deps import (
@@ -167,7 +168,8 @@ async def errors_csv(staged: Upload) -> Response:
     out = io.StringIO(newline="")
     writer = csv.writer(out)
     writer.writerow(["row", "column", "rule", "message"])
-    writer.writerows([error.row, error.column, error.rule, error.message] for error in staged.parsed.errors)
+    for error in staged.parsed.errors:
+        writer.writerow([error.row, safe_cell(error.column), error.rule, safe_cell(error.message)])
     return attachment(out.getvalue().encode("utf-8"), "text/csv; charset=utf-8", "approval-upload-errors.csv")
 
 

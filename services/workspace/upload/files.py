@@ -17,6 +17,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from services.workspace.audit_chain import FORMULA_STARTS
 from services.workspace.upload.rows import CONTRACT, RowError, approval_of_row, checked
 from shared.contracts import Approval
 from shared.ivi import IviSchema
@@ -170,9 +171,15 @@ def _csv(content: bytes) -> Iterator[list[str]]:
             _file_error(FILE, f"not UTF-8 text (byte {exc.start}): save the CSV as UTF-8")
         ) from None
     try:
-        yield from csv.reader(io.StringIO(text, newline=""))
+        for line in csv.reader(io.StringIO(text, newline="")):
+            yield [_unquoted(cell) for cell in line]
     except csv.Error as exc:
         raise _Refused(_file_error(FILE, f"not a CSV file this reads: {exc}")) from None
+
+
+def _unquoted(cell: str) -> str:
+    """A cell as written before ``safe_cell`` kept a spreadsheet from reading it as a formula."""
+    return cell[1:] if cell.startswith("'") and cell[1:].startswith(FORMULA_STARTS) else cell
 
 
 def _xlsx(content: bytes) -> Iterator[list[str]]:

@@ -4,7 +4,8 @@ The workbook's first sheet, Approvals, has one column per template column
 (``columns.template_columns``) and one row per approval; its second sheet,
 Columns, says what each column holds and which a row must fill. Every cell is
 written as text, so a spreadsheet keeps codes such as ``01`` as they are.
-Columns an approval needs beyond the template's (a second axle: ``AxleGroup[2]``)
+In the CSV a value that would start a formula (``=``, ``+``, ``-``, ``@``) gets a
+leading quote, which the upload takes off again. Columns an approval needs beyond the template's (a second axle: ``AxleGroup[2]``)
 are added after the template's own.
 """
 
@@ -15,6 +16,7 @@ import io
 from collections.abc import Sequence
 from typing import Any
 
+from services.workspace.audit_chain import safe_cell
 from services.workspace.upload.columns import Column, cells, template_columns
 from shared.contracts import Approval
 from shared.ivi import IviSchema
@@ -76,5 +78,5 @@ def as_csv(schema: IviSchema, approvals: Sequence[Approval] = ()) -> bytes:
     writer = csv.writer(out)
     writer.writerow([column.name for column in columns])
     for row in rows:
-        writer.writerow([row.get(column.name, "") for column in columns])
+        writer.writerow([safe_cell(row.get(column.name, "")) for column in columns])
     return out.getvalue().encode("utf-8")

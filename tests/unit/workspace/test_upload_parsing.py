@@ -274,3 +274,14 @@ def test_errors_past_the_limit_are_counted_not_listed(
         "upload limit",
         "2 more errors not listed; correct these first",
     )
+
+
+def test_a_value_that_would_start_a_formula_is_quoted_in_the_csv_and_parses_back_as_it_was(
+    schema: IviSchema, approval: Approval
+) -> None:
+    tree = json.loads(json.dumps(approval.certificate))
+    tree["RemarkTable"]["RemarkGroup"][0]["Remark"] = "=HYPERLINK(1)"
+    remarked = approval.model_copy(update={"certificate": tree})
+    content = template.as_csv(schema, [remarked]).decode()
+    assert ",'=HYPERLINK(1)," in content or content.rstrip().endswith(",'=HYPERLINK(1)")
+    assert parse(content.encode(), schema).approvals == (remarked,)

@@ -218,3 +218,15 @@ def test_an_upload_over_the_size_limit_is_refused_naming_the_limit(approval: App
         files={"file": ("big.csv", b"x" * 5_100_000)},
     )
     assert answer.status_code == 413 and "at most 5000000 bytes" in answer.text
+
+
+def test_the_errors_csv_quotes_a_cell_that_would_start_a_formula(
+    schema: IviSchema, approval: Approval
+) -> None:
+    site = site_with(approval)
+    csrf = site.sign_in_as(TYPE_APPROVAL)
+    header = ",".join([*template.cells(approval), "=cmd()"])
+    row = ",".join([f'"{value}"' for value in template.cells(approval).values()] + ["1"])
+    location = upload(site, csrf, f"{header}\n{row}\n".encode(), "a.csv").headers["location"]
+    lines = site.client.get(location + "/errors.csv").text.splitlines()
+    assert lines[1].startswith("2,'=cmd(),template column,")
