@@ -20,6 +20,7 @@ from services.workspace.destinations import Destination
 from services.workspace.evidence import CertificateCheck, Section
 from services.workspace.identity import AuditEntry, Session
 from services.workspace.multistage import StageView
+from shared.codes import meaning
 from shared.contracts import Approval
 from shared.contracts.events import DELIVERY_STAGE, DELIVERY_STATES, State
 from shared.contracts.policies import PolicyChange
@@ -167,9 +168,17 @@ def choices_of(facets: Json) -> Choices | None:
     return Choices(
         groups=[(g, g) for g in values("groups")],
         codes=[(c, c) for c in values("codes")],
-        countries=[(c, "none stated" if c == "none" else c) for c in values("countries")],
+        countries=[(c, country_text(c)) for c in values("countries")],
         record_types=types,
     )
+
+
+def country_text(code: str) -> str:
+    """A destination as a filter offers it: "D — Germany" (the Vienna sign's meaning), "none stated"."""
+    if code == "none":
+        return "none stated"
+    name = meaning("vienna_country", code)
+    return f"{code} — {name}" if name else code
 
 
 def explained(item: Json) -> dict[str, Any]:
@@ -179,7 +188,9 @@ def explained(item: Json) -> dict[str, Any]:
         for f in item.get("findings") or []
         for step in [next_step(str(f.get("code", "")), f.get("owner"))]
     ]
-    return {**item, "findings": findings}
+    country = item.get("country")
+    named = meaning("vienna_country", str(country)) if country else None
+    return {**item, "findings": findings, "country_name": named}
 
 
 @dataclass(frozen=True)
@@ -283,34 +294,11 @@ class ApprovalPage:
 
 
 @dataclass(frozen=True)
-class SettingsPolicy:
-    """The release policy validation's settings give a group no policy change names, and that setting's name."""
-
-    policy: str
-    setting: str  # COC_RELEASE_POLICY (the group's own) or COC_DEFAULT_RELEASE_POLICY (every other group)
-
-
-def settings_policy(defaults: Json, group: str | None = None) -> SettingsPolicy | None:
-    """From validation's /v1/policy-defaults: the group's own policy in the settings, else the default one."""
-    by_group = defaults.get("by_group") or {}
-    if group is not None and group in by_group:
-        return SettingsPolicy(
-            str(by_group[group]), str(defaults.get("by_group_setting") or "COC_RELEASE_POLICY")
-        )
-    if defaults.get("default"):
-        return SettingsPolicy(
-            str(defaults["default"]), str(defaults.get("default_setting") or "COC_DEFAULT_RELEASE_POLICY")
-        )
-    return None
-
-
-@dataclass(frozen=True)
 class RolloutRow:
     group: str
     change: PolicyChange | None  # None: the group follows validation's settings
     history: list[AuditEntry]
     known: bool = True  # in the master data (coc.masterdata.v1); an unknown group's builds are blocked
-    settings: SettingsPolicy | None = None  # what validation's settings give it (None: not said)
 
 
 @dataclass(frozen=True)
@@ -322,7 +310,6 @@ class RolloutPage:
     done: str | None  # the group just changed, said once
     plants: list[str] = field(default_factory=list)  # the plants known (master data)
     added: str | None = None  # the plant or group just added to the master data, said once
-    default: SettingsPolicy | None = None  # validation's default policy and its setting (None: not known)
 
 
 Page = (
@@ -356,7 +343,7 @@ def timeline_of(record: Json | None, actions: Sequence[AuditEntry]) -> list[Time
             stage="workspace",
             state=action.action,
             service=action.person,
-            reason=words.said(action),
+            reason=action.change_text(),
             trace_id=None,
         )
         for action in actions

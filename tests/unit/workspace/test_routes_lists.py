@@ -75,7 +75,7 @@ def test_the_filters_are_choices_of_the_groups_codes_record_types_and_countries_
     assert '<option value="RHINO" selected>RHINO</option>' in page and '<option value="">any</option>' in page
     assert '<option value="APPROVAL_UNKNOWN">APPROVAL_UNKNOWN</option>' in page
     assert '<option value="V">Completed vehicle (V)</option>' in page
-    assert '<option value="GB">GB</option>' in page
+    assert '<option value="D">D — Germany</option>' in page
     assert 'name="code" maxlength' not in page
 
 
