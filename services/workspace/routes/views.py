@@ -294,11 +294,34 @@ class ApprovalPage:
 
 
 @dataclass(frozen=True)
+class SettingsPolicy:
+    """The release policy validation's settings give a group no policy change names, and that setting's name."""
+
+    policy: str
+    setting: str  # COC_RELEASE_POLICY (the group's own) or COC_DEFAULT_RELEASE_POLICY (every other group)
+
+
+def settings_policy(defaults: Json, group: str | None = None) -> SettingsPolicy | None:
+    """From validation's /v1/policy-defaults: the group's own policy in the settings, else the default one."""
+    by_group = defaults.get("by_group") or {}
+    if group is not None and group in by_group:
+        return SettingsPolicy(
+            str(by_group[group]), str(defaults.get("by_group_setting") or "COC_RELEASE_POLICY")
+        )
+    if defaults.get("default"):
+        return SettingsPolicy(
+            str(defaults["default"]), str(defaults.get("default_setting") or "COC_DEFAULT_RELEASE_POLICY")
+        )
+    return None
+
+
+@dataclass(frozen=True)
 class RolloutRow:
     group: str
     change: PolicyChange | None  # None: the group follows validation's settings
     history: list[AuditEntry]
     known: bool = True  # in the master data (coc.masterdata.v1); an unknown group's builds are blocked
+    settings: SettingsPolicy | None = None  # what validation's settings give it (None: not said)
 
 
 @dataclass(frozen=True)
@@ -310,6 +333,7 @@ class RolloutPage:
     done: str | None  # the group just changed, said once
     plants: list[str] = field(default_factory=list)  # the plants known (master data)
     added: str | None = None  # the plant or group just added to the master data, said once
+    default: SettingsPolicy | None = None  # validation's default policy and its setting (None: not known)
 
 
 Page = (
@@ -343,7 +367,7 @@ def timeline_of(record: Json | None, actions: Sequence[AuditEntry]) -> list[Time
             stage="workspace",
             state=action.action,
             service=action.person,
-            reason=action.change_text(),
+            reason=words.said(action),
             trace_id=None,
         )
         for action in actions
