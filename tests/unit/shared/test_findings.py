@@ -41,10 +41,10 @@ def module_constants(tree: ast.Module) -> dict[str, str]:
     return found
 
 
-def parsed() -> Iterator[tuple[str, ast.Module]]:
+def parsed(root: Path = ROOT) -> Iterator[tuple[str, ast.Module]]:
     for folder in SCANNED:
-        for path in sorted((ROOT / folder).rglob("*.py")):
-            yield str(path.relative_to(ROOT)), ast.parse(path.read_text(encoding="utf-8"))
+        for path in sorted((root / folder).rglob("*.py")):
+            yield str(path.relative_to(root)), ast.parse(path.read_text(encoding="utf-8"))
 
 
 def code_argument(call: ast.Call) -> ast.expr | None:
@@ -63,9 +63,9 @@ def is_finding_call(call: ast.Call) -> bool:
     return name in FINDING_CALLS
 
 
-def scan() -> tuple[dict[str, str], list[str]]:
+def scan(root: Path = ROOT) -> tuple[dict[str, str], list[str]]:
     """Every code the source emits (code → where), and the dynamic codes nobody explained."""
-    modules = list(parsed())
+    modules = list(parsed(root))
     constants: dict[str, str] = {}
     for _, tree in modules:
         constants.update(module_constants(tree))
@@ -94,12 +94,36 @@ def scan() -> tuple[dict[str, str], list[str]]:
     return emitted, unexplained
 
 
+def missing_steps(emitted: dict[str, str]) -> dict[str, str]:
+    return {code: where for code, where in emitted.items() if code.isupper() and code not in STEPS}
+
+
 def test_every_code_the_pipeline_emits_has_its_next_step_in_the_catalogue() -> None:
     emitted, unexplained = scan()
     assert not unexplained, f"finding codes made at run time, not named in DYNAMIC: {unexplained}"
-    missing = {code: where for code, where in emitted.items() if code.isupper() and code not in STEPS}
-    # names in other calls' code= that are no finding codes (a delivery's raw reply keeps the authority's)
+    missing = missing_steps(emitted)
     assert not missing, f"finding codes without a next step in shared/findings.py: {missing}"
+
+
+def test_a_new_rule_whose_code_the_catalogue_lacks_is_caught_and_so_is_a_code_made_at_run_time(
+    tmp_path: Path,
+) -> None:
+    rules = tmp_path / "services" / "newrule"
+    rules.mkdir(parents=True)
+    (rules / "rules.py").write_text(
+        "WHEELS = 'WHEELS_MISSING'\n"
+        "def one():\n    return finding('AXLE_COUNT_WRONG', 'p', 'm', owner)\n"
+        "def two():\n    return Finding(code=WHEELS, path='p')\n"
+        "def three(kind):\n    return Finding(code=f'{kind}_BAD', path='p')\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "shared").mkdir()
+    emitted, unexplained = scan(tmp_path)
+    assert missing_steps(emitted) == {
+        "AXLE_COUNT_WRONG": "services/newrule/rules.py",
+        "WHEELS_MISSING": "services/newrule/rules.py",
+    }
+    assert unexplained == ["services/newrule/rules.py:7 code=f'{kind}_BAD'"]
 
 
 def test_the_scan_finds_the_codes_of_rules_helpers_and_category_items() -> None:
