@@ -24,8 +24,10 @@ import asyncio
 import contextlib
 import datetime as dt
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
+from pymongo import ReplaceOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
@@ -44,6 +46,17 @@ Pair = tuple[str | None, str | None]  # an approval key and master-data SHA-256,
 MAX_LISTED = 1_000  # certificates in one page of ``affected``
 KNOWN_APPROVALS = 10_000  # approval snapshots this process knows are stored (then it forgets them all)
 RECEIPTS_KEPT = 100_000  # receipts stored in bulk and not yet asked for (then forgotten: they are stored)
+
+
+@dataclass(frozen=True)
+class _Next:
+    """A certificate planned as the next link of its VIN's chain, with the head it follows."""
+
+    document: Document
+    trace_id: str | None
+    head_doc: MongoDoc
+    head: Head
+    receipt: ArchiveReceipt
 
 
 class OtherCertificate(Exception):
@@ -115,7 +128,64 @@ class CertificateStore:
                 self._stored[record_id] = receipt
             else:
                 await self.certificates.delete_one({"_id": record_id})
-        return len(headed)
+        return len(headed) + await self._store_next([(d, t) for d, t in firsts if d.version_number != 1], at)
+
+    async def _store_next(self, documents: list[tuple[Document, str | None]], at: dt.datetime) -> int:
+        """Store the next link of each VIN's chain in bulk (a re-issue's certificates); how many were stored.
+
+        The heads are read in one request, the certificates that advance them
+        inserted in a second and the heads replaced in a third (each guarded by
+        the revision read), the counts moved once per approval version. A
+        certificate whose head moved meanwhile is taken back before anyone saw
+        its receipt, and ``store`` handles it alone, as it does every document
+        not advancing its head.
+        """
+        if not documents:
+            return 0
+        found = self.heads.find({"_id": {"$in": [d.vin for d, _t in documents][:MAX_LISTED]}})
+        heads = {doc["_id"]: doc async for doc in found}
+        plans: list[_Next] = []
+        for document, trace_id in documents:
+            head_doc = heads.get(document.vin)
+            head = head_of(head_doc)
+            if head_doc is not None and head is not None and head.revision < document.revision:
+                plans.append(_Next(document, trace_id, head_doc, head, receipt_for(document, head, at)))
+        rows = [
+            {"_id": p.document.record_id, **await self._row(p.document, p.receipt, p.trace_id)} for p in plans
+        ]
+        inserted = await insert_new(self.certificates, rows)
+        moving = [p for p in plans if p.document.record_id in inserted]
+        lost = await self._replace_heads(moving)
+        for plan in moving:
+            if plan.document.vin in lost:
+                await self.certificates.delete_one({"_id": plan.document.record_id})
+            else:
+                self._stored[plan.document.record_id] = plan.receipt
+        kept = [p for p in moving if p.document.vin not in lost]
+        await self._count([approval_of(p.document) for p in kept], [approval_in(p.head_doc) for p in kept])
+        return len(kept)
+
+    async def _replace_heads(self, moving: list[_Next]) -> set[str]:
+        """Move each VIN's head to its new link unless it moved since it was read; the VINs refused."""
+        if not moving:
+            return set()
+        new = {p.document.vin: self._head_doc(p.receipt, list(p.head.revisions), p.document) for p in moving}
+        result = await self.heads.bulk_write(
+            [
+                ReplaceOne({"_id": p.document.vin, "revision": p.head.revision}, new[p.document.vin])
+                for p in moving
+            ],
+            ordered=False,
+        )
+        if result.matched_count == len(moving):
+            return set()
+        now_heads = {doc["_id"]: doc async for doc in self.heads.find({"_id": {"$in": list(new)}})}
+        return {
+            vin
+            for vin, head in new.items()
+            if (now_heads.get(vin) or {}).get("sha256") != head["sha256"]
+            or (now_heads.get(vin) or {}).get("revision") != head["revision"]
+        }
 
     async def store(self, document: Document, trace_id: str | None = None) -> ArchiveReceipt:
         """Store once; a redelivered document gets the receipt of the one already stored.

@@ -166,7 +166,8 @@ async def test_first_certificates_stored_in_bulk_start_their_chains_and_others_t
     await store.store(document(old, 1))
     batch = [document(new_a, 1), document(new_a, 2), document(old, 2), document(new_b, 3, version_number=1)]
 
-    assert await store.store_firsts([(d, "1f" * 16) for d in batch]) == 2  # new_a:1 and new_b:3
+    # new_a:1 and new_b:3 start their chains; new_a:2 and old:2 are stored in bulk as the next links
+    assert await store.store_firsts([(d, "1f" * 16) for d in batch]) == 4
 
     receipts = [await store.store(d) for d in batch]
     assert [r.previous_sha256 for r in receipts] == [None, batch[0].sha256, document(old, 1).sha256, None]
@@ -181,6 +182,24 @@ async def test_first_certificates_stored_in_bulk_start_their_chains_and_others_t
     # The batch comes again: nothing is stored twice.
     assert await store.store_firsts([(d, None) for d in batch]) == 0
     assert await store.certificates.count_documents({"vin": new_a}) == 2
+
+
+async def test_next_links_stored_in_bulk_are_chained_counted_and_a_moved_head_leaves_its_certificate_to_the_single_path(
+    store: CertificateStore, vin: str
+) -> None:
+    vins = [f"{vin}{n}" for n in range(3)]
+    firsts = [document(v, 1) for v in vins]
+    await store.store_firsts([(d, None) for d in firsts])
+    nexts = [document(v, 2) for v in vins]
+    moved = document(vins[2], 3)
+    await store.store(moved)  # vins[2]'s head moved on before the batch: its revision 2 is a late one
+
+    assert await store.store_firsts([(d, None) for d in nexts]) == 2
+    assert [await store.head(v) for v in vins[:2]] == [Head(2, n.sha256, (1, 2)) for n in nexts[:2]]
+    receipts = [await store.store(d) for d in nexts]
+    assert [r.previous_sha256 for r in receipts[:2]] == [f.sha256 for f in firsts[:2]]
+    assert receipts[2].previous_sha256 is None  # older than its head: links to nothing
+    assert await store.head(vins[2]) == Head(3, moved.sha256, (1, 3))
 
 
 async def test_a_first_certificate_sent_after_later_ones_is_taken_back_and_linked_after_them(
