@@ -19,6 +19,15 @@ from shared.contracts import Owner
 
 SUBMISSIONS = "/ecoc/v1/submissions"
 MANUFACTURER_HEADER, CONTACT_HEADER = "X-Manufacturer-Id", "X-Contact-Id"
+# A correction (IviVersionNumber above 1) says so beside the document, as the NAP message does.
+VERSION_HEADER, CORRECTS_HEADER = "X-Ivi-Version-Number", "X-Previous-Ivi-Reference-Id"
+
+
+def correction_headers(version_number: int, corrects: str | None) -> dict[str, str]:
+    """The headers naming what a correction replaces; none for a first certificate."""
+    if version_number <= 1 or not corrects:
+        return {}
+    return {VERSION_HEADER: str(version_number), CORRECTS_HEADER: corrects}
 
 
 def token_form(client_id: str, client_secret: str, scope: str | None) -> dict[str, str]:

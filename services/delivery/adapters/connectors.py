@@ -201,7 +201,11 @@ class VcaConnector:
             return transport_fault(self.name, exc)
 
     async def send(self, delivery: Delivery, signed_xml: bytes) -> Reply:
-        headers = {**self.ids, "Content-Type": "application/xml"}
+        headers = {
+            **self.ids,
+            "Content-Type": "application/xml",
+            **vca.correction_headers(delivery.version_number, delivery.corrects),
+        }
         answer = await self._call("POST", self.url + vca.SUBMISSIONS, content=signed_xml, headers=headers)
         if isinstance(answer, Reply):
             return answer

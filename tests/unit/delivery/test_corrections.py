@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import pytest
 
-from services.delivery import nap
+from services.delivery import nap, vca
 from services.delivery.deliver import Delivery, Step, corrected
 
 pytestmark = pytest.mark.unit
@@ -46,3 +46,11 @@ def test_the_nap_message_of_a_correction_carries_its_version_number_and_the_refe
 def test_a_first_certificate_is_sent_without_a_correction_marker() -> None:
     assert nap.correction_of(nap.envelope(SIGNED, "msg-1")) is None
     assert nap.correction_of(nap.envelope(SIGNED, "msg-1", version_number=1, corrects=None)) is None
+
+
+def test_a_correction_sent_to_the_vca_names_its_version_and_the_reference_it_corrects_in_headers() -> None:
+    assert vca.correction_headers(2, "ref-1") == {
+        "X-Ivi-Version-Number": "2",
+        "X-Previous-Ivi-Reference-Id": "ref-1",
+    }
+    assert vca.correction_headers(1, None) == {}
