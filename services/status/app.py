@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI
 
@@ -20,7 +19,7 @@ from shared.stage import Stage
 
 def create_app(settings: StatusSettings | None = None) -> FastAPI:
     stage = Stage("status", settings or StatusSettings())
-    zone = ZoneInfo(getattr(stage.settings, "plant_timezone", "UTC"))  # the archived list's calendar
+    zone = stage.settings.plant_zone()  # the archived list's calendar
     store = StatusStore.on(stage.database()[COLLECTION], zone=zone)
     worklists = Worklists(store.listed, store.journal)
     recounts: list[asyncio.Task[None]] = []

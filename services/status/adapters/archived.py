@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import math
 import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -42,7 +43,7 @@ from shared.contracts.events import State
 from shared.mongo import MongoDoc, insert_new
 
 PROBE = 4  # run numbers read above a lane's top: runs written by a process that stopped before raising it
-RUNS_PER_READ = 8  # runs read in one request while a page fills
+RUNS_PER_READ = (2, 400)  # runs read in one request while a page fills: enough for it, by the lane's run size
 MAX_READS = 12  # requests of runs one page may make before it answers with what it has (and ``next``)
 DAYS_PER_READ = 450  # days whose two lane documents are read in one ``$in`` (up to 1,000 ids)
 MAX_ATTEMPTS = 20
@@ -63,6 +64,7 @@ class Walk:
     seen: set[str] = field(default_factory=set)
     last: Position | None = None
     reads: int = 0
+    per_run: float = 1.0  # vehicles per run in the lane being walked (its count over its top)
 
     @property
     def full(self) -> bool:
@@ -147,6 +149,7 @@ class ArchivedLanes:
                 skip -= counts[name]
                 continue
             top = tops.get(name, 0) + PROBE
+            walk.per_run = max(1.0, counts[name] / max(1, tops.get(name, 0)))
             start = query.after if query.after is not None and query.after.day == day else None
             await self._walk_day(query, name, day, top, start, skip, walk)
             skip = 0
@@ -192,8 +195,11 @@ class ArchivedLanes:
     ) -> None:
         """Walk the day's lane from its newest run (or from ``start``) down, adding what still holds."""
         run = start.run if start is not None else top
+        probes = PROBE if start is None else 0
         while run >= 1 and not walk.full and walk.reads < MAX_READS:
-            numbers = list(range(run, max(0, run - RUNS_PER_READ), -1))
+            wanted = math.ceil(((walk.size - len(walk.items)) * 5 / 4 + skip) / walk.per_run) + 1 + probes
+            numbers = list(range(run, max(0, run - min(max(wanted, RUNS_PER_READ[0]), RUNS_PER_READ[1])), -1))
+            probes = 0
             docs = await by_ids(self.runs, [f"{name}|{n}" for n in numbers])
             walk.reads += 1
             candidates: list[tuple[Position, MongoDoc]] = []
