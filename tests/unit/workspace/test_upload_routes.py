@@ -170,6 +170,7 @@ def test_the_fixed_file_shows_the_diff_and_the_impact_and_publishes_under_the_pe
     assert site.audit.entries[0].change["changed"] == [[MASS, old_mass, "1400"]]
     history = site.client.get(f"/approvals/{changed.key}").text
     assert f"{TYPE_APPROVAL.name} changed 1 field in the workspace." in history and "weighed again" in history
+    assert f"<dd data-current-by>{TYPE_APPROVAL.name} changed 1 field" in history
     again = site.client.post(location + "/publish", data={"csrf": csrf, "digest": digest_of(page)})
     assert again.status_code == 404 and len(site.sender.sent) == 2  # published once
 
