@@ -110,6 +110,10 @@ def rows_of(item: Json) -> list[Row]:
     return lines
 
 
+class PageUnanswered(Exception):
+    """A page after the first was not answered: the file ends there and says so."""
+
+
 @dataclass
 class Walk:
     """How far an export got: lines written, records the list held, whether it stopped at the cap."""
@@ -119,6 +123,7 @@ class Walk:
     records: int = 0
     total: int | None = None
     capped: bool = False
+    stopped: str | None = None  # why the walk ended before the list did (a page not answered)
     seen: set[str] = field(default_factory=set)
 
 
@@ -140,7 +145,11 @@ async def pages(fetch: Fetch, walk: Walk) -> AsyncIterator[Sequence[Json]]:
     params: dict[str, Any] = dict(FIRST_PAGE)
     number = 1
     while True:
-        found = await fetch(params)
+        try:
+            found = await fetch(params)
+        except PageUnanswered as exc:
+            walk.stopped = str(exc)[:300]
+            return
         items: Sequence[Json] = found.get("items") or []
         if walk.total is None and "total" in found:
             walk.total = int(found["total"])
@@ -177,12 +186,20 @@ async def lines(fetch: Fetch, walk: Walk) -> AsyncIterator[list[Row]]:
             return
 
 
-def cap_note(walk: Walk) -> str:
+def cap_note(walk: Walk) -> str | None:
+    """What the file says when it holds less than the list: cut at the cap, or stopped by a fault."""
     matched = f"; the list holds {walk.total:,} records" if walk.total is not None else ""
-    return (
-        f"Capped at {walk.limit:,} lines: {walk.records:,} records exported{matched}. "
-        "Narrow the filters to export the rest."
-    )
+    if walk.capped:
+        return (
+            f"Capped at {walk.limit:,} lines: {walk.records:,} records exported{matched}. "
+            "Narrow the filters to export the rest."
+        )
+    if walk.stopped:
+        return (
+            f"Incomplete: {walk.stopped}, so the export stopped after {walk.records:,} records{matched}. "
+            "Export again for the whole list."
+        )
+    return None
 
 
 @dataclass(frozen=True)
@@ -205,8 +222,9 @@ class About:
             ("Lines", str(walk.rows)),
             ("Times", "ISO 8601, UTC"),
         ]
-        if walk.capped:
-            told.append(("Capped", cap_note(walk)))
+        note = cap_note(walk)
+        if note:
+            told.append(("Capped" if walk.capped else "Incomplete", note))
         return told
 
 
@@ -223,8 +241,9 @@ async def csv_stream(fetch: Fetch, walk: Walk) -> AsyncIterator[bytes]:
     yield "\ufeff".encode() + _csv_text([COLUMNS])
     async for batch in lines(fetch, walk):
         yield _csv_text(batch)
-    if walk.capped:
-        yield _csv_text([(cap_note(walk),)])
+    note = cap_note(walk)
+    if note:
+        yield _csv_text([(note,)])
 
 
 def _xlsx_book() -> tuple[Workbook, Any]:
@@ -252,8 +271,9 @@ async def xlsx_stream(fetch: Fetch, walk: Walk, about: About) -> AsyncIterator[b
     book, sheet = _xlsx_book()
     async for batch in lines(fetch, walk):
         await asyncio.to_thread(_append, sheet, batch)  # writing a page takes tens of ms: off the event loop
-    if walk.capped:
-        sheet.append([cap_note(walk)])
+    note = cap_note(walk)
+    if note:
+        sheet.append([neutral(note)])
     with tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024) as target:
         await asyncio.to_thread(_xlsx_finish, book, about, walk, target)
         target.seek(0)

@@ -217,7 +217,14 @@ async def exported(
 ) -> StreamingResponse:
     """The streamed file. The first page is read before the answer starts, so a status that does not
     answer is a 503 with its reason, not a file cut short."""
-    pages = export.primed(fetch, await fetch(export.FIRST_PAGE))
+
+    async def later(paging: dict[str, Any]) -> Json:
+        try:
+            return await fetch(paging)
+        except PipelineUnavailable as exc:  # the answer has begun: the file ends here and says why
+            raise export.PageUnanswered(str(exc)) from None
+
+    pages = export.primed(later, await fetch(export.FIRST_PAGE))
     walk = export.Walk()
     about = export.About(title, filters.named(), at, by)
     body = export.csv_stream(pages, walk) if kind == "csv" else export.xlsx_stream(pages, walk, about)

@@ -191,3 +191,28 @@ def test_a_sparse_page_without_items_but_with_a_next_goes_on() -> None:
 
     lines = csv_lines(asyncio.run(collect(export.csv_stream(sparse, Walk()))))
     assert [line[0] for line in lines[1:]] == ["WVWZZZ1KZAW000001", "WVWZZZ1KZAW000002"]
+
+
+@pytest.mark.parametrize("kind", ["csv", "xlsx"])
+def test_a_page_not_answered_midway_ends_the_file_with_a_line_saying_so(kind: str) -> None:
+    source = CursorList([item(n) for n in range(450)])
+
+    async def faltering(params: dict[str, Any]) -> dict[str, Any]:
+        if params.get("after") == "WVWZZZ1KZAW000399":
+            raise export.PageUnanswered("http://status.test did not answer: ReadTimeout")
+        return await source(params)
+
+    walk = Walk()
+    if kind == "csv":
+        last = csv_lines(asyncio.run(collect(export.csv_stream(faltering, walk))))[-1][0]
+    else:
+        data = asyncio.run(collect(export.xlsx_stream(faltering, walk, about())))
+        book = openpyxl.load_workbook(io.BytesIO(data), read_only=True)
+        last = str(list(book["Records"].iter_rows(values_only=True))[-1][0])
+        told = dict(book["About this export"].iter_rows(values_only=True))
+        assert told["Incomplete"] == last
+    assert walk.records == 400 and not walk.capped
+    assert last == (
+        "Incomplete: http://status.test did not answer: ReadTimeout, so the export stopped after 400 records; "
+        "the list holds 450 records. Export again for the whole list."
+    )

@@ -10,6 +10,7 @@ from typing import Any
 import openpyxl
 import pytest
 
+from services.workspace.adapters.pipeline import PipelineUnavailable
 from services.workspace.identity import PersonRole
 from tests.unit.workspace.fakes import PEOPLE, FakePipeline, Site
 
@@ -177,3 +178,21 @@ def test_the_archived_lists_dates_go_to_status_for_the_archived_state_alone() ->
         {"archived_from": "2026-12-01", "archived_to": "2026-12-07", "size": 200},
         {"size": 200},
     ]
+
+
+def test_a_status_that_stops_answering_midway_gives_a_file_that_says_it_is_incomplete() -> None:
+    site = site_with([item(n) for n in range(250)])
+    paged = site.api._paged
+
+    async def faltering(filters: dict[str, Any]) -> dict[str, Any]:
+        if filters.get("after"):
+            raise PipelineUnavailable("http://status.test did not answer: ReadTimeout")
+        return await paged(filters)
+
+    site.api._paged = faltering  # type: ignore[method-assign]
+    response = site.client.get("/worklists/production/export", params={"format": "csv"})
+    lines = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
+    assert response.status_code == 200 and len(lines) == 1 + 200 + 1
+    assert lines[-1][0].startswith(
+        "Incomplete: http://status.test did not answer: ReadTimeout, so the export"
+    )
