@@ -15,6 +15,7 @@ from services.workspace.routes.deps import VIN_MAX, Approvals, Audit, Pipeline, 
 from services.workspace.routes.views import (
     RecordPage,
     awaits_review,
+    explained,
     revisions_of,
     settled_findings,
     timeline_of,
@@ -56,7 +57,7 @@ async def record_page(
         sections = evidence.readable(certificate.xml)
     view = RecordPage(
         vin=vin,
-        record=record,
+        record=explained(record) if record else record,  # each open finding with its next step
         problems=reads.problems,
         reviewable=awaits_review(record),
         timeline=timeline_of(record, actions),

@@ -196,3 +196,19 @@ def test_a_status_that_stops_answering_midway_gives_a_file_that_says_it_is_incom
     assert lines[-1][0].startswith(
         "Incomplete: http://status.test did not answer: ReadTimeout, so the export"
     )
+
+
+def test_a_records_open_findings_show_their_next_step_and_who_to_ask_on_its_page() -> None:
+    site = site_with([])
+    found = item(7, "GROUP_HELD", "compliance")
+    event = {
+        "revision": 1,
+        "stage": "validation",
+        "state": "held",
+        "time": found["updated_at"],
+        "service": "v@1",
+    }
+    site.api.records[found["vin"]] = {**found, "state": "held", "timeline": [event]}
+    page = site.client.get(f"/records/{found['vin']}").text
+    assert '<td class="next-step">Ask the compliance lead to release the group on the Rollout page' in page
+    assert '<td class="ask">Compliance: the compliance lead (compliance-lead role)</td>' in page
