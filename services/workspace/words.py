@@ -11,6 +11,7 @@ reads the exact instant. Exports keep ISO 8601. The zone is the shared setting C
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable, Mapping
 from functools import partial
 from typing import Any
@@ -153,10 +154,23 @@ def said(entry: AuditEntry) -> str:
     return f"{entry.person}: {entry.action} on {entry.target}" + (f" ({details})" if details else "")
 
 
+def said_row(row: Mapping[str, Any]) -> str:
+    """An audit log row (``audit_chain.export_rows``: details as stored JSON) as ``said`` tells it; "" if it cannot."""
+    try:
+        change = json.loads(str(row.get("details") or ""))
+    except ValueError:
+        return ""
+    at = instant(row.get("time"))
+    if not isinstance(change, dict) or at is None or not row.get("who"):
+        return ""
+    return said(AuditEntry(str(row["who"]), str(row["action"]), str(row["target"]), change, at))
+
+
 def install(env: Environment, zone: dt.tzinfo = DEFAULT_ZONE) -> None:
     """Register the filters on a template environment, saying times in ``zone``."""
     env.filters["when"] = partial(when, zone=zone)
     env.filters["when_tag"] = partial(when_tag, zone=zone)
     env.filters["coded"] = coded
     env.filters["said"] = said
+    env.filters["said_row"] = said_row
     env.globals["code_tables"] = tables()  # the pages name where the meanings come from

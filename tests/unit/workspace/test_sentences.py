@@ -116,3 +116,31 @@ def test_the_rollout_page_says_when_validation_did_not_tell_its_default() -> Non
     site.sign_in_as(LEAD)
     page = site.client.get("/rollout").text
     assert "validation did not say which it is now" in page
+
+
+def test_an_audit_log_row_reads_as_a_sentence_beside_its_stored_details() -> None:
+    from services.workspace.words import said_row
+
+    row = {
+        "who": "Jane Smith",
+        "action": "policy",
+        "target": "group:POLO-EU",
+        "time": "2026-12-07T09:18:00.000+00:00",
+        "details": '{"comment": "first batch", "policy": ["default", "review"]}',
+    }
+    assert said_row(row) == "Jane Smith set group POLO-EU to review: ‘first batch’"
+    assert said_row({**row, "details": "not json"}) == ""
+    assert said_row({"who": "", "details": ""}) == ""
+
+
+def test_the_audit_page_shows_times_in_sast_and_each_action_as_a_sentence_over_its_stored_details() -> None:
+    from services.workspace.routes import deps
+    from tests.unit.workspace.fakes import constant
+    from tests.unit.workspace.test_routes_audit import ChainedAudit, chained
+
+    site = Site()
+    site.app.dependency_overrides[deps.audit] = constant(ChainedAudit(chained("record:V1")))
+    site.sign_in_as(LEAD)
+    page = site.client.get("/audit").text
+    assert "Rita Reviewer reviewed V1: ‘checked 1’<br><code>" in page
+    assert '<time datetime="2026-12-01T09:01:00.000Z">1 Dec 2026, 11:01 SAST</time>' in page
