@@ -55,7 +55,9 @@ def router(store: CertificateStore, auth: Authenticator, receipts: Receipts) -> 
         other_than: Annotated[
             str | None, Query(description="Leave out those checked against this approval SHA-256 (hex)")
         ] = None,
-        limit: Annotated[str, Query(description=f"Certificates in this page, 1 to {MAX_LISTED}")] = "100",
+        limit: Annotated[
+            str, Query(description=f"Certificates in this page, 0 (the total alone) to {MAX_LISTED}")
+        ] = "100",
         after: Annotated[str | None, Query(description="``next`` of the page before")] = None,
         with_build: Annotated[
             bool, Query(description="Add each certificate's archived build record (build)")
@@ -87,7 +89,7 @@ def router(store: CertificateStore, auth: Authenticator, receipts: Receipts) -> 
             builds = await store.builds([f"{item['vin']}:{item['revision']}" for item in items])
             for item in items:
                 item["build"] = builds.get(f"{item['vin']}:{item['revision']}")
-        more = len(rows) == size
+        more = size > 0 and len(rows) == size
         return {"total": total, "items": items, "next": items[-1]["vin"] if items and more else None}
 
     @api.get("/certificates/{vin}", response_class=Response, responses=CERTIFICATE_ANSWERS)
@@ -139,8 +141,8 @@ def affected_query(approval_key: str, other_than: str | None, limit: str, after:
         raise ValueError("other_than: an approval SHA-256, 64 lower-case hex digits")
     if after is not None and not re.fullmatch(CURSOR, after):
         raise ValueError("after: the next cursor of a page before (a VIN)")
-    if not limit.isdigit() or not 1 <= int(limit) <= MAX_LISTED:
-        raise ValueError(f"limit: a whole number from 1 to {MAX_LISTED}")
+    if not limit.isdigit() or not 0 <= int(limit) <= MAX_LISTED:
+        raise ValueError(f"limit: a whole number from 0 (the total alone) to {MAX_LISTED}")
     return int(limit)
 
 

@@ -10,6 +10,7 @@ import httpx
 from shared.auth import Role
 
 TIMEOUT = httpx.Timeout(10.0, connect=3.0)
+PAGE_TIMEOUT_S = 120.0  # one page of the archive's affected certificates (a scan of its heads on FerretDB)
 
 
 class PipelineUnavailable(Exception):
@@ -31,14 +32,20 @@ class PipelineApi:
     async def close(self) -> None:
         await self._client.aclose()
 
-    async def _get(self, url: str, params: dict[str, Any] | None = None) -> httpx.Response:
+    async def _get(
+        self, url: str, params: dict[str, Any] | None = None, timeout: float | None = None
+    ) -> httpx.Response:
         try:
+            if timeout is not None:
+                return await self._client.get(url, params=params, timeout=timeout)
             return await self._client.get(url, params=params)
         except httpx.HTTPError as exc:
             raise PipelineUnavailable(f"{url.split('/v1')[0]} did not answer: {type(exc).__name__}") from exc
 
-    async def _json(self, url: str, params: dict[str, Any] | None = None) -> Any:
-        response = await self._get(url, params)
+    async def _json(
+        self, url: str, params: dict[str, Any] | None = None, timeout: float | None = None
+    ) -> Any:
+        response = await self._get(url, params, timeout)
         if response.status_code == 404:
             return None
         if response.status_code == 503 and "application/json" in response.headers.get("content-type", ""):
@@ -91,11 +98,15 @@ class PipelineApi:
         approval_key: str,
         *,
         other_than: str | None = None,
-        limit: int = 1,
+        limit: int = 0,
         after: str | None = None,
         with_build: bool = False,
     ) -> dict[str, Any]:
-        """The archive's page of VINs whose newest certificate names ``approval_key`` with another SHA-256."""
+        """The archive's page of VINs whose newest certificate names ``approval_key`` with another SHA-256.
+
+        ``limit`` 0 asks for the total alone (from the archive's counts, at once); a page may take
+        seconds on FerretDB, which scans the heads for it, so it is given ``PAGE_TIMEOUT_S``.
+        """
         params: dict[str, Any] = {"approval_key": approval_key, "limit": limit}
         if other_than:
             params["other_than"] = other_than
@@ -103,7 +114,9 @@ class PipelineApi:
             params["after"] = after
         if with_build:
             params["with_build"] = "true"
-        found = await self._json(f"{self.archive_url}/v1/certificates", params)
+        found = await self._json(
+            f"{self.archive_url}/v1/certificates", params, PAGE_TIMEOUT_S if limit else None
+        )
         return found or {"total": 0, "items": [], "next": None}
 
     async def certificate(self, vin: str, revision: int | None = None) -> Certificate | None:

@@ -28,7 +28,7 @@ from shared import topics
 
 log = logging.getLogger(__name__)
 
-PLAN_PAGE = 500  # affected certificates planned per step
+PLAN_PAGE = 1000  # affected certificates planned per step (the most the archive lists at once)
 PUBLISH_BATCH = 200  # records published per step
 LOOKUPS = 8  # status reads at once while planning
 IDLE_S = 2.0  # how long the worker waits for a new job before it looks again

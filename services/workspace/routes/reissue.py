@@ -89,7 +89,7 @@ async def offer(
     """The approval page's re-issue block: certificates naming another version of ``key``, a job under way."""
     if jobs is None:
         return None
-    found = await reads.read(api.affected(key, other_than=digest, limit=1), None)
+    found = await reads.read(api.affected(key, other_than=digest, limit=0), None)
     active = next((j for j in await jobs.jobs.active() if j.approval_key == key), None)
     if found is None:
         return Offer(0, active, reads.problem)
@@ -114,7 +114,7 @@ async def start(
     running = next((j for j in await jobs.jobs.active() if j.approval_key == approval_key), None)
     if running is not None:
         return see_other(f"/reissue/{running.id}")
-    found = await api.affected(approval_key, other_than=latest.digest, limit=1)
+    found = await api.affected(approval_key, other_than=latest.digest, limit=0)
     total = int(found.get("total") or 0)
     if total == 0:
         raise HTTPException(
@@ -148,7 +148,7 @@ async def _archived(job: Job, api: Pipeline, reads: Reads) -> int | None:
     """The job's certificates archived so far: planned ones no longer naming another version of the approval."""
     if job.state == "planning":
         return 0
-    left = await reads.read(api.affected(job.approval_key, other_than=job.approval_sha256, limit=1), None)
+    left = await reads.read(api.affected(job.approval_key, other_than=job.approval_sha256, limit=0), None)
     if left is None:
         return None
     return max(0, job.planned - int(left.get("total") or 0))

@@ -102,6 +102,10 @@ async def test_lists_by_vin_in_pages_the_newest_certificates_checked_against_ano
     assert second["next"] is None
     assert second["items"][0]["build"]["vin"] == vins[3] and second["items"][0]["build"]["revision"] == 1
 
+    alone = (
+        await client.get("/v1/certificates", params={"approval_key": key, "other_than": NEW, "limit": 0})
+    ).json()
+    assert alone == {"total": 4, "items": [], "next": None}  # the total alone, no page read
     everything = (await client.get("/v1/certificates", params={"approval_key": key})).json()
     assert everything["total"] == 5 and len(everything["items"]) == 5
     corrected = (await client.get("/v1/certificates", params={"approval_key": key, "other_than": OLD})).json()
@@ -114,7 +118,7 @@ async def test_lists_by_vin_in_pages_the_newest_certificates_checked_against_ano
     [
         ({}, "approval_key"),
         ({"approval_key": "K", "other_than": "xyz"}, "other_than"),
-        ({"approval_key": "K", "limit": "0"}, "limit"),
+        ({"approval_key": "K", "limit": "-1"}, "limit"),
         ({"approval_key": "K", "limit": "1001"}, "limit"),
         ({"approval_key": "K", "after": "a'b"}, "after"),
     ],
