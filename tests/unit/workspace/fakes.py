@@ -34,6 +34,7 @@ from services.workspace.identity import (
 from services.workspace.live import LiveFeed
 from services.workspace.routes import deps
 from services.workspace.settings import WorkspaceSettings
+from services.workspace.upload.staged import StagedUploads
 from shared.contracts.masterdata import MasterDataChange, MasterKind
 from shared.master_table import MasterTable
 from shared.policy_table import PolicyTable
@@ -262,6 +263,7 @@ class Site:
             deps.master: self.master,
             deps.sessions: self.sessions,
             deps.oidc: None,
+            deps.uploads: StagedUploads(),  # approval uploads between their dry run and publication
         }
         for dependency, fake in parts.items():
             app.dependency_overrides[dependency] = constant(fake)

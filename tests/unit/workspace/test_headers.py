@@ -28,6 +28,8 @@ FILLED = {
     "team": "production",
     "key": "e1*2018/858*00001*00|M1|A|1",
     "kind": "csv",
+    "sha256": "0" * 64,
+    "token": "an-upload-token-of-22c",  # an approval upload's (none: the page is a 404, with the headers)
 }
 NOT_A_PAGE = {"/live"}  # a stream that never ends; its headers are checked in the browser test
 
