@@ -4,9 +4,10 @@ What a person publishes is what they reviewed: the parsed approvals stay here,
 under a random token only the session that uploaded them may use, and the
 publish form also carries the digest of the approvals the page showed
 (``digest``), compared before anything is sent. An upload is published once
-(``take`` removes it) and forgotten after ``KEEP``; at most ``LIMIT`` are kept
-(the oldest go first). Kept in this process: a workspace behind a load balancer
-needs sticky sessions for the upload's few minutes.
+(``take`` removes it) and forgotten after ``KEEP``; at most ``PER_SESSION`` of
+one session and ``LIMIT`` in all are kept (the oldest go first). Kept in this
+process: a workspace behind a load balancer needs sticky sessions for the
+upload's few minutes.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from shared.contracts import Approval
 from shared.contracts.approvals import master_data_sha256
 
 KEEP: Final = dt.timedelta(minutes=30)
-LIMIT: Final = 50
+LIMIT: Final = 20  # uploads kept in all (each up to 5 MB of input, parsed)
+PER_SESSION: Final = 3  # a session's newest uploads
 TOKEN: Final = re.compile(r"[A-Za-z0-9_-]{22}")
 
 
@@ -61,6 +63,9 @@ class StagedUploads:
         self, session: str, person: str, filename: str, content: bytes, parsed: Parsed, now: dt.datetime
     ) -> Staged:
         self._forget(now)
+        mine = [token for token, staged in self._kept.items() if staged.session == session]
+        for token in mine[: max(0, len(mine) - PER_SESSION + 1)]:
+            del self._kept[token]  # a person's older uploads go first
         while len(self._kept) >= self.limit:
             self._kept.popitem(last=False)
         token = secrets.token_urlsafe(16)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 from dataclasses import dataclass, field
@@ -13,7 +14,7 @@ import pytest
 from services.workspace.adapters.pipeline import PipelineUnavailable
 from services.workspace.identity import PersonRole
 from services.workspace.routes import deps
-from services.workspace.upload import template
+from services.workspace.upload import files, staged, template
 from services.workspace.upload.staged import StagedUploads
 from shared import topics
 from shared.contracts import Approval
@@ -231,3 +232,14 @@ def test_the_errors_csv_quotes_a_cell_that_would_start_a_formula(
     location = upload(site, csrf, f"{header}\n{row}\n".encode(), "a.csv").headers["location"]
     lines = site.client.get(location + "/errors.csv").text.splitlines()
     assert lines[1].startswith("2,'=cmd(),template column,")
+
+
+def test_uploads_kept_are_bounded_per_session_and_in_all_and_expire(approval: Approval) -> None:
+    store = StagedUploads(limit=4)
+    parsed = files.Parsed("CSV", (approval,))
+    first = store.put("s1", "A", "a.csv", b"1", parsed, T0)
+    kept = [store.put("s1", "A", "a.csv", b"1", parsed, T0) for _ in range(3)]
+    assert store.get(first.token, "s1", T0) is None and all(store.get(k.token, "s1", T0) for k in kept)
+    others = [store.put(f"s{n}", "B", "b.csv", b"2", parsed, T0) for n in range(2, 4)]
+    assert store.get(kept[0].token, "s1", T0) is None and store.get(others[0].token, "s2", T0) is not None
+    assert store.get(others[1].token, "s3", T0 + staged.KEEP + dt.timedelta(seconds=1)) is None
