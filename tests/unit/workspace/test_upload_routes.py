@@ -243,3 +243,15 @@ def test_uploads_kept_are_bounded_per_session_and_in_all_and_expire(approval: Ap
     others = [store.put(f"s{n}", "B", "b.csv", b"2", parsed, T0) for n in range(2, 4)]
     assert store.get(kept[0].token, "s1", T0) is None and store.get(others[0].token, "s2", T0) is not None
     assert store.get(others[1].token, "s3", T0 + staged.KEEP + dt.timedelta(seconds=1)) is None
+
+
+def test_publishing_without_the_csrf_token_is_refused_and_the_upload_stays(
+    schema: IviSchema, approval: Approval
+) -> None:
+    site = site_with(approval)
+    csrf = site.sign_in_as(TYPE_APPROVAL)
+    location = upload(site, csrf, template.as_csv(schema, [heavier(approval)]), "a.csv").headers["location"]
+    digest = digest_of(site.client.get(location).text)
+    forged = site.client.post(location + "/publish", data={"csrf": "forged", "digest": digest})
+    assert forged.status_code == 403 and site.sender.sent == [] and site.audit.entries == []
+    assert site.client.post(location + "/publish", data={"csrf": csrf, "digest": digest}).status_code == 303
