@@ -12,8 +12,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 
 from lxml import etree
 
@@ -129,28 +130,35 @@ class Section:
     rows: tuple[tuple[str, str], ...]
 
 
-def readable(signed_xml: bytes) -> list[Section]:
+TIMES = frozenset({"IviVersionDateTime"})  # the schema's xs:dateTime elements (type DateTime)
+
+
+def readable(signed_xml: bytes, say_time: Callable[[str], str] | None = None) -> list[Section]:
     """The certificate as a person reads it: the header, the vehicle's own values, then each group.
 
     Labels come from the IVI element names (``MaximumSpeed`` → "Maximum speed");
     a group that repeats is numbered; a coded value reads with its meaning ("D — Germany",
-    ``shared.codes``). The signature is left out: the check shows it.
+    ``shared.codes``); a time reads as ``say_time`` says it (the pages: in the plant's zone), with the
+    document's own text beside it. The signature is left out: the check shows it.
     """
+    shown = partial(_shown, say_time=say_time)
     root = parse_bytes(signed_xml)
     sections: list[Section] = []
     for part in root:
         if not isinstance(part.tag, str) or part.tag == f"{{{DSIG_NS}}}Signature":
             continue
-        own = tuple((label(child), _shown(child)) for child in part if len(child) == 0)
+        own = tuple((label(child), shown(child)) for child in part if len(child) == 0)
         if own:
             sections.append(Section(label(part), own))
         for child in part:
             if len(child) and isinstance(child.tag, str):
-                sections.append(Section(_group_title(child), tuple(_rows(child, ()))))
+                sections.append(Section(_group_title(child), tuple(_rows(child, (), shown))))
     return sections
 
 
-def _rows(element: etree._Element, path: tuple[str, ...]) -> Iterator[tuple[str, str]]:
+def _rows(
+    element: etree._Element, path: tuple[str, ...], shown: Callable[[etree._Element], str]
+) -> Iterator[tuple[str, str]]:
     children = [c for c in element if isinstance(c.tag, str)]
     counts: dict[str, int] = {}
     for child in children:
@@ -162,11 +170,11 @@ def _rows(element: etree._Element, path: tuple[str, ...]) -> Iterator[tuple[str,
         if counts[child.tag] > 1:
             name = f"{name} {seen[child.tag]}"
         if len(child) == 0:
-            yield " › ".join((*path, name)), _shown(child)
+            yield " › ".join((*path, name)), shown(child)
         else:
             # A "...Group" wrapper inside a "...Table" adds nothing a reader needs but its number.
             step = (*path, name) if counts[child.tag] > 1 or not child.tag.endswith("Group") else path
-            yield from _rows(child, step)
+            yield from _rows(child, step, shown)
 
 
 def _group_title(element: etree._Element) -> str:
@@ -177,9 +185,13 @@ def _text(element: etree._Element) -> str:
     return (element.text or "").strip()
 
 
-def _shown(element: etree._Element) -> str:
-    """The element's value, and beside a code its meaning from the code tables."""
-    return codes.decoded(etree.QName(element).localname, _text(element))
+def _shown(element: etree._Element, say_time: Callable[[str], str] | None = None) -> str:
+    """The element's value, and beside a code its meaning from the code tables; a time as people read it."""
+    name, text = etree.QName(element).localname, _text(element)
+    if name in TIMES and say_time is not None and text:
+        said = say_time(text)
+        return f"{said} (written {text})" if said != text else text
+    return codes.decoded(name, text)
 
 
 def label(element: etree._Element) -> str:

@@ -8,10 +8,20 @@ from urllib.parse import quote
 from fastapi import APIRouter, HTTPException, Path, Query, Request, status
 from fastapi.responses import HTMLResponse, Response
 
-from services.workspace import evidence
+from services.workspace import evidence, words
 from services.workspace.multistage import previous_stage_of, stage_view
 from services.workspace.routes.answers import attachment, redirect, render, see_other
-from services.workspace.routes.deps import VIN_MAX, Approvals, Audit, Pipeline, Reads, Schema, Vin, Visitor
+from services.workspace.routes.deps import (
+    VIN_MAX,
+    Approvals,
+    Audit,
+    Pipeline,
+    Reads,
+    Schema,
+    Settings,
+    Vin,
+    Visitor,
+)
 from services.workspace.routes.views import (
     RecordPage,
     awaits_review,
@@ -42,6 +52,7 @@ async def record_page(
     approvals: Approvals,
     schema: Schema,
     reads: Reads,
+    settings: Settings,
     done: str | None = None,
 ) -> HTMLResponse:
     record = await reads.read(api.record(vin), None)
@@ -54,7 +65,8 @@ async def record_page(
     check = sections = None
     if certificate is not None:
         check = evidence.check(certificate.xml, schema(), certificate.sha256, certificate.archived_at)
-        sections = evidence.readable(certificate.xml)
+        zone = settings.plant_zone()
+        sections = evidence.readable(certificate.xml, lambda text: words.when(text, zone))
     view = RecordPage(
         vin=vin,
         record=explained(record) if record else record,  # each open finding with its next step

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from devkit.keys import CERT_FILE, KEY_FILE, write_dev_seal
@@ -54,3 +56,20 @@ def test_an_approval_page_shows_codes_with_their_meanings_and_its_history_in_sas
     assert f"<dd>{category} — " in page, category
     assert "<td>10 — petrol</td>" in page
     assert '<time datetime="2026-12-01T09:00:00.000Z">1 Dec 2026, 11:00 SAST</time>' in page
+
+
+def test_the_certificates_own_time_reads_in_the_plants_zone_beside_what_the_document_wrote(
+    unsigned_specimen: bytes,
+) -> None:
+    from zoneinfo import ZoneInfo
+
+    from services.workspace.words import when
+
+    zone = ZoneInfo("Africa/Johannesburg")
+    rows = {label: v for s in readable(unsigned_specimen, lambda t: when(t, zone)) for label, v in s.rows}
+    shown = rows["IVI version date time"]
+    assert re.fullmatch(r"\d{1,2} \w{3} \d{4}, \d\d:\d\d SAST \(written \d{4}-\d\d-\d\dT[^)]+\)", shown), (
+        shown
+    )
+    plain = {label: v for s in readable(unsigned_specimen) for label, v in s.rows}
+    assert shown.endswith(f"(written {plain['IVI version date time']})")
