@@ -53,6 +53,21 @@ def when(value: object, zone: dt.tzinfo = DEFAULT_ZONE) -> str:
     return f"{local.day} {MONTHS[local.month - 1]} {local.year}, {local:%H:%M} {name}"
 
 
+def day(value: object) -> str:
+    """A calendar date as people write it: "23 Sep 2024" (a date, or ISO text); other text stays as it is."""
+    found: dt.date | None = (
+        value if isinstance(value, dt.date) and not isinstance(value, dt.datetime) else None
+    )
+    if found is None and isinstance(value, str):
+        try:
+            found = dt.date.fromisoformat(value.strip()[:10])
+        except ValueError:
+            found = None
+    if found is None:
+        return NO_TIME if value is None or value == "" else str(value)
+    return f"{found.day} {MONTHS[found.month - 1]} {found.year}"
+
+
 def iso(value: object) -> str | None:
     """The instant in UTC, ISO 8601 to the millisecond with a Z (a valid HTML datetime attribute)."""
     found = instant(value)
@@ -170,6 +185,7 @@ def install(env: Environment, zone: dt.tzinfo = DEFAULT_ZONE) -> None:
     """Register the filters on a template environment, saying times in ``zone``."""
     env.filters["when"] = partial(when, zone=zone)
     env.filters["when_tag"] = partial(when_tag, zone=zone)
+    env.filters["day"] = day
     env.filters["coded"] = coded
     env.filters["said"] = said
     env.filters["said_row"] = said_row

@@ -117,3 +117,8 @@ def test_the_sessions_page_says_when_each_session_began_in_sast() -> None:
     site.sign_in_as(PEOPLE[PersonRole.VIEWER])
     page = site.client.get("/sessions").text
     assert "SAST</time>" in page and " UTC" not in page
+
+
+def test_a_calendar_date_reads_as_people_write_it() -> None:
+    assert words.day(dt.date(2024, 9, 23)) == words.day("2024-09-23") == "23 Sep 2024"
+    assert words.day(None) == "–" and words.day("someday") == "someday"
