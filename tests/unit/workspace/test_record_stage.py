@@ -69,3 +69,19 @@ def test_a_base_certificate_download_takes_only_a_sha256() -> None:
     site = site_with(PREVIOUS, stored=False)
     assert site.client.get(f"/base-certificates/{SHA}.xml").status_code == 404
     assert site.client.get("/base-certificates/..%2Fetc.xml").status_code in (404, 422)
+
+
+def test_without_its_approval_the_page_takes_the_record_type_the_status_record_names() -> None:
+    site = Site()
+    site.api.records[VIN] = {
+        "vin": VIN,
+        "revision": 1,
+        "state": "blocked",
+        "record_type": "I",
+        "timeline": [],
+        "findings": [],
+    }
+    site.sign_in_as(PEOPLE[PersonRole.VIEWER])
+    page = site.client.get(f"/records/{VIN}").text
+    assert '<dd data-record-type="I"><strong>I</strong>: incomplete vehicle' in page
+    assert "Previous stage" not in page
