@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, async_playwright, expect
+from playwright.async_api import Browser, Page, async_playwright, expect
 
 from devkit.keys import generate_dev_seal
 from devkit.multistage import approvals, base_certificate, completed_build
@@ -74,6 +74,17 @@ async def until_archived(stack: PrivateStack, vin: str) -> dict[str, Any]:
         return record if record and record["state"] == "archived" else None
 
     return await eventually(reached, within_s=TIMEOUT, every_s=0.5, what=f"{vin} archived")
+
+
+async def until_listed(page: Page, url: str, vin: str) -> None:
+    """Open ``url`` until its list shows ``vin`` (the archived list's index follows the status events)."""
+
+    async def shown() -> str | None:
+        await page.goto(url)
+        return vin if await page.locator(f"tr[data-vin='{vin}']").count() == 1 else None
+
+    found: str = await eventually(shown, within_s=30, every_s=1, what=f"{vin} listed at {url}")
+    assert found == vin
 
 
 async def test_a_completed_vehicle_on_an_imported_stage_one_certificate_renders_seals_and_is_found_by_record_type(
@@ -138,6 +149,13 @@ async def test_a_completed_vehicle_on_an_imported_stage_one_certificate_renders_
     ):
         assert f"<{element}>{value}</{element}>".encode() in response.content
     assert response.content.count(b"<ManufacturerStageNumber>") == 2
+
+    # Archived, the archived list's record-type filter finds it under V and not under C.
+    await until_listed(page, f"{base}/states/archived?record_type=V", build.vin)
+    await expect(page.locator(f"tr[data-vin='{build.vin}'] .rtype")).to_have_text("V")
+    await page.goto(f"{base}/states/archived?record_type=C")
+    await expect(page.locator("#archived-count")).to_be_visible()
+    await expect(page.locator(f"tr[data-vin='{build.vin}']")).to_have_count(0)
 
     # A person reads its previous stage on the record page and downloads the base certificate.
     await page.goto(f"{base}/records/{build.vin}")
