@@ -56,8 +56,13 @@ def lanes_of(record: StatusRecord | None, zone: dt.tzinfo) -> list[str]:
     """The four lanes an archived record is in (none for a record not archived)."""
     if record is None or record.state is not State.ARCHIVED:
         return []
-    day = plant_day(record.updated_at, zone)
-    country, group = record.country or NO_COUNTRY, record.vehicle_group or NO_GROUP
+    return lanes_at(record.updated_at, record.country, record.vehicle_group, zone)
+
+
+def lanes_at(time: dt.datetime, country: str | None, group: str | None, zone: dt.tzinfo) -> list[str]:
+    """The four lanes of a vehicle archived at ``time`` with this country and group."""
+    day = plant_day(time, zone)
+    country, group = country or NO_COUNTRY, group or NO_GROUP
     return [lane(day), lane(day, country), lane(day, None, group), lane(day, country, group)]
 
 

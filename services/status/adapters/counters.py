@@ -19,6 +19,7 @@ from typing import Any
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
+from services.status.archived import lanes_at
 from services.status.tally import (
     Tally,
     add,
@@ -63,9 +64,11 @@ class Counters:
         unsettled: AsyncCollection[MongoDoc],
         sleep: Sleep = asyncio.sleep,
         lanes: AsyncCollection[MongoDoc] | None = None,
+        zone: dt.tzinfo = dt.UTC,
     ) -> None:
         self.counts, self.index, self.unsettled = counts, index, unsettled
         self.lanes = lanes  # where the archived list's lane counters (``lane|``) are kept, beside their tops
+        self.zone = zone  # the plant's, whose days the lanes are
         self._sleep = sleep
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self._begun = 0  # moves begun in this process: a recount checks none began meanwhile
@@ -122,6 +125,13 @@ class Counters:
         """Every counter (a small collection: groups × states, owners, a day of time buckets)."""
         return {doc["_id"]: int(doc.get("n", 0)) async for doc in self.counts.find({})}
 
+    async def read_lanes(self) -> Tally:
+        """The archived list's lane counters (four per plant day and filter combination, with their tops)."""
+        if self.lanes is None:
+            return {}
+        found = self.lanes.find({}, {"n": 1})
+        return {doc["_id"]: int(doc.get("n", 0)) async for doc in found if doc["_id"].startswith(LANE)}
+
     async def readiness(self) -> dict[str, Any]:
         """The readiness board from the counters: no record is read."""
         return readiness_of(await self.read(), dt.datetime.now(dt.UTC))
@@ -149,7 +159,9 @@ class Counters:
         write of this process is still to move its counters: then the
         documents and the counters describe the same moment, and adding the
         difference is exact even if writes resume at once. Old time buckets are
-        deleted; the delivery counters are left as they are (``NOT_RECOUNTED``). Run at start and then every ``recount_s`` seconds
+        deleted; the delivery counters are left as they are (``NOT_RECOUNTED``). The archived
+        list's lane counters (``LANE``, beside the lanes) are counted from the archived index
+        entries and corrected alike. Run at start and then every ``recount_s`` seconds
         (``run_recounts``); a busy pipeline postpones it to its next quiet moment,
         found cheaply first (counters still for ``grace_s``) before the documents
         are read (about 190 s at a million records on FerretDB).
@@ -162,8 +174,10 @@ class Counters:
         now = dt.datetime.now(dt.UTC)
         counted = await self._count_documents(now)
         await self._sleep(grace_s)
-        after = await self.read()
-        if after != before or not self._quiet_since(begun):
+        after = {**await self.read(), **await self.read_lanes()}
+        if {k: n for k, n in after.items() if not k.startswith(LANE)} != before or not self._quiet_since(
+            begun
+        ):
             return False
         correction = {
             key: counted.get(key, 0) - after.get(key, 0)
@@ -195,7 +209,7 @@ class Counters:
                 keys = entry.get("keys", [])
                 add(counted, owner_keys(key.partition("|")[0] for key in keys))
                 add(counted, facet_keys(None, {key.partition("|")[2] for key in keys}))
-        fields = {"state": 1, "group": 1, "updated_at": 1, "country": 1, "record_type": 1}
+        fields = {"state": 1, "group": 1, "updated_at": 1, "country": 1, "record_type": 1, "listed": 1}
         async for entry in self.index.find({}, fields):
             if entry["_id"] in unsettled:
                 continue
@@ -203,6 +217,9 @@ class Counters:
             at = entry.get("updated_at")
             if entry["state"] == State.ARCHIVED.value and at is not None:
                 add(counted, {key: 1 for key in (minute_key(at), hour_key(at)) if in_window(key, now)})
+                if self.lanes is not None and entry.get("listed"):  # archived before the lanes: not in them
+                    lanes = lanes_at(at, entry.get("country"), entry.get("group"), self.zone)
+                    add(counted, {f"{LANE}{name}": 1 for name in lanes})
         return counted
 
 

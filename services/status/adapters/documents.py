@@ -111,6 +111,7 @@ def index_entry(record: StatusRecord) -> MongoDoc:
         "updated_at": record.updated_at,
         "country": record.country,
         "record_type": record.record_type,
+        "listed": True,  # written since the archived list's lanes: an archived record is entered in them
     }
 
 

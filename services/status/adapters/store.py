@@ -49,7 +49,7 @@ class StatusStore:
         """
         kept = Collections.beside(records)
         journal = Journal(kept.journal, kept.heads)
-        counters = Counters(kept.counts, kept.index, kept.unsettled, sleep, kept.lanes)
+        counters = Counters(kept.counts, kept.index, kept.unsettled, sleep, kept.lanes, zone)
         archived = ArchivedLanes(kept.runs, kept.lanes, kept.index, zone)
         return cls(
             kept,

@@ -144,3 +144,20 @@ async def test_two_processes_writing_one_lane_keep_every_vehicle(
 
     vins, total, _ = await walk(one, ArchivedQuery(DAY2, DAY2, country="D"))
     assert (sorted(vins), total) == ([vin(1), vin(2), vin(3)], 3)
+
+
+async def test_a_recount_finds_the_lanes_counts_again_from_the_index_entries(
+    plant_stores: StoreOf, vin: Callable[[int], str]
+) -> None:
+    store = plant_stores("main")
+    await store.records.apply_many(archived(vin(1), LATE, "D") + archived(vin(2), EARLY, None))
+    before = await store.counters.read_lanes()
+    assert before["lane|2026-12-07|D|CHR"] == 1 and before["lane|2026-12-06|none|~"] == 1
+    await store.kept.lanes.delete_one({"_id": "lane|2026-12-07|D|~"})  # as a crash before the $inc
+    await store.kept.lanes.update_one({"_id": "lane|2026-12-06|~|~"}, {"$inc": {"n": 5}})
+    # a vehicle archived before the lanes existed: its index entry was written without ``listed``
+    old = {"_id": vin(9), "state": "archived", "group": "CHR", "owners": [], "updated_at": LATE}
+    await store.kept.index.insert_one(old)
+    assert await store.counters.recount(grace_s=0.1) is True
+    assert await store.counters.read_lanes() == before
+    assert (await walk(store, ArchivedQuery(DAY1, DAY2)))[1] == 2
