@@ -45,7 +45,7 @@ def viewer(pipeline: PrivateStack) -> Person:
 async def shown_lines(page: Page) -> set[tuple[str, str]]:
     """(VIN, finding code) of every finding the page's table shows."""
     found: list[list[str]] = await page.locator("tr[data-vin]").evaluate_all(
-        "rows => rows.flatMap(r => [...r.querySelectorAll('.findings li > code')]"
+        "rows => rows.flatMap(r => [...r.querySelectorAll('.findings li code')]"
         ".map(c => [r.dataset.vin, c.textContent.trim()]))"
     )
     return {(vin, code) for vin, code in found}
@@ -123,5 +123,13 @@ async def test_a_worklist_exported_as_xlsx_holds_the_rows_the_page_shows_whose_t
         return vins if vins == archived else None
 
     await eventually(archived_exported, within_s=30, every_s=1, what=f"the archived export of {group}")
+
+    # a finding's code opens the catalogue at that code: its next step, whom to ask and the rule's source
+    catalogue = await context.new_page()
+    code = sorted(shown)[0][1]
+    await catalogue.goto(f"{base}/findings#{code}")
+    await expect(catalogue.locator(f'tr[id="{code}"]')).to_contain_text(code)
+    assert await axe_violations(catalogue) == []
+    await catalogue.close()
     await screenshot(page, request)
     await context.close()

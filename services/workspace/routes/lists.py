@@ -9,8 +9,8 @@ XLSX with its filters (``services.workspace.export``): streamed, at most
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import replace
-from typing import Annotated, Any, Literal
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, cast
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -30,6 +30,10 @@ from services.workspace.routes.views import (
 )
 from shared.contracts.events import State
 from shared.contracts.findings import Owner
+from shared.findings import ASK, CATALOGUE, Entry
+
+if TYPE_CHECKING:
+    from services.workspace.routes.views import Page
 
 router = APIRouter(tags=["lists"])
 NO_COUNTRY = "none"
@@ -233,6 +237,23 @@ async def exported(
         "Cache-Control": "no-store",
     }
     return StreamingResponse(body, media_type=export.MEDIA[kind], headers=headers)
+
+
+@dataclass(frozen=True)
+class FindingsPage:
+    """The finding catalogue as a page: every code, its next step, whom to ask and the rule's source."""
+
+    template: ClassVar[str] = "findings.html"
+    teams: list[tuple[str, list[Entry]]]  # (who to ask, their codes), in the catalogue's order of people
+    ask: dict[str, str]
+
+
+@router.get("/findings", response_class=HTMLResponse)
+async def finding_codes(request: Request, who: Visitor) -> HTMLResponse:
+    """Every finding code the pipeline emits, with what a person does about it (``shared.findings``)."""
+    by_ask = {key: sorted((e for e in CATALOGUE if e.ask == key), key=lambda e: e.code) for key in ASK}
+    page = FindingsPage([(key, entries) for key, entries in by_ask.items() if entries], dict(ASK))
+    return render(request, who, cast("Page", page))  # a page of its own, outside views' union
 
 
 def with_choices(view: ListPage, facets: Json) -> ListPage:

@@ -12,6 +12,7 @@ import pytest
 
 from services.workspace.adapters.pipeline import PipelineUnavailable
 from services.workspace.identity import PersonRole
+from shared.findings import CATALOGUE
 from tests.unit.workspace.fakes import PEOPLE, FakePipeline, Site
 
 VIEWER = PEOPLE[PersonRole.VIEWER]
@@ -212,3 +213,14 @@ def test_a_records_open_findings_show_their_next_step_and_who_to_ask_on_its_page
     page = site.client.get(f"/records/{found['vin']}").text
     assert '<td class="next-step">Ask the compliance lead to release the group on the Rollout page' in page
     assert '<td class="ask">Compliance: the compliance lead (compliance-lead role)</td>' in page
+
+
+def test_the_finding_codes_page_lists_every_code_with_its_step_whom_to_ask_and_source() -> None:
+    site = site_with([item(1)])
+    page = site.client.get("/findings").text
+    for entry in CATALOGUE:
+        assert f'<tr id="{entry.code}"><td><code>{entry.code}</code></td>' in page
+    assert "Correct the colour code in the MES" in page and "IVI 2.0 colour codes" in page
+    assert '<h2 id="ask-lead">Compliance: the compliance lead (compliance-lead role)</h2>' in page
+    listing = site.client.get("/worklists/production").text
+    assert '<a href="/findings#COLOUR_INVALID"><code>COLOUR_INVALID</code></a>' in listing
