@@ -18,6 +18,7 @@ from services.workspace.adapters.oidc import OidcClient
 from services.workspace.adapters.pipeline import PipelineApi
 from services.workspace.adapters.users import UserStore
 from services.workspace.approvals import ApprovalBook
+from services.workspace.destinations import live_cells
 from services.workspace.identity import Throttle
 from services.workspace.live import LiveFeed
 from services.workspace.reissue.store import JobStore
@@ -56,7 +57,11 @@ def create_app(settings: WorkspaceSettings | None = None) -> FastAPI:
     )
 
     async def board() -> dict[str, Any]:
-        return board_view(await api.readiness(), stage.settings.plant_zone()).as_json()
+        readiness = await api.readiness()
+        return {
+            **board_view(readiness, stage.settings.plant_zone()).as_json(),
+            "destinations": live_cells(readiness),
+        }
 
     feed = LiveFeed(board, stage.settings.live_interval_s)
 

@@ -72,3 +72,16 @@ def destinations_of(
         for code in sorted(set(by_country) | set(deliveries))
     ]
     return sorted(rows, key=lambda row: (row.code == NO_COUNTRY, -row.total, row.code))
+
+
+def live_cells(readiness: Mapping[str, Any]) -> dict[str, int]:
+    """The destinations' counts by the board's cells (``country|<code>|<state>``, ``delivery|<code>|<state>``).
+
+    What a live update of an open board carries for them: the page's script sets each cell it has,
+    and loads the page again when a destination it has no row for appears.
+    """
+    cells: dict[str, int] = {}
+    for kind, table in (("country", "by_country"), ("delivery", "deliveries")):
+        for code, counts in (readiness.get(table) or {}).items():
+            cells.update({f"{kind}|{code}|{state}": int(n) for state, n in (counts or {}).items()})
+    return cells

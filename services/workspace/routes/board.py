@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, StreamingResponse
 
 from services.workspace import live
-from services.workspace.destinations import destinations_of
+from services.workspace.destinations import destinations_of, live_cells
 from services.workspace.routes.answers import render
 from services.workspace.routes.deps import VIN_MAX, Feed, Pipeline, Reads, Settings, Visitor
 from services.workspace.routes.views import DELIVERIES, STATES, BoardPage, board_view
@@ -27,7 +27,8 @@ async def board(request: Request, who: Visitor, api: Pipeline, reads: Reads) -> 
 
 @router.get("/board.json")
 async def board_json(who: Visitor, api: Pipeline, settings: Settings) -> dict[str, Any]:
-    return board_view(await api.readiness(), settings.plant_zone()).as_json()
+    readiness = await api.readiness()
+    return {**board_view(readiness, settings.plant_zone()).as_json(), "destinations": live_cells(readiness)}
 
 
 @router.get(

@@ -28,12 +28,27 @@
     link.textContent = String(n);
     if (!link.parentNode) { node.textContent = ""; node.appendChild(link); }
   }
+  function setDestinationCell(key, n) {
+    // A destination's count links to its list: the state's records for that country, or its archived list.
+    var node = document.querySelector('[data-cell="' + CSS.escape(key) + '"]');
+    if (!node) return !n;
+    var parts = key.split("|");
+    if (!n) { node.textContent = "0"; return true; }
+    var link = node.querySelector("a") || document.createElement("a");
+    var state = parts[0] === "country" ? parts[2] : "archived";
+    link.href = "/states/" + encodeURIComponent(state) + "?country=" + encodeURIComponent(parts[1]);
+    link.textContent = String(n);
+    if (!link.parentNode) { node.textContent = ""; node.appendChild(link); }
+    return true;
+  }
   function updateBoard(board) {
     var table = document.querySelector("[data-board-table]");
     var known = {};
     document.querySelectorAll("tr[data-group]").forEach(function (row) { known[row.getAttribute("data-group")] = true; });
     var unknown = board.groups.some(function (g) { return !known[g.name]; });
-    if (unknown) { window.location.reload(); return; }
+    var cells = board.destinations || {};
+    var missing = Object.keys(cells).some(function (key) { return !setDestinationCell(key, cells[key]); });
+    if (unknown || missing) { window.location.reload(); return; }
     board.groups.forEach(function (g) {
       board.states.forEach(function (s) { setCell('[data-cell="' + CSS.escape(g.name + "|" + s) + '"]', g.counts[s], s, g.name); });
     });

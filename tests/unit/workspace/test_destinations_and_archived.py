@@ -45,6 +45,16 @@ def test_the_board_shows_each_destination_and_its_deliveries_linking_to_their_li
     )
 
 
+def test_the_boards_json_carries_each_destination_cell_for_the_live_updates() -> None:
+    site = Site()
+    site.api.readiness_answer = READINESS
+    site.sign_in_as(VIEWER)
+    cells = site.client.get("/board.json").json()["destinations"]
+    assert cells["country|D|archived"] == 3 and cells["country|none|archived"] == 1
+    assert cells["delivery|GB|delivery_rejected"] == 1
+    assert len(cells) == 7
+
+
 def test_the_archived_list_searches_status_and_pages_on_by_its_cursor() -> None:
     site = Site()
     site.api.lists["archived"] = {
