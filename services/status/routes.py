@@ -212,9 +212,11 @@ def router(
 
         Oldest first (by the time of the record's last change, then VIN): the order a team works
         through them. Each item: vin, record_id, revision, state, vehicle_group, updated_at, age_s
-        and the team's findings (code, path, message, severity, owner). ``total`` counts every
-        matching record; ``as_of`` says when the view of waiting records was taken. 503 with
-        Retry-After while the view is first read after a start.
+        record_type, country and the team's findings (code, path, message, severity, owner).
+        Filters: group, code, record_type, country (a Vienna code, or none), min_age_s. ``total``
+        counts every matching record; ``next`` is the cursor of the page after (null on the last):
+        pass it as ``after`` to walk the list without page numbers. ``as_of`` says when the view of
+        waiting records was taken. 503 with Retry-After while the view is first read after a start.
         """
         return await listed(filters.query(owner=owner))
 
