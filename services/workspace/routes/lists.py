@@ -8,6 +8,7 @@ XLSX with its filters (``services.workspace.export``): streamed, at most
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, cast
@@ -143,17 +144,18 @@ async def state_list(
     clock: Time,
     reads: Reads,
 ) -> HTMLResponse:
-    """The records behind one count of the board: a state, in a group or all groups."""
-    if state is State.ARCHIVED:  # found by VIN; the page says so
-        found: Json = {"items": []}
-    else:
-        found = await reads.read(
-            api.records_in(state.value, **filters.api(config.page_size, state)), {"items": []}
-        )
+    """The records behind one count of the board: a state, in a group or all groups.
+
+    The archived state has its own page (``routes.archived``, served first); its export is this room's.
+    """
+    found, choices = await asyncio.gather(
+        reads.read(api.records_in(state.value, **filters.api(config.page_size, state)), {"items": []}),
+        facets(api),
+    )
     view = list_page(
         found, filters, config.page_size, reads.problem, clock.now(), team=None, state=state.value
     )
-    return render(request, who, with_choices(view, await facets(api)))
+    return render(request, who, with_choices(view, choices))
 
 
 @router.get("/worklists/{team}", response_class=HTMLResponse)
@@ -167,11 +169,13 @@ async def worklist(
     clock: Time,
     reads: Reads,
 ) -> HTMLResponse:
-    found = await reads.read(api.worklist(team.value, **filters.api(config.page_size)), {"items": []})
+    found, choices = await asyncio.gather(
+        reads.read(api.worklist(team.value, **filters.api(config.page_size)), {"items": []}), facets(api)
+    )
     view = list_page(
         found, filters, config.page_size, reads.problem, clock.now(), team=team.value, state=None
     )
-    return render(request, who, with_choices(view, await facets(api)))
+    return render(request, who, with_choices(view, choices))
 
 
 @router.get("/worklists/{team}/export", response_class=StreamingResponse, responses=EXPORT_ANSWERS)
