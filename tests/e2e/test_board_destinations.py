@@ -82,6 +82,14 @@ async def test_a_destinations_archived_count_opens_the_archived_list_of_that_cou
     await expect(page.locator('tr[data-country="UK"]').first).to_be_visible()
     assert await axe_violations(page) == []
 
+    # one more vehicle for Germany: the open board counts it live, without being loaded again
+    shown = int(await cell.inner_text())
+    more = sample_run(1, seed=2805, tag="E", defect_share=0.0).builds[0]
+    more = more.model_copy(update={"vehicle_group": group, "intended_country": "D"})
+    await pipeline.publish_and_settle([more], TIMEOUT)
+    await expect(cell).to_have_text(str(shown + 1), timeout=30_000)
+    german.add(more.vin)
+
     await cell.click()
     await page.wait_for_url("**/states/archived?country=D")
     await expect(page.locator("h1")).to_have_text("Archived certificates")
