@@ -38,7 +38,7 @@ from shared.auth import Role
 from shared.contracts import Approval, BuildRecord
 from shared.contracts.approvals import master_data_sha256
 from tests.e2e.browser import CHROMIUM, Person, axe_violations, new_context, screenshot, sign_in
-from tests.e2e.helpers import NAP_COUNTRY, NAP_PORT, PrivateStack, authorities_dir, sample_run
+from tests.e2e.helpers import NAP_COUNTRY, NAP_PORT, REVIEW_GROUP, PrivateStack, authorities_dir, sample_run
 
 pytestmark = pytest.mark.e2e
 VEHICLES = 20
@@ -105,8 +105,13 @@ class Issued:
         return master_data_sha256(self.corrected)
 
 
-async def issued(stack: PrivateStack, nap: Nap, seed: int, tag: str) -> Issued:
-    """``VEHICLES`` builds archived and delivered to the NAP, then their approval corrected (posted again)."""
+async def issued(
+    stack: PrivateStack, nap: Nap, seed: int, tag: str, count: int = VEHICLES, reviewed: bool = False
+) -> Issued:
+    """``count`` builds archived and delivered to the NAP, then their approval corrected (posted again).
+
+    ``reviewed``: of the vehicle group released by review, each accepted by a reviewer to archive.
+    """
     run = sample_run(300, seed=seed, tag=tag, defect_share=0.0)
     key = Counter(b.approval.key for b in run.builds).most_common(1)[0][0]
     base_approval = next(a for a in run.approvals if a.key == key)
@@ -117,14 +122,18 @@ async def issued(stack: PrivateStack, nap: Nap, seed: int, tag: str) -> Issued:
             update={
                 "approval": b.approval.model_copy(update={"version": approval.version}),
                 "intended_country": NAP_COUNTRY,
+                **({"vehicle_group": REVIEW_GROUP} if reviewed else {}),
             }
         )
         for b in run.builds
         if b.approval.key == key
-    ][:VEHICLES]
-    assert len(builds) == VEHICLES
+    ][:count]
+    assert len(builds) == count
     assert (await stack.post_approvals([approval])).status_code == 202
     records = await stack.publish_and_settle(builds, SETTLE)
+    if reviewed:
+        assert {r["state"] for r in records.values()} == {"needs_review"}
+        records = await accepted(stack, builds, 1)
     assert {r["state"] for r in records.values()} == {"archived"}
     originals = {b.vin: (await stack.certificate(b.vin)) for b in builds}
     first_refs = {vin: header_of(r.content)["reference"] for vin, r in originals.items()}
@@ -132,6 +141,23 @@ async def issued(stack: PrivateStack, nap: Nap, seed: int, tag: str) -> Issued:
     corrected = approval.model_copy(update={"actual_mass_max_kg": (approval.actual_mass_max_kg or 2000) + 5})
     assert (await stack.post_approvals([corrected])).status_code == 202
     return Issued(builds, approval, corrected, originals, first_refs)
+
+
+async def accepted(
+    stack: PrivateStack, builds: list[BuildRecord], revision: int
+) -> dict[str, dict[str, Any]]:
+    """Each build's ``revision`` accepted by a reviewer; the records once archived at it."""
+    for build in builds:
+        answer = await stack.post_review(build.vin, revision, "accept", "Rita Reviewer")
+        assert answer.status_code == 202, f"POST /v1/reviews: {answer.status_code} {answer.text}"
+
+    async def archived() -> dict[str, dict[str, Any]] | None:
+        records = {b.vin: await stack.record(b.vin) or {} for b in builds}
+        done = all((r.get("state"), r.get("revision")) == ("archived", revision) for r in records.values())
+        return records if done else None
+
+    found: dict[str, dict[str, Any]] = await until(f"revision {revision} archived after review", archived)
+    return found
 
 
 async def start_reissue(page: Page, base: str, made: Issued) -> str:
@@ -145,9 +171,10 @@ async def start_reissue(page: Page, base: str, made: Issued) -> str:
         )
 
     await until("the corrected approval and its re-issue block on the page", offered, 60)
-    await expect(page.locator("[data-reissue-count]")).to_have_text(str(VEHICLES))
+    count = len(made.builds)
+    await expect(page.locator("[data-reissue-count]")).to_have_text(str(count))
     assert await axe_violations(page) == []
-    button = page.get_by_role("button", name=f"Re-issue {VEHICLES} certificates")
+    button = page.get_by_role("button", name=f"Re-issue {count} certificates")
     await button.focus()  # by keyboard, as a person without a mouse starts it
     await page.keyboard.press("Enter")
     await page.wait_for_url(re.compile(re.escape(base) + r"/reissue/reissue-[0-9]{14}-[0-9a-f]{6}$"))
@@ -274,3 +301,34 @@ async def _healthy(stack: PrivateStack, base: str) -> bool:
 
 async def _kept(nap: Nap, references: Any) -> bool:
     return all(ref in nap.ledger.stored for ref in references)
+
+
+async def test_a_re_issue_of_a_group_released_by_review_waits_for_a_reviewer_like_any_release(
+    pipeline: PrivateStack,
+    nap: Nap,
+    browser: Browser,
+    lead: Person,
+) -> None:
+    stack = pipeline
+    made = await issued(stack, nap, seed=31, tag="9", count=3, reviewed=True)
+    base = stack.url("workspace")
+    context = await new_context(browser)
+    page = await sign_in(context, base, lead)
+    job_url = await start_reissue(page, base, made)
+
+    async def waiting() -> bool:
+        records = [await stack.record(b.vin) or {} for b in made.builds]
+        return all((r.get("state"), r.get("revision")) == ("needs_review", 2) for r in records)
+
+    await until("the corrections waiting for a reviewer", waiting)
+    await page.goto(job_url)
+    await expect(page.locator("[data-reissue-state]")).to_contain_text("waiting for validation, review")
+    await accepted(stack, made.builds, 2)
+    await page.goto(job_url)
+    await expect(
+        page.get_by_text("Finished: every planned certificate was re-issued and archived.")
+    ).to_be_visible()
+    for build in made.builds:
+        latest = await stack.certificate(build.vin)
+        assert latest.headers["x-coc-previous-sha256"] == made.originals[build.vin].headers["x-coc-sha256"]
+    await context.close()
