@@ -60,8 +60,8 @@ def router(store: CertificateStore, auth: Authenticator, receipts: Receipts) -> 
         ] = "100",
         after: Annotated[str | None, Query(description="``next`` of the page before")] = None,
         with_build: Annotated[
-            bool, Query(description="Add each certificate's archived build record (build)")
-        ] = False,
+            str, Query(description="true: add each certificate's archived build record (build)")
+        ] = "false",
     ) -> dict[str, Any]:
         """The VINs whose newest certificate was checked against ``approval_key`` with another approval SHA-256.
 
@@ -72,6 +72,7 @@ def router(store: CertificateStore, auth: Authenticator, receipts: Receipts) -> 
         """
         try:
             size = affected_query(approval_key, other_than, limit, after)
+            add_builds = flag("with_build", with_build)
         except ValueError as exc:
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
         total, rows = await store.affected(approval_key, other_than, size, after)
@@ -85,7 +86,7 @@ def router(store: CertificateStore, auth: Authenticator, receipts: Receipts) -> 
             }
             for row in rows
         ]
-        if with_build:
+        if add_builds:
             builds = await store.builds([f"{item['vin']}:{item['revision']}" for item in items])
             for item in items:
                 item["build"] = builds.get(f"{item['vin']}:{item['revision']}")
@@ -144,6 +145,13 @@ def affected_query(approval_key: str, other_than: str | None, limit: str, after:
     if not limit.isdigit() or not 0 <= int(limit) <= MAX_LISTED:
         raise ValueError(f"limit: a whole number from 0 (the total alone) to {MAX_LISTED}")
     return int(limit)
+
+
+def flag(name: str, value: str) -> bool:
+    """A true/false query parameter; ValueError naming it otherwise."""
+    if value.lower() not in ("true", "false", "1", "0"):
+        raise ValueError(f"{name}: true or false")
+    return value.lower() in ("true", "1")
 
 
 def _iso(value: Any) -> str | None:

@@ -121,6 +121,7 @@ async def test_lists_by_vin_in_pages_the_newest_certificates_checked_against_ano
         ({"approval_key": "K", "limit": "-1"}, "limit"),
         ({"approval_key": "K", "limit": "1001"}, "limit"),
         ({"approval_key": "K", "after": "a'b"}, "after"),
+        ({"approval_key": "K", "with_build": "yes"}, "with_build"),
     ],
 )
 async def test_a_parameter_out_of_bounds_is_refused_in_one_line_naming_it(
