@@ -138,6 +138,17 @@ async def test_the_board_a_record_and_the_rollout_page_speak_sast_codes_with_mea
     read_in_sast(await times_on(page, f'tr[data-group="{group}N"] time'))
     assert await axe_violations(page) == []
 
+    for path in ("/audit", "/sessions"):
+        await page.goto(f"{base}{path}")
+        read_in_sast(await times_on(page, "main table time"))
+        assert await axe_violations(page) == [], path
+
+    await page.goto(f"{base}/records/{build.vin}")
+    await page.locator("a[href^='/approvals/']").first.click()
+    read_in_sast(await times_on(page, "table.history time"))
+    await expect(page.locator("table.values td", has_text=" — ").first).to_be_visible()
+    assert await axe_violations(page) == []
+
     await page.goto(f"{base}/records/{build.vin}")
     await page.locator("details.code-sources summary").click()
     await screenshot(page, request)
