@@ -97,8 +97,7 @@ class Filler:
                     f"filled {done}/{records} vehicles, {self.inserted} documents ({rate:.0f}/s)", flush=True
                 )
         await self._flush()
-        lanes = [{"_id": f"top|{name}", "top": top} for name, top in self.tops.items()]
-        lanes += [{"_id": f"lane|{name}", "n": n} for name, n in self.counts.items()]
+        lanes = [{"_id": f"lane|{name}", "n": self.counts[name], "top": t} for name, t in self.tops.items()]
         for chunk in range(0, len(lanes), CHUNK):
             await insert_new(self.store.kept.lanes, lanes[chunk : chunk + CHUNK])
         print(f"{len(self.tops)} lanes; filled in {time.monotonic() - began:.0f} s", flush=True)

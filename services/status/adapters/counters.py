@@ -112,6 +112,7 @@ class Counters:
             lock = self._locks.get(key)
             if lock is None:
                 lock = self._locks[key] = asyncio.Lock()
+            # A lane's counter, moved here by a recount's correction, is kept in its lane's document.
             kept = self.lanes if self.lanes is not None and key.startswith(LANE) else self.counts
             async with lock:
                 try:

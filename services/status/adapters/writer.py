@@ -78,10 +78,13 @@ class Written:
     change: Tally
     zone: dt.tzinfo = dt.UTC
     records: dict[str, StatusRecord] = field(default_factory=dict)
+    lanes: Tally = field(
+        default_factory=dict
+    )  # the archived list's lanes' counters (``ArchivedLanes.flush``)
 
     def add(self, before: StatusRecord | None, after: StatusRecord) -> None:
         add(self.change, tally_change(before, after))
-        add(self.change, lane_change(before, after, self.zone))
+        add(self.lanes, lane_change(before, after, self.zone))
         self.records[after.vin] = after
 
 
@@ -190,7 +193,11 @@ class RecordWriter:
         """A batch's writes: then the counters move by their change, and the journal names their VINs."""
         try:
             async with self.counters.moving() as change:
-                yield Written(change, self.archived.zone)
+                written = Written(change, self.archived.zone)
+                try:
+                    yield written
+                finally:  # inside the counters' move: a recount waits for the lanes too
+                    await self.archived.flush(written.lanes)
         finally:
             await self.journal.flush()
 
