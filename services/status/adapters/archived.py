@@ -90,6 +90,7 @@ class ArchivedLanes:
         self._next: dict[str, int] = {}  # per lane this process wrote to: the run number it takes next
         self._numbering = asyncio.Lock()
         self._written: dict[str, int] = {}  # per lane, the highest run written since the last flush
+        self._flushing = asyncio.Lock()  # one flush at a time: an update of a document is not atomic here
 
     # -- writes -----------------------------------------------------------------------------
 
@@ -138,6 +139,15 @@ class ArchivedLanes:
         if not updates:
             return
         try:
+            async with self._flushing:
+                await self._write_lanes(updates)
+        except Exception:
+            for name, top in written.items():  # perhaps not written: the next flush raises them
+                self._written[name] = max(self._written.get(name, 0), top)
+            raise
+
+    async def _write_lanes(self, updates: Mapping[str, Mapping[str, Any]]) -> None:
+        try:
             await self.lanes.bulk_write(
                 [UpdateOne({"_id": key}, update, upsert=True) for key, update in updates.items()],
                 ordered=False,
@@ -145,14 +155,11 @@ class ArchivedLanes:
         except BulkWriteError as exc:
             errors = exc.details.get("writeErrors", [])
             if any(error.get("code") != DUPLICATE_KEY for error in errors):
-                for name, top in written.items():  # not written: the next flush raises them
-                    self._written[name] = max(self._written.get(name, 0), top)
                 raise
             keys = list(updates)
             for error in errors:  # another process created the lane's document first
-                await self.lanes.update_one(
-                    {"_id": keys[int(error["index"])]}, updates[keys[int(error["index"])]]
-                )
+                key = keys[int(error["index"])]
+                await self.lanes.update_one({"_id": key}, updates[key])
 
     # -- reads ------------------------------------------------------------------------------
 
