@@ -49,6 +49,8 @@ class Job:
     skipped: int = 0  # affected certificates that could not be re-issued (said in ``error``)
     error: str | None = None
     finished_at: dt.datetime | None = None
+    worker: str | None = None  # the workspace process carrying it out (one at a time)
+    lease_until: dt.datetime | None = None  # until when that process holds it; then another may take it over
 
     @property
     def active(self) -> bool:

@@ -29,6 +29,12 @@ from shared.contracts import BuildRecord
 from shared.mongo import MongoDoc, insert_new
 
 JOBS, ITEMS = "workspace_reissue_jobs", "workspace_reissue_items"
+
+
+class LeaseLost(Exception):
+    """Another workspace took the job over (this one's lease ran out): this one stops working it."""
+
+
 JOBS_LISTED = 50
 
 
@@ -66,7 +72,22 @@ class JobStore:
         return None if doc is None else job_of(doc)
 
     async def save(self, job: Job) -> None:
-        await self.jobs.replace_one({"_id": job.id}, doc_of(job))
+        """Write the job, unless another worker took it over since (``LeaseLost``)."""
+        result = await self.jobs.replace_one({"_id": job.id, "worker": job.worker}, doc_of(job))
+        if result.matched_count != 1:
+            raise LeaseLost(f"re-issue {job.id} is carried out by another workspace now")
+
+    async def claim(self, job: Job, me: str, now: dt.datetime, lease_s: float) -> Job | None:
+        """``job`` held by ``me`` for ``lease_s``, unless another worker's lease on it still runs (None)."""
+        if job.worker not in (None, me) and job.lease_until is not None and job.lease_until > now:
+            return None
+        until = now + dt.timedelta(seconds=lease_s)
+        result = await self.jobs.update_one(
+            {"_id": job.id, "worker": job.worker}, {"$set": {"worker": me, "lease_until": until}}
+        )
+        if result.matched_count != 1:
+            return None  # another worker claimed it first
+        return dataclasses.replace(job, worker=me, lease_until=until)
 
     async def recent(self, limit: int = JOBS_LISTED) -> list[Job]:
         """The newest jobs first (the collection holds one small document per job ever started)."""

@@ -16,6 +16,9 @@ import contextlib
 import dataclasses
 import datetime as dt
 import logging
+import os
+import secrets
+import socket
 import time
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -23,7 +26,7 @@ from typing import Any, Protocol
 from pydantic import BaseModel
 
 from services.workspace.reissue.plan import Job, ReissueError, next_revision, reissue_record
-from services.workspace.reissue.store import JobStore
+from services.workspace.reissue.store import JobStore, LeaseLost
 from shared import topics
 
 log = logging.getLogger(__name__)
@@ -32,6 +35,7 @@ PLAN_PAGE = 1000  # affected certificates planned per step (the most the archive
 PUBLISH_BATCH = 200  # records published per step
 LOOKUPS = 8  # status reads at once while planning
 IDLE_S = 2.0  # how long the worker waits for a new job before it looks again
+LEASE_S = 20.0  # a job's worker renews its hold at each step; a killed one's is taken over after this
 PAUSE_AFTER_FAULT_S = 5.0
 
 
@@ -67,6 +71,7 @@ class Worker:
         self.rate = rate  # records published per second at most (0: no limit)
         self.wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self.me = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
 
     async def step(self, job: Job) -> Job:
         """One page planned or one batch published; the job as saved after it."""
@@ -74,6 +79,8 @@ class Worker:
             job = await self._plan_page(job)
         elif job.state == "publishing":
             job = await self._publish_batch(job)
+        if job.worker is not None:  # held: each step renews the lease
+            job = dataclasses.replace(job, lease_until=self.clock() + dt.timedelta(seconds=LEASE_S))
         await self.store.save(job)
         return job
 
@@ -142,7 +149,12 @@ class Worker:
         while True:
             try:
                 for job in await self.store.active():
-                    await self.finish(job)
+                    claimed = await self.store.claim(job, self.me, self.clock(), LEASE_S)
+                    if claimed is not None:
+                        await self.finish(claimed)
+                pause = IDLE_S
+            except LeaseLost as exc:
+                log.info("%s", exc)
                 pause = IDLE_S
             except Exception:  # a service or the database away: the job's document says where to go on
                 log.warning("re-issue interrupted; it goes on from where its job says", exc_info=True)

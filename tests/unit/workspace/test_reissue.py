@@ -12,7 +12,8 @@ from pydantic import BaseModel
 
 from services.workspace.reissue import worker as worker_module
 from services.workspace.reissue.plan import Job, ReissueError, item_id, next_revision, reissue_record
-from services.workspace.reissue.worker import Worker
+from services.workspace.reissue.store import LeaseLost
+from services.workspace.reissue.worker import LEASE_S, Worker
 from shared import topics
 from shared.contracts import ApprovalRef, BuildRecord
 
@@ -109,7 +110,18 @@ class FakeJobs:
         return self.jobs.get(job_id)
 
     async def save(self, saved: Job) -> None:
+        if self.jobs[saved.id].worker != saved.worker:
+            raise LeaseLost(f"{saved.id} taken over")
         self.jobs[saved.id] = saved
+
+    async def claim(self, held: Job, me: str, now: dt.datetime, lease_s: float) -> Job | None:
+        if held.worker not in (None, me) and held.lease_until is not None and held.lease_until > now:
+            return None
+        if self.jobs[held.id].worker != held.worker:
+            return None
+        claimed = dataclasses.replace(held, worker=me, lease_until=now + dt.timedelta(seconds=lease_s))
+        self.jobs[held.id] = claimed
+        return claimed
 
     async def active(self) -> list[Job]:
         return [j for j in self.jobs.values() if j.active]
@@ -234,6 +246,7 @@ async def test_planning_cut_after_a_page_was_kept_plans_that_page_again_without_
 ):
     jobs, archive = FakeJobs(), FakeArchive(VINS)
     start = job(expected=len(VINS))
+    await jobs.create(start)
     worker = Worker(jobs, archive, FakeStatus({}), FakeSender())  # type: ignore[arg-type]
     planned = await worker.step(start)
     await jobs.save(start)  # as if killed after the items were written, before the job moved on
@@ -252,3 +265,24 @@ async def test_a_rate_set_paces_the_publishing() -> None:
     done = await worker.finish(job())
     assert done.published == 10 and len(sender.sent) == 10
     assert time.monotonic() - began >= 0.45  # 10 records at 20 a second
+
+
+async def test_a_job_held_by_a_live_worker_is_left_to_it_and_taken_over_once_its_lease_ran_out() -> None:
+    jobs, archive = FakeJobs(), FakeArchive(VINS)
+    await jobs.create(job())
+    clock = [AT]
+    first = Worker(jobs, archive, FakeStatus({}), FakeSender(), clock=lambda: clock[0])  # type: ignore[arg-type]
+    second = Worker(jobs, archive, FakeStatus({}), FakeSender(), clock=lambda: clock[0])  # type: ignore[arg-type]
+    held = await jobs.claim(job(), first.me, AT, LEASE_S)
+    assert held is not None
+    held = await first.step(held)  # a page planned; its lease renewed
+    assert held.lease_until == AT + dt.timedelta(seconds=LEASE_S)
+
+    assert await jobs.claim(jobs.jobs[held.id], second.me, AT + dt.timedelta(seconds=5), LEASE_S) is None
+    clock[0] = AT + dt.timedelta(seconds=LEASE_S + 1)  # the first worker died: nothing renewed its hold
+    taken = await jobs.claim(jobs.jobs[held.id], second.me, clock[0], LEASE_S)
+    assert taken is not None and taken.worker == second.me and taken.planned == 5
+    with pytest.raises(LeaseLost):
+        await first.step(held)  # were it alive after all, it stops at its next save
+    done = await second.finish(taken)
+    assert (done.state, done.planned, done.published) == ("done", 23, 23)
