@@ -37,12 +37,12 @@ class ArchivePipeline(FakePipeline):
 
     affected_answer: dict[str, dict[str, Any]] = field(default_factory=dict)
     archive_down: bool = False
-    affected_asked: list[tuple[str, str | None]] = field(default_factory=list)
+    affected_asked: list[tuple[str, str | None, int]] = field(default_factory=list)
 
     async def affected(
         self, approval_key: str, *, other_than: str | None = None, limit: int = 1, after: str | None = None
     ) -> dict[str, Any]:
-        self.affected_asked.append((approval_key, other_than))
+        self.affected_asked.append((approval_key, other_than, limit))
         if self.archive_down:
             raise PipelineUnavailable("http://archive.test did not answer: ConnectTimeout")
         return self.affected_answer.get(approval_key, {"total": 0, "items": [], "next": None})
@@ -148,7 +148,8 @@ def test_the_fixed_file_shows_the_diff_and_the_impact_and_publishes_under_the_pe
     assert f"<code>{MASS}</code></th><td>{old_mass}</td><td>1400</td>" in page
     assert page.count("data-new") == 1 and page.count("data-unchanged") == 1
     assert 'data-waiting="1"' in page and 'data-archived="7"' in page
-    assert site.api.affected_asked[0] == (changed.key, master_data_sha256(changed))
+    # The count alone (limit 0): it comes from the archive's counters, a page of VINs is a scan.
+    assert site.api.affected_asked[0] == (changed.key, master_data_sha256(changed), 0)
     answer = site.client.post(
         location + "/publish", data={"csrf": csrf, "digest": digest_of(page), "comment": "weighed again"}
     )
