@@ -45,14 +45,16 @@ PEOPLE = {
 
 def add_people(stack: PrivateStack) -> dict[str, Person]:
     """One person per part the tests play, made with `coc users add` as an administrator would."""
-    people = {}
-    for key, (name, roles) in PEOPLE.items():
-        password = secrets.token_urlsafe(18)
-        role_args = [arg for role in roles for arg in ("--role", role)]
-        result = stack.coc("users", "add", name, *role_args, "--password-stdin", stdin=password + "\n")
-        assert result.returncode == 0, f"coc users add {name}: {result.stdout}{result.stderr}"
-        people[key] = Person(name, roles, password)
-    return people
+    return {key: add_person(stack, name, *roles) for key, (name, roles) in PEOPLE.items()}
+
+
+def add_person(stack: PrivateStack, name: str, *roles: str) -> Person:
+    """A person with ``roles`` and a generated password, made with `coc users add`."""
+    password = secrets.token_urlsafe(18)
+    role_args = [arg for role in roles for arg in ("--role", role)]
+    result = stack.coc("users", "add", name, *role_args, "--password-stdin", stdin=password + "\n")
+    assert result.returncode == 0, f"coc users add {name}: {result.stdout}{result.stderr}"
+    return Person(name, roles, password)
 
 
 async def sign_in(context: BrowserContext, base: str, person: Person, target: str = "/") -> Page:

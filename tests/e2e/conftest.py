@@ -18,8 +18,10 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from playwright.async_api import Browser, async_playwright
 
 from devkit.authorities import make_pki
+from tests.e2e.browser import CHROMIUM
 from tests.e2e.helpers import PrivateStack, authorities_dir, sample_run, say
 
 # Where the last private stack lives, so a run killed before its teardown is stopped by the next.
@@ -108,3 +110,14 @@ async def pipeline(private_stack: PrivateStack) -> AsyncIterator[PrivateStack]:
         not_archived = {vin: r["state"] for vin, r in records.items() if r["state"] != "archived"}
         assert not not_archived, f"warm-up builds not archived: {not_archived}"
         yield stack
+
+
+@pytest.fixture(scope="session")
+async def browser() -> AsyncIterator[Browser]:
+    """One Chromium for every browser test of the session (Debian's: Playwright's download is unreachable)."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"Chromium is not at {CHROMIUM}: `make test` installs it (apt-get install chromium)")
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield launched
+        await launched.close()

@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import io
 import json
-import secrets
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from openpyxl import load_workbook
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, expect
 
 from shared.contracts import Approval, BuildRecord
 from tests.conftest import eventually
-from tests.e2e.browser import CHROMIUM, Person, axe_violations, new_context, screenshot, sign_in
+from tests.e2e.browser import Person, add_person, axe_violations, new_context, screenshot, sign_in
 from tests.e2e.helpers import PrivateStack, describe, sample_run
 
 pytestmark = pytest.mark.e2e
@@ -25,25 +23,9 @@ SPEED = "CocDataGroup/MaximumSpeed"
 
 
 @pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"Chromium is not at {CHROMIUM}: `make test` installs it (apt-get install chromium)")
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield launched
-        await launched.close()
-
-
-@pytest.fixture(scope="module")
 def type_approval(pipeline: PrivateStack) -> Person:
     """A type-approval engineer of this module's own, made with `coc users add`."""
-    password = secrets.token_urlsafe(18)
-    name = "Thandi Nkosi"
-    result = pipeline.coc(
-        "users", "add", name, "--role", "type-approval", "--password-stdin", stdin=password + "\n"
-    )
-    assert result.returncode == 0, f"coc users add {name}: {result.stdout}{result.stderr}"
-    return Person(name, ("type-approval",), password)
+    return add_person(pipeline, "Thandi Nkosi", "type-approval")
 
 
 async def settled(stack: PrivateStack, vin: str, state: str, code: str | None = None) -> dict[str, Any]:

@@ -9,18 +9,15 @@ plant's date and the vehicles' group finds exactly them.
 from __future__ import annotations
 
 import datetime as dt
-import secrets
 import time
-from collections.abc import AsyncIterator
-from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 from zoneinfo import ZoneInfo
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, expect
 
 from tests.conftest import eventually
-from tests.e2e.browser import CHROMIUM, Person, axe_violations, new_context, screenshot, sign_in
+from tests.e2e.browser import Person, add_person, axe_violations, new_context, screenshot, sign_in
 from tests.e2e.helpers import PrivateStack, sample_run
 
 pytestmark = pytest.mark.e2e
@@ -29,23 +26,9 @@ PLANT = ZoneInfo("Africa/Johannesburg")  # the stack's COC_PLANT_TIMEZONE (the d
 
 
 @pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"Chromium is not at {CHROMIUM}: `make test` installs it (apt-get install chromium)")
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield launched
-        await launched.close()
-
-
-@pytest.fixture(scope="module")
 def viewer(pipeline: PrivateStack) -> Person:
     """A viewer of this module's own, made with `coc users add`."""
-    password = secrets.token_urlsafe(18)
-    name = "Dineo Destinations"
-    result = pipeline.coc("users", "add", name, "--role", "viewer", "--password-stdin", stdin=password + "\n")
-    assert result.returncode == 0, f"coc users add {name}: {result.stdout}{result.stderr}"
-    return Person(name, ("viewer",), password)
+    return add_person(pipeline, "Dineo Destinations", "viewer")
 
 
 async def listed_vins(page: Page) -> set[str]:

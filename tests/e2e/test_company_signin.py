@@ -15,15 +15,14 @@ import re
 import secrets
 import subprocess
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import httpx
 import pytest
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
+from playwright.async_api import Browser, BrowserContext, Page, expect
 
 from deploy.local.services import service_env
 from tests.conftest import eventually
-from tests.e2e.browser import CHROMIUM, ROOT, axe_violations, new_context, screenshot
+from tests.e2e.browser import ROOT, axe_violations, new_context, screenshot
 from tests.e2e.helpers import COC, PrivateStack
 
 pytestmark = pytest.mark.e2e
@@ -112,16 +111,6 @@ async def company(private_stack: PrivateStack, provider: str) -> AsyncIterator[s
     finally:
         process.terminate()
         process.wait(timeout=20)
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"Chromium is not at {CHROMIUM}: `make test` installs it (apt-get install chromium)")
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield launched
-        await launched.close()
 
 
 async def sign_in_at_the_company(context: BrowserContext, base: str, login: str, target: str = "/") -> Page:

@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import secrets
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, expect
 
 from devkit.keys import generate_dev_seal
 from devkit.multistage import approvals, base_certificate, completed_build
@@ -27,7 +25,7 @@ from shared.auth import Role
 from shared.contracts.builds import PreviousStage
 from shared.ivi import IviSchema
 from tests.conftest import eventually
-from tests.e2e.browser import CHROMIUM, Person, axe_violations, new_context, screenshot, sign_in
+from tests.e2e.browser import Person, add_person, axe_violations, new_context, screenshot, sign_in
 from tests.e2e.helpers import REVIEW_GROUP, CertificateCheck, PrivateStack
 
 pytestmark = pytest.mark.e2e
@@ -35,23 +33,9 @@ TIMEOUT = 180.0
 
 
 @pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"Chromium is not at {CHROMIUM}: `make test` installs it (apt-get install chromium)")
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield launched
-        await launched.close()
-
-
-@pytest.fixture(scope="module")
 def viewer(pipeline: PrivateStack) -> Person:
     """A viewer of this module's own, made with `coc users add`."""
-    password = secrets.token_urlsafe(18)
-    name = "Mira Multistage"
-    result = pipeline.coc("users", "add", name, "--role", "viewer", "--password-stdin", stdin=password + "\n")
-    assert result.returncode == 0, f"coc users add {name}: {result.stdout}{result.stderr}"
-    return Person(name, ("viewer",), password)
+    return add_person(pipeline, "Mira Multistage", "viewer")
 
 
 def imported_base(stack: PrivateStack, schema: IviSchema, folder: Path) -> tuple[bytes, PreviousStage]:

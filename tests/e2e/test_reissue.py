@@ -22,37 +22,26 @@ import signal
 import time
 import zipfile
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, expect
 
 from devkit.authorities import Nap, Pki
 from devkit.authorities import ivi_header as header_of
 from shared.auth import Role
 from shared.contracts import Approval, BuildRecord
 from shared.contracts.approvals import master_data_sha256
-from tests.e2e.browser import CHROMIUM, Person, axe_violations, new_context, screenshot, sign_in
+from tests.e2e.browser import Person, axe_violations, new_context, screenshot, sign_in
 from tests.e2e.helpers import NAP_COUNTRY, NAP_PORT, REVIEW_GROUP, PrivateStack, authorities_dir, sample_run
 
 pytestmark = pytest.mark.e2e
 VEHICLES = 20
 SETTLE = 180.0
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"Chromium is not at {CHROMIUM}: `make test` installs it (apt-get install chromium)")
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield launched
-        await launched.close()
 
 
 @pytest.fixture(scope="module")

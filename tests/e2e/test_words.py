@@ -5,22 +5,19 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import secrets
 import time
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 from lxml import etree
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, expect
 
 from services.workspace.words import when
 from shared import codes
 from shared.xml import IVI_NS
 from tests.conftest import eventually
-from tests.e2e.browser import CHROMIUM, Person, axe_violations, new_context, screenshot, sign_in
+from tests.e2e.browser import Person, add_person, axe_violations, new_context, screenshot, sign_in
 from tests.e2e.helpers import PrivateStack, sample_run
 
 pytestmark = pytest.mark.e2e
@@ -30,25 +27,9 @@ HUMAN = re.compile(r"^\d{1,2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) 
 
 
 @pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"Chromium is not at {CHROMIUM}: `make test` installs it (apt-get install chromium)")
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield launched
-        await launched.close()
-
-
-@pytest.fixture(scope="module")
 def lead(pipeline: PrivateStack) -> Person:
     """A compliance lead of this module's own, made with `coc users add`."""
-    password = secrets.token_urlsafe(18)
-    name = "Thandi Words"
-    result = pipeline.coc(
-        "users", "add", name, "--role", "compliance-lead", "--password-stdin", stdin=password + "\n"
-    )
-    assert result.returncode == 0, f"coc users add {name}: {result.stdout}{result.stderr}"
-    return Person(name, ("compliance-lead",), password)
+    return add_person(pipeline, "Thandi Words", "compliance-lead")
 
 
 async def times_on(page: Page, selector: str) -> list[tuple[str, str]]:

@@ -5,17 +5,15 @@ from __future__ import annotations
 import csv
 import io
 import re
-import secrets
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import openpyxl
 import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, expect
 
 from tests.conftest import eventually
-from tests.e2e.browser import CHROMIUM, Person, axe_violations, new_context, screenshot, sign_in
+from tests.e2e.browser import Person, add_person, axe_violations, new_context, screenshot, sign_in
 from tests.e2e.helpers import PrivateStack, sample_run
 
 pytestmark = pytest.mark.e2e
@@ -23,23 +21,9 @@ TIMEOUT = 180.0
 
 
 @pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"Chromium is not at {CHROMIUM}: `make test` installs it (apt-get install chromium)")
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield launched
-        await launched.close()
-
-
-@pytest.fixture(scope="module")
 def viewer(pipeline: PrivateStack) -> Person:
     """A viewer of this module's own, made with `coc users add`: a viewer may export what it sees."""
-    password = secrets.token_urlsafe(18)
-    name = "Xola Exporter"
-    result = pipeline.coc("users", "add", name, "--role", "viewer", "--password-stdin", stdin=password + "\n")
-    assert result.returncode == 0, f"coc users add {name}: {result.stdout}{result.stderr}"
-    return Person(name, ("viewer",), password)
+    return add_person(pipeline, "Xola Exporter", "viewer")
 
 
 async def shown_lines(page: Page) -> set[tuple[str, str]]:

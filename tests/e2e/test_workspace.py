@@ -8,18 +8,16 @@ import shutil
 import subprocess
 import time
 import zipfile
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, expect
 
 from shared.auth import Role
 from tests.conftest import eventually
 from tests.e2e.browser import (
-    CHROMIUM,
     Person,
     add_people,
     axe_violations,
@@ -32,16 +30,6 @@ from tests.e2e.helpers import REVIEW_GROUP, PrivateStack, clean_twin, describe, 
 pytestmark = pytest.mark.e2e
 TIMEOUT = 180.0
 XMLLINT, XMLSEC1 = shutil.which("xmllint"), shutil.which("xmlsec1")
-
-
-@pytest.fixture(scope="session")
-async def browser() -> AsyncIterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"Chromium is not at {CHROMIUM}: `make test` installs it (apt-get install chromium)")
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield launched
-        await launched.close()
 
 
 @pytest.fixture(scope="session")

@@ -8,17 +8,15 @@ tries to frame the board, refused by the browser.
 
 from __future__ import annotations
 
-import secrets
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright, expect
+from playwright.async_api import Browser, ConsoleMessage, Page, expect
 
 from tests.conftest import eventually
-from tests.e2e.browser import CHROMIUM, Person, new_context, screenshot, sign_in
+from tests.e2e.browser import Person, add_person, new_context, screenshot, sign_in
 from tests.e2e.helpers import PrivateStack, describe, sample_run
 
 pytestmark = pytest.mark.e2e
@@ -31,25 +29,12 @@ PROTECTIVE = {
 
 
 @pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"Chromium is not at {CHROMIUM}: `make test` installs it (apt-get install chromium)")
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield launched
-        await launched.close()
-
-
-@pytest.fixture(scope="module")
 def guards(pipeline: PrivateStack) -> dict[str, Person]:
     """A reviewer and an auditor (viewer) of this module's own, made with `coc users add`."""
-    people = {}
-    for key, name, role in (("reviewer", "Gus Reviewer", "reviewer"), ("auditor", "Ada Auditor", "viewer")):
-        password = secrets.token_urlsafe(18)
-        result = pipeline.coc("users", "add", name, "--role", role, "--password-stdin", stdin=password + "\n")
-        assert result.returncode == 0, f"coc users add {name}: {result.stdout}{result.stderr}"
-        people[key] = Person(name, (role,), password)
-    return people
+    return {
+        "reviewer": add_person(pipeline, "Gus Reviewer", "reviewer"),
+        "auditor": add_person(pipeline, "Ada Auditor", "viewer"),
+    }
 
 
 @pytest.fixture(scope="module")
