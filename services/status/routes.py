@@ -186,7 +186,8 @@ def router(
 
         ``total``; ``by_state``; ``by_group`` (group → state → vehicles, "unknown" when no event told
         the group); ``by_country`` (destination, the intended country's Vienna code → state →
-        vehicles, "none" when the build named none); ``deliveries`` (destination → delivery state →
+        vehicles, "none" when the build named none); ``by_record_type`` (C complete, I incomplete,
+        V completed → state → vehicles, "none" while no event told the type); ``deliveries`` (destination → delivery state →
         archived vehicles whose certificate's delivery stands there); ``archived_last_hour`` and ``archived_last_day`` (vehicles whose current
         certificate was archived then; the day in whole hours); ``open_findings_by_owner`` (findings
         of records waiting for a person, per owning team); ``waiting_by_owner`` (those records per

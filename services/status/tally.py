@@ -20,6 +20,8 @@ Counter keys (``kind|…``):
   ``deliveries|<country>|<state>``: the same per destination (the intended country, ``none`` when none);
 - ``country|<state>|<country>``: vehicles in a state per destination (``none`` when no country);
 - ``rtype|<record type>``: vehicles of a record type (C, I, V) once an event told it;
+- ``record-type|<state>|<record type>``: vehicles in a state per record type (C complete, I incomplete,
+  V completed; ``none`` while no event told it);
 - ``code|<code>``: records waiting for a person with a finding of that code (the filters' choices);
 - ``archived-min|<YYYY-MM-DDTHH:MM>`` and ``archived-hour|<YYYY-MM-DDTHH>``: vehicles
   whose current record is archived, by the minute and the hour of its archive
@@ -39,6 +41,7 @@ from shared.contracts.events import DELIVERY_STATES, State
 from shared.contracts.findings import Owner
 
 NO_GROUP = "unknown"  # readiness key of records whose group no event has told (e.g. rejected input)
+NO_RECORD_TYPE = "none"  # readiness key of records whose record type no event has told (e.g. rejected input)
 MINUTE, HOUR = "archived-min", "archived-hour"
 MINUTE_FORMAT, HOUR_FORMAT = "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H"
 
@@ -51,6 +54,10 @@ def state_key(state: State | str, group: str | None) -> str:
 
 def country_key(state: State | str, country: str | None) -> str:
     return f"country|{State(state).value}|{country or NO_COUNTRY}"
+
+
+def record_type_key(state: State | str, record_type: str | None) -> str:
+    return f"record-type|{State(state).value}|{record_type or NO_RECORD_TYPE}"
 
 
 def facet_keys(record_type: str | None, codes: Iterable[str]) -> Tally:
@@ -79,7 +86,11 @@ def tallies(record: StatusRecord | None) -> Tally:
     """What one record adds to the counters (nothing for no record)."""
     if record is None:
         return {}
-    counts = {state_key(record.state, record.vehicle_group): 1, country_key(record.state, record.country): 1}
+    counts = {
+        state_key(record.state, record.vehicle_group): 1,
+        country_key(record.state, record.country): 1,
+        record_type_key(record.state, record.record_type): 1,
+    }
     waiting = record.waiting
     if waiting:
         counts.update(owner_keys(finding.owner.value for finding in record.findings))
@@ -133,6 +144,7 @@ def readiness_of(counts: Mapping[str, int], now: dt.datetime) -> dict[str, Any]:
     by_delivery: dict[str, int] = {state.value: 0 for state in State if state in DELIVERY_STATES}
     by_group: dict[str, dict[str, int]] = {}
     by_country: dict[str, dict[str, int]] = {}
+    by_record_type: dict[str, dict[str, int]] = {}
     deliveries: dict[str, dict[str, int]] = {}
     open_findings = {owner.value: 0 for owner in Owner}
     waiting = {owner.value: 0 for owner in Owner}
@@ -143,12 +155,12 @@ def readiness_of(counts: Mapping[str, int], now: dt.datetime) -> dict[str, Any]:
             state, _, group = rest.partition("|")
             by_state[state] = by_state.get(state, 0) + n
             by_group.setdefault(group, {})[state] = n
-        elif kind in ("country", "deliveries") and n:
+        elif kind in ("country", "record-type", "deliveries") and n:
             first, _, second = rest.partition("|")
-            if kind == "country":
-                by_country.setdefault(second, {})[first] = n
-            else:
+            if kind == "deliveries":
                 deliveries.setdefault(first, {})[second] = n
+            else:  # state first, then the destination or the record type
+                (by_country if kind == "country" else by_record_type).setdefault(second, {})[first] = n
         elif kind == "findings":
             open_findings[rest] = open_findings.get(rest, 0) + n
         elif kind == "delivery":
@@ -164,6 +176,7 @@ def readiness_of(counts: Mapping[str, int], now: dt.datetime) -> dict[str, Any]:
         "by_state": by_state,
         "by_group": by_group,
         "by_country": by_country,
+        "by_record_type": by_record_type,
         "deliveries": deliveries,
         "delivery_by_state": by_delivery,
         "archived_last_hour": last_hour,

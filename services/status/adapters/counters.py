@@ -31,6 +31,7 @@ from services.status.tally import (
     minute_key,
     owner_keys,
     readiness_of,
+    record_type_key,
     state_key,
 )
 from services.status.worklist import WAITING
@@ -225,10 +226,11 @@ class Counters:
 
 
 def _counted_anyway(state: str, group: str | None, entry: MongoDoc) -> Tally:
-    """What any record counts by its entry: its state per group and per country, and its record type."""
+    """What any record counts by its entry: its state per group, per country and per record type."""
     return {
         state_key(state, group): 1,
         country_key(state, entry.get("country")): 1,
+        record_type_key(state, entry.get("record_type")): 1,
         **facet_keys(entry.get("record_type"), ()),
     }
 

@@ -32,6 +32,7 @@ async def test_destinations_record_types_and_codes_are_counted_and_a_recount_fin
     board = await store.counters.readiness()
     assert board["by_country"] == {"D": {"archived": 1}, "UK": {"blocked": 1}, "none": {"received": 1}}
     assert board["deliveries"] == {"D": {"delivered": 1}}
+    assert board["by_record_type"] == {"V": {"archived": 1}, "C": {"blocked": 1}, "none": {"received": 1}}
     assert await store.counters.facets() == {
         "groups": ["CHR"],
         "codes": ["MASS_ABOVE_MAX"],
@@ -49,3 +50,4 @@ async def test_destinations_record_types_and_codes_are_counted_and_a_recount_fin
     }
     assert await counters(store) == expected
     assert (await store.counters.facets())["countries"] == ["D", "UK"]
+    assert (await store.counters.readiness())["by_record_type"] == board["by_record_type"]

@@ -82,6 +82,10 @@ EXPECTED = {
     "country|blocked|NL": 1,
     "country|rejected|none": 1,
     "country|failed|none": 1,  # V4: no event told its country
+    "record-type|archived|C": 1,
+    "record-type|blocked|I": 1,
+    "record-type|rejected|none": 1,  # V3: rejected before any event told its record type
+    "record-type|failed|C": 1,  # V4: told by its late validation event
     "rtype|C": 2,  # V1, and V4 told by its late validation event
     "rtype|I": 1,
     "code|MASS_ABOVE_MAX": 1,
@@ -139,6 +143,7 @@ def test_a_record_leaving_the_worklists_takes_its_findings_with_it() -> None:
     assert tallies(blocked) == {
         "state|blocked|CHR": 1,
         "country|blocked|none": 1,
+        "record-type|blocked|C": 1,
         "waiting|production": 1,
         "findings|production": 2,
         "code|MASS_ABOVE_MAX": 1,
@@ -152,6 +157,8 @@ def test_a_record_leaving_the_worklists_takes_its_findings_with_it() -> None:
         "state|validated|CHR": 1,
         "country|blocked|none": -1,
         "country|validated|none": 1,
+        "record-type|blocked|C": -1,
+        "record-type|validated|C": 1,
         "waiting|production": -1,
         "findings|production": -2,
         "code|MASS_ABOVE_MAX": -1,
@@ -167,6 +174,8 @@ def test_a_late_group_moves_the_record_from_unknown_to_its_group() -> None:
     assert tally_change(rendered, filled) == {
         "state|rendered|unknown": -1,
         "state|rendered|CHR": 1,
+        "record-type|rendered|none": -1,  # and from no record type to its own
+        "record-type|rendered|C": 1,
         "rtype|C": 1,
     }
 
@@ -224,6 +233,11 @@ def test_board_splits_states_and_deliveries_by_destination_and_the_facets_list_w
         "deliveries|D|delivered": 1,
         "deliveries|D|submitted": 1,
         "deliveries|none|delivery_rejected": 1,
+        "record-type|archived|C": 2,
+        "record-type|archived|V": 1,
+        "record-type|blocked|I": 1,
+        "record-type|received|none": 1,
+        "record-type|blocked|V": 0,
         "rtype|C": 3,
         "rtype|I": 0,
         "rtype|V": 1,
@@ -235,6 +249,12 @@ def test_board_splits_states_and_deliveries_by_destination_and_the_facets_list_w
     assert board["deliveries"] == {
         "D": {"delivered": 1, "submitted": 1},
         "none": {"delivery_rejected": 1},
+    }
+    assert board["by_record_type"] == {
+        "C": {"archived": 2},
+        "V": {"archived": 1},
+        "I": {"blocked": 1},
+        "none": {"received": 1},
     }
     assert facets_of(counts) == {
         "groups": ["CHR", "VAN"],
@@ -253,3 +273,19 @@ def test_an_archived_vehicle_counts_its_delivery_under_its_destination() -> None
     assert delivered is not None
     assert delivered.country == "NL"
     assert tally_change(archived, delivered) == {"delivery|delivered": 1, "deliveries|NL|delivered": 1}
+
+
+def test_a_completed_vehicle_counts_under_its_own_record_type_and_moves_with_its_state() -> None:
+    received = fold(None, event("V9", "intake", State.RECEIVED))
+    assert received is not None
+    assert tallies(received)["record-type|received|none"] == 1  # no event told the type yet
+    validated = fold(received, event("V9", "validation", State.VALIDATED, minutes=1, record_type="V"))
+    assert validated is not None
+    archived = fold(validated, event("V9", "archive", State.ARCHIVED, minutes=2))
+    assert archived is not None
+    counts: Tally = {}
+    for before, after in ((None, received), (received, validated), (validated, archived)):
+        add(counts, tally_change(before, after))
+    assert {k: n for k, n in counts.items() if k.startswith("record-type|")} == {"record-type|archived|V": 1}
+    board = readiness_of(counts, T0)
+    assert board["by_record_type"] == {"V": {"archived": 1}}
