@@ -9,7 +9,8 @@ of those approvals is corrected (posted again with another value) and re-issued
 as the workspace does it (``services.workspace.reissue``: a job per approval in
 the stack's database, planned from the archive's list, its records published to
 coc.builds.v1 in batches), timed from the jobs' start until every VIN's
-correction (revision 2) is archived. Printed: both rates, in certificates per second.
+correction (revision 2) is archived, the stack's workspace stopped meanwhile (its worker would
+take the jobs over). Printed: both rates, in certificates per second.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from collections.abc import Awaitable, Callable, Sequence
 import httpx
 from pydantic import BaseModel
 
-from bench.pipeline import known_sample_names, post_approvals
+from bench.pipeline import held, known_sample_names, post_approvals
+from bench.resources import stack_processes
 from devkit.mes import fresh_tag, progress_lines, publish_builds, retag_all
 from devkit.samples import generate
 from devkit.watch import say, watching
@@ -135,11 +137,19 @@ async def run(vehicles: int, seed: int, timeout: float) -> None:
             job = Job(new_job_id(at), approval.key, master_data_sha256(approval), "bench", "bench", at)
             await jobs.create(job)
             started.append(job)
+        began = time.monotonic()
         done = await asyncio.gather(*(patiently(worker, job) for job in started))
-        say(f"{sum(j.published for j in done)} re-issues published by {len(done)} jobs")
+        took = time.monotonic() - began
+        say(
+            f"{sum(j.published for j in done)} re-issues planned and published by {len(done)} jobs in {took:.1f}s"
+        )
 
+    # The stack's workspace would take the jobs over from this worker (as from one that died, when a step
+    # outlasts the lease): it is stopped while this process works them as it would.
+    processes = stack_processes(settings.state_dir / "pids")
     try:
-        took = await timed(settings, {b.vin: 2 for b in builds}, timeout, reissue)
+        with held(processes, ["workspace"] if "workspace" in processes else []):
+            took = await timed(settings, {b.vin: 2 for b in builds}, timeout, reissue)
     finally:
         await sender.producer.stop()
         await api.close()
