@@ -32,7 +32,7 @@ from services.validation.ports import (
     Placements,
     Policies,
 )
-from services.validation.revisions import fingerprint, judged
+from services.validation.revisions import Read, fingerprint, judged
 from services.validation.rules import Placement
 from shared import topics
 from shared.contracts import Approval, BuildRecord
@@ -131,9 +131,10 @@ class Validation:
             await self._announce(record.build, outcome, None)  # decided and saved with its batch
             return
         content = fingerprint(record)
-        build = judged(record.build, content, await self.pending.kept(record.build.vin))
+        kept = await self.pending.kept(record.build.vin)  # the VIN's one read: compared, placed, saved after
+        build = judged(record.build, content, kept)
         if isinstance(build, BuildRecord):
-            await self._apply(build, fingerprint=content)
+            await self._apply(build, fingerprint=content, read=Read(kept))
             return
         await self.emitter.status(
             vin=record.build.vin,
@@ -219,8 +220,8 @@ class Validation:
 
     # --- carrying decisions out ----------------------------------------------------------------
 
-    async def _moved_from(self, build: BuildRecord) -> Placement | None:
-        return None if self.placements is None else await self.placements.moved_from(build)
+    async def _moved_from(self, build: BuildRecord, read: Read | None = None) -> Placement | None:
+        return None if self.placements is None else await self.placements.moved_from(build, read)
 
     async def _apply(
         self,
@@ -228,6 +229,7 @@ class Validation:
         reviewed_by: str | None = None,
         settlement: Settlement | None = None,
         fingerprint: str | None = None,
+        read: Read | None = None,
     ) -> None:
         """Decide on a record with the current approvals and policies, and carry the decision out.
 
@@ -236,12 +238,15 @@ class Validation:
         the records waiting on it (``on_approval``) may have read the pending
         records just before this one was written. ``fingerprint``: the content
         received, for a build that came from intake. Likewise a record blocked on
-        an unknown plant or group when the master data changed meanwhile.
+        an unknown plant or group when the master data changed meanwhile. ``read``:
+        the VIN's pending document as ``on_accepted`` just read it, so that the
+        placement and the save compare with it instead of reading it again (a
+        decision taken again reads afresh).
         """
         known = self.approvals.get(build.approval.key) is not None
-        policy, moved = self.policies.policy, await self._moved_from(build)
+        policy, moved = self.policies.policy, await self._moved_from(build, read)
         outcome = decide(build, self.approvals, policy, self.when(), reviewed_by, settlement, moved)
-        await self._carry_out(build, outcome, reviewed_by, settlement, fingerprint)
+        await self._carry_out(build, outcome, reviewed_by, settlement, fingerprint, read)
         changed = names_unknown(outcome) and self.policies.policy is not policy
         if changed or (not known and self.approvals.get(build.approval.key) is not None):
             await self._apply(build, reviewed_by, settlement, fingerprint)
@@ -253,12 +258,13 @@ class Validation:
         reviewed_by: str | None,
         settlement: Settlement | None = None,
         fingerprint: str | None = None,
+        read: Read | None = None,
     ) -> None:
         """Save a decision and announce it; nothing when a newer revision of the VIN is known."""
         approval = outcome.validated.approval if outcome.validated else self.approvals.get(build.approval.key)
         waiting = outcome.state in WAITING
         saved = await self.pending.save(
-            build, outcome.state, waiting, reviewed_by, approval, settlement, fingerprint=fingerprint
+            build, outcome.state, waiting, reviewed_by, approval, settlement, fingerprint, read
         )
         if saved:
             await self._announce(build, outcome, reviewed_by)

@@ -15,7 +15,7 @@ from pydantic import BaseModel
 
 from services.validation.decide import Pending
 from services.validation.policy import RulePolicy
-from services.validation.revisions import Kept
+from services.validation.revisions import Kept, Read
 from services.validation.rules import KnownApprovals, Placement
 from shared.contracts import Approval, BuildRecord, Finding
 from shared.contracts.approvals import RecordType
@@ -45,12 +45,14 @@ class PendingRecords(Protocol):
         approval: Approval | None = None,
         settlement: Settlement | None = None,
         fingerprint: str | None = None,
+        read: Read | None = None,
     ) -> bool:
         """Keep a decision; False (nothing kept) when a newer revision of the VIN is known.
 
         ``fingerprint`` is the content received for the build's record id
         (``revisions.fingerprint``), kept beside the fingerprints of the VIN's
-        other revisions; None leaves them as they are.
+        other revisions; None leaves them as they are. ``read``: the VIN's
+        document as the caller just read it, compared with instead of reading it again.
         """
         ...
 
@@ -120,8 +122,11 @@ class Emitter(Protocol):
 class Placements(Protocol):
     """Where each VIN's revisions put it, and the waiting records of a plant or group (``adapters.placements``)."""
 
-    async def moved_from(self, build: BuildRecord) -> Placement | None:
-        """The previous revision's group and plant, where ``build`` changes them; kept for ``build``'s record id."""
+    async def moved_from(self, build: BuildRecord, read: Read | None = None) -> Placement | None:
+        """The previous revision's group and plant, where ``build`` changes them; kept for ``build``'s record id.
+
+        ``read``: the VIN's pending document as the caller just read it (else it is read here).
+        """
         ...
 
     async def waiting_named(self, kind: MasterKind, name: str) -> list[Pending]:

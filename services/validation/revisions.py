@@ -49,6 +49,18 @@ class Kept:
         return max([self.build.revision, *self.fingerprints]) + 1
 
 
+@dataclass(frozen=True)
+class Read:
+    """A VIN's pending document as a handler just read it (``kept``: None for a VIN not known yet).
+
+    Given to the store's ``save`` and the placements' ``moved_from`` by the
+    handler of a later revision, which has read the document once already: they
+    compare with it instead of reading it again (one read per record, not three).
+    """
+
+    kept: Kept | None
+
+
 def fingerprint(record: AcceptedRecord) -> str:
     """SHA-256 (hex) of the build's canonical JSON, without a release time intake filled in."""
     # Intake's time of receipt is not the MES's content (see the module docstring).

@@ -18,7 +18,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from services.validation.adapters.clock import SystemClock
 from services.validation.decide import Pending
 from services.validation.ports import Clock, NewDecision
-from services.validation.revisions import Kept, kept_fingerprints
+from services.validation.revisions import Kept, Read, kept_fingerprints
 from shared.contracts import Approval, BuildRecord
 from shared.contracts.approvals import master_data_sha256
 from shared.contracts.events import Settlement, State
@@ -48,19 +48,26 @@ class PendingStore:
         approval: Approval | None = None,
         settlement: Settlement | None = None,
         fingerprint: str | None = None,
+        read: Read | None = None,
     ) -> bool:
         """Remember a decision unless a newer revision of the VIN is already known.
 
         Returns False for a superseded revision (nothing written). Read, compare,
         write by ``_id`` (see ``shared.mongo``); a VIN's records come from one
         partition, one at a time. The fingerprints read are written back, with
-        ``fingerprint`` for the build's revision when given.
+        ``fingerprint`` for the build's revision when given. ``read``: the
+        VIN's document as the caller just read it (``kept``), which saves the read.
         """
-        stored = await self.collection.find_one({"_id": build.vin}, {"revision": 1, "fingerprints": 1})
-        if stored is not None and stored["revision"] > build.revision:
+        if read is None:
+            stored = await self.collection.find_one({"_id": build.vin}, {"revision": 1, "fingerprints": 1})
+            newest = None if stored is None else int(stored["revision"])
+            known = {} if stored is None else fingerprints_of(stored)
+        else:
+            newest = None if read.kept is None else read.kept.build.revision
+            known = {} if read.kept is None else dict(read.kept.fingerprints)
+        if newest is not None and newest > build.revision:
             return False
         doc = pending_doc(build, state, waiting, self.clock.now(), reviewed_by, approval, settlement)
-        known = fingerprints_of(stored) if stored is not None else {}
         doc["fingerprints"] = fingerprints_doc(kept_fingerprints(known, build.revision, fingerprint))
         await self.collection.replace_one({"_id": build.vin}, doc, upsert=True)
         return True

@@ -13,6 +13,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 
 from services.validation.adapters.pending import pending_of
 from services.validation.decide import Pending
+from services.validation.revisions import Read
 from services.validation.rules import Placement
 from shared.contracts import BuildRecord
 from shared.contracts.masterdata import MasterKind
@@ -31,29 +32,41 @@ class PlacementStore:
         if await serves_secondary_indexes(self.pending.database.client):
             await self.pending.create_index([("build.plant", 1), ("waiting", 1)])
 
-    async def moved_from(self, build: BuildRecord) -> Placement | None:
+    async def moved_from(self, build: BuildRecord, read: Read | None = None) -> Placement | None:
         """The previous revision's placement where ``build`` changes it; the first revision has none.
 
-        Read by ``_id`` only: the VIN's pending document, then the record id's move.
+        Read by ``_id`` only: the VIN's pending document (unless ``read`` is it as
+        the caller just read it), then the record id's move.
         """
         if build.revision == 1:
             return None
-        stored = await self.pending.find_one({"_id": build.vin}, {"revision": 1, "build": 1})
-        if stored is not None and stored["revision"] < build.revision:
-            before = Placement(stored["build"]["vehicle_group"], stored["build"]["plant"])
+        newest: tuple[int, Placement] | None
+        if read is None:
+            stored = await self.pending.find_one({"_id": build.vin}, {"revision": 1, "build": 1})
+            newest = None if stored is None else (int(stored["revision"]), placement_of(stored["build"]))
+        else:
+            kept = read.kept
+            newest = None if kept is None else (kept.build.revision, Placement.of(kept.build))
+        if newest is not None and newest[0] < build.revision:
+            revision, before = newest
             if before == Placement.of(build):
                 return None
             move = {
                 "vehicle_group": before.vehicle_group,
                 "plant": before.plant,
-                "from_revision": stored["revision"],
+                "from_revision": revision,
             }
             await self.moves.replace_one({"_id": build.record_id}, move, upsert=True)
             return before
-        kept = await self.moves.find_one({"_id": build.record_id})
-        return None if kept is None else Placement(kept["vehicle_group"], kept["plant"])
+        moved = await self.moves.find_one({"_id": build.record_id})
+        return None if moved is None else placement_of(moved)
 
     async def waiting_named(self, kind: MasterKind, name: str) -> list[Pending]:
         """The waiting records of one plant or group: a rare action's read (a lead adding a name)."""
         cursor = self.pending.find({FIELD_OF[kind]: name, "waiting": True})
         return [pending_of(doc) async for doc in cursor]
+
+
+def placement_of(build: MongoDoc) -> Placement:
+    """The group and plant of a build as the pending document keeps it."""
+    return Placement(build["vehicle_group"], build["plant"])

@@ -16,6 +16,7 @@ from devkit.samples import generate
 from services.validation.adapters.masterdata import read_all
 from services.validation.adapters.pending import PendingStore
 from services.validation.adapters.placements import MOVES, PlacementStore
+from services.validation.revisions import Kept, Read
 from services.validation.rules import Placement
 from shared import topics
 from shared.contracts.events import State, now
@@ -49,6 +50,29 @@ async def test_a_revision_moved_to_another_group_is_found_once_and_kept_for_its_
     assert [p.build.vin for p in await placements.waiting_named(MasterKind.PLANT, first.plant)] == [moved.vin]
     third = moved.model_copy(update={"revision": 3, "build_id": "corrected again"})
     assert await placements.moved_from(third) is None  # same group and plant as revision 2
+
+
+async def test_a_later_revision_compared_placed_and_saved_after_one_read_of_its_vins_document(
+    test_db: AsyncDatabase[MongoDoc], unique: str
+) -> None:
+    pending = PendingStore(test_db["validation_pending"])
+    placements = PlacementStore(test_db["validation_pending"], test_db[MOVES])
+    first = SAMPLE.model_copy(update={"vin": f"WVW{unique.upper()}02", "vehicle_group": "KUDU"})
+    moved = first.model_copy(update={"revision": 2, "vehicle_group": "RHINO"})
+    await pending.save(first, State.VALIDATED, False, fingerprint="one")
+    read = Read(await pending.kept(first.vin))
+
+    assert await placements.moved_from(moved, read) == Placement("KUDU", first.plant)
+    assert await pending.save(moved, State.NEEDS_REVIEW, True, fingerprint="two", read=read)
+    kept = await pending.kept(first.vin)
+    assert kept is not None and kept.build == moved and kept.fingerprints == {1: "one", 2: "two"}
+    # What was read says a newer revision is known: an older one is not saved over it.
+    assert not await pending.save(first, State.VALIDATED, False, read=Read(kept))
+    # A VIN read as unknown: saved, and a later revision's move is looked for by its record id.
+    other = first.model_copy(update={"vin": f"WVW{unique.upper()}03", "revision": 4})
+    assert await placements.moved_from(other, Read(None)) is None
+    assert await pending.save(other, State.VALIDATED, False, read=Read(None))
+    assert (await pending.kept(other.vin)) == Kept(other, {})
 
 
 async def test_names_published_as_coc_groups_does_are_read_back_and_the_newest_wins(

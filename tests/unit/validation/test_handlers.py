@@ -18,7 +18,7 @@ from services.validation.decide import WAITING, Pending
 from services.validation.handlers import Validation
 from services.validation.policy import PolicyInForce, ReleasePolicy
 from services.validation.ports import NewDecision
-from services.validation.revisions import Kept
+from services.validation.revisions import Kept, Read
 from services.validation.rules import ApprovalTable, check_digit
 from services.validation.settings import ValidationSettings
 from shared import topics
@@ -44,6 +44,7 @@ class MemoryPending:
         self.saved_in_bulk: set[str] = set()
         self.saved_one_by_one: list[str] = []
         self.failures_to_come = 0  # the next calls that fail as if the database were away
+        self.reads: list[str] = []  # the VIN of each read of a VIN's document, as ``PendingStore`` makes them
 
     def _maybe_fail(self) -> None:
         if self.failures_to_come:
@@ -59,11 +60,17 @@ class MemoryPending:
         approval: Approval | None = None,
         settlement: Settlement | None = None,
         fingerprint: str | None = None,
+        read: Read | None = None,
     ) -> bool:
         self._maybe_fail()
         assert waiting is (state in WAITING)
-        known = self.records.get(build.vin)
-        if known is not None and known.build.revision > build.revision:
+        if read is None:
+            self.reads.append(build.vin)
+            newest = self.records.get(build.vin)
+            known = None if newest is None else newest.build.revision
+        else:  # compared with what the caller read, as ``PendingStore`` does
+            known = None if read.kept is None else read.kept.build.revision
+        if known is not None and known > build.revision:
             return False
         self.records[build.vin] = Pending(build, state, reviewed_by, settlement)
         if fingerprint is not None:
@@ -87,10 +94,12 @@ class MemoryPending:
 
     async def get(self, vin: str) -> Pending | None:
         self._maybe_fail()
+        self.reads.append(vin)
         return self.records.get(vin)
 
     async def kept(self, vin: str) -> Kept | None:
         self._maybe_fail()
+        self.reads.append(vin)
         known = self.records.get(vin)
         return None if known is None else Kept(known.build, dict(self.fingerprints.get(vin, {})))
 
@@ -267,11 +276,12 @@ class ApprovalArrivesDuringSave(MemoryPending):
         approval: Approval | None = None,
         settlement: Settlement | None = None,
         fingerprint: str | None = None,
+        read: Read | None = None,
     ) -> bool:
         arrive, self.arrive = self.arrive, None
         if arrive is not None:
             await arrive()
-        return await super().save(build, state, waiting, reviewed_by, approval, settlement, fingerprint)
+        return await super().save(build, state, waiting, reviewed_by, approval, settlement, fingerprint, read)
 
 
 async def test_a_record_decided_without_its_approval_that_arrived_meanwhile_is_decided_again(

@@ -13,6 +13,7 @@ import pytest
 from services.validation.decide import Pending
 from services.validation.handlers import Validation
 from services.validation.policy import PolicyInForce, RulePolicy
+from services.validation.revisions import Read
 from services.validation.rules import ApprovalTable, Placement, check
 from services.validation.settings import ValidationSettings
 from shared.contracts import Approval, BuildRecord, Owner, Severity
@@ -43,10 +44,15 @@ class MemoryPlacements:
         self.pending = pending
         self.moves: dict[str, Placement] = {}
 
-    async def moved_from(self, build: BuildRecord) -> Placement | None:
-        stored = self.pending.records.get(build.vin)
-        if stored is not None and stored.build.revision < build.revision:
-            before = Placement.of(stored.build)
+    async def moved_from(self, build: BuildRecord, read: Read | None = None) -> Placement | None:
+        if read is None:
+            self.pending.reads.append(build.vin)
+            stored = self.pending.records.get(build.vin)
+            newest = None if stored is None else stored.build
+        else:
+            newest = None if read.kept is None else read.kept.build
+        if newest is not None and newest.revision < build.revision:
+            before = Placement.of(newest)
             if before == Placement.of(build):
                 return None
             self.moves[build.record_id] = before
@@ -274,6 +280,31 @@ async def test_a_revision_at_another_plant_waits_for_review_and_one_in_the_same_
         State.NEEDS_REVIEW,
     ]
     assert codes(sent, build.vin)[-1][1] == [("PLANT_CHANGED", Owner.COMPLIANCE, Severity.WARNING)]
+
+
+async def test_a_later_revision_reads_its_vins_document_once_and_still_sees_a_move_and_a_newer_revision(
+    approval_and_build: tuple[Approval, BuildRecord], schema: IviSchema
+) -> None:
+    approval, build = approval_and_build
+    store = MemoryPending()
+    validation, sent, _ = made(
+        store,
+        ApprovalTable.of(schema, [approval]),
+        *everything_known(build),
+        known(MasterKind.PLANT, "Rosslyn"),
+    )
+    await validation.on_accepted(accepted(build.model_copy(update={"revision": 2})))
+    store.reads.clear()
+
+    await validation.on_accepted(accepted(build.model_copy(update={"revision": 3, "plant": "Rosslyn"})))
+    assert store.reads == [build.vin]  # compared, placed and saved after one read, not three
+    await validation.on_accepted(accepted(build))  # revision 1 after revision 3: dropped
+
+    assert [state for state, _f in codes(sent, build.vin)] == [State.VALIDATED, State.NEEDS_REVIEW]
+    assert codes(sent, build.vin)[-1][1] == [("PLANT_CHANGED", Owner.COMPLIANCE, Severity.WARNING)]
+    newest = store.records[build.vin]
+    assert (newest.build.revision, newest.state) == (3, State.NEEDS_REVIEW)
+    assert set(store.fingerprints[build.vin]) == {2, 3}
 
 
 async def test_a_name_added_leaves_the_held_and_reviewed_records_of_that_name_as_they_are(
