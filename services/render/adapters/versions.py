@@ -11,6 +11,8 @@ index settles a race between two deliveries of different revisions.
 
 from __future__ import annotations
 
+import asyncio
+
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
@@ -19,6 +21,7 @@ from shared.mongo import MongoDoc, insert_new
 
 COLLECTION = "render_versions"
 COUNTERS = "render_counters"
+READS_AT_ONCE = 64  # counters read (and raised) at once for a batch's later revisions
 CLAIMS_KEPT = 100_000  # numbers claimed in bulk and not yet asked for (then forgotten: they are stored)
 
 
@@ -32,13 +35,16 @@ class VersionNumbers:
         await self.versions.create_index([("vin", 1), ("number", 1)], unique=True)
 
     async def claim_firsts(self, records: list[tuple[str, str]]) -> int:
-        """Number 1 for each (record id, VIN) whose VIN has none yet, in two requests for all.
+        """A number for each (record id, VIN), the first record of its VIN in a batch, in few requests for all.
 
-        Each is the VIN's first record of a batch (``Stage.consume``'s prepare). The unique (vin, number)
-        index refuses number 1 for a VIN that has it, and the ``_id`` a record id
-        already numbered; those take ``number_for``'s path of single requests.
-        A VIN's first certificate, the common case, so costs no request of its
-        own. Returns how many were claimed.
+        Each is the VIN's first record of a batch (``Stage.consume``'s prepare).
+        Number 1 for every VIN that has none yet, in two requests for all: the
+        unique (vin, number) index refuses number 1 for a VIN that has it, and
+        the ``_id`` a record id already numbered. Those refused are numbered as
+        later revisions (``_claim_later``). Any left over (a record id numbered
+        before, a race lost) take ``number_for``'s path of single requests. A
+        VIN's first certificate, the common case, so costs no request of its
+        own, and a correction two. Returns how many were claimed.
         """
         vins = dict(records)
         claimed = await insert_new(
@@ -46,10 +52,47 @@ class VersionNumbers:
         )
         # The counters after the numbers, as number_for writes them; a duplicate counter is at 1 or above.
         await insert_new(self.counters, [{"_id": vins[record_id], "last": 1} for record_id in claimed])
+        numbers = dict.fromkeys(claimed, 1)
+        numbers.update(await self._claim_later([(r, vin) for r, vin in records if r not in claimed]))
         if len(self._claimed) > CLAIMS_KEPT:
             self._claimed.clear()
-        self._claimed.update(dict.fromkeys(claimed, 1))
-        return len(claimed)
+        self._claimed.update(numbers)
+        return len(numbers)
+
+    async def _claim_later(self, records: list[tuple[str, str]]) -> dict[str, int]:
+        """The next number of each VIN for its record id: counters read at once, numbers inserted in one request.
+
+        As ``number_for`` does it one by one: the VIN's counter + 1, refused by the
+        unique indexes when the record id has a number already or the counter
+        is behind a number given (both left to ``number_for``), then the counter
+        raised to the number given (never lowered). A VIN without a counter is left
+        to ``number_for`` too.
+        """
+        if not records:
+            return {}
+        slots = asyncio.Semaphore(READS_AT_ONCE)
+
+        async def counter_of(vin: str) -> MongoDoc | None:
+            async with slots:
+                return await self.counters.find_one({"_id": vin})
+
+        counters = await asyncio.gather(*(counter_of(vin) for _record_id, vin in records))
+        proposed = {
+            record_id: (vin, int(counter["last"]) + 1, counter)
+            for (record_id, vin), counter in zip(records, counters, strict=True)
+            if counter is not None
+        }
+        given = await insert_new(
+            self.versions,
+            [{"_id": record_id, "vin": vin, "number": n} for record_id, (vin, n, _c) in proposed.items()],
+        )
+
+        async def count(vin: str, number: int, counter: MongoDoc) -> None:
+            async with slots:
+                await self._count(vin, number, counter)
+
+        await asyncio.gather(*(count(*proposed[record_id]) for record_id in given))
+        return {record_id: proposed[record_id][1] for record_id in given}
 
     async def number_for(self, record_id: str, vin: str) -> int:
         claimed = self._claimed.pop(record_id, None)

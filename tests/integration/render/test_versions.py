@@ -112,7 +112,7 @@ async def test_first_records_claimed_in_bulk_get_1_and_a_vin_already_numbered_is
 
     claimed = await numbers.claim_firsts([(f"{old}:2", old), (f"{new_a}:1", new_a), (f"{new_b}:3", new_b)])
 
-    assert claimed == 2  # the VIN that has number 1 keeps it for its first record
+    assert claimed == 3  # the VIN that has number 1 keeps it, and its later record gets 2 in the batch
     assert await numbers.counters.find_one({"_id": new_a}) == {"_id": new_a, "last": 1}
     assert await numbers.number_for(f"{new_a}:1", new_a) == 1
     assert await numbers.number_for(f"{new_b}:3", new_b) == 1
@@ -145,3 +145,26 @@ async def test_a_claim_whose_counter_was_never_written_is_counted_when_the_vin_c
     assert await numbers.number_for(f"{vin}:1", vin) == 1
     assert await numbers.counters.find_one({"_id": vin}) == {"_id": vin, "last": 1}
     assert await numbers.number_for(f"{vin}:2", vin) == 2
+
+
+async def test_a_batchs_later_revisions_are_numbered_on_from_their_vins_counters_and_kept(
+    numbers: VersionNumbers, vin: str
+) -> None:
+    one, two, behind, again = f"{vin}A", f"{vin}B", f"{vin}C", f"{vin}D"
+    await numbers.claim_firsts([(f"{v}:1", v) for v in (one, two, behind, again)])
+    assert await numbers.number_for(f"{two}:2", two) == 2
+    assert await numbers.number_for(f"{again}:2", again) == 2
+    # A crash after a number was stored and before its counter was raised: the counter is behind.
+    await numbers.versions.insert_one({"_id": f"{behind}:2", "vin": behind, "number": 2})
+
+    later = [(f"{one}:2", one), (f"{two}:3", two), (f"{behind}:3", behind), (f"{again}:2", again)]
+    assert await numbers.claim_firsts(later) == 2  # the counter behind and the record numbered before: left
+
+    assert [await numbers.number_for(r, v) for r, v in later] == [2, 3, 3, 2]
+    for each, last in ((one, 2), (two, 3), (behind, 3), (again, 2)):
+        assert await numbers.counters.find_one({"_id": each}) == {"_id": each, "last": last}
+    # Claimed again (the batch came again after a fault): nothing new, the numbers stay.
+    assert await numbers.claim_firsts(later) == 0
+    other = VersionNumbers(numbers.versions.database)  # no claims in memory: read from the database
+    assert [await other.number_for(r, v) for r, v in later] == [2, 3, 3, 2]
+    assert await numbers.versions.count_documents({"vin": two}) == 3
