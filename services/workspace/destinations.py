@@ -75,13 +75,15 @@ def destinations_of(
 
 
 def live_cells(readiness: Mapping[str, Any]) -> dict[str, int]:
-    """The destinations' counts by the board's cells (``country|<code>|<state>``, ``delivery|<code>|<state>``).
+    """The destinations' counts by the board's cells (``country|<code>|<state>``, ``delivery|<code>|<state>``),
+    and the record types' (``rtype|<C, I, V or none>|<state>``).
 
-    What a live update of an open board carries for them: the page's script sets each cell it has,
-    and loads the page again when a destination it has no row for appears.
+    What a live update of an open board carries for them (counts above zero): the page's script sets
+    each cell it has, zeroes those the update no longer names, and loads the page again when a
+    destination or record type it has no row for appears.
     """
     cells: dict[str, int] = {}
-    for kind, table in (("country", "by_country"), ("delivery", "deliveries")):
+    for kind, table in (("country", "by_country"), ("delivery", "deliveries"), ("rtype", "by_record_type")):
         for code, counts in (readiness.get(table) or {}).items():
             cells.update({f"{kind}|{code}|{state}": int(n) for state, n in (counts or {}).items()})
     return cells

@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse, StreamingResponse
 
 from services.workspace import live
 from services.workspace.destinations import destinations_of, live_cells
+from services.workspace.record_types import record_types_of
 from services.workspace.routes.answers import render
 from services.workspace.routes.deps import VIN_MAX, Feed, Pipeline, Reads, Settings, Visitor
 from services.workspace.routes.views import DELIVERIES, STATES, BoardPage, board_view
@@ -21,7 +22,12 @@ router = APIRouter(tags=["board"])
 async def board(request: Request, who: Visitor, api: Pipeline, reads: Reads) -> HTMLResponse:
     readiness = await reads.read(api.readiness(), {})
     destinations = destinations_of(readiness, STATES, [state for state, _ in DELIVERIES])
-    page = BoardPage(board=board_view(readiness), problem=reads.problem, destinations=destinations)
+    page = BoardPage(
+        board=board_view(readiness),
+        problem=reads.problem,
+        destinations=destinations,
+        record_types=record_types_of(readiness, STATES),
+    )
     return render(request, who, page)
 
 

@@ -20,6 +20,7 @@ from services.workspace.destinations import Destination
 from services.workspace.evidence import CertificateCheck, Section
 from services.workspace.identity import AuditEntry, Session
 from services.workspace.multistage import StageView
+from services.workspace.record_types import RecordTypeRow
 from shared.codes import meaning
 from shared.contracts import Approval
 from shared.contracts.events import DELIVERY_STAGE, DELIVERY_STATES, State
@@ -120,6 +121,7 @@ class BoardPage:
     problem: str | None
     deliveries: list[tuple[str, str]] = field(default_factory=lambda: DELIVERIES)
     destinations: Sequence[Destination] = ()  # readiness by destination (``destinations``)
+    record_types: Sequence[RecordTypeRow] = ()  # readiness by record type (``record_types``)
 
 
 @dataclass(frozen=True)

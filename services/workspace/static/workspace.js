@@ -29,14 +29,20 @@
     if (!link.parentNode) { node.textContent = ""; node.appendChild(link); }
   }
   function setDestinationCell(key, n) {
-    // A destination's count links to its list: the state's records for that country, or its archived list.
+    // A destination's count links to its list: the state's records for that country, or its archived list;
+    // a record type's (rtype|<C, I or V>|<state>) to the state's records of that type.
     var node = document.querySelector('[data-cell="' + CSS.escape(key) + '"]');
     if (!node) return !n;
     var parts = key.split("|");
-    if (!n) { node.textContent = "0"; return true; }
+    if (!n || node.hasAttribute("data-plain")) { node.textContent = String(n || 0); return true; }
     var link = node.querySelector("a") || document.createElement("a");
-    var state = parts[0] === "country" ? parts[2] : "archived";
-    link.href = "/states/" + encodeURIComponent(state) + "?country=" + encodeURIComponent(parts[1]);
+    var state = parts[0] === "delivery" ? "archived" : parts[2];
+    var filter = parts[0] === "rtype" ? "?record_type=" : "?country=";
+    link.href = "/states/" + encodeURIComponent(state) + filter + encodeURIComponent(parts[1]);
+    var column = node.closest("table").querySelectorAll("thead th")[node.cellIndex];
+    var row = node.parentNode.querySelector("th");
+    link.setAttribute("aria-label", n + " " + (column ? column.textContent.toLowerCase() : parts[2]) +
+      (parts[0] === "rtype" ? ": " : " for ") + (row ? row.textContent : parts[1]));
     link.textContent = String(n);
     if (!link.parentNode) { node.textContent = ""; node.appendChild(link); }
     return true;
@@ -48,6 +54,12 @@
     var unknown = board.groups.some(function (g) { return !known[g.name]; });
     var cells = board.destinations || {};
     var missing = Object.keys(cells).some(function (key) { return !setDestinationCell(key, cells[key]); });
+    // The update names only counts above zero: a cell it no longer names has dropped to zero.
+    document.querySelectorAll('[data-cell^="country|"], [data-cell^="delivery|"], [data-cell^="rtype|"]')
+      .forEach(function (node) {
+        var key = node.getAttribute("data-cell");
+        if (!Object.prototype.hasOwnProperty.call(cells, key)) setDestinationCell(key, 0);
+      });
     if (unknown || missing) { window.location.reload(); return; }
     board.groups.forEach(function (g) {
       board.states.forEach(function (s) { setCell('[data-cell="' + CSS.escape(g.name + "|" + s) + '"]', g.counts[s], s, g.name); });
