@@ -102,12 +102,17 @@ class Validation:
         A VIN the store knows already is refused there and left to ``on_accepted``
         (its revision compared with the newest known); so is a record whose
         approval is not known yet (``_apply`` decides it again if it arrives).
+        A later revision (2 and above) is not offered at all: its VIN is known
+        nearly always (a re-issue's batch is all of them), and deciding it here and
+        sending its whole document to be refused is work for nothing;
+        ``on_accepted`` saves it after one read.
         """
         self.firsts = FirstDecisions()
         generation, when, policy = self._generation, self.when(), self.policies.policy
         decided: dict[str, tuple[BuildRecord, Outcome, Approval]] = {}
-        contents = {record.build.record_id: fingerprint(record) for record, _trace in firsts}
-        for build in (record.build for record, _trace in firsts):
+        offered = [record for record, _trace in firsts if record.build.revision == 1]
+        contents = {record.build.record_id: fingerprint(record) for record in offered}
+        for build in (record.build for record in offered):
             approval = self.approvals.get(build.approval.key)
             if approval is not None:
                 decided[build.vin] = (build, decide(build, self.approvals, policy, when), approval)

@@ -42,6 +42,7 @@ class MemoryPending:
         self.records = {p.build.vin: p for p in records}
         self.fingerprints: dict[str, dict[int, str]] = {}  # per VIN, as ``PendingStore`` keeps them
         self.saved_in_bulk: set[str] = set()
+        self.offered_in_bulk: list[str] = []
         self.saved_one_by_one: list[str] = []
         self.failures_to_come = 0  # the next calls that fail as if the database were away
         self.reads: list[str] = []  # the VIN of each read of a VIN's document, as ``PendingStore`` makes them
@@ -90,6 +91,7 @@ class MemoryPending:
                 self.fingerprints[build.vin] = {build.revision: content} if content else {}
                 saved.add(build.vin)
         self.saved_in_bulk |= saved
+        self.offered_in_bulk += [build.vin for build, *_rest in decisions]
         return saved
 
     async def get(self, vin: str) -> Pending | None:
@@ -340,9 +342,24 @@ async def test_a_new_vins_record_is_decided_and_saved_with_its_batch_and_a_known
     for record in (fresh, corrected):
         await validation.on_accepted(record)
 
-    assert store.saved_in_bulk == {build.vin}  # the known VIN was refused there and saved by save()
+    assert store.saved_in_bulk == {build.vin}  # the known VIN's later revision saved by save()
+    assert store.offered_in_bulk == [build.vin]  # and not even offered to the bulk insert
     assert store.records[known.vin].build.revision == 2 and store.records[known.vin].state is State.VALIDATED
     assert sorted(v.record_id for v in sent.validated) == sorted([fresh.record_id, corrected.record_id])
+
+
+async def test_a_later_revision_of_a_vin_not_known_yet_is_saved_one_by_one_after_its_batch(
+    specimen: tuple[Approval, BuildRecord], schema: IviSchema
+) -> None:
+    approval, build = specimen
+    validation, sent = made(store := MemoryPending(), ApprovalTable.of(schema, [approval]))
+    record = accepted(build.model_copy(update={"revision": 3}))  # revisions 1 and 2 never came
+
+    await validation.prepare([(record, None)])
+    await validation.on_accepted(record)
+
+    assert store.offered_in_bulk == [] and store.saved_one_by_one == [build.vin]
+    assert store.records[build.vin].build.revision == 3 and sent.states() == [State.VALIDATED]
 
 
 async def test_an_accepted_record_is_decided_and_saved_when_no_batch_was_prepared(
