@@ -111,9 +111,29 @@ async def test_a_completed_vehicle_on_an_imported_stage_one_certificate_renders_
     await expect(page.locator("h1")).to_be_visible()
     await expect(page.locator(f"tr[data-vin='{build.vin}']")).to_have_count(0)
 
+    # The board, open while a reviewer releases it, moves it live among the completed vehicles from
+    # needs review to archived (the only V vehicle of this stack); that count opens the archived list of V.
+    await page.goto(f"{base}/")
+    waiting = page.locator('td[data-cell="rtype|V|needs_review"]')
+
+    async def counted() -> bool:
+        if await waiting.locator("a").count():
+            return True
+        await page.reload()
+        return False
+
+    await eventually(counted, within_s=30, every_s=1, what="the board's completed vehicle waiting for review")
+    await page.evaluate("window.boardNotReloaded = true")
     reviewed = await pipeline.post_review(build.vin, 1, "accept", "Rita Reviewer")
     assert reviewed.status_code == 202, reviewed.text
     await until_archived(pipeline, build.vin)
+    completed = page.locator('td[data-cell="rtype|V|archived"] a')
+    await expect(completed).to_have_attribute("href", "/states/archived?record_type=V", timeout=30_000)
+    await expect(waiting).to_have_text("0", timeout=30_000)
+    assert await page.evaluate("window.boardNotReloaded === true")  # moved live, not by loading again
+    assert await axe_violations(page) == []
+    await completed.click()
+    await page.wait_for_url("**/states/archived?record_type=V")
 
     # The stage-2 certificate: the official schema as published and the stack's seal, checked in
     # process and by xmllint and xmlsec1; it restates stage 1 and names it as the previous stage.
