@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, Error, Page, expect
 
 from shared.auth import Role
 from tests.conftest import eventually
@@ -66,6 +66,26 @@ async def until(stack: PrivateStack, vin: str, state: str, revision: int = 1) ->
 def unique_group(prefix: str) -> str:
     """A vehicle group of one test: a filtered worklist then shows its records alone."""
     return f"{prefix}{time.time_ns() % 10**9}"
+
+
+async def open_page(page: Page, url: str) -> None:
+    """Go to ``url``; again if the record page's own live reload (it reloads when its record changes) interrupts."""
+
+    async def opened() -> bool:
+        try:
+            await page.goto(url)
+        except Error as exc:
+            if "interrupted by another navigation" not in str(exc):
+                raise
+            return False
+        return True
+
+    await eventually(opened, within_s=30, every_s=1, what=f"{url} opened")
+
+
+async def listed_vins(page: Page) -> set[str]:
+    found: list[str] = await page.locator("tr[data-vin]").evaluate_all("rows => rows.map(r => r.dataset.vin)")
+    return set(found)
 
 
 async def until_listed(page: Page, vin: str, listed: bool, timeout: float = 60.0) -> None:
@@ -215,7 +235,15 @@ async def test_each_count_of_the_board_opens_the_list_of_the_records_behind_it(
         assert await axe_violations(page) == []
     await page.goto(f"{base}/")
     await page.locator(f'[data-cell="{group}|archived"] a').click()
-    await expect(page.locator("main")).to_contain_text("found by VIN")
+    await expect(page.get_by_role("heading", level=1)).to_contain_text("Archived")
+
+    async def archived_listed() -> bool:
+        if await listed_vins(page) == by_state.get("archived", set()):
+            return True
+        await page.reload()
+        return False
+
+    await eventually(archived_listed, within_s=60, every_s=1, what=f"the archived list of {group}")
     await screenshot(page, request)
     await context.close()
 
@@ -290,7 +318,7 @@ async def test_a_reviewer_accepts_one_waiting_record_and_rejects_another_back_to
     # the decision's redirect lands before the next navigation starts
     await expect(page).to_have_url(re.compile(r"done=accept"))
     await until(pipeline, accepted.vin, "archived")
-    await page.goto(f"{base}/records/{accepted.vin}")
+    await open_page(page, f"{base}/records/{accepted.vin}")
     await expect(page.locator("[data-record-state]")).to_have_text("archived")
     timeline = page.locator("table.timeline")
     await expect(timeline).to_contain_text(reviewer.name)
