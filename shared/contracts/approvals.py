@@ -58,13 +58,13 @@ class Approval(Contract):
     schema_version: Literal[1] = Field(1, description="Version of this contract")
     number: str = Field(description="Type-approval number, e.g. e6*2018/858*00294*01")
     issue_date: dt.date = Field(description="Issue date of the current extension (IVI TypeApprovalIssueDate)")
-    designated_country: str = Field(
+    designated_country: Text = Field(
         description="Approval authority country code as in IVI, e.g. e6 (DesignatedTypeApprovalCountry)"
     )
-    type: str = Field(min_length=1, max_length=15, description="IVI Type (Text15)")
-    variant: str = Field(min_length=1, max_length=25, description="IVI Variant (Text25)")
-    version: str = Field(min_length=1, max_length=35, description="IVI Version (Text35)")
-    category: str = Field(min_length=1, description="IVI VehicleCategory code, e.g. M1 or N1")
+    type: Text = Field(min_length=1, max_length=15, description="IVI Type (Text15)")
+    variant: Text = Field(min_length=1, max_length=25, description="IVI Variant (Text25)")
+    version: Text = Field(min_length=1, max_length=35, description="IVI Version (Text35)")
+    category: Text = Field(min_length=1, description="IVI VehicleCategory code, e.g. M1 or N1")
     wmis: tuple[str, ...] = Field(
         default=(),
         description="World manufacturer identifiers (VIN positions 1-3) of the approval holder",

@@ -118,7 +118,11 @@ def _certificate(content: bytes, schema: IviSchema) -> Item:
 def _json(content: bytes, schema: IviSchema) -> Iterator[Item]:
     try:
         data = json.loads(content)
-    except (ValueError, RecursionError) as exc:
+    except RecursionError:
+        raise _Refused(
+            _file_error(LIMIT, "JSON nested deeper than any approval (IVI data is 20 levels)")
+        ) from None
+    except ValueError as exc:
         raise _Refused(_file_error(FILE, f"not JSON: {str(exc)[:200]}")) from None
     items = data if isinstance(data, list) else [data]
     if len(items) > MAX_ROWS:

@@ -285,3 +285,21 @@ def test_a_value_that_would_start_a_formula_is_quoted_in_the_csv_and_parses_back
     content = template.as_csv(schema, [remarked]).decode()
     assert ",'=HYPERLINK(1)," in content or content.rstrip().endswith(",'=HYPERLINK(1)")
     assert parse(content.encode(), schema).approvals == (remarked,)
+
+
+def test_json_nested_past_the_parsers_depth_is_refused_naming_the_limit(schema: IviSchema) -> None:
+    parsed = parse(b"[" * 50_000 + b"]" * 50_000, schema)
+    assert [e.rule for e in parsed.errors] == [files.LIMIT]
+    assert "nested deeper" in parsed.errors[0].message
+
+
+def test_a_control_character_in_an_approvals_variant_is_a_row_error_naming_it(
+    approval: Approval, schema: IviSchema
+) -> None:
+    item = {**approval.model_dump(mode="json"), "variant": "V\u0007X"}
+    parsed = parse(json.dumps([item]).encode(), schema)
+    assert parsed.approvals == ()
+    assert [(e.row, e.column, e.rule) for e in parsed.errors] == [
+        (1, "CocDataGroup/Variant", "approval contract")
+    ]
+    assert "control characters" in parsed.errors[0].message
