@@ -43,9 +43,10 @@ each adapter says which one it handles with a "(see shared.mongo)".
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from pymongo import AsyncMongoClient
+from pymongo import AsyncMongoClient, MongoClient
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
@@ -78,11 +79,60 @@ async def insert_new(collection: AsyncCollection[MongoDoc], docs: list[MongoDoc]
     return {doc["_id"] for doc in docs}
 
 
+def client_options(settings: CocSettings) -> dict[str, Any]:
+    """The driver's options for the ``COC_MONGO_`` settings: how a replica set is written and read.
+
+    They take precedence over the same options in ``mongo_url``. Measured against the local
+    FerretDB 1.24 (``tests/integration/shared/test_mongo_options.py``): it accepts
+    ``writeConcern`` and ``readConcern`` on every command and ignores them; it reports a
+    standalone server, so the driver sends no read preference and no retryable-write numbers
+    (those need a replica set), and TLS and users are only used when set.
+    """
+    concern = settings.mongo_write_concern
+    options: dict[str, Any] = {
+        "w": int(concern) if concern.isdigit() else concern,
+        "readConcernLevel": settings.mongo_read_concern,
+        "readPreference": settings.mongo_read_preference,
+        "retryWrites": settings.mongo_retry_writes,
+        "retryReads": settings.mongo_retry_reads,
+        "serverSelectionTimeoutMS": 10_000,
+        "tz_aware": True,
+    }
+    if settings.mongo_write_timeout_ms:
+        options["wTimeoutMS"] = settings.mongo_write_timeout_ms
+    if settings.mongo_tls or settings.mongo_tls_ca_file or settings.mongo_tls_cert_key_file:
+        options["tls"] = True
+        if settings.mongo_tls_ca_file:
+            options["tlsCAFile"] = str(settings.mongo_tls_ca_file)
+        if settings.mongo_tls_cert_key_file:
+            options["tlsCertificateKeyFile"] = str(settings.mongo_tls_cert_key_file)
+    if settings.mongo_username and settings.mongo_password_file:
+        options["username"] = settings.mongo_username
+        options["password"] = read_password(settings.mongo_password_file)
+        options["authSource"] = settings.mongo_auth_source
+        options["authMechanism"] = settings.mongo_auth_mechanism
+    return options
+
+
+def read_password(path: Path) -> str:
+    """The first line of the password file, read when a client is made (never kept in settings)."""
+    lines = path.read_text().splitlines()
+    if not lines or not lines[0]:
+        raise ValueError(f"mongo_password_file: {path} holds no password on its first line")
+    return lines[0]
+
+
 def make_client(settings: CocSettings, **options: Any) -> AsyncMongoClient[MongoDoc]:
-    """A client for settings.mongo_url; the caller closes it (in its lifespan)."""
-    options.setdefault("serverSelectionTimeoutMS", 10_000)
-    options.setdefault("tz_aware", True)
-    return AsyncMongoClient(settings.mongo_url, **options)
+    """The one way an adapter gets a client: settings.mongo_url with ``client_options``.
+
+    ``options`` override them (a probe's shorter timeout); the caller closes the client (in its lifespan).
+    """
+    return AsyncMongoClient(settings.mongo_url, **{**client_options(settings), **options})
+
+
+def make_sync_client(settings: CocSettings, **options: Any) -> MongoClient[MongoDoc]:
+    """The same client for synchronous callers (the stack's probe, the tests' checks of the database)."""
+    return MongoClient(settings.mongo_url, **{**client_options(settings), **options})
 
 
 def database(client: AsyncMongoClient[MongoDoc], settings: CocSettings) -> AsyncDatabase[MongoDoc]:

@@ -7,10 +7,11 @@ Every value comes from an environment variable with the ``COC_`` prefix (or a
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlparse
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator
+from pydantic import Field, FilePath, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -40,6 +41,51 @@ class CocSettings(BaseSettings):
     )
     mongo_url: str = Field("mongodb://127.0.0.1:27017", description="MongoDB connection URL")
     mongo_db: str = Field("coc", description="MongoDB database name")
+    # How every adapter's client talks to a MongoDB replica set (shared.mongo.client_options). FerretDB,
+    # the local default, accepts the write and read concerns and ignores them; a standalone server
+    # gets no retryable-write numbers from the driver, so the defaults below work on both.
+    mongo_write_concern: str = Field(
+        "majority",
+        pattern=r"^(majority|[1-9])$",
+        description="Write concern w: 'majority' (a write is acknowledged once most members hold it, so a "
+        "failover never takes it back) or a number of members",
+    )
+    mongo_write_timeout_ms: int = Field(
+        10_000,
+        ge=0,
+        le=600_000,
+        description="Longest wait for the write concern (wtimeout; 0: no limit); past it the write fails "
+        "and the message is retried",
+    )
+    mongo_read_concern: Literal["local", "majority"] = Field(
+        "majority", description="Read concern: 'majority' reads only what a failover cannot take back"
+    )
+    mongo_read_preference: Literal["primary", "primaryPreferred"] = Field(
+        "primary",
+        description="Members reads go to; the services read what they have just written, so never a "
+        "secondary while the primary answers",
+    )
+    mongo_retry_writes: bool = Field(True, description="Retry a write once after a failover (replica sets)")
+    mongo_retry_reads: bool = Field(True, description="Retry a read once after a failover")
+    mongo_tls: bool = Field(False, description="Connect to MongoDB over TLS (implied by a CA file)")
+    mongo_tls_ca_file: FilePath | None = Field(
+        None, description="PEM file of the CAs that issue the MongoDB servers' certificates"
+    )
+    mongo_tls_cert_key_file: FilePath | None = Field(
+        None, description="PEM file with this client's certificate and key, for servers that ask for one"
+    )
+    mongo_username: str | None = Field(
+        None, description="MongoDB user (SCRAM); needs COC_MONGO_PASSWORD_FILE"
+    )
+    mongo_password_file: FilePath | None = Field(
+        None,
+        description="File holding the MongoDB user's password (first line); the password itself is never "
+        "a setting, so it stays out of the environment and the logs",
+    )
+    mongo_auth_source: str = Field("admin", description="Database that holds the MongoDB user")
+    mongo_auth_mechanism: Literal["SCRAM-SHA-256", "SCRAM-SHA-1"] = Field(
+        "SCRAM-SHA-256", description="How the MongoDB user signs in"
+    )
     state_dir: Path = Field(PROJECT_ROOT / ".state", description="Logs, pids and data of the local stack")
     ivi_xsd: Path | None = Field(None, description="Path of the official IVI-2.0.xsd")
     trust_dir: Path | None = Field(
@@ -60,6 +106,22 @@ class CocSettings(BaseSettings):
         "dates a build states with today's date there, and the workspace shows every time in it; "
         "instants are kept in UTC",
     )
+
+    @field_validator("mongo_url")
+    @classmethod
+    def _no_password_in_url(cls, url: str) -> str:
+        if urlparse(url).password:
+            raise ValueError(
+                "carries a password: give the user as COC_MONGO_USERNAME and the password in the file "
+                "COC_MONGO_PASSWORD_FILE names"
+            )
+        return url
+
+    @model_validator(mode="after")
+    def _user_with_password(self) -> CocSettings:
+        if (self.mongo_username is None) != (self.mongo_password_file is None):
+            raise ValueError("mongo_username and mongo_password_file: set both or neither")
+        return self
 
     @field_validator("plant_timezone")
     @classmethod

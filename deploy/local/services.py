@@ -1,9 +1,11 @@
 """The eight services as processes of the local stack, after Kafka and FerretDB.
 
-Each runs as ``python -m services NAME`` (``services.launch``) with the stack's settings in its
+Each runs as ``python -m services NAME --port P`` (``services.launch``) with the stack's settings in its
 environment: the development seal (made once into the state folder) for signing,
 the generated bearer tokens for every service, and the key that signs the
-workspace's session cookies.
+workspace's session cookies. With ``--replicas N`` each service runs N times
+(``intake``, ``intake-2``, ...), each instance on its own port, all instances of a
+stage in one consumer group; clients keep calling the first instance.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 
 from deploy.local.health import http_healthy, http_problem
 from deploy.local.layout import ProcessSpec
+from deploy.local.settings import MAX_REPLICAS, StackSettings
 from shared.settings import SERVICE_PORT_OFFSETS, ServiceSettings
 
 # intake, validation, render, signing, delivery, archive, status, workspace
@@ -22,6 +25,8 @@ SERVICES = tuple(SERVICE_PORT_OFFSETS)
 # The files of devkit.keys; the modules that make keys and tokens are loaded only when needed,
 # so `coc stack status` and `coc stack down` stay quick to start.
 KEY_FILE, CERT_FILE = "seal.key", "seal.crt"
+# `coc stack up --replicas N`: instance k of each service listens on its port + 10 * (k - 1).
+REPLICA_PORT_STEP = 10
 
 
 def seal_paths(settings: ServiceSettings) -> tuple[Path, Path]:
@@ -68,24 +73,75 @@ def service_env(settings: ServiceSettings) -> dict[str, str]:
     return env
 
 
-def service_specs(settings: ServiceSettings | None = None) -> list[ProcessSpec]:
-    """One spec per service, in pipeline order, after preparing tokens and the dev seal."""
+def instance_name(service: str, instance: int) -> str:
+    """The stack's name of a service's instance: ``intake`` for the first, ``intake-2`` for the second."""
+    return service if instance == 1 else f"{service}-{instance}"
+
+
+def instance_port(settings: ServiceSettings, service: str, instance: int) -> int:
+    """Instance k of a service listens on the service's port + 10 * (k - 1) (8081-8088, 8091-8098, ...)."""
+    return settings.port_of(service) + REPLICA_PORT_STEP * (instance - 1)
+
+
+def instance_url(settings: ServiceSettings, service: str, instance: int) -> str:
+    return f"http://{settings.http_host}:{instance_port(settings, service, instance)}"
+
+
+def replicas_file(settings: ServiceSettings) -> Path:
+    return settings.state_dir / "replicas"
+
+
+def remember_replicas(settings: ServiceSettings, replicas: int) -> None:
+    """Write down how many instances ``up`` runs, so a later ``status`` or ``up`` knows them all."""
+    path = replicas_file(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"{replicas}\n")
+
+
+def forget_replicas(settings: ServiceSettings) -> None:
+    replicas_file(settings).unlink(missing_ok=True)
+
+
+def replica_count(settings: StackSettings, requested: int | None = None) -> int:
+    """The instances per service: ``--replicas``, else COC_REPLICAS, else what the last ``up`` ran, else 1."""
+    if requested is not None:
+        return requested
+    if "replicas" in settings.model_fields_set:
+        return settings.replicas
+    try:
+        remembered = int(replicas_file(settings).read_text().strip())
+    except (OSError, ValueError):
+        return settings.replicas
+    return remembered if 1 <= remembered <= MAX_REPLICAS else settings.replicas
+
+
+def service_specs(settings: ServiceSettings | None = None, replicas: int = 1) -> list[ProcessSpec]:
+    """The specs of every service's instances, in pipeline order, after preparing tokens and the dev seal.
+
+    All the first instances come first (the addresses every client uses), then the second ones, and so on.
+    """
     from shared.auth import ensure_tokens
 
     settings = settings or ServiceSettings()
     ensure_tokens(settings)
     ensure_dev_seal(settings)
     env = service_env(settings)
-    host = settings.http_host
     return [
-        ProcessSpec(
-            name=name,
-            argv=(sys.executable, "-m", "services", name),
-            addresses=((host, settings.port_of(name)),),
-            health=partial(http_healthy, f"{settings.url_of(name)}/healthz"),
-            problem=partial(http_problem, f"{settings.url_of(name)}/healthz"),
-            env=env,
-            start_timeout=60,
-        )
+        _instance_spec(settings, name, instance, env)
+        for instance in range(1, replicas + 1)
         for name in SERVICES
     ]
+
+
+def _instance_spec(settings: ServiceSettings, name: str, instance: int, env: dict[str, str]) -> ProcessSpec:
+    port = instance_port(settings, name, instance)
+    health_url = f"{instance_url(settings, name, instance)}/healthz"
+    return ProcessSpec(
+        name=instance_name(name, instance),
+        argv=(sys.executable, "-m", "services", name, "--port", str(port)),
+        addresses=((settings.http_host, port),),
+        health=partial(http_healthy, health_url),
+        problem=partial(http_problem, health_url),
+        env=env,
+        start_timeout=60,
+    )

@@ -9,10 +9,15 @@ reads the generated tokens from it.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 
 from shared.settings import PROJECT_ROOT, ServiceSettings
+
+# Each stage reads its topics in one consumer group; more instances than the six partitions
+# of a topic would sit idle, and instance k's ports (+10 each) must not reach the next range.
+MAX_REPLICAS = 6
 
 
 class StackSettings(ServiceSettings):
@@ -42,4 +47,16 @@ class StackSettings(ServiceSettings):
     )
     ferretdb_debug_addr: str = Field(
         "-", description="Local FerretDB's metrics/debug HTTP address, host:port; '-' disables it"
+    )
+    stack_brokers: Literal[1, 3] = Field(
+        1,
+        description="Kafka brokers `coc stack up` runs (COC_STACK_BROKERS, or --brokers): 1 (PLAINTEXT), or 3 "
+        "(KRaft quorum of three, replication 3, min in-sync 2, SASL_SSL with SCRAM and ACLs per service)",
+    )
+    replicas: int = Field(
+        1,
+        ge=1,
+        le=MAX_REPLICAS,
+        description="Instances of each service `coc stack up` runs (COC_REPLICAS, or --replicas); instance k "
+        "listens on its service's port + 10 * (k - 1): 8081-8088, then 8091-8098",
     )

@@ -41,6 +41,7 @@ from shared.auth import Role, load_tokens
 from shared.contracts import Approval, BuildRecord
 from shared.contracts.events import DeadLetter, State
 from shared.contracts.masterdata import MasterKind
+from shared.mongo import make_sync_client
 from shared.xml import load_ivi_schema, parse_bytes, validate
 from shared.xmldsig import verify
 
@@ -405,11 +406,7 @@ class PrivateStack:
     @contextlib.contextmanager
     def mongo(self) -> Iterator[Any]:
         """The stack's database, for a test that must reach behind the services (to tamper, say)."""
-        from pymongo import MongoClient
-
-        client: MongoClient[dict[str, Any]] = MongoClient(
-            self.settings.mongo_url, serverSelectionTimeoutMS=10_000
-        )
+        client = make_sync_client(self.settings, tz_aware=False)
         try:
             yield client[self.settings.mongo_db]
         finally:
@@ -417,11 +414,7 @@ class PrivateStack:
 
     def archive_rows(self, vins: Iterable[str]) -> list[dict[str, Any]]:
         """(vin, revision) of every document of coc.archive_certificates for these VINs."""
-        from pymongo import MongoClient
-
-        client: MongoClient[dict[str, Any]] = MongoClient(
-            self.settings.mongo_url, serverSelectionTimeoutMS=10_000
-        )
+        client = make_sync_client(self.settings, tz_aware=False)
         try:
             collection = client[self.settings.mongo_db]["archive_certificates"]
             return list(collection.find({"vin": {"$in": list(vins)}}, {"_id": 0, "vin": 1, "revision": 1}))
