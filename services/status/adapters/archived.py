@@ -28,7 +28,6 @@ from typing import Any
 
 from pymongo import UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import BulkWriteError
 
 from services.status.adapters.documents import by_ids
 from services.status.archived import (
@@ -44,7 +43,7 @@ from services.status.archived import (
 from services.status.fold import StatusRecord, StatusServiceError
 from services.status.worklist import age_s
 from shared.contracts.events import State
-from shared.mongo import DUPLICATE_KEY, MongoDoc, insert_new
+from shared.mongo import MongoDoc, insert_new
 
 PROBE = 24  # run numbers read above a lane's top: runs of a batch not yet ended, or of one that crashed
 RUNS_PER_READ = (2, 400)  # runs read in one request while a page fills: enough for it, by the lane's run size
@@ -52,6 +51,7 @@ MAX_READS = 12  # requests of runs one page may make before it answers with what
 DAYS_PER_READ = 1_000  # days whose lane documents are read in one ``$in`` (up to 1,000 ids)
 LANE = "lane|"  # a lane's document: its vehicles now (``n``) and its top run number (``top``)
 MAX_ATTEMPTS = 20
+KNOWN_LANES = 100_000  # lane documents a process remembers exist (then it forgets them all and learns again)
 
 Pair = tuple[StatusRecord | None, StatusRecord]
 
@@ -91,6 +91,7 @@ class ArchivedLanes:
         self._numbering = asyncio.Lock()
         self._written: dict[str, int] = {}  # per lane, the highest run written since the last flush
         self._flushing = asyncio.Lock()  # one flush at a time: an update of a document is not atomic here
+        self._known: set[str] = set()  # lane documents this process knows exist (``_write_lanes``)
 
     # -- writes -----------------------------------------------------------------------------
 
@@ -127,8 +128,7 @@ class ArchivedLanes:
 
     async def flush(self, change: Mapping[str, int]) -> None:
         """Write the lanes' documents at a batch's end: ``n`` moved by ``change`` (``lane|<lane>`` keys),
-        ``top`` raised to the runs written; one bulk write, a lane whose first upsert met another
-        process's then written alone."""
+        ``top`` raised to the runs written; one bulk write (``_write_lanes``)."""
         written, self._written = self._written, {}
         updates: dict[str, dict[str, Any]] = {}
         for key, n in change.items():
@@ -147,19 +147,22 @@ class ArchivedLanes:
             raise
 
     async def _write_lanes(self, updates: Mapping[str, Mapping[str, Any]]) -> None:
-        try:
-            await self.lanes.bulk_write(
-                [UpdateOne({"_id": key}, update, upsert=True) for key, update in updates.items()],
-                ordered=False,
-            )
-        except BulkWriteError as exc:
-            errors = exc.details.get("writeErrors", [])
-            if any(error.get("code") != DUPLICATE_KEY for error in errors):
-                raise
-            keys = list(updates)
-            for error in errors:  # another process created the lane's document first
-                key = keys[int(error["index"])]
-                await self.lanes.update_one({"_id": key}, updates[key])
+        """One bulk write of the lanes' documents, those this process has not seen inserted first.
+
+        So the bulk never creates a document: two processes upserting one new lane at
+        once make one fail with a duplicate key, which FerretDB answers in a form the
+        driver cannot read (no ``nModified``), leaving unknown which updates were made.
+        """
+        new = [key for key in updates if key not in self._known]
+        if new:
+            if len(self._known) + len(new) > KNOWN_LANES:
+                self._known.clear()
+            await insert_new(self.lanes, [{"_id": key, "n": 0, "top": 0} for key in new])
+            self._known.update(new)
+        await self.lanes.bulk_write(
+            [UpdateOne({"_id": key}, update, upsert=True) for key, update in updates.items()],
+            ordered=False,
+        )
 
     # -- reads ------------------------------------------------------------------------------
 

@@ -12,12 +12,10 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import DuplicateKeyError
 
 from services.status.archived import lanes_at
 from services.status.tally import (
@@ -36,6 +34,7 @@ from services.status.tally import (
 )
 from services.status.worklist import WAITING
 from shared.contracts.events import State
+from shared.increments import Increments
 from shared.mongo import MongoDoc, serves_secondary_indexes
 
 RECOUNT_GRACE_S = 2.0  # longer than any writer takes from a record write to its counter update
@@ -55,7 +54,7 @@ class Counters:
     A recount needs to know whether this process wrote meanwhile: the counters
     keep that themselves, as two numbers every write passes through
     ``moving``: the moves begun so far, and those whose change is not applied
-    yet. Nothing else is kept here but a lock per counter.
+    yet. Nothing else is kept here but the moves waiting to be written.
     """
 
     def __init__(
@@ -71,7 +70,8 @@ class Counters:
         self.lanes = lanes  # where the archived list's lane counters (``lane|``) are kept, beside their tops
         self.zone = zone  # the plant's, whose days the lanes are
         self._sleep = sleep
-        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        self._counts = Increments(counts)
+        self._lanes = Increments(lanes) if lanes is not None else None
         self._begun = 0  # moves begun in this process: a recount checks none began meanwhile
         self._open = 0  # moves whose change is not yet applied
 
@@ -101,27 +101,19 @@ class Counters:
                 self._open -= 1
 
     async def bump(self, change: Mapping[str, int]) -> None:
-        """Move each counter by its change: one ``$inc`` by ``_id`` per counter, overlapped.
+        """Move each counter by its change: the counters' moves waiting at once in one bulk request.
 
-        Separate requests, not one ``bulk_write``: a counter's first upsert may
-        meet another process's, and the duplicate is then retried as a plain
-        ``$inc`` for that counter alone. Within the process one ``$inc`` per
-        counter at a time.
+        ``shared.increments`` merges the changes of the batches folded at the
+        same time and writes them as one unordered bulk of upserts, one at a
+        time per collection in this process: a batch moves sixty counters in
+        one request instead of sixty.
         """
-
-        async def one(key: str, n: int) -> None:
-            lock = self._locks.get(key)
-            if lock is None:
-                lock = self._locks[key] = asyncio.Lock()
-            # A lane's counter, moved here by a recount's correction, is kept in its lane's document.
-            kept = self.lanes if self.lanes is not None and key.startswith(LANE) else self.counts
-            async with lock:
-                try:
-                    await kept.update_one({"_id": key}, {"$inc": {"n": n}}, upsert=True)
-                except DuplicateKeyError:  # another process created the counter first
-                    await kept.update_one({"_id": key}, {"$inc": {"n": n}})
-
-        await asyncio.gather(*(one(key, n) for key, n in change.items() if n))
+        lanes = {key: n for key, n in change.items() if n and key.startswith(LANE)}
+        counts = {key: n for key, n in change.items() if n and key not in lanes}
+        moves = [self._counts.move(counts)]
+        if lanes:  # a lane's counter, moved here by a recount's correction, is kept in its lane's document
+            moves.append(self._lanes.move(lanes) if self._lanes is not None else self._counts.move(lanes))
+        await asyncio.gather(*moves)
 
     async def read(self) -> Tally:
         """Every counter (a small collection: groups × states, owners, a day of time buckets)."""
