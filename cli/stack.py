@@ -81,13 +81,20 @@ def install() -> None:
     help="instances of each service (default: COC_REPLICAS, else as the last up, else 1); "
     "instance k on its port + 10 * (k - 1)",
 )
-def up(infra: bool, replicas: int | None) -> None:
+@click.option(
+    "--brokers",
+    type=click.Choice(["1", "3"]),
+    help="Kafka brokers (default: COC_STACK_BROKERS, else as the last up, else 1); 3: a KRaft cluster "
+    "with replication 3, SASL_SSL (SCRAM) and ACLs per service, brokers on the Kafka port + 100 * (k - 1)",
+)
+def up(infra: bool, replicas: int | None, brokers: str | None) -> None:
     """Start what is not running; wait until each answers.
 
     Kafka, FerretDB and the eight services (only the first two with --infra),
     installed first if needed.
     """
     from deploy.local import supervise
+    from deploy.local.cluster import broker_count, remember_brokers
     from deploy.local.services import remember_replicas, replica_count
     from deploy.local.settings import StackSettings
 
@@ -95,6 +102,7 @@ def up(infra: bool, replicas: int | None) -> None:
     settings = StackSettings()
     count = replica_count(settings, replicas)
     with _user_errors():
+        remember_brokers(settings, broker_count(settings, int(brokers) if brokers else None))
         if not infra:
             remember_replicas(settings, count)
         supervise.up(settings, extra_specs=_services(infra, settings, count), out=_say)
@@ -108,6 +116,7 @@ def down() -> int:
     Only the recorded pids are signalled, never a process found by its name.
     """
     from deploy.local import supervise
+    from deploy.local.cluster import forget_brokers
     from deploy.local.services import forget_replicas
     from deploy.local.settings import StackSettings
 
@@ -115,6 +124,7 @@ def down() -> int:
     with _user_errors():
         still_open = supervise.down(settings, out=_say)
     forget_replicas(settings)
+    forget_brokers(settings)
     for host, port in still_open:
         print(
             f"coc stack down: {host}:{port} still accepts connections, from a process "
@@ -143,6 +153,10 @@ def status(infra: bool, as_json: bool) -> int:
             for row in found
         )
         show(rows(table("PROCESS", "PID", "ADDRESS", "STATE", right=("PID",)), cells))
+        from deploy.local.cluster import cluster_lines
+
+        for line in cluster_lines(settings):
+            print(line)
     return 0 if found and all(row.state == "healthy" for row in found) else FAILED
 
 

@@ -15,12 +15,15 @@ Conventions (design.md, "Topics" and "Delivery and failure"):
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, TypeAlias, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.helpers import create_ssl_context
 from faststream.kafka import KafkaBroker
 from pydantic import BaseModel, ValidationError
 
@@ -33,6 +36,80 @@ Record: TypeAlias = ConsumerRecord[bytes, bytes]
 
 SCHEMA_VERSION_HEADER = "coc-schema-version"
 SERVICE_HEADER = "coc-service"
+# Written by `coc stack up --brokers 3` into the state folder: how tools (coc, bench, devkit, tests)
+# reach the local cluster (its addresses, TLS CA, the admin principal and its password file).
+LOCAL_CLUSTER_FILE = Path("kafka-cluster") / "client.json"
+
+
+def local_cluster(settings: CocSettings) -> CocSettings:
+    """``settings``, pointed at the local cluster as its admin when the stack runs one and nothing else is set.
+
+    Only when no security is configured (no ``COC_KAFKA_SECURITY_PROTOCOL``): a
+    service of the cluster gets its own principal in its environment, and a
+    company's cluster is configured explicitly, so neither is touched.
+    """
+    if "kafka_security_protocol" in settings.model_fields_set:
+        return settings
+    try:
+        found = json.loads((settings.state_dir / LOCAL_CLUSTER_FILE).read_text())
+        update: dict[str, Any] = {
+            "kafka_security_protocol": found["security_protocol"],
+            "kafka_sasl_mechanism": found["sasl_mechanism"],
+            "kafka_username": found["username"],
+            "kafka_password_file": Path(found["password_file"]),
+            "kafka_ca_file": Path(found["ca_file"]),
+            "topic_replication": int(found["topic_replication"]),
+            "topic_min_insync": int(found["topic_min_insync"]),
+        }
+        if settings.kafka_bootstrap == str(found["bootstrap"]).split(",")[0]:
+            update["kafka_bootstrap"] = str(found["bootstrap"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return settings
+    return settings.model_copy(update=update)
+
+
+def client_options(settings: CocSettings) -> dict[str, Any]:
+    """The address and security of every aiokafka client (producer, consumer, admin), from settings.
+
+    PLAINTEXT, SASL_SSL (user and password file) or SSL (mutual TLS with a client
+    certificate and key); TLS checks the broker's certificate against
+    ``kafka_ca_file`` (else the system's CAs) and its host name.
+    """
+    settings = local_cluster(settings)
+    options: dict[str, Any] = {"bootstrap_servers": settings.kafka_bootstrap}
+    protocol = settings.kafka_security_protocol
+    if protocol == "PLAINTEXT":
+        return options
+    options["security_protocol"] = protocol
+    options["ssl_context"] = create_ssl_context(
+        cafile=settings.kafka_ca_file, certfile=settings.kafka_cert_file, keyfile=settings.kafka_key_file
+    )
+    if protocol == "SASL_SSL":
+        options["sasl_mechanism"] = settings.kafka_sasl_mechanism
+        options["sasl_plain_username"] = settings.kafka_username
+        options["sasl_plain_password"] = read_secret(settings.kafka_password_file, "kafka_password_file")
+    return options
+
+
+def read_secret(path: Path | None, setting: str) -> str:
+    """The first line of a secret's file; the error names the setting, never the secret."""
+    if path is None:
+        raise ValueError(f"{setting} is not set: SASL needs the password's file")
+    try:
+        secret = path.read_text().splitlines()[0].strip() if path.stat().st_size <= 4096 else ""
+    except (OSError, IndexError, UnicodeDecodeError):
+        secret = ""
+    if not secret:
+        raise ValueError(f"{setting}: {path} cannot be read or holds no password on its first line")
+    return secret
+
+
+def idempotent(settings: CocSettings) -> bool:
+    """Whether producers are idempotent: the setting, else on for a secured connection (a cluster)."""
+    settings = local_cluster(settings)
+    if settings.kafka_idempotence is not None:
+        return settings.kafka_idempotence
+    return settings.kafka_security_protocol != "PLAINTEXT"
 
 
 def make_broker(settings: CocSettings, *, client_id: str) -> KafkaBroker:
@@ -40,24 +117,27 @@ def make_broker(settings: CocSettings, *, client_id: str) -> KafkaBroker:
 
     It gives the AsyncAPI document (``Stage.asyncapi``) and is never started: the
     stage sends through its own producer (``make_producer``) and consumes through
-    ``shared.runtime.consumer``, both on aiokafka's public API.
+    ``shared.runtime.consumer``, both on aiokafka's public API. Never connecting,
+    it is given no credentials (``client_options`` gives them to the clients that do).
     """
     return KafkaBroker(settings.kafka_bootstrap, client_id=client_id)
 
 
 def consumer_options(settings: CocSettings) -> dict[str, Any]:
     """How every consumer of a stage reaches the broker."""
-    return {"bootstrap_servers": settings.kafka_bootstrap}
+    return client_options(settings)
 
 
 def make_producer(settings: CocSettings, *, client_id: str) -> AIOKafkaProducer:
     """A producer that waits for every in-sync replica (started by the caller).
 
-    Not the idempotent producer: with several consumers of one process
-    publishing at once, aiokafka's idempotent producer was seen to fail with
+    Idempotent (``idempotent``: ``kafka_idempotence``, else on for a cluster)
+    so a retried send does not arrive twice. Off by default on the local
+    single broker: with several consumers of one process publishing at once,
+    aiokafka's idempotent producer was once seen to fail with
     OutOfOrderSequenceNumber after a broker restart, an error it never
-    recovers from, which stalls the stage for good. A retried send may
-    instead arrive twice; every stage deduplicates (record ids as keys,
+    recovers from, which stalls the stage for good. Without it a retried send
+    may arrive twice; every stage deduplicates (record ids as keys,
     deterministic documents), so a duplicate changes nothing.
 
     Sends wait up to ``kafka_linger_ms`` to travel with others in one request:
@@ -68,9 +148,10 @@ def make_producer(settings: CocSettings, *, client_id: str) -> AIOKafkaProducer:
     with 1 MiB batches, measured on this stack).
     """
     return AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap,
+        **client_options(settings),
         client_id=client_id,
         acks="all",
+        enable_idempotence=idempotent(settings),
         linger_ms=settings.kafka_linger_ms,
         max_batch_size=settings.kafka_batch_bytes,
     )
@@ -110,7 +191,7 @@ def wanted_topics(settings: CocSettings) -> list[NewTopic]:
     # Small compacted tables every instance reads whole: one partition keeps them in one order.
     single_partition = {topics.APPROVALS, topics.POLICIES, topics.MASTERDATA}
     names = [*topics.ALL, *(topics.dlq(t) for t in topics.ALL)]
-    configs = {"min.insync.replicas": str(settings.topic_min_insync)}
+    configs = topic_configs(settings)
     return [
         NewTopic(
             name,
@@ -123,8 +204,15 @@ def wanted_topics(settings: CocSettings) -> list[NewTopic]:
 
 
 async def ensure_topics(settings: CocSettings, extra: Sequence[str] = ()) -> list[str]:
-    """Create the pipeline's topics, and ``extra`` ones (as plain topics), that do not exist yet; return those made."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    """Create the pipeline's topics, and ``extra`` ones (as plain topics), that do not exist yet; return those made.
+
+    Nothing with ``kafka_make_topics`` off: the platform (the local cluster's
+    ``coc stack up``, a company's topic operator) makes them.
+    """
+    if not settings.kafka_make_topics:
+        return []
+    settings = local_cluster(settings)
+    admin = AIOKafkaAdminClient(**client_options(settings))
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -146,8 +234,17 @@ def plain_topic(settings: CocSettings, name: str) -> NewTopic:
         name,
         num_partitions=settings.topic_partitions,
         replication_factor=settings.topic_replication,
-        topic_configs={"min.insync.replicas": str(settings.topic_min_insync)},
+        topic_configs=topic_configs(settings),
     )
+
+
+def topic_configs(settings: CocSettings) -> dict[str, str]:
+    """Every topic's settings: the in-sync replicas a write waits for, and no unclean leader.
+
+    With ``acks=all`` and min.insync.replicas 2 of 3, an acknowledged record is on two
+    brokers; an out-of-sync replica never becomes leader (it would drop what it lacks).
+    """
+    return {"min.insync.replicas": str(settings.topic_min_insync), "unclean.leader.election.enable": "false"}
 
 
 async def read_to_end(settings: CocSettings, topic: str) -> list[Record]:
@@ -192,7 +289,7 @@ async def read_contracts(settings: CocSettings, topic: str, model: type[M]) -> l
 
 async def partitions_of(settings: CocSettings, topic: str) -> list[int]:
     """The partition numbers of ``topic``; none when it does not exist (it is not created here)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    admin = AIOKafkaAdminClient(**client_options(settings))
     await admin.start()
     try:
         if topic not in set(await admin.list_topics()):

@@ -39,6 +39,36 @@ class CocSettings(BaseSettings):
         description="Most bytes of sends to one partition that travel as one batch (below the broker's "
         "1 MB message limit, so a batch is never refused for its size)",
     )
+    kafka_security_protocol: Literal["PLAINTEXT", "SASL_SSL", "SSL"] = Field(
+        "PLAINTEXT",
+        description="How clients reach Kafka: PLAINTEXT (the local single broker), SASL_SSL (SASL over TLS, "
+        "the local cluster and most company clusters) or SSL (TLS, with kafka_cert_file and kafka_key_file "
+        "for mutual TLS)",
+    )
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = Field(
+        "SCRAM-SHA-512", description="SASL mechanism over SASL_SSL"
+    )
+    kafka_username: str = Field("", max_length=255, description="SASL user name (the service's principal)")
+    kafka_password_file: Path | None = Field(
+        None,
+        description="File holding the SASL password (its first line); the secret itself never sits in "
+        "the environment",
+    )
+    kafka_ca_file: Path | None = Field(
+        None, description="PEM file of the CAs a broker's certificate is checked against (else the system's)"
+    )
+    kafka_cert_file: Path | None = Field(None, description="PEM client certificate, for mutual TLS")
+    kafka_key_file: Path | None = Field(None, description="PEM key of kafka_cert_file, for mutual TLS")
+    kafka_idempotence: bool | None = Field(
+        None,
+        description="Idempotent producers (no duplicate from a retried send); unset: on when the "
+        "connection is secured (a cluster), off on the local single PLAINTEXT broker",
+    )
+    kafka_make_topics: bool = Field(
+        True,
+        description="Make the pipeline's missing topics at start; off where the platform makes them "
+        "(the local cluster, a company's topic operator), since a service's principal may not create topics",
+    )
     mongo_url: str = Field("mongodb://127.0.0.1:27017", description="MongoDB connection URL")
     mongo_db: str = Field("coc", description="MongoDB database name")
     # How every adapter's client talks to a MongoDB replica set (shared.mongo.client_options). FerretDB,

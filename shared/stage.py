@@ -114,6 +114,11 @@ class Stage(Generic[S]):
             description=description or (model.__doc__ or "").strip(),
         )
 
+    @property
+    def published_topics(self) -> frozenset[str]:
+        """Every topic the stage may send to (its ACLs in deploy/kafka/acls.json hold to these)."""
+        return frozenset(self._publishers)
+
     def publisher_of(self, topic: str) -> DefaultPublisher:
         try:
             return self._publishers[topic]

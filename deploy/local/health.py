@@ -11,7 +11,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from deploy.local.layout import Address
 
@@ -32,18 +32,22 @@ def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
         return False
 
 
-def kafka_healthy(bootstrap: str) -> bool:
-    """True when the broker answers a metadata request that lists at least one broker."""
+def kafka_healthy(bootstrap: str, options: Callable[[], dict[str, Any]] | None = None) -> bool:
+    """True when the broker answers a metadata request that lists at least one broker.
+
+    ``options`` gives the client's address and security (a cluster node's admin login).
+    """
     if not port_open(*split_address(bootstrap.split(",")[0])):
         return False
     with _quiet_logger("aiokafka"):
         try:
-            return _run_coroutine(lambda: asyncio.wait_for(_kafka_brokers(bootstrap), 5)) > 0
+            found = options() if options else {"bootstrap_servers": bootstrap}
+            return run_coroutine(lambda: asyncio.wait_for(_kafka_brokers(found), 5)) > 0
         except Exception:  # any failure means "not answering yet"
             return False
 
 
-def _run_coroutine(make: Callable[[], Coroutine[object, object, T]]) -> T:
+def run_coroutine(make: Callable[[], Coroutine[object, object, T]]) -> T:
     """Run a coroutine to its end, also when called from code already inside an event loop.
 
     asyncio.run refuses to nest, so an async caller (a test fixture, a service)
@@ -57,10 +61,10 @@ def _run_coroutine(make: Callable[[], Coroutine[object, object, T]]) -> T:
         return pool.submit(lambda: asyncio.run(make())).result()
 
 
-async def _kafka_brokers(bootstrap: str) -> int:
+async def _kafka_brokers(options: dict[str, Any]) -> int:
     from aiokafka.admin import AIOKafkaAdminClient
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000)
+    admin = AIOKafkaAdminClient(**options, request_timeout_ms=3000)
     try:
         await admin.start()
         cluster = await admin.describe_cluster()

@@ -30,9 +30,17 @@ KAFKA_JVM_OPTIONS = (
 
 
 def stack_specs(settings: StackSettings) -> list[ProcessSpec]:
-    """The base stack in start order; ``down`` stops in the reverse order."""
+    """The base stack in start order; ``down`` stops in the reverse order.
+
+    Kafka is one node, or with ``--brokers 3`` (remembered in the state folder) the
+    three nodes of ``deploy.local.cluster``.
+    """
+    from deploy.local.cluster import broker_count, cluster_specs
+
     paths = StackPaths.of(settings)
-    return [ferretdb_spec(settings, paths), kafka_spec(settings, paths)]
+    count = broker_count(settings)
+    kafka = [kafka_spec(settings, paths)] if count == 1 else cluster_specs(settings, paths, count)
+    return [ferretdb_spec(settings, paths), *kafka]
 
 
 def kafka_spec(settings: StackSettings, paths: StackPaths) -> ProcessSpec:
@@ -40,7 +48,7 @@ def kafka_spec(settings: StackSettings, paths: StackPaths) -> ProcessSpec:
     host, port = settings.kafka_host_port
     config = paths.kafka_config_dir / "server.properties"
     argv = (
-        _java(),
+        java(),
         *KAFKA_JVM_OPTIONS,
         f"-Dkafka.logs.dir={paths.kafka_logs}",
         f"-Dlog4j2.configurationFile={DEPLOY_DIR / 'log4j2.xml'}",
@@ -108,12 +116,11 @@ def prepare_kafka(settings: StackSettings, paths: StackPaths) -> None:
 
 def _format_kafka_storage(paths: StackPaths, config: Path) -> None:
     """Format the KRaft log folder as a standalone controller quorum of one."""
-    cluster_id = _cluster_id(paths)
     argv = [
-        _java(), "-Xmx256m", f"-Dkafka.logs.dir={paths.kafka_logs}",
+        java(), "-Xmx256m", f"-Dkafka.logs.dir={paths.kafka_logs}",
         f"-Dlog4j2.configurationFile={DEPLOY_DIR / 'log4j2.xml'}",
         "-cp", f"{paths.kafka_libs}/*", "kafka.tools.StorageTool",
-        "format", "--standalone", "-t", cluster_id, "-c", str(config),
+        "format", "--standalone", "-t", cluster_id(paths.kafka_config_dir), "-c", str(config),
     ]  # fmt: skip
     try:
         result = subprocess.run(argv, capture_output=True, text=True, check=False)
@@ -123,13 +130,13 @@ def _format_kafka_storage(paths: StackPaths, config: Path) -> None:
         raise StackError(f"kafka: formatting {paths.kafka_data} failed:\n{result.stdout}{result.stderr}")
 
 
-def _cluster_id(paths: StackPaths) -> str:
+def cluster_id(folder: Path) -> str:
     """The cluster id, made once and kept in the state folder.
 
     Kafka's format is a URL-safe base64 UUID without padding; like Kafka's own
     generator this avoids ids starting with '-', which read as a CLI option.
     """
-    stored = paths.kafka_config_dir / "cluster-id"
+    stored = folder / "cluster-id"
     if stored.is_file():
         return stored.read_text().strip()
     cluster_id = "-"
@@ -139,7 +146,7 @@ def _cluster_id(paths: StackPaths) -> str:
     return cluster_id
 
 
-def _java() -> str:
+def java() -> str:
     """JAVA_HOME's java, else the one on PATH; a missing one fails at start, not in status."""
     home = os.environ.get("JAVA_HOME")
     if home and os.access(Path(home) / "bin" / "java", os.X_OK):

@@ -56,6 +56,9 @@ class ProcessSpec:
     ``logs`` are files the process writes itself, besides its captured
     stdout/stderr; their tails explain a failed start. ``problem`` says why a
     running process is not healthy (a service's stuck subscription).
+    With ``wait`` off, ``up`` starts it and waits for it only after the next
+    spec that waits (a Kafka cluster's first nodes answer once a quorum
+    runs); ``ready`` runs once it is healthy (the cluster's topics and ACLs).
     """
 
     name: str
@@ -69,6 +72,8 @@ class ProcessSpec:
     problem: Callable[[], str | None] | None = None  # why it is not healthy, when it can say
     start_timeout: float = START_TIMEOUT
     stop_timeout: float = STOP_TIMEOUT
+    wait: bool = True
+    ready: Callable[[], None] | None = None
 
 
 @dataclass(frozen=True)

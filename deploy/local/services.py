@@ -15,6 +15,7 @@ import sys
 from functools import partial
 from pathlib import Path
 
+from deploy.local.cluster import service_kafka_env
 from deploy.local.health import http_healthy, http_problem
 from deploy.local.layout import ProcessSpec
 from deploy.local.settings import MAX_REPLICAS, StackSettings
@@ -142,6 +143,6 @@ def _instance_spec(settings: ServiceSettings, name: str, instance: int, env: dic
         addresses=((settings.http_host, port),),
         health=partial(http_healthy, health_url),
         problem=partial(http_problem, health_url),
-        env=env,
+        env={**env, **service_kafka_env(settings, name)},
         start_timeout=60,
     )

@@ -128,26 +128,36 @@ def up(
     paths = StackPaths.of(settings)
     with locked(paths.state / ".stack.lock", "up", out):
         install(settings, out)
+        deferred: list[tuple[ProcessSpec, PidRecord, dict[Path, int]]] = []
         for spec in [*stack_specs(settings), *extra_specs]:
-            _bring_up(spec, paths, out)
+            started = _bring_up(spec, paths, out)
+            if started is not None and not spec.wait:
+                deferred.append((spec, *started))
+                continue
+            if started is not None:
+                _wait_healthy(spec, started[0], paths, out, started[1])
+            for waiting, record, sizes in deferred:
+                _wait_healthy(waiting, record, paths, out, sizes)
+            deferred.clear()
+            if spec.ready is not None:
+                spec.ready()
     out("stack: up")
 
 
-def _bring_up(spec: ProcessSpec, paths: StackPaths, out: Output) -> None:
+def _bring_up(spec: ProcessSpec, paths: StackPaths, out: Output) -> tuple[PidRecord, dict[Path, int]] | None:
+    """Start the process unless it runs; return what to wait on (its record and logs' sizes), None when healthy."""
     record = _read_record(paths.pid_file(spec.name))
     if record is not None and is_alive(record):
         if spec.health():
             out(f"{spec.name}: already running (pid {record.pid}, {show(spec.addresses[0])})")
-            return
+            return None
         out(f"{spec.name}: running (pid {record.pid}) but not answering yet, waiting")
-        _wait_healthy(spec, record, paths, out, {})
-        return
+        return record, {}
     if record is not None:
         out(f"{spec.name}: pid {record.pid} is gone (stale pid file), starting again")
         paths.pid_file(spec.name).unlink(missing_ok=True)
     log_sizes = {log: log.stat().st_size if log.is_file() else 0 for log in spec.logs}
-    record = _start(spec, paths, out)
-    _wait_healthy(spec, record, paths, out, log_sizes)
+    return _start(spec, paths, out), log_sizes
 
 
 def _start(spec: ProcessSpec, paths: StackPaths, out: Output) -> PidRecord:

@@ -1,0 +1,89 @@
+"""Every Kafka client's security comes from settings, through one function; the password only from its file."""
+
+from __future__ import annotations
+
+import ssl
+from pathlib import Path
+
+import pytest
+
+import shared.kafka
+from shared.kafka import client_options, idempotent, make_producer, topic_configs
+from shared.settings import CocSettings
+
+pytestmark = pytest.mark.unit
+
+
+def settings_of(tmp_path: Path, **values: object) -> CocSettings:
+    return CocSettings(_env_file=None, state_dir=tmp_path, **values)  # type: ignore[arg-type]
+
+
+def test_plaintext_clients_get_only_the_address(tmp_path: Path) -> None:
+    assert client_options(settings_of(tmp_path, kafka_bootstrap="k1:9092,k2:9092")) == {
+        "bootstrap_servers": "k1:9092,k2:9092"
+    }
+
+
+def test_sasl_ssl_clients_read_the_password_from_its_file_and_check_the_brokers_certificate(
+    tmp_path: Path,
+) -> None:
+    secret = tmp_path / "intake.password"
+    secret.write_text("s3cret-from-file\n")
+    options = client_options(
+        settings_of(
+            tmp_path, kafka_security_protocol="SASL_SSL", kafka_username="intake", kafka_password_file=secret
+        )
+    )
+    assert options["security_protocol"] == "SASL_SSL"
+    assert options["sasl_mechanism"] == "SCRAM-SHA-512"
+    assert (options["sasl_plain_username"], options["sasl_plain_password"]) == ("intake", "s3cret-from-file")
+    context = options["ssl_context"]
+    assert isinstance(context, ssl.SSLContext)
+    assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
+
+
+def test_a_missing_or_empty_password_file_is_refused_naming_the_setting(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="kafka_password_file is not set"):
+        client_options(settings_of(tmp_path, kafka_security_protocol="SASL_SSL", kafka_username="x"))
+    empty = tmp_path / "empty"
+    empty.write_text("\n")
+    with pytest.raises(ValueError, match=r"kafka_password_file: .* no password"):
+        client_options(
+            settings_of(
+                tmp_path, kafka_security_protocol="SASL_SSL", kafka_username="x", kafka_password_file=empty
+            )
+        )
+
+
+def test_an_unknown_security_protocol_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="kafka_security_protocol"):
+        settings_of(tmp_path, kafka_security_protocol="SASL_PLAINTEXT")
+
+
+def test_idempotence_is_on_for_a_secured_cluster_off_for_the_local_broker_unless_set(tmp_path: Path) -> None:
+    secret = tmp_path / "p"
+    secret.write_text("x\n")
+    assert not idempotent(settings_of(tmp_path))
+    assert idempotent(settings_of(tmp_path, kafka_idempotence=True))
+    assert idempotent(settings_of(tmp_path, kafka_security_protocol="SSL"))
+    assert not idempotent(settings_of(tmp_path, kafka_security_protocol="SSL", kafka_idempotence=False))
+
+
+def test_the_producer_waits_for_all_replicas_and_is_idempotent_on_a_cluster(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made: dict[str, object] = {}
+    monkeypatch.setattr(shared.kafka, "AIOKafkaProducer", lambda **kwargs: made.update(kwargs))
+    make_producer(settings_of(tmp_path, kafka_security_protocol="SSL"), client_id="t")
+    assert made["acks"] == "all"
+    assert made["enable_idempotence"] is True
+    assert made["security_protocol"] == "SSL"
+    make_producer(settings_of(tmp_path), client_id="t")
+    assert made["enable_idempotence"] is False
+
+
+def test_every_topic_refuses_unclean_leaders_and_waits_for_min_insync(tmp_path: Path) -> None:
+    assert topic_configs(settings_of(tmp_path, topic_min_insync=2)) == {
+        "min.insync.replicas": "2",
+        "unclean.leader.election.enable": "false",
+    }
