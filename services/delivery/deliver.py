@@ -114,6 +114,7 @@ class Delivery:
     code: str | None = None
     field_path: str | None = None
     claim: str | None = None
+    claims: int = 0  # sends and polls claimed so far: a claim is the next number's, taken once (ledger.claim)
     receipts: tuple[dict[str, Any], ...] = field(default=())
     corrects: str | None = None  # IviReferenceId of the certificate this one corrects (version number > 1)
 

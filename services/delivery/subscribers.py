@@ -114,7 +114,9 @@ class Sender:
                 return
             reply = await connector.send(claimed, document)
         decided = after(claimed, reply, now(), self.timing)
-        await self.ledger.save(decided)
+        if not await self.ledger.save(decided):
+            log.warning("delivery %s was claimed by another sender meanwhile; its answer stands", one)
+            return
         if (
             decided.step is not delivery.step
             or decided.step is Step.RETRYING

@@ -10,9 +10,16 @@
   deliveries are read by ``_id`` (see ``shared.mongo``) and a repeated archive
   receipt is recognised.
 
-A send is claimed first (compare-and-set on ``claim``), and its pending entry
-is leased for ``delivery_lease_s``: another instance takes it only when that
-lease ran out, that is when its sender died with the send in doubt.
+A send is claimed first, and its pending entry is leased for ``delivery_lease_s``:
+another instance takes it only when that lease ran out, that is when its sender
+died with the send in doubt. A claim is numbered (the delivery's ``claims`` + 1)
+and taken by inserting that number into ``delivery_claims``: the unique ``_id``
+lets exactly one sender have it, on FerretDB too, where a conditional update is a
+read and a write, not one step (see ``shared.mongo``), and two senders that read
+the same entry both matched it. The number only grows, so a sender that read the
+entry before another's whole send (claimed, sent, saved with no claim) cannot
+claim it again: a compare-and-set on ``claim`` alone let it, and the certificate
+went out twice.
 """
 
 from __future__ import annotations
@@ -31,7 +38,7 @@ from services.delivery.deliver import Delivery, Step
 from shared.contracts import Owner
 from shared.mongo import MongoDoc
 
-LEDGER, PENDING, VINS = "delivery_ledger", "delivery_pending", "delivery_vins"
+LEDGER, PENDING, VINS, CLAIMS = "delivery_ledger", "delivery_pending", "delivery_vins", "delivery_claims"
 
 
 def as_utc(value: Any) -> dt.datetime | None:
@@ -71,6 +78,7 @@ class Ledger:
         self.ledger: AsyncCollection[MongoDoc] = db[LEDGER]
         self.pending: AsyncCollection[MongoDoc] = db[PENDING]
         self.vins: AsyncCollection[MongoDoc] = db[VINS]
+        self.claims: AsyncCollection[MongoDoc] = db[CLAIMS]
 
     async def known(self, vin: str, record_id: str) -> bool:
         """Whether the archive receipt of ``record_id`` was taken in already."""
@@ -127,28 +135,47 @@ class Ledger:
         return doc["xml"].encode("utf-8") if doc and doc.get("xml") else None
 
     async def claim(self, delivery: Delivery, now: dt.datetime, lease_s: float) -> Delivery | None:
-        """Mark a send in flight, unless another sender claimed it first (then None)."""
-        token = uuid.uuid4().hex
+        """Mark a send in flight, unless another sender claimed it first (then None).
+
+        The claim numbered ``claims + 1`` is inserted (one sender gets it), then the
+        entry moves to it, guarded by the number it was read with; the claim before
+        it is then deleted (a sender that read that far back fails the guard).
+        """
+        token, number = uuid.uuid4().hex, delivery.claims + 1
+        try:
+            await self.claims.insert_one({"_id": f"{delivery.id}#{number}", "token": token, "at": now})
+        except DuplicateKeyError:
+            return None
         step = Step.SENDING if delivery.step is not Step.SUBMITTED else Step.SUBMITTED
         attempts = delivery.attempts + (0 if step is Step.SUBMITTED else 1)
+        read_with = {"$in": [None, 0]} if delivery.claims == 0 else delivery.claims  # older entries: no field
         result = await self.ledger.update_one(
-            {"_id": delivery.id, "claim": delivery.claim},
-            {"$set": {"claim": token, "step": step.value, "attempts": attempts}},
+            {"_id": delivery.id, "claims": read_with},
+            {"$set": {"claim": token, "claims": number, "step": step.value, "attempts": attempts}},
         )
         if result.matched_count != 1:
             return None
+        await self.claims.delete_one({"_id": f"{delivery.id}#{delivery.claims}"})
         await self.postpone(delivery.id, now, lease_s)
-        return replace(delivery, claim=token, step=step, attempts=attempts)
+        return replace(delivery, claim=token, claims=number, step=step, attempts=attempts)
 
-    async def save(self, delivery: Delivery) -> None:
-        """Write a delivery's new step and reschedule its pending entry.
+    async def save(self, delivery: Delivery) -> bool:
+        """Write a delivery's new step and reschedule its pending entry; False when its claim was taken over.
 
-        A final delivery keeps its pending entry until the sender has announced
-        it (``forget_pending``), so a crash in between announces it again.
+        Guarded by the claim's number: a sender that outlived its lease, whose
+        delivery another sender claimed meanwhile, leaves the entry to that one
+        (its older answer must not undo the newer claim). A final delivery keeps
+        its pending entry until the sender has announced it (``forget_pending``),
+        so a crash in between announces it again.
         """
-        await self.ledger.replace_one({"_id": delivery.id}, to_doc(delivery))
+        result = await self.ledger.replace_one(
+            {"_id": delivery.id, "claims": delivery.claims}, to_doc(delivery)
+        )
+        if result.matched_count != 1:
+            return False
         if not delivery.final:
             await self.pending.update_one({"_id": delivery.id}, {"$set": {"next_at": delivery.next_at}})
+        return True
 
     async def postpone(self, delivery_id: str, now: dt.datetime, wait_s: float) -> None:
         await self.pending.update_one(
