@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install system-deps dss stack-up stack-down lint test test-large demo bench clean
+.PHONY: install system-deps dss stack-up stack-down lint test test-large test-cluster demo bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -88,6 +88,11 @@ test: $(STAMP) system-deps dss lint
 # (4-10 minutes here, by the day of the machine); not part of `make test`.
 test-large: $(STAMP)
 	E2E_LARGE_KILL_BUILDS=20000 $(BIN)/pytest $(PYTEST_ARGS) tests/e2e/test_pipeline_faults.py -k large_run
+
+# The three-broker cluster mode (coc stack up --brokers 3: replication 3, SASL_SSL with SCRAM, ACLs
+# per service) on a private stack, about 3 minutes; not part of `make test`.
+test-cluster: $(STAMP)
+	E2E_CLUSTER=1 $(BIN)/pytest $(PYTEST_ARGS) tests/e2e/test_kafka_cluster.py
 
 demo: $(STAMP)
 	$(BIN)/coc demo

@@ -290,8 +290,10 @@ async def read_model_current(settings: ServiceSettings, timeout: float) -> float
     from aiokafka import AIOKafkaConsumer
     from aiokafka.admin import AIOKafkaAdminClient
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
-    ends = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
+    from shared.kafka import client_options
+
+    admin = AIOKafkaAdminClient(**client_options(settings))
+    ends = AIOKafkaConsumer(**client_options(settings))
     await admin.start()
     await ends.start()
     began = loop_time()

@@ -48,7 +48,9 @@ class KafkaSender:
     def __init__(self, bootstrap: str) -> None:
         from aiokafka import AIOKafkaProducer
 
-        self.producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+        from shared.kafka import options_for
+
+        self.producer = AIOKafkaProducer(**options_for(bootstrap), acks="all", enable_idempotence=True)
 
     async def send(self, topic: str, model: BaseModel, *, key: str, correlation_id: str) -> None:
         await self.producer.send(topic, model.model_dump_json().encode(), key=key.encode())

@@ -56,10 +56,10 @@ async def publish_master_data(settings: CocSettings, changes: Sequence[MasterDat
     """The changes on coc.masterdata.v1 (key = kind:name), each acknowledged by every in-sync replica."""
     from aiokafka import AIOKafkaProducer
 
-    from shared.kafka import ensure_topics, envelope_headers
+    from shared.kafka import client_options, ensure_topics, envelope_headers
 
     await ensure_topics(settings)  # compacted, one partition; never left to auto-creation
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+    producer = AIOKafkaProducer(**client_options(settings), acks="all")
     await producer.start()
     try:
         for change in changes:

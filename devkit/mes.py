@@ -100,7 +100,9 @@ async def publish(
     """
     from aiokafka import AIOKafkaProducer
 
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+    from shared.kafka import options_for
+
+    producer = AIOKafkaProducer(**options_for(bootstrap), acks="all", enable_idempotence=True)
     await producer.start()
     sent: list[tuple[float, int]] = []
     began = time.monotonic()

@@ -106,10 +106,12 @@ class StatusWatch:
     async def start(self) -> None:
         from aiokafka import AIOKafkaConsumer, TopicPartition
 
+        from shared.kafka import options_for
+
         partitions = [
             TopicPartition(topics.STATUS, p) for p in await topic_partitions(self.bootstrap, topics.STATUS)
         ]
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False)
+        consumer = AIOKafkaConsumer(**options_for(self.bootstrap), group_id=None, enable_auto_commit=False)
         await consumer.start()
         try:
             consumer.assign(partitions)
@@ -246,7 +248,9 @@ async def topic_partitions(bootstrap: str, topic: str, timeout: float = 30) -> l
     """The topic's partitions; the services create the topics, a moment after a fresh stack started."""
     from aiokafka.admin import AIOKafkaAdminClient
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    from shared.kafka import options_for
+
+    admin = AIOKafkaAdminClient(**options_for(bootstrap))
     await admin.start()
     try:
         deadline = time.monotonic() + timeout
@@ -371,8 +375,10 @@ async def until_consumed(
     from aiokafka.admin import AIOKafkaAdminClient
     from aiokafka.errors import KafkaError
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    ends = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+    from shared.kafka import options_for
+
+    admin = AIOKafkaAdminClient(**options_for(bootstrap))
+    ends = AIOKafkaConsumer(**options_for(bootstrap), group_id=None, enable_auto_commit=False)
     await admin.start()
     await ends.start()
     try:

@@ -91,6 +91,12 @@ def client_options(settings: CocSettings) -> dict[str, Any]:
     return options
 
 
+def options_for(bootstrap: str) -> dict[str, Any]:
+    """``client_options`` for a tool that is given only the address: the security comes from its settings
+    (``COC_KAFKA_...``), else from the local cluster's file in the state folder."""
+    return client_options(CocSettings(kafka_bootstrap=bootstrap))
+
+
 def read_secret(path: Path | None, setting: str) -> str:
     """The first line of a secret's file; the error names the setting, never the secret."""
     if path is None:

@@ -209,6 +209,7 @@ def cluster_specs(settings: StackSettings, paths: StackPaths, count: int) -> lis
                 logs=(files.logs(node) / "server.log",),
                 wait=last,
                 ready=partial(configure, settings) if last else None,
+                stop_together=True,
             )
         )
     return specs
@@ -472,23 +473,26 @@ def acl_entries(table: Mapping[str, Mapping[str, Sequence[str]]]) -> list[Acl]:
 
 
 async def apply_acls(options: Mapping[str, Any], acls: Sequence[Acl]) -> None:
-    """Create each ACL (an existing one is left as it is); raise StackError naming a refused one."""
-    from aiokafka.admin import AIOKafkaAdminClient
+    """Create each ACL (an existing one is left as it is); raise StackError naming a refused one.
+
+    aiokafka's admin client has no call for ACLs: its client sends Kafka's CreateAcls request.
+    """
+    from aiokafka.client import AIOKafkaClient
     from aiokafka.protocol.admin import CreateAclsRequest
 
-    admin = AIOKafkaAdminClient(**options)
-    await admin.start()
+    client = AIOKafkaClient(**options)
+    await client.bootstrap()
     try:
         for acl in acls:
             request = CreateAclsRequest(
                 acl.resource_type, acl.resource, LITERAL, acl.principal, "*", acl.operation, ALLOW
             )
-            response = await admin._send_request(request)
+            response = await client.send(client.get_random_node(), request)
             for code, message in response.creation_responses:
                 if code:
                     raise StackError(f"kafka: ACL {acl} refused: error {code} {message}")
     finally:
-        await admin.close()
+        await client.close()
 
 
 # --- status -------------------------------------------------------------------------------------------

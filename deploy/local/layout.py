@@ -74,6 +74,7 @@ class ProcessSpec:
     stop_timeout: float = STOP_TIMEOUT
     wait: bool = True
     ready: Callable[[], None] | None = None
+    stop_together: bool = False  # `down` signals all such processes at once (a Kafka quorum)
 
 
 @dataclass(frozen=True)

@@ -284,7 +284,17 @@ def down(settings: StackSettings, out: Output = print) -> list[Address]:
         records = read_records(paths)
         if not records:
             out(f"stack: nothing to stop (no pid files in {paths.pids})")
-        for record in _stop_order(records, [spec.name for spec in stack_specs(settings)]):
+        base = stack_specs(settings)
+        together = {spec.name for spec in base if spec.stop_together}
+        signalled = False
+        for record in _stop_order(records, [spec.name for spec in base]):
+            if record.name in together and not signalled:
+                # A Kafka cluster's last node cannot shut down cleanly once its quorum is gone:
+                # all nodes are told at once, then each is waited for.
+                for member in records:
+                    if member.name in together and is_alive(member):
+                        _signal(member, signal.SIGTERM)
+                signalled = True
             _stop(record, paths, out)
     watched = {a for spec in stack_specs(settings) for a in spec.addresses}
     watched.update(a for record in records for a in record.addresses)

@@ -41,6 +41,7 @@ from shared.auth import Role, load_tokens
 from shared.contracts import Approval, BuildRecord
 from shared.contracts.events import DeadLetter, State
 from shared.contracts.masterdata import MasterKind
+from shared.kafka import options_for
 from shared.mongo import make_sync_client
 from shared.xml import load_ivi_schema, parse_bytes, validate
 from shared.xmldsig import verify
@@ -377,7 +378,7 @@ class PrivateStack:
         """Dead letters of ``topic`` whose key is in ``wanted``, once each key has that many."""
         from aiokafka import AIOKafkaConsumer, TopicPartition
 
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False)
+        consumer = AIOKafkaConsumer(**options_for(self.bootstrap), group_id=None, enable_auto_commit=False)
         await consumer.start()
         found: list[DeadLetter] = []
         try:
