@@ -58,7 +58,7 @@ PRIVATE = {
 }
 # Inherited COC_ settings that still make sense for a private stack; any other
 # (a developer's tokens, seal, addresses) would tie it to theirs.
-INHERITED = ("COC_CACHE_DIR", "COC_IVI_XSD")
+INHERITED = ("COC_CACHE_DIR", "COC_IVI_XSD", "COC_KAFKA_IDEMPOTENCE")
 HTTP_CONCURRENCY = 16
 IVI_NS = "http://eu.ereg.initialvehicleinformation.v2"
 
