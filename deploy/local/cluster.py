@@ -284,6 +284,7 @@ def principals() -> dict[str, dict[str, list[str]]]:
 def ensure_security(settings: StackSettings, files: ClusterPaths, members: Sequence[Node]) -> None:
     """Make what is missing: the CA, the brokers' keystore, a password per principal, client.json."""
     files.root.mkdir(parents=True, exist_ok=True)
+    (files.root / "secrets").mkdir(mode=0o700, exist_ok=True)
     if not files.keystore.is_file():
         _make_tls(files, {n.host for n in members})
     for user in [ADMIN, *principals()]:

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from deploy.local import cluster
+from deploy.local import cluster, supervise
 from deploy.local.cluster import ClusterPaths, broker_count, forget_brokers, nodes, remember_brokers
 from deploy.local.infra import stack_specs
-from deploy.local.layout import StackError, StackPaths
+from deploy.local.layout import PidRecord, ProcessSpec, StackError, StackPaths
 from deploy.local.settings import StackSettings
 from shared.kafka import LOCAL_CLUSTER_FILE, client_options, local_cluster
 from shared.settings import CocSettings
@@ -124,3 +124,38 @@ def test_tools_reach_the_local_cluster_as_admin_unless_security_is_set(
     assert options["sasl_plain_password"] == files.password("admin").read_text().strip()
     explicit = CocSettings(_env_file=None, state_dir=settings.state_dir, kafka_security_protocol="PLAINTEXT")
     assert client_options(explicit) == {"bootstrap_servers": "127.0.0.1:9092"}
+
+
+def test_up_starts_the_nodes_before_waiting_for_any_then_makes_topics_and_acls_once_all_answer(
+    settings: StackSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    events: list[str] = []
+
+    def node(k: int) -> ProcessSpec:
+        return ProcessSpec(
+            name=f"kafka-{k}",
+            argv=(),
+            addresses=(),
+            health=lambda: False,
+            wait=k == 3,
+            ready=(lambda: events.append("topics and acls")) if k == 3 else None,
+        )
+
+    def start(spec: ProcessSpec, _paths: StackPaths, _out: object) -> PidRecord:
+        events.append(f"start {spec.name}")
+        return PidRecord(spec.name, 1, None, 0.0, (), ())
+
+    monkeypatch.setattr(supervise, "install", lambda *_args: None)
+    monkeypatch.setattr(supervise, "stack_specs", lambda _settings: [node(1), node(2), node(3)])
+    monkeypatch.setattr(supervise, "_start", start)
+    monkeypatch.setattr(supervise, "_wait_healthy", lambda spec, *_args: events.append(f"wait {spec.name}"))
+    supervise.up(settings, out=lambda _line: None)
+    assert events == [
+        "start kafka-1",
+        "start kafka-2",
+        "start kafka-3",
+        "wait kafka-3",
+        "wait kafka-1",
+        "wait kafka-2",
+        "topics and acls",
+    ]
