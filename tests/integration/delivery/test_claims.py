@@ -99,3 +99,26 @@ async def test_a_sender_past_its_lease_leaves_the_delivery_to_the_one_that_took_
     assert found is not None and (found.step, found.claims) == (Step.DELIVERED, 2)
     again = await first.get(entry.id)
     assert again is not None and await second.claim(again, NOW, 20) is not None  # not stuck: claim 3 is free
+
+
+async def test_a_sender_that_reads_the_entry_while_another_holds_it_leaves_it_alone(
+    two_ledgers: tuple[Ledger, Ledger],
+) -> None:
+    first, second = two_ledgers
+    entry = await first.record(delivery(300))
+    assert await first.claim(entry, NOW, 20) is not None  # sending now
+    while_held = await second.get(entry.id)  # due before the lease was written, read after the claim
+    assert while_held is not None and while_held.claims == 1
+    assert await second.claim(while_held, NOW + dt.timedelta(seconds=5), 20) is None
+
+
+async def test_a_claim_whose_sender_died_before_writing_the_ledger_is_taken_once_its_lease_ran_out(
+    two_ledgers: tuple[Ledger, Ledger],
+) -> None:
+    first, second = two_ledgers
+    entry = await first.record(delivery(400))
+    until = NOW + dt.timedelta(seconds=20)
+    await first.claims.insert_one({"_id": f"{entry.id}#1", "until": until, "token": "died"})  # then killed
+    assert await second.claim(entry, NOW + dt.timedelta(seconds=5), 20) is None  # its lease still runs
+    taken = await second.claim(entry, NOW + dt.timedelta(seconds=30), 20)
+    assert taken is not None and taken.claims == 2
