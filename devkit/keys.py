@@ -18,6 +18,7 @@ from typing import Final, Literal
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from cryptography.x509.oid import NameOID
 
 from services.signing.seal import SealKey, SigningError
@@ -29,6 +30,7 @@ __all__ = [
     "Algorithm",
     "DevSeal",
     "generate_dev_seal",
+    "seal_certificate_builder",
     "write_dev_seal",
 ]
 
@@ -71,11 +73,24 @@ def generate_dev_seal(algorithm: Algorithm = "rsa-2048", now: dt.datetime | None
     """Make a key and a self-signed seal certificate valid for two years from ``now``."""
     key = _new_key(algorithm)
     start = (now or dt.datetime.now(dt.UTC)) - dt.timedelta(minutes=5)  # clock skew
-    public_key = key.public_key()
-    certificate = (
+    certificate = seal_certificate_builder(key.public_key(), DEV_SUBJECT, start).sign(key, hashes.SHA256())
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    cert_pem = certificate.public_bytes(serialization.Encoding.PEM)
+    return DevSeal(key_pem=key_pem, cert_pem=cert_pem, certificate=certificate)
+
+
+def seal_certificate_builder(
+    public_key: CertificatePublicKeyTypes, issuer: x509.Name, start: dt.datetime
+) -> x509.CertificateBuilder:
+    """The development seal certificate's profile, for ``public_key``, issued by ``issuer`` (unsigned)."""
+    return (
         x509.CertificateBuilder()
         .subject_name(DEV_SUBJECT)
-        .issuer_name(DEV_SUBJECT)
+        .issuer_name(issuer)
         .public_key(public_key)
         .serial_number(int.from_bytes(secrets.token_bytes(16), "big") >> 1)  # RFC 5280 §4.1.2.2
         .not_valid_before(start)
@@ -98,15 +113,7 @@ def generate_dev_seal(algorithm: Algorithm = "rsa-2048", now: dt.datetime | None
         )
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
-        .sign(key, hashes.SHA256())
     )
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    cert_pem = certificate.public_bytes(serialization.Encoding.PEM)
-    return DevSeal(key_pem=key_pem, cert_pem=cert_pem, certificate=certificate)
 
 
 def write_dev_seal(out_dir: Path, algorithm: Algorithm = "rsa-2048", force: bool = False) -> DevSeal:

@@ -1,4 +1,5 @@
-"""Signing: wiring only. The key is read in the lifespan, once, and handed to the seal."""
+"""Signing: wiring only. The key (a file or a PKCS#11 token) is opened in the lifespan, once, and handed
+to the seal."""
 
 from __future__ import annotations
 
@@ -26,7 +27,11 @@ def create_app(settings: SigningSettings | None = None) -> FastAPI:
         if holder.seal is None:
             check_seal()
 
+    async def close_seal() -> None:
+        holder.close()  # the token's sessions and the signing threads
+
     stage.preflight.append(check_seal)
     stage.on_start.append(read_seal)
+    stage.on_stop.append(close_seal)
     subscribers.register(stage, holder)
     return stage.asgi()

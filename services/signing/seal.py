@@ -33,7 +33,7 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Final
+from typing import Final, Protocol, runtime_checkable
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -72,8 +72,10 @@ __all__ = [
     "EXC_C14N",
     "RSA_SHA256",
     "CertificateError",
+    "FileKeySigner",
     "Seal",
     "SealKey",
+    "Signer",
     "SigningError",
     "VerifyResult",
     "certificate_fingerprint",
@@ -110,6 +112,45 @@ class SigningError(Exception):
 SealKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 
 
+@runtime_checkable
+class Signer(Protocol):
+    """What makes a SignatureValue: the one operation that needs the seal's private key.
+
+    ``sign`` gets the canonical bytes of SignedInfo and returns the SignatureValue's
+    octets for ``signature_method`` (RSASSA-PKCS1-v1_5 over SHA-256, or ECDSA r || s);
+    canonicalisation, digests, XAdES properties and KeyInfo stay with ``Seal``. A file
+    key (``FileKeySigner``) and a PKCS#11 token key (``services.signing.adapters.pkcs11``)
+    are the two kinds; ``blocking`` says whether ``sign`` waits on something outside the
+    process (a token), so the caller runs it off the event loop.
+    """
+
+    blocking: bool
+
+    def public_key(self) -> CertificatePublicKeyTypes: ...
+
+    def sign(self, data: bytes) -> bytes: ...
+
+
+@dataclass(frozen=True)
+class FileKeySigner:
+    """A private key held in memory by ``cryptography`` (read from a PEM file by the caller)."""
+
+    key: SealKey
+    blocking: bool = False
+
+    def public_key(self) -> CertificatePublicKeyTypes:
+        return self.key.public_key()
+
+    def sign(self, data: bytes) -> bytes:
+        if isinstance(self.key, rsa.RSAPrivateKey):
+            # RSASSA-PKCS1-v1_5 with SHA-256 (RFC 6931 §2.3.2, RFC 8017 §8.2).
+            return self.key.sign(data, _PKCS1V15, _SHA256)
+        # XML-DSig 1.1 §6.4.3: the value is r || s, each left-padded to the field size,
+        # not the DER SEQUENCE that OpenSSL returns.
+        r, s = decode_dss_signature(self.key.sign(data, ec.ECDSA(hashes.SHA256())))
+        return r.to_bytes(P256_FIELD_BYTES, "big") + s.to_bytes(P256_FIELD_BYTES, "big")
+
+
 @dataclass(frozen=True)
 class _Templates:
     """Canonical bytes of SignedInfo, of the whole Signature and (XAdES) of SignedProperties.
@@ -128,23 +169,26 @@ class _Templates:
 class Seal:
     """A seal key with its certificate, made once and used for every document.
 
-    Everything that does not depend on the document (algorithm, certificate encoding,
+    ``key`` is a private key in memory (``cryptography``) or any ``Signer``, such as a
+    key on a PKCS#11 token; only the SignatureValue comes from it. Everything that does not depend on the document (algorithm, certificate encoding,
     the canonical Signature template) is prepared here, so ``sign`` does one parse, one
     canonicalisation, one digest and one private-key operation.
     """
 
-    key: SealKey
+    key: SealKey | Signer
     certificate: x509.Certificate
     format: str = "xmldsig"  # or "xades-b" (FORMATS)
+    signer: Signer = field(init=False, repr=False)
     signature_method: str = field(init=False)
     fingerprint: str = field(init=False)
     _templates: _Templates = field(init=False, repr=False)
     _public_key: CertificatePublicKeyTypes = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        method = _signature_method_for(self.key)
+        signer = FileKeySigner(self.key) if isinstance(self.key, SealKey) else self.key
+        method = _signature_method_for(signer.public_key())
         public_key = self.certificate.public_key()
-        if public_key != self.key.public_key():
+        if public_key != signer.public_key():
             raise SigningError("the seal certificate does not belong to the seal key")
         refusal = certificate_refusal(self.certificate, dt.datetime.now(dt.UTC))
         if refusal:
@@ -153,6 +197,7 @@ class Seal:
             raise SigningError(f"unknown seal format {self.format!r}; choose one of {', '.join(FORMATS)}")
         der = self.certificate.public_bytes(serialization.Encoding.DER)
         cert_b64 = base64.b64encode(der)
+        object.__setattr__(self, "signer", signer)
         object.__setattr__(self, "signature_method", method)
         object.__setattr__(self, "_public_key", public_key)
         object.__setattr__(self, "fingerprint", certificate_fingerprint(self.certificate))
@@ -229,13 +274,7 @@ class Seal:
         return end if end - (now or dt.datetime.now(dt.UTC)) <= dt.timedelta(days=days) else None
 
     def _sign_bytes(self, data: bytes) -> bytes:
-        if isinstance(self.key, rsa.RSAPrivateKey):
-            # RSASSA-PKCS1-v1_5 with SHA-256 (RFC 6931 §2.3.2, RFC 8017 §8.2).
-            return self.key.sign(data, _PKCS1V15, _SHA256)
-        # XML-DSig 1.1 §6.4.3: the value is r || s, each left-padded to the field size,
-        # not the DER SEQUENCE that OpenSSL returns.
-        r, s = decode_dss_signature(self.key.sign(data, ec.ECDSA(hashes.SHA256())))
-        return r.to_bytes(P256_FIELD_BYTES, "big") + s.to_bytes(P256_FIELD_BYTES, "big")
+        return self.signer.sign(data)
 
     def _verify_fresh_signature(self, signed_info: bytes, value: bytes) -> None:
         """Verify the fresh SignatureValue with the certificate's public key.
@@ -252,11 +291,13 @@ class Seal:
             raise SigningError(f"fresh signature failed verification: {reason}")
 
 
-def _signature_method_for(key: SealKey) -> str:
-    if isinstance(key, rsa.RSAPrivateKey):
+def _signature_method_for(key: CertificatePublicKeyTypes) -> str:
+    if isinstance(key, rsa.RSAPublicKey):
         if key.key_size < MIN_RSA_BITS:
             raise SigningError(f"RSA seal key has {key.key_size} bits; at least 2048 are needed")
         return RSA_SHA256
+    if not isinstance(key, ec.EllipticCurvePublicKey):
+        raise SigningError(f"unsupported seal key type {type(key).__name__}")
     if isinstance(key.curve, ec.SECP256R1):
         return ECDSA_SHA256
     raise SigningError(f"ECDSA seal key on {key.curve.name}; only P-256 is supported")

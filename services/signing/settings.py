@@ -14,6 +14,23 @@ class SigningSettings(ServiceSettings):
     seal_key: Path | None = Field(None, description="Seal private key, PKCS#8 PEM (COC_SEAL_KEY)")
     seal_cert: Path | None = Field(None, description="Seal certificate, PEM (COC_SEAL_CERT)")
     seal_key_password: SecretStr | None = Field(None, description="Password of the key, if encrypted")
+    seal_pkcs11_module: Path | None = Field(
+        None,
+        description="PKCS#11 module (.so) of the HSM holding the seal key; when set, no key file is read "
+        "(COC_SEAL_PKCS11_MODULE)",
+    )
+    seal_pkcs11_token: str | None = Field(
+        None, max_length=32, description="Label of the token holding the seal key (COC_SEAL_PKCS11_TOKEN)"
+    )
+    seal_pkcs11_key: str | None = Field(
+        None, max_length=128, description="Label of the seal's private key on the token (COC_SEAL_PKCS11_KEY)"
+    )
+    seal_pkcs11_pin_file: Path | None = Field(
+        None, description="File holding the token's user PIN, owner-only (COC_SEAL_PKCS11_PIN_FILE)"
+    )
+    seal_pkcs11_sessions: int = Field(
+        2, ge=1, le=64, description="Token sessions kept open, and signing threads (COC_SEAL_PKCS11_SESSIONS)"
+    )
     seal_format: Literal["xmldsig", "xades-b"] = Field(
         "xmldsig",
         description="Plain XML-DSig, as the EUCARIS set-up manual requires (default), or XAdES baseline B "

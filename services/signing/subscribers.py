@@ -36,7 +36,7 @@ def register(stage: Stage[SigningSettings], holder: SealHolder) -> None:
     async def on_rendered(document: Document) -> None:
         seal = holder.get()
         try:
-            signed = seal.sign(document.xml.encode("utf-8"))
+            signed = await holder.sign(seal, document.xml.encode("utf-8"))
         except (SigningError, XmlInputError) as exc:
             raise Unusable(
                 f"cannot sign {document.record_id}: {exc}", vin=document.vin, revision=document.revision

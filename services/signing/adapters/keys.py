@@ -1,4 +1,5 @@
-"""The seal's key material, read from the files settings name: the one place signing touches them.
+"""The seal's key material, from the files or the PKCS#11 token settings name: the one place signing
+touches them.
 
 The key is read once, in the lifespan, and handed to ``Seal``; the seal itself
 never reads a file (style.md, "Security habits from signxml"). Neither the key,
@@ -7,10 +8,18 @@ its password nor their paths' contents are ever logged.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+import stat
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
 
-from services.signing.seal import Seal
+from cryptography import x509
+
+from services.signing.seal import Seal, SigningError
 from services.signing.settings import SigningSettings
+
+PIN_MAX_BYTES = 256
 
 
 class SealNotConfigured(ValueError):
@@ -18,7 +27,9 @@ class SealNotConfigured(ValueError):
 
 
 def load_seal(settings: SigningSettings) -> Seal:
-    """The seal of the configured key and certificate; a clear error when they are not configured."""
+    """The seal of the configured key (a file, or a PKCS#11 token) and certificate."""
+    if settings.seal_pkcs11_module is not None:
+        return load_token_seal(settings)
     if settings.seal_key is None or settings.seal_cert is None:
         raise SealNotConfigured(
             "set COC_SEAL_KEY and COC_SEAL_CERT (make a development pair with `coc keys dev`)"
@@ -29,13 +40,84 @@ def load_seal(settings: SigningSettings) -> Seal:
     )
 
 
+def load_token_seal(settings: SigningSettings) -> Seal:
+    """The seal whose key is on a PKCS#11 token; no key file is read. The certificate is COC_SEAL_CERT."""
+    from services.signing.adapters.pkcs11 import open_token_signer
+
+    missing = [
+        name
+        for name, value in (
+            ("COC_SEAL_PKCS11_TOKEN", settings.seal_pkcs11_token),
+            ("COC_SEAL_PKCS11_KEY", settings.seal_pkcs11_key),
+            ("COC_SEAL_PKCS11_PIN_FILE", settings.seal_pkcs11_pin_file),
+            ("COC_SEAL_CERT", settings.seal_cert),
+        )
+        if not value
+    ]
+    if missing:
+        raise SealNotConfigured(f"with COC_SEAL_PKCS11_MODULE set, also set {', '.join(missing)}")
+    assert settings.seal_pkcs11_module and settings.seal_pkcs11_token and settings.seal_pkcs11_key
+    assert settings.seal_pkcs11_pin_file and settings.seal_cert
+    try:
+        certificate = x509.load_pem_x509_certificate(settings.seal_cert.read_bytes())
+    except ValueError as exc:
+        raise SigningError(f"COC_SEAL_CERT is not a PEM certificate: {exc}") from None
+    signer = open_token_signer(
+        settings.seal_pkcs11_module,
+        settings.seal_pkcs11_token,
+        settings.seal_pkcs11_key,
+        read_pin(settings.seal_pkcs11_pin_file),
+        settings.seal_pkcs11_sessions,
+    )
+    try:
+        return Seal(key=signer, certificate=certificate, format=settings.seal_format)
+    except SigningError:
+        signer.close()
+        raise
+
+
+def read_pin(pin_file: Path) -> str:
+    """The token PIN from its file: owner-only, one line, at most 256 bytes. Never logged."""
+    mode = pin_file.stat().st_mode
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise SigningError(f"COC_SEAL_PKCS11_PIN_FILE {pin_file} is readable by others: chmod 600 it")
+    data = pin_file.read_bytes()
+    if len(data) > PIN_MAX_BYTES:
+        raise SigningError(f"COC_SEAL_PKCS11_PIN_FILE holds more than {PIN_MAX_BYTES} bytes")
+    pin = data.decode("utf-8", "replace").strip()
+    if not pin or "\n" in pin:
+        raise SigningError("COC_SEAL_PKCS11_PIN_FILE must hold the PIN on one line")
+    return pin
+
+
 @dataclass
 class SealHolder:
-    """The seal, set by the lifespan before the first message is consumed."""
+    """The seal, set by the lifespan before the first message is consumed.
+
+    A seal whose signer blocks (a token) signs on a pool of threads as large as its pool of
+    sessions, so the event loop keeps reading and publishing; a file key signs inline, as
+    before (it takes well under a millisecond and needs nothing outside the process).
+    """
 
     seal: Seal | None = None
+    _threads: ThreadPoolExecutor | None = field(default=None, repr=False)
 
     def get(self) -> Seal:
         if self.seal is None:
             raise RuntimeError("the lifespan loads the seal before consuming")
         return self.seal
+
+    async def sign(self, seal: Seal, unsigned_xml: bytes) -> bytes:
+        if not seal.signer.blocking:
+            return seal.sign(unsigned_xml)
+        if self._threads is None:
+            size = getattr(seal.signer, "size", 1)
+            self._threads = ThreadPoolExecutor(max_workers=size, thread_name_prefix="seal")
+        return await asyncio.get_running_loop().run_in_executor(self._threads, seal.sign, unsigned_xml)
+
+    def close(self) -> None:
+        if self._threads is not None:
+            self._threads.shutdown(wait=True)
+            self._threads = None
+        if self.seal is not None and hasattr(self.seal.signer, "close"):
+            self.seal.signer.close()
