@@ -31,13 +31,35 @@ REPLICA_PORT_STEP = 10
 
 
 def seal_paths(settings: ServiceSettings) -> tuple[Path, Path]:
-    """The development seal of the local stack: key and certificate in the state folder."""
+    """The development seal of the local stack: key and certificate in the state folder.
+
+    In HSM mode with the development token the certificate is the token's (there is no key file).
+    """
     keys = settings.state_dir / "keys"
-    return keys / KEY_FILE, keys / CERT_FILE
+    token_dir = hsm_token_dir(settings)
+    return keys / KEY_FILE, (token_dir / CERT_FILE if token_dir else keys / CERT_FILE)
+
+
+def hsm_token_dir(settings: ServiceSettings) -> Path | None:
+    """HSM mode (COC_SEAL_PKCS11_MODULE set): the development token's folder, or None for a token the
+    settings name (COC_SEAL_PKCS11_TOKEN) or for the file seal."""
+    if not os.environ.get("COC_SEAL_PKCS11_MODULE") or os.environ.get("COC_SEAL_PKCS11_TOKEN"):
+        return None
+    return settings.state_dir / "hsm"
 
 
 def ensure_dev_seal(settings: ServiceSettings) -> None:
-    """A development seal for the local stack, once; never used when COC_SEAL_KEY is set."""
+    """A development seal for the local stack, once; never used when COC_SEAL_KEY is set.
+
+    In HSM mode a development SoftHSM2 token (``devkit.hsm``) instead, and no key file at all.
+    """
+    if os.environ.get("COC_SEAL_PKCS11_MODULE"):
+        token_dir = hsm_token_dir(settings)
+        if token_dir is not None and not (token_dir / "seal.crt").exists():
+            from devkit.hsm import make_dev_token
+
+            make_dev_token(token_dir, Path(os.environ["COC_SEAL_PKCS11_MODULE"]))
+        return
     if os.environ.get("COC_SEAL_KEY"):
         return
     key, _cert = seal_paths(settings)
@@ -67,11 +89,24 @@ def service_env(settings: ServiceSettings) -> dict[str, str]:
 
     env = {f"COC_TOKEN_{role.name}": token for role, token in load_tokens(settings, dict(os.environ)).items()}
     key, cert = seal_paths(settings)
-    env["COC_SEAL_KEY"] = os.environ.get("COC_SEAL_KEY", str(key))
-    env["COC_SEAL_CERT"] = os.environ.get("COC_SEAL_CERT", str(cert))
+    if os.environ.get("COC_SEAL_PKCS11_MODULE"):
+        env.update(hsm_env(settings))
+    else:
+        env["COC_SEAL_KEY"] = os.environ.get("COC_SEAL_KEY", str(key))
+        env["COC_SEAL_CERT"] = os.environ.get("COC_SEAL_CERT", str(cert))
     env["COC_WORKSPACE_SECRET"] = workspace_secret(settings)
     env["PYTHONUNBUFFERED"] = "1"
     return env
+
+
+def hsm_env(settings: ServiceSettings) -> dict[str, str]:
+    """HSM mode: the development token's settings (the module as given), or the settings as they are."""
+    token_dir = hsm_token_dir(settings)
+    if token_dir is None:
+        return {}
+    from devkit.hsm import DevToken
+
+    return DevToken(token_dir, Path(os.environ["COC_SEAL_PKCS11_MODULE"])).env()
 
 
 def instance_name(service: str, instance: int) -> str:
