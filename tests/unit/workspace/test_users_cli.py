@@ -109,7 +109,7 @@ def test_at_a_terminal_two_different_entries_are_refused(
 def test_an_unreachable_database_is_one_line_without_the_url(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("COC_MONGO_URL", "mongodb://someone:secret@127.0.0.1:9/")
+    monkeypatch.setenv("COC_MONGO_URL", "mongodb://127.0.0.1:9/?appname=secret")
     quick = functools.partial(shared.mongo.make_client, serverSelectionTimeoutMS=200)
     monkeypatch.setattr("shared.mongo.make_client", quick)
 
