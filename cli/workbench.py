@@ -158,9 +158,10 @@ def check(approvals: Path, builds: Path, as_json: bool) -> int:
 @click.option("--cert", type=FilePath, help="seal certificate (PEM), with --key")
 @click.option(
     "--seal-format",
-    type=click.Choice(("xmldsig", "xades-b")),
+    type=click.Choice(("xmldsig", "xades-b", "xades-t")),
     default="xmldsig",
-    help="plain XML-DSig as the EUCARIS set-up manual requires, or XAdES baseline B",
+    help="plain XML-DSig as the EUCARIS set-up manual requires, XAdES baseline B, or baseline T "
+    "(a timestamp from COC_TSA_URL, checked against COC_TSA_TRUST)",
 )
 @click.option("--out", help="output file, or - for standard output (default: out/render/VIN.xml)")
 def render(
@@ -219,9 +220,35 @@ def sign(document: bytes, key: Path, cert: Path, seal_format: str = "xmldsig") -
 
     try:
         seal = Seal.from_pem(read_bytes(key), read_bytes(cert), format=seal_format)
-        return seal.sign(document)
+        if seal_format != "xades-t":
+            return seal.sign(document)
     except (SigningError, ValueError) as exc:
         raise BadInput(f"cannot sign: {exc}") from None
+    return sign_with_timestamp(seal, document)
+
+
+def sign_with_timestamp(seal: Any, document: bytes) -> bytes:
+    """XAdES-T from the command line: the TSA of COC_TSA_URL and COC_TSA_TRUST, as the service uses."""
+    from pydantic import ValidationError
+
+    from services.signing.adapters.keys import SealNotConfigured, load_tsa
+    from services.signing.adapters.tsa import TimestampUnavailable
+    from services.signing.seal import SigningError
+    from services.signing.settings import SigningSettings
+
+    try:
+        tsa = load_tsa(SigningSettings(seal_format="xades-t"))
+    except (SealNotConfigured, SigningError, ValidationError, OSError) as exc:
+        raise BadInput(f"cannot sign: {exc}") from None
+    assert tsa is not None
+    try:
+        return bytes(seal.sign(document, timestamp=tsa))
+    except TimestampUnavailable as exc:
+        raise CommandError(f"not sealed: {exc}") from None
+    except SigningError as exc:
+        raise BadInput(f"cannot sign: {exc}") from None
+    finally:
+        tsa.close()
 
 
 @click.command(epilog=VERIFY_EXIT)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from services.signing import subscribers
-from services.signing.adapters.keys import SealHolder, SealNotConfigured, load_seal
+from services.signing.adapters.keys import SealHolder, SealNotConfigured, load_seal, load_tsa
 from services.signing.seal import SigningError
 from services.signing.settings import SigningSettings
 from shared.stage import CannotStart, Stage
@@ -19,6 +19,7 @@ def create_app(settings: SigningSettings | None = None) -> FastAPI:
     def check_seal() -> None:
         """Read the seal once; a key or certificate that cannot seal stops the service before it starts."""
         try:
+            holder.timestamp = load_tsa(stage.settings)
             holder.seal = load_seal(stage.settings)
         except (SigningError, SealNotConfigured, OSError) as exc:
             raise CannotStart(f"seal: {exc}") from None

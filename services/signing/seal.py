@@ -31,6 +31,7 @@ import base64
 import datetime as dt
 import hashlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Final, Protocol, runtime_checkable
@@ -96,13 +97,21 @@ _DIGEST_MARK: Final = "@DIGEST@"
 _VALUE_MARK: Final = "@VALUE@"
 _PROPS_DIGEST_MARK: Final = "@PROPSDIGEST@"
 _TIME_MARK: Final = "@TIME@"
+_TIMESTAMP_MARK: Final = "@TIMESTAMP@"
 
 # XAdES (ETSI EN 319 132-1), baseline B-B: the signing time and the signing certificate are
 # signed properties, referenced from SignedInfo; the seal stays enveloped over URI="".
 SIGNATURE_ID: Final = "ecoc-seal"
 PROPERTIES_ID: Final = "ecoc-seal-signedprops"
 DOCUMENT_REFERENCE_ID: Final = "ecoc-seal-document"
-FORMATS: Final = ("xmldsig", "xades-b")
+TIMESTAMP_ID: Final = "ecoc-seal-timestamp"
+FORMATS: Final = ("xmldsig", "xades-b", "xades-t")
+
+# XAdES baseline T (ETSI EN 319 132-1 §5.3, 319 132-2 §4.1): the SignatureTimeStamp is an RFC 3161
+# token over the ds:SignatureValue element, canonicalised as its CanonicalizationMethod says. The
+# caller gets that token: ``timestamp`` receives the canonical bytes and returns the token's DER
+# (a TimeStampToken, a CMS ContentInfo); signing never talks to the network itself.
+Timestamp = Callable[[bytes], bytes]
 
 
 class SigningError(Exception):
@@ -163,6 +172,7 @@ class _Templates:
     signed_info: tuple[bytes, ...]
     signature: tuple[bytes, ...]
     signed_properties: tuple[bytes, ...] = ()
+    signature_value: tuple[bytes, ...] = ()  # XAdES-T: the SignatureValue element, split at the value
 
 
 @dataclass(frozen=True, eq=False)
@@ -177,7 +187,7 @@ class Seal:
 
     key: SealKey | Signer
     certificate: x509.Certificate
-    format: str = "xmldsig"  # or "xades-b" (FORMATS)
+    format: str = "xmldsig"  # or "xades-b", "xades-t" (FORMATS)
     signer: Signer = field(init=False, repr=False)
     signature_method: str = field(init=False)
     fingerprint: str = field(init=False)
@@ -202,8 +212,10 @@ class Seal:
         object.__setattr__(self, "_public_key", public_key)
         object.__setattr__(self, "fingerprint", certificate_fingerprint(self.certificate))
         templates = (
-            _build_xades_templates(method, cert_b64.decode(), hashlib.sha256(der).digest())
-            if self.format == "xades-b"
+            _build_xades_templates(
+                method, cert_b64.decode(), hashlib.sha256(der).digest(), self.format == "xades-t"
+            )
+            if self.format in ("xades-b", "xades-t")
             else _build_templates(method, cert_b64.decode())
         )
         object.__setattr__(self, "_templates", templates)
@@ -222,10 +234,13 @@ class Seal:
             raise SigningError(f"unsupported seal key type {type(key).__name__}")
         return cls(key=key, certificate=certificate, format=format)
 
-    def sign(self, unsigned_xml: bytes, signing_time: dt.datetime | None = None) -> bytes:
+    def sign(
+        self, unsigned_xml: bytes, signing_time: dt.datetime | None = None, timestamp: Timestamp | None = None
+    ) -> bytes:
         """Seal a document; the result is checked against the certificate before it is returned.
 
-        Raises ``XmlInputError`` for input that is not acceptable XML and ``SigningError``
+        XAdES-T needs ``timestamp`` (see ``Timestamp``); whatever it raises propagates, so a
+        document is never sealed without its timestamp. Raises ``XmlInputError`` for input that is not acceptable XML and ``SigningError``
         when the document cannot be sealed or the fresh signature does not verify.
         """
         if dt.datetime.now(dt.UTC) > self.certificate.not_valid_after_utc:
@@ -244,20 +259,11 @@ class Seal:
             si = templates.signed_info
             signed_info = si[0] + digest_b64 + si[1] + props_b64 + si[2]
             value = self._sign_bytes(signed_info)
+            pieces = [digest_b64, props_b64, base64.b64encode(value), time]
+            if templates.signature_value:
+                pieces.append(self._timestamp(signed_info, value, timestamp))
             parts = templates.signature
-            signature = b"".join(
-                (
-                    parts[0],
-                    digest_b64,
-                    parts[1],
-                    props_b64,
-                    parts[2],
-                    base64.b64encode(value),
-                    parts[3],
-                    time,
-                    parts[4],
-                )
-            )
+            signature = b"".join(part for pair in zip(parts, [*pieces, b""], strict=True) for part in pair)
         else:
             si_open, si_close = templates.signed_info
             signed_info = si_open + digest_b64 + si_close
@@ -275,6 +281,14 @@ class Seal:
 
     def _sign_bytes(self, data: bytes) -> bytes:
         return self.signer.sign(data)
+
+    def _timestamp(self, signed_info: bytes, value: bytes, timestamp: Timestamp | None) -> bytes:
+        """The base64 of an RFC 3161 token over the canonical SignatureValue, for a checked signature only."""
+        if timestamp is None:
+            raise SigningError("XAdES-T needs a timestamp authority: set COC_TSA_URL")
+        self._verify_fresh_signature(signed_info, value)
+        before, after = self._templates.signature_value
+        return base64.b64encode(timestamp(before + base64.b64encode(value) + after))
 
     def _verify_fresh_signature(self, signed_info: bytes, value: bytes) -> None:
         """Verify the fresh SignatureValue with the certificate's public key.
@@ -334,7 +348,9 @@ def _build_templates(method: str, cert_b64: str) -> _Templates:
     return _Templates(signed_info=(si_open, si_close), signature=(sig_open, sig_mid, sig_close))
 
 
-def _build_xades_templates(method: str, cert_b64: str, cert_sha256: bytes) -> _Templates:
+def _build_xades_templates(
+    method: str, cert_b64: str, cert_sha256: bytes, timestamped: bool = False
+) -> _Templates:
     """The XAdES baseline B-B Signature, built once with lxml like the plain one.
 
     SignedInfo references the document (URI="", enveloped, exclusive c14n) and the
@@ -384,6 +400,17 @@ def _build_xades_templates(method: str, cert_b64: str, cert_sha256: bytes) -> _T
         ObjectReference=f"#{DOCUMENT_REFERENCE_ID}",
     )
     etree.SubElement(data_format, f"{xa}MimeType").text = "text/xml"
+    marks = [_DIGEST_MARK, _PROPS_DIGEST_MARK, _VALUE_MARK, _TIME_MARK]
+    value_element = signature.find(f"{ds}SignatureValue")
+    assert value_element is not None
+    if timestamped:
+        unsigned = etree.SubElement(
+            etree.SubElement(qualifying, f"{xa}UnsignedProperties"), f"{xa}UnsignedSignatureProperties"
+        )
+        stamp = etree.SubElement(unsigned, f"{xa}SignatureTimeStamp", Id=TIMESTAMP_ID)
+        etree.SubElement(stamp, f"{ds}CanonicalizationMethod", Algorithm=EXC_C14N)
+        etree.SubElement(stamp, f"{xa}EncapsulatedTimeStamp").text = _TIMESTAMP_MARK
+        marks.append(_TIMESTAMP_MARK)
 
     def split(node: etree._Element, *marks: str) -> tuple[bytes, ...]:
         parts, rest = [], c14n(node, exclusive=True)
@@ -394,8 +421,9 @@ def _build_xades_templates(method: str, cert_b64: str, cert_sha256: bytes) -> _T
 
     return _Templates(
         signed_info=split(signed_info, _DIGEST_MARK, _PROPS_DIGEST_MARK),
-        signature=split(signature, _DIGEST_MARK, _PROPS_DIGEST_MARK, _VALUE_MARK, _TIME_MARK),
+        signature=split(signature, *marks),
         signed_properties=split(props, _TIME_MARK),
+        signature_value=split(value_element, _VALUE_MARK) if timestamped else (),
     )
 
 

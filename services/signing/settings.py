@@ -31,8 +31,21 @@ class SigningSettings(ServiceSettings):
     seal_pkcs11_sessions: int = Field(
         2, ge=1, le=64, description="Token sessions kept open, and signing threads (COC_SEAL_PKCS11_SESSIONS)"
     )
-    seal_format: Literal["xmldsig", "xades-b"] = Field(
+    seal_format: Literal["xmldsig", "xades-b", "xades-t"] = Field(
         "xmldsig",
-        description="Plain XML-DSig, as the EUCARIS set-up manual requires (default), or XAdES baseline B "
-        "(signing time and signing certificate signed too) (COC_SEAL_FORMAT)",
+        description="Plain XML-DSig, as the EUCARIS set-up manual requires (default), XAdES baseline B "
+        "(signing time and signing certificate signed too), or XAdES baseline T (B plus a timestamp "
+        "from COC_TSA_URL over the signature) (COC_SEAL_FORMAT)",
+    )
+    tsa_url: str | None = Field(
+        None,
+        max_length=2048,
+        pattern=r"^https?://\S+$",
+        description="RFC 3161 timestamp authority, HTTP(S) URL; needed by xades-t (COC_TSA_URL)",
+    )
+    tsa_trust: Path | None = Field(
+        None, description="PEM certificates the TSA's certificate must chain to (COC_TSA_TRUST)"
+    )
+    tsa_timeout_s: float = Field(
+        10.0, gt=0, le=120, description="Wait for one TSA answer (COC_TSA_TIMEOUT_S)"
     )

@@ -1,11 +1,12 @@
 // The EU Commission's reference validator (DSS 6.4) run offline over one sealed document,
-// with one PEM certificate as the only trust anchor: what the tests hold our seals to.
+// with the PEM certificates given as the only trust anchors (the seal's, and for XAdES-T the
+// TSA's root): what the tests hold our seals to.
 //
-//   java -cp .cache/dss/classes:.cache/dss/lib/* DssCheck <signed.xml> <anchor.pem>
+//   java -cp .cache/dss/classes:.cache/dss/lib/* DssCheck <signed.xml> <anchor.pem> [<anchor.pem>...]
 //
 // Prints one "key=value" line each: format, indication, subindication, intact (the
 // references' digests match), valid (the signature value verifies), trusted (the chain
-// ends at the anchor). No network: no AIA, OCSP or CRL source is configured.
+// ends at an anchor). No network: no AIA, OCSP or CRL source is configured.
 
 import eu.europa.esig.dss.diagnostic.DiagnosticData;
 import eu.europa.esig.dss.diagnostic.SignatureWrapper;
@@ -23,13 +24,16 @@ import java.nio.file.Files;
 
 public final class DssCheck {
     public static void main(String[] args) throws Exception {
-        if (args.length != 2) {
-            System.err.println("usage: DssCheck <signed.xml> <anchor.pem>");
+        if (args.length < 2) {
+            System.err.println("usage: DssCheck <signed.xml> <anchor.pem> [<anchor.pem>...]");
             System.exit(2);
         }
-        CertificateToken anchor = DSSUtils.loadCertificate(Files.readAllBytes(new File(args[1]).toPath()));
         CommonTrustedCertificateSource trusted = new CommonTrustedCertificateSource();
-        trusted.addCertificate(anchor);
+        for (int i = 1; i < args.length; i++) {
+            // each file one PEM certificate: the seal's anchor, and for XAdES-T the TSA's root
+            CertificateToken anchor = DSSUtils.loadCertificate(Files.readAllBytes(new File(args[i]).toPath()));
+            trusted.addCertificate(anchor);
+        }
         CommonCertificateVerifier verifier = new CommonCertificateVerifier();
         verifier.setTrustedCertSources(trusted);
         verifier.setAIASource(null);

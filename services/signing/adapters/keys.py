@@ -12,10 +12,12 @@ import asyncio
 import stat
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from cryptography import x509
 
+from services.signing.adapters.tsa import Tsa, load_roots
 from services.signing.seal import Seal, SigningError
 from services.signing.settings import SigningSettings
 
@@ -100,6 +102,7 @@ class SealHolder:
     """
 
     seal: Seal | None = None
+    timestamp: Tsa | None = None  # XAdES-T: the timestamp authority
     _threads: ThreadPoolExecutor | None = field(default=None, repr=False)
 
     def get(self) -> Seal:
@@ -108,12 +111,15 @@ class SealHolder:
         return self.seal
 
     async def sign(self, seal: Seal, unsigned_xml: bytes) -> bytes:
-        if not seal.signer.blocking:
+        """The sealed document; a TSA fault (XAdES-T) raises ``TimestampUnavailable``, a transient fault."""
+        if not seal.signer.blocking and self.timestamp is None:
             return seal.sign(unsigned_xml)
         if self._threads is None:
-            size = getattr(seal.signer, "size", 1)
+            # A timestamp is a network round trip: several at once keep the loop's overlap of VINs busy.
+            size = max(getattr(seal.signer, "size", 1), 8 if self.timestamp else 1)
             self._threads = ThreadPoolExecutor(max_workers=size, thread_name_prefix="seal")
-        return await asyncio.get_running_loop().run_in_executor(self._threads, seal.sign, unsigned_xml)
+        work = partial(seal.sign, unsigned_xml, timestamp=self.timestamp)
+        return await asyncio.get_running_loop().run_in_executor(self._threads, work)
 
     def close(self) -> None:
         if self._threads is not None:
@@ -121,3 +127,18 @@ class SealHolder:
             self._threads = None
         if self.seal is not None and hasattr(self.seal.signer, "close"):
             self.seal.signer.close()
+        if self.timestamp is not None:
+            self.timestamp.close()
+
+
+def load_tsa(settings: SigningSettings) -> Tsa | None:
+    """The timestamp authority when the format is XAdES-T; a clear error when it is not configured."""
+    if settings.seal_format != "xades-t":
+        return None
+    if not settings.tsa_url or settings.tsa_trust is None:
+        raise SealNotConfigured("COC_SEAL_FORMAT=xades-t needs COC_TSA_URL and COC_TSA_TRUST")
+    try:
+        roots = load_roots(settings.tsa_trust.read_bytes())
+    except ValueError as exc:
+        raise SigningError(str(exc)) from None
+    return Tsa(settings.tsa_url, roots, timeout_s=settings.tsa_timeout_s)

@@ -24,11 +24,14 @@ ROOT = Path(__file__).resolve().parents[3]
 DSS = ROOT / ".cache" / "dss"
 
 
-def dss(document: bytes, anchor: bytes, tmp_path: Path) -> dict[str, str]:
+def dss(document: bytes, anchor: bytes, tmp_path: Path, *more_anchors: bytes) -> dict[str, str]:
     if not (DSS / "classes" / "DssCheck.class").exists() or shutil.which("java") is None:
         pytest.fail("the DSS checker is not built: run `make dss` (make test does)")
     (tmp_path / "signed.xml").write_bytes(document)
-    (tmp_path / "anchor.pem").write_bytes(anchor)
+    anchors = []
+    for i, pem in enumerate((anchor, *more_anchors)):
+        anchors.append(tmp_path / f"anchor{i}.pem")
+        anchors[-1].write_bytes(pem)
     result = subprocess.run(
         [
             "java",
@@ -36,7 +39,7 @@ def dss(document: bytes, anchor: bytes, tmp_path: Path) -> dict[str, str]:
             f"{DSS / 'classes'}:{DSS / 'lib'}/*",
             "DssCheck",
             str(tmp_path / "signed.xml"),
-            str(tmp_path / "anchor.pem"),
+            *map(str, anchors),
         ],
         capture_output=True,
         text=True,
