@@ -266,3 +266,12 @@ async def test_the_holder_seals_xades_t_off_the_event_loop_with_the_timestamp(
     finally:
         holder.close()
     assert b"EncapsulatedTimeStamp" in signed and verify(signed).valid
+
+
+def test_the_service_does_not_start_with_xades_t_and_no_timestamp_authority(tmp_path: Path) -> None:
+    from services.signing.adapters.keys import SealNotConfigured, load_tsa
+    from services.signing.settings import SigningSettings
+
+    with pytest.raises(SealNotConfigured, match="COC_TSA_URL and COC_TSA_TRUST"):
+        load_tsa(SigningSettings(_env_file=None, seal_format="xades-t", tsa_url=None))
+    assert load_tsa(SigningSettings(_env_file=None, seal_format="xades-b")) is None
