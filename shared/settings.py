@@ -59,10 +59,10 @@ class CocSettings(BaseSettings):
     )
     kafka_cert_file: Path | None = Field(None, description="PEM client certificate, for mutual TLS")
     kafka_key_file: Path | None = Field(None, description="PEM key of kafka_cert_file, for mutual TLS")
-    kafka_idempotence: bool | None = Field(
-        None,
-        description="Idempotent producers (no duplicate from a retried send); unset: on when the "
-        "connection is secured (a cluster), off on the local single PLAINTEXT broker",
+    kafka_idempotence: bool = Field(
+        True,
+        description="Idempotent producers: a retried send is never written twice (the broker drops the "
+        "repeat by its sequence number); with acks=all on every producer",
     )
     kafka_make_topics: bool = Field(
         True,

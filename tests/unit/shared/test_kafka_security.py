@@ -60,16 +60,13 @@ def test_an_unknown_security_protocol_is_refused(tmp_path: Path) -> None:
         settings_of(tmp_path, kafka_security_protocol="SASL_PLAINTEXT")
 
 
-def test_idempotence_is_on_for_a_secured_cluster_off_for_the_local_broker_unless_set(tmp_path: Path) -> None:
-    secret = tmp_path / "p"
-    secret.write_text("x\n")
-    assert not idempotent(settings_of(tmp_path))
-    assert idempotent(settings_of(tmp_path, kafka_idempotence=True))
+def test_producers_are_idempotent_unless_turned_off(tmp_path: Path) -> None:
+    assert idempotent(settings_of(tmp_path))
     assert idempotent(settings_of(tmp_path, kafka_security_protocol="SSL"))
-    assert not idempotent(settings_of(tmp_path, kafka_security_protocol="SSL", kafka_idempotence=False))
+    assert not idempotent(settings_of(tmp_path, kafka_idempotence=False))
 
 
-def test_the_producer_waits_for_all_replicas_and_is_idempotent_on_a_cluster(
+def test_the_producer_waits_for_all_replicas_and_is_idempotent(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     made: dict[str, object] = {}
@@ -78,7 +75,7 @@ def test_the_producer_waits_for_all_replicas_and_is_idempotent_on_a_cluster(
     assert made["acks"] == "all"
     assert made["enable_idempotence"] is True
     assert made["security_protocol"] == "SSL"
-    make_producer(settings_of(tmp_path), client_id="t")
+    make_producer(settings_of(tmp_path, kafka_idempotence=False), client_id="t")
     assert made["enable_idempotence"] is False
 
 
