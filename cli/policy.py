@@ -97,9 +97,14 @@ async def publish(settings: CocSettings, change: PolicyChange) -> None:
     from aiokafka.errors import KafkaError
 
     from shared import topics
-    from shared.kafka import client_options, ensure_topics, envelope_headers
+    from shared.kafka import client_options, ensure_topics, envelope_headers, idempotent
 
-    producer = AIOKafkaProducer(**client_options(settings), acks="all", request_timeout_ms=SEND_TIMEOUT_MS)
+    producer = AIOKafkaProducer(
+        **client_options(settings),
+        acks="all",
+        enable_idempotence=idempotent(settings),
+        request_timeout_ms=SEND_TIMEOUT_MS,
+    )
     try:
         await ensure_topics(settings)  # compacted, one partition; never left to auto-creation
         await producer.start()

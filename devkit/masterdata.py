@@ -56,10 +56,12 @@ async def publish_master_data(settings: CocSettings, changes: Sequence[MasterDat
     """The changes on coc.masterdata.v1 (key = kind:name), each acknowledged by every in-sync replica."""
     from aiokafka import AIOKafkaProducer
 
-    from shared.kafka import client_options, ensure_topics, envelope_headers
+    from shared.kafka import client_options, ensure_topics, envelope_headers, idempotent
 
     await ensure_topics(settings)  # compacted, one partition; never left to auto-creation
-    producer = AIOKafkaProducer(**client_options(settings), acks="all")
+    producer = AIOKafkaProducer(
+        **client_options(settings), acks="all", enable_idempotence=idempotent(settings)
+    )
     await producer.start()
     try:
         for change in changes:
