@@ -12,7 +12,8 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request, status
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse
 
 from services.workspace.adapters.pipeline import PipelineUnavailable
 from services.workspace.routes import (
@@ -30,6 +31,7 @@ from services.workspace.routes import (
     signin,
     upload,
 )
+from shared.contracts.base import reason_of
 
 ROOMS = (
     signin.router,
@@ -55,6 +57,7 @@ def include(app: FastAPI, workspace: deps.Workspace | None = None) -> None:
         app.include_router(room)
     app.exception_handler(deps.SignInRequired)(sign_in_first)
     app.exception_handler(PipelineUnavailable)(unavailable)
+    app.exception_handler(RequestValidationError)(bad_request)
 
 
 async def sign_in_first(_request: Request, exc: deps.SignInRequired) -> RedirectResponse:
@@ -64,3 +67,13 @@ async def sign_in_first(_request: Request, exc: deps.SignInRequired) -> Redirect
 async def unavailable(_request: Request, exc: PipelineUnavailable) -> JSONResponse:
     """A service an answer cannot do without did not answer (a page shows what it has instead)."""
     return JSONResponse({"detail": str(exc)}, status.HTTP_503_SERVICE_UNAVAILABLE)
+
+
+async def bad_request(_request: Request, exc: RequestValidationError) -> PlainTextResponse:
+    """A query, path or form value a page cannot take (a date typed by hand in a link): one line
+    naming each field and why, not FastAPI's JSON."""
+    parts = []
+    for error in exc.errors():
+        where = ".".join(str(part) for part in error.get("loc", ())[1:]) or "request"
+        parts.append(f"{where}: {reason_of(error)}")
+    return PlainTextResponse("; ".join(parts) + "\n", status.HTTP_422_UNPROCESSABLE_ENTITY)

@@ -114,3 +114,17 @@ def test_the_archived_list_refuses_a_search_it_cannot_make_before_asking_status(
     site.sign_in_as(VIEWER)
     assert site.client.get("/states/archived", params=params).status_code == 422
     assert site.api.asked == []
+
+
+def test_a_date_the_archived_list_cannot_read_is_one_line_naming_the_field() -> None:
+    site = Site()
+    site.sign_in_as(VIEWER)
+
+    answer = site.client.get(
+        "/states/archived", params={"archived_from": "7 Dec", "archived_to": "2026-12-07"}
+    )
+
+    assert answer.status_code == 422
+    assert answer.headers["content-type"].startswith("text/plain")
+    assert answer.text.startswith("archived_from: ") and answer.text.count("\n") == 1
+    assert "{" not in answer.text
