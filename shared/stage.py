@@ -139,6 +139,7 @@ class Stage(Generic[S]):
         group: str | None = None,
         check_key: KeyCheck[M] | None = None,
         prepare: Prepare[M] | None = None,
+        settle: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         """Subscribe ``handler`` to ``topic``, one message at a time, with the delivery policy.
 
@@ -151,14 +152,16 @@ class Stage(Generic[S]):
         ``check_key`` says why a parsed message does not fit its key (then it is
         kept in the DLQ like a broken one), or None. ``prepare`` (consumer groups
         only) is given each batch's first usable message of each VIN first
-        (``shared.runtime.batches.Prepare``).
+        (``shared.runtime.batches.Prepare``). ``settle`` (``broadcast`` only) is
+        awaited after each batch's rows were handled: work the rows leave for
+        once per batch (``TableReader``).
         """
         delivery = self._delivery(topic, model, broken_state, identity, check_key)
         flow = self._flow(topic)
         mode: Mode
         if broadcast:
             subscription = Subscription(topic, group_id=None, poll_ms=self.settings.consume_wait_ms)
-            mode = TableReader(delivery, handler, tracing=self.tracing, flow=flow)
+            mode = TableReader(delivery, handler, tracing=self.tracing, flow=flow, settle=settle)
         else:
             subscription = Subscription(
                 topic,

@@ -8,7 +8,7 @@ emitter and the system clock; unit tests with small in-memory stand-ins.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Protocol
 
 from pydantic import BaseModel
@@ -73,6 +73,10 @@ class PendingRecords(Protocol):
 
     async def waiting_on(self, approval_key: str) -> list[BuildRecord]:
         """The waiting records built to one approval version."""
+        ...
+
+    async def waiting_on_any(self, approval_keys: Sequence[str]) -> dict[str, list[BuildRecord]]:
+        """The waiting records built to any of these approval versions, by key (one read for all)."""
         ...
 
     async def waiting_in(self, vehicle_group: str) -> list[Pending]:

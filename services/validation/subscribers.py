@@ -19,7 +19,15 @@ def register(stage: Stage[Any], validation: Validation) -> None:
     stage.consume(topics.ACCEPTED, AcceptedRecord, validation.on_accepted, prepare=validation.prepare)
     stage.consume(topics.REVIEWS, Review, validation.on_review)
     # Every instance keeps the whole approval table: the topic is read whole by each.
-    stage.consume(topics.APPROVALS, Approval, validation.on_approval, broadcast=True, broken_state=None)
+    # Each approval of a batch kept first, then their waiting records decided again in one read.
+    stage.consume(
+        topics.APPROVALS,
+        Approval,
+        validation.take_approval,
+        broadcast=True,
+        broken_state=None,
+        settle=validation.settle_approvals,
+    )
     # Every instance keeps the whole policy table too; the topic is keyed by group, not by VIN.
     stage.consume(topics.POLICIES, PolicyChange, validation.on_policy, broadcast=True, broken_state=None)
     # And the plants and groups the compliance lead keeps (keyed by kind:name).

@@ -26,13 +26,25 @@ class TableReader(Mode, Generic[M]):
     """Hands each row of the table to ``handler`` with the delivery policy, in order."""
 
     def __init__(
-        self, delivery: Delivery[M], handler: Callable[[M], Awaitable[None]], *, tracing: Tracing, flow: Flow
+        self,
+        delivery: Delivery[M],
+        handler: Callable[[M], Awaitable[None]],
+        *,
+        tracing: Tracing,
+        flow: Flow,
+        settle: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.delivery, self.handler, self.tracing, self.flow = delivery, handler, tracing, flow
+        self.settle = settle  # awaited after each batch's rows: what they leave to do once per batch
 
     async def handle(self, records: Sequence[Record], loop: ConsumerLoop) -> None:
         with self.flow.batch():
-            await self.delivery.transient(self._rows(records))
+            await self.delivery.transient(self._batch(records))
+
+    async def _batch(self, records: Sequence[Record]) -> None:
+        await self._rows(records)
+        if self.settle is not None:
+            await self.settle()
 
     async def _rows(self, records: Sequence[Record]) -> None:
         for record in records:

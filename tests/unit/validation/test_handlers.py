@@ -7,7 +7,7 @@ store are proven by the integration and end-to-end tests.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -46,6 +46,7 @@ class MemoryPending:
         self.saved_one_by_one: list[str] = []
         self.failures_to_come = 0  # the next calls that fail as if the database were away
         self.reads: list[str] = []  # the VIN of each read of a VIN's document, as ``PendingStore`` makes them
+        self.scans = 0  # reads of the waiting records of approvals (each a whole collection on FerretDB)
 
     def _maybe_fail(self) -> None:
         if self.failures_to_come:
@@ -108,6 +109,15 @@ class MemoryPending:
     async def waiting_on(self, approval_key: str) -> list[BuildRecord]:
         self._maybe_fail()
         return [p.build for p in self.records.values() if p.build.approval.key == approval_key and p.waiting]
+
+    async def waiting_on_any(self, approval_keys: Sequence[str]) -> dict[str, list[BuildRecord]]:
+        self._maybe_fail()
+        self.scans += 1
+        found: dict[str, list[BuildRecord]] = {}
+        for p in self.records.values():
+            if p.build.approval.key in approval_keys and p.waiting:
+                found.setdefault(p.build.approval.key, []).append(p.build)
+        return found
 
     async def waiting_in(self, vehicle_group: str) -> list[Pending]:
         self._maybe_fail()
@@ -302,6 +312,28 @@ async def test_a_record_decided_without_its_approval_that_arrived_meanwhile_is_d
 
     assert sent.states() == [State.BLOCKED, State.VALIDATED]
     assert len(sent.validated) == 1 and store.records[build.vin].state is State.VALIDATED
+
+
+async def test_approvals_taken_in_one_batch_release_their_records_with_one_read_even_after_a_fault(
+    specimen: tuple[Approval, BuildRecord], schema: IviSchema
+) -> None:
+    approval, build = specimen
+    others = [approval.model_copy(update={"key": f"{approval.key}-{n}"}) for n in range(5)]
+    validation, sent = made(store := MemoryPending(), ApprovalTable.of(schema, []))
+    await validation.on_accepted(accepted(build))
+    assert sent.states() == [State.BLOCKED]
+
+    for taken in [*others, approval]:  # one batch of the approvals topic
+        await validation.take_approval(taken)
+    store.failures_to_come = 1  # the settle's read fails: the batch comes again
+    with pytest.raises(ConnectionError):
+        await validation.settle_approvals()
+    for taken in [*others, approval]:
+        await validation.take_approval(taken)  # known by now: nothing noted again
+    await validation.settle_approvals()
+
+    assert sent.states() == [State.BLOCKED, State.VALIDATED]
+    assert store.scans == 1  # one read answered (the failed one raised): not one per approval
 
 
 async def test_an_approval_that_arrives_releases_the_records_blocked_on_it(
