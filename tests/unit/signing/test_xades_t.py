@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import xmlschema
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -28,7 +29,7 @@ from devkit.keys import generate_dev_seal
 from services.signing.adapters.keys import SealHolder
 from services.signing.adapters.tsa import TimestampUnavailable, Tsa
 from services.signing.seal import Seal, SigningError, verify
-from shared.xml import DSIG_NS, parse_bytes
+from shared.xml import DSIG_NS, load_ivi_schema, parse_bytes, validate
 from shared.xmldsig import EXC_C14N, XADES_NS, c14n
 from tests.unit.signing.test_dss import dss
 
@@ -275,3 +276,11 @@ def test_the_service_does_not_start_with_xades_t_and_no_timestamp_authority(tmp_
     with pytest.raises(SealNotConfigured, match="COC_TSA_URL and COC_TSA_TRUST"):
         load_tsa(SigningSettings(_env_file=None, seal_format="xades-t", tsa_url=None))
     assert load_tsa(SigningSettings(_env_file=None, seal_format="xades-b")) is None
+
+
+def test_a_xades_t_certificate_passes_both_readings_of_the_official_schema(
+    sealed_t: bytes, xsd_path: Path
+) -> None:
+    root = parse_bytes(sealed_t)
+    assert validate(load_ivi_schema(xsd_path), root) == []
+    assert [e.reason for e in xmlschema.XMLSchema(str(xsd_path), allow="local").iter_errors(root)] == []
