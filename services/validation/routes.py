@@ -8,6 +8,7 @@ as received and the approval context of a certificate.
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, status
+from pydantic import StringConstraints
 
 from services.validation.adapters.pending import PendingStore
 from services.validation.policy import PolicyInForce
@@ -19,6 +20,8 @@ DEFAULT_POLICY_SETTING = "COC_DEFAULT_RELEASE_POLICY"
 GROUP_POLICY_SETTING = "COC_RELEASE_POLICY"
 ANSWERS: dict[int | str, dict[str, Any]] = {401: {"description": "No bearer token, or one no role holds"}}
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "Validation has no record of that VIN"}}
+
+MAX_WAITING_KEYS = 50  # approval keys one request of /v1/waiting may name (an upload page asks for 50)
 
 
 def router(pending: PendingStore, auth: Authenticator, in_force: PolicyInForce) -> APIRouter:
@@ -48,15 +51,29 @@ def router(pending: PendingStore, auth: Authenticator, in_force: PolicyInForce) 
     @api.get("/waiting")
     async def get_waiting(
         approval_key: Annotated[
-            str, Query(min_length=1, max_length=200, description="number|type|variant|version")
+            list[Annotated[str, StringConstraints(min_length=1, max_length=200)]],
+            Query(
+                min_length=1,
+                max_length=MAX_WAITING_KEYS,
+                description="number|type|variant|version; repeated for several (one read for all)",
+            ),
         ],
     ) -> dict[str, Any]:
-        """The records that wait on one approval version (blocked, needs review or held), by VIN."""
-        builds = await pending.waiting_on(approval_key)
-        return {
-            "approval_key": approval_key,
-            "items": sorted(({"vin": b.vin, "revision": b.revision} for b in builds), key=lambda i: i["vin"]),
+        """The records that wait on approval versions (blocked, needs review or held), by VIN.
+
+        One key: ``approval_key`` and its ``items``, as before. Several: ``by_key``, each key's items;
+        one read of the waiting records for all (a whole collection on FerretDB, see shared.mongo).
+        """
+        keys = list(dict.fromkeys(approval_key))
+        found = await pending.waiting_on_any(keys)
+        by_key = {
+            key: [
+                {"vin": b.vin, "revision": b.revision}
+                for b in sorted(found.get(key, []), key=lambda b: b.vin)
+            ]
+            for key in keys
         }
+        return {"approval_key": keys[0], "items": by_key[keys[0]], "by_key": by_key}
 
     @api.get("/masterdata")
     async def get_master_data() -> dict[str, Any]:

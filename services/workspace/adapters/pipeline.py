@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 
 import httpx
@@ -92,6 +93,14 @@ class PipelineApi:
     async def waiting_on(self, approval_key: str) -> list[dict[str, Any]]:
         found = await self._json(f"{self.validation_url}/v1/waiting", {"approval_key": approval_key})
         return list((found or {}).get("items", []))
+
+    async def waiting_on_many(self, approval_keys: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+        """The waiting records of several approval keys (up to 50), asked in one request."""
+        if not approval_keys:
+            return {}
+        found = await self._json(f"{self.validation_url}/v1/waiting", {"approval_key": list(approval_keys)})
+        by_key = (found or {}).get("by_key") or {}
+        return {key: list(by_key.get(key, [])) for key in approval_keys}
 
     async def affected(
         self,

@@ -24,7 +24,7 @@ MAX_KEYS: Final = 50  # keys whose impact one page asks for; the rest are said t
 
 
 class Reads(Protocol):
-    async def waiting_on(self, approval_key: str) -> list[dict[str, Any]]: ...
+    async def waiting_on_many(self, approval_keys: Sequence[str]) -> dict[str, list[dict[str, Any]]]: ...
 
     async def affected(
         self, approval_key: str, *, other_than: str | None = None, limit: int = 1, after: str | None = None
@@ -42,24 +42,27 @@ class Impact:
 
 
 async def impact_of(api: Reads, diffs: Sequence[KeyDiff]) -> dict[str, Impact]:
-    """The impact of each key the upload changes or adds, for the first ``MAX_KEYS`` of them."""
-    found: dict[str, Impact] = {}
-    for diff in [d for d in diffs if not d.unchanged][:MAX_KEYS]:
-        found[diff.approval.key] = await _one(api, diff)
-    return found
+    """The impact of each key the upload changes or adds, for the first ``MAX_KEYS`` of them.
 
-
-async def _one(api: Reads, diff: KeyDiff) -> Impact:
-    key, problems = diff.approval.key, []
-    waiting: list[dict[str, Any]] | None = None
-    archived: int | None = None
+    The waiting records of all of them in one request to validation (one read there).
+    """
+    changed = [d for d in diffs if not d.unchanged][:MAX_KEYS]
+    waiting: dict[str, list[dict[str, Any]]] | None = None
+    unanswered: str | None = None
     try:
-        waiting = await api.waiting_on(key)
+        waiting = await api.waiting_on_many([d.approval.key for d in changed])
     except PipelineUnavailable as exc:
-        problems.append(f"validation: {exc}")
-    try:
-        page = await api.affected(key, other_than=master_data_sha256(diff.approval), limit=0)
-        archived = int(page.get("total", 0))
-    except (PipelineUnavailable, TypeError, ValueError) as exc:
-        problems.append(f"archive: {exc}")
-    return Impact(key, waiting, archived, "; ".join(problems) or None)
+        unanswered = f"validation: {exc}"
+    found: dict[str, Impact] = {}
+    for diff in changed:
+        key = diff.approval.key
+        problems = [unanswered] if unanswered else []
+        archived: int | None = None
+        try:
+            page = await api.affected(key, other_than=master_data_sha256(diff.approval), limit=0)
+            archived = int(page.get("total", 0))
+        except (PipelineUnavailable, TypeError, ValueError) as exc:
+            problems.append(f"archive: {exc}")
+        mine = None if waiting is None else waiting.get(key, [])
+        found[key] = Impact(key, mine, archived, "; ".join(problems) or None)
+    return found

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import types
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -73,6 +73,7 @@ class FakePipeline:
     lists: dict[str, dict[str, Any]] = field(default_factory=dict)  # owner or state → one page
     received: dict[str, dict[str, Any]] = field(default_factory=dict)
     waiting: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    waiting_requests: int = 0  # requests of waiting records for several keys (``waiting_on_many``)
     certificates: dict[str, Certificate] = field(default_factory=dict)
     evidence_zips: dict[str, bytes] = field(default_factory=dict)
     bases: dict[str, bytes] = field(default_factory=dict)  # imported base certificates by SHA-256
@@ -113,6 +114,10 @@ class FakePipeline:
 
     async def waiting_on(self, approval_key: str) -> list[dict[str, Any]]:
         return list(self._answer(self.waiting.get(approval_key, [])))
+
+    async def waiting_on_many(self, approval_keys: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+        self.waiting_requests += 1
+        return {key: list(self._answer(self.waiting.get(key, []))) for key in approval_keys}
 
     async def certificate(self, vin: str, revision: int | None = None) -> Certificate | None:
         found: Certificate | None = self._answer(self.certificates.get(vin))

@@ -148,6 +148,7 @@ def test_the_fixed_file_shows_the_diff_and_the_impact_and_publishes_under_the_pe
     assert f"<code>{MASS}</code></th><td>{old_mass}</td><td>1400</td>" in page
     assert page.count("data-new") == 1 and page.count("data-unchanged") == 1
     assert 'data-waiting="1"' in page and 'data-archived="7"' in page
+    assert site.api.waiting_requests == 1  # both changed keys' waiting records in one request
     # The count alone (limit 0): it comes from the archive's counters, a page of VINs is a scan.
     assert site.api.affected_asked[0] == (changed.key, master_data_sha256(changed), 0)
     answer = site.client.post(
