@@ -91,9 +91,11 @@ test-large: $(STAMP)
 	E2E_LARGE_KILL_BUILDS=20000 $(BIN)/pytest $(PYTEST_ARGS) tests/e2e/test_pipeline_faults.py -k large_run
 
 # The three-broker cluster mode (coc stack up --brokers 3: replication 3, SASL_SSL with SCRAM, ACLs
-# per service) on a private stack, about 3 minutes; not part of `make test`.
+# per service) on a private stack, about 3 minutes; then issue 29's faults on a cluster stack with
+# two of each service (brokers, the controller and one instance of each service killed, a broker
+# paused) in a run of E2E_CLUSTER_FAULT_BUILDS builds (default 20,000); not part of `make test`.
 test-cluster: $(STAMP)
-	E2E_CLUSTER=1 $(BIN)/pytest $(PYTEST_ARGS) tests/e2e/test_kafka_cluster.py
+	E2E_CLUSTER=1 $(BIN)/pytest $(PYTEST_ARGS) tests/e2e/test_kafka_cluster.py tests/e2e/test_cluster_faults.py
 
 # Every service twice (coc stack up --replicas 2) on a private stack: the work shared, one instance
 # of each killed in a 600-build run, nothing lost or sent twice; 4.7 minutes here; not part of `make test`.
