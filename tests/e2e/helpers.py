@@ -12,9 +12,11 @@ import asyncio
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
@@ -24,6 +26,7 @@ from typing import Any
 from unittest import mock
 
 import httpx
+import pytest
 from lxml import etree
 
 from deploy.local.health import port_open
@@ -536,3 +539,36 @@ class CertificateCheck:
         if linted.returncode != 0 or len(valid) != len(files):
             problems.append(f"xmllint: {len(valid)} of {len(files)} valid:\n{linted.stderr[-2000:]}")
         return problems
+
+
+@contextlib.contextmanager
+def own_stack(request: Any, label: str, env: Mapping[str, str]) -> Iterator[PrivateStack]:
+    """``coc stack up`` on a state folder and ports of a module's own (``env``: its ports and settings),
+    without authorities (the certificates stop at the archive); ``coc stack down`` at the end, the
+    state removed after a green module and its logs kept, with their path said, after a red one."""
+    state_dir = Path(tempfile.mkdtemp(prefix=f"coc-e2e-{label.lower().replace(' ', '-')}-"))
+    stack = PrivateStack.at(state_dir)
+    stack.env.update(env)
+    for delivery_setting in ("COC_DELIVERY_DESTINATIONS", "COC_DELIVERY_SECRETS"):
+        stack.env.pop(delivery_setting, None)
+    stack.settings = settings_of(stack.env)
+    taken = stack.taken_ports()
+    if taken:
+        shutil.rmtree(state_dir, ignore_errors=True)
+        pytest.fail(f"ports of the {label} stack are taken ({', '.join(taken)}): another session, or program")
+    failed_before, started = request.session.testsfailed, False
+    try:
+        began = time.monotonic()
+        result = stack.coc("stack", "up")
+        if result.returncode != 0:
+            pytest.fail(f"coc stack up, {label} (state {state_dir}):\n{result.stdout}{result.stderr}")
+        started = True
+        say(f"{label} stack up in {time.monotonic() - began:.0f}s, state {state_dir}")
+        stack.load_tokens()
+        yield stack
+    finally:
+        down = stack.coc("stack", "down")
+        if started and down.returncode == 0 and request.session.testsfailed == failed_before:
+            shutil.rmtree(state_dir, ignore_errors=True)
+        else:
+            say(f"{label} stack's logs kept in {state_dir}/logs")

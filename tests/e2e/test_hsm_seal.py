@@ -11,9 +11,7 @@ EU DSS 6.4 with the seal certificate as the only trust anchor.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
-import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -22,7 +20,7 @@ import pytest
 
 from devkit.hsm import SOFTHSM_MODULE
 from shared.xmldsig import XADES_NS
-from tests.e2e.helpers import CertificateCheck, PrivateStack, sample_run, say, settings_of, show
+from tests.e2e.helpers import CertificateCheck, PrivateStack, own_stack, sample_run, say, show
 from tests.unit.signing.test_dss import dss
 
 pytestmark = pytest.mark.e2e
@@ -41,35 +39,9 @@ OWN_PORTS = {
 @pytest.fixture(scope="module")
 def hsm_stack(request: pytest.FixtureRequest) -> Iterator[PrivateStack]:
     """``coc stack up`` in HSM mode on its own ports and state; ``coc stack down`` at the end."""
-    state_dir = Path(tempfile.mkdtemp(prefix="coc-e2e-hsm-"))
-    stack = PrivateStack.at(state_dir)
-    stack.env.update(
-        {**OWN_PORTS, "COC_SEAL_PKCS11_MODULE": str(SOFTHSM_MODULE), "COC_SEAL_FORMAT": "xades-b"}
-    )
-    for delivery_setting in ("COC_DELIVERY_DESTINATIONS", "COC_DELIVERY_SECRETS"):
-        stack.env.pop(delivery_setting, None)  # no authority here: the certificates stop at the archive
-    stack.settings = settings_of(stack.env)
-    taken = stack.taken_ports()
-    if taken:
-        shutil.rmtree(state_dir, ignore_errors=True)
-        pytest.fail(f"ports of the HSM stack are taken ({', '.join(taken)}): another session, or program")
-    failed_before, started = request.session.testsfailed, False
-    try:
-        began = time.monotonic()
-        result = stack.coc("stack", "up")
-        if result.returncode != 0:
-            pytest.fail(f"coc stack up in HSM mode (state {state_dir}):\n{result.stdout}{result.stderr}")
-        started = True
-        say(f"HSM stack up in {time.monotonic() - began:.0f}s, state {state_dir}")
-        stack.load_tokens()
+    env = {**OWN_PORTS, "COC_SEAL_PKCS11_MODULE": str(SOFTHSM_MODULE), "COC_SEAL_FORMAT": "xades-b"}
+    with own_stack(request, "HSM", env) as stack:
         yield stack
-    finally:
-        down = stack.coc("stack", "down")
-        say(down.stdout)
-        if started and down.returncode == 0 and request.session.testsfailed == failed_before:
-            shutil.rmtree(state_dir, ignore_errors=True)
-        else:
-            say(f"HSM stack's logs kept in {state_dir}/logs")
 
 
 @pytest.fixture(scope="module")

@@ -13,13 +13,12 @@ from __future__ import annotations
 import asyncio
 import shutil
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.helpers import CertificateCheck, PrivateStack, sample_run, say, settings_of, show
+from tests.e2e.helpers import CertificateCheck, PrivateStack, own_stack, sample_run, show
 from tests.unit.signing.test_dss import dss
 from tests.unit.signing.test_xades_t import TSA_CONFIG, LocalTsa, tsa_certificate
 
@@ -51,40 +50,15 @@ def tsa() -> Iterator[LocalTsa]:
 
 @pytest.fixture(scope="module")
 def t_stack(request: pytest.FixtureRequest, tsa: LocalTsa) -> Iterator[PrivateStack]:
-    state_dir = Path(tempfile.mkdtemp(prefix="coc-e2e-xades-t-"))
-    stack = PrivateStack.at(state_dir)
-    stack.env.update(
-        {
-            **OWN_PORTS,
-            "COC_SEAL_FORMAT": "xades-t",
-            "COC_TSA_URL": tsa.url,
-            "COC_TSA_TRUST": str(tsa.folder / "tsa.crt"),
-            "COC_RETRY_MAX_S": "4",  # the stage tries again soon once the TSA is back
-        }
-    )
-    for delivery_setting in ("COC_DELIVERY_DESTINATIONS", "COC_DELIVERY_SECRETS"):
-        stack.env.pop(delivery_setting, None)
-    stack.settings = settings_of(stack.env)
-    taken = stack.taken_ports()
-    if taken:
-        shutil.rmtree(state_dir, ignore_errors=True)
-        pytest.fail(f"ports of the XAdES-T stack are taken ({', '.join(taken)})")
-    failed_before, started = request.session.testsfailed, False
-    try:
-        began = time.monotonic()
-        result = stack.coc("stack", "up")
-        if result.returncode != 0:
-            pytest.fail(f"coc stack up with xades-t (state {state_dir}):\n{result.stdout}{result.stderr}")
-        started = True
-        say(f"XAdES-T stack up in {time.monotonic() - began:.0f}s, state {state_dir}")
-        stack.load_tokens()
+    env = {
+        **OWN_PORTS,
+        "COC_SEAL_FORMAT": "xades-t",
+        "COC_TSA_URL": tsa.url,
+        "COC_TSA_TRUST": str(tsa.folder / "tsa.crt"),
+        "COC_RETRY_MAX_S": "4",  # the stage tries again soon once the TSA is back
+    }
+    with own_stack(request, "XAdES-T", env) as stack:
         yield stack
-    finally:
-        down = stack.coc("stack", "down")
-        if started and down.returncode == 0 and request.session.testsfailed == failed_before:
-            shutil.rmtree(state_dir, ignore_errors=True)
-        else:
-            say(f"XAdES-T stack's logs kept in {state_dir}/logs")
 
 
 async def test_records_wait_while_the_tsa_is_away_and_are_issued_with_a_timestamp_once_it_is_back(
