@@ -54,6 +54,8 @@ def json_of(text: str, where: str) -> Any:
         ) from None
     except RecursionError:
         raise BadInput(f"{where}: JSON nested too deeply") from None
+    except ValueError:  # a number longer than Python converts (4,300 digits)
+        raise BadInput(f"{where}: a JSON number too long to read") from None
 
 
 def parse_model(model: type[Model], data: Any, where: str) -> Model:
@@ -95,7 +97,7 @@ def load_builds(path: Path) -> Iterator[BuildRecord]:
     data = read_bytes(path)
     try:
         whole = json.loads(data)
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+    except (ValueError, RecursionError):  # ValueError: not UTF-8, not JSON, or a number too long
         whole = None  # JSON Lines (or broken: each line says where)
     if isinstance(whole, dict | list):
         items = whole if isinstance(whole, list) else [whole]

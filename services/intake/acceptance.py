@@ -83,6 +83,8 @@ def _json(text: str, number: int, field: str) -> Any:
         raise BodyError([Problem(number, field, f"not valid JSON at line {exc.lineno}: {exc.msg}")]) from None
     except RecursionError:
         raise BodyError([Problem(number, field, "JSON nested too deeply")]) from None
+    except ValueError:  # a number longer than Python converts (4,300 digits)
+        raise BodyError([Problem(number, field, "a JSON number too long to read")]) from None
 
 
 def bounded(problems: list[Problem]) -> list[Problem]:
@@ -141,7 +143,7 @@ def identity_of(body: bytes, key: str) -> tuple[str, int]:
     """
     try:
         data = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):  # nesting deeper than Python's stack
+    except (ValueError, RecursionError):  # not JSON, not UTF-8, a number too long, nested too deep
         data = None
     if not isinstance(data, dict):
         return key.upper(), 0

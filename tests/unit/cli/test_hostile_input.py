@@ -40,8 +40,9 @@ def approvals(tmp_path: Path) -> Path:
     [
         (b'{"vin": "\xff"}', "not UTF-8 (byte 9)"),
         (b"[" * 100_000 + b"]" * 100_000, "JSON nested too deeply"),
+        (b'{"revision": ' + b"9" * 5_000 + b"}", "a JSON number too long to read"),
     ],
-    ids=["not-utf8", "nested-100000"],
+    ids=["not-utf8", "nested-100000", "number-5000-digits"],
 )
 def test_render_and_check_refuse_json_that_is_not_utf8_or_nested_too_deep(
     tmp_path: Path, approvals: Path, content: bytes, message: str, capsys: pytest.CaptureFixture[str]

@@ -91,6 +91,14 @@ def test_json_nested_deeper_than_the_stack_is_a_422(client: TestClient) -> None:
     assert answer.status_code == 422 and problems(answer)[0]["message"] == "JSON nested too deeply"
 
 
+@pytest.mark.parametrize("ndjson", [False, True], ids=["json", "ndjson"])
+def test_a_number_longer_than_python_reads_is_a_422_not_a_crash(client: TestClient, ndjson: bool) -> None:
+    body = b'{"vin": "X", "revision": ' + b"9" * 5_000 + b"}"
+    kind = "application/x-ndjson" if ndjson else "application/json"
+    answer = client.post("/v1/builds", content=body, headers={**JSON, "Content-Type": kind})
+    assert answer.status_code == 422 and problems(answer)[0]["message"] == "a JSON number too long to read"
+
+
 def test_too_many_ndjson_records_are_refused_when_counted_not_after_parsing_all(client: TestClient) -> None:
     lines = b"\n".join([b"{}"] * 5 + [b"not json at all"] * 3)
     answer = client.post(
