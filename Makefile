@@ -80,9 +80,9 @@ PRIVATE_STACK_TESTS := tests/e2e --ignore=tests/e2e/test_stack.py
 # exit status is that of the first part that failed.
 test: $(STAMP) system-deps dss lint
 	@status=0; \
-	  { $(BIN)/coc stack up && $(BIN)/pytest $(PYTEST_ARGS) $(SHARED_STACK_TESTS); } || status=$$?; \
+	  { $(BIN)/coc stack up && $(BIN)/pytest $(PYTEST_ARGS) --durations=10 $(SHARED_STACK_TESTS); } || status=$$?; \
 	  $(BIN)/coc stack down || true; \
-	  $(BIN)/pytest $(PYTEST_ARGS) $(PRIVATE_STACK_TESTS) || { [ $$status != 0 ] || status=$$?; }; \
+	  $(BIN)/pytest $(PYTEST_ARGS) --durations=15 $(PRIVATE_STACK_TESTS) || { [ $$status != 0 ] || status=$$?; }; \
 	  exit $$status
 
 # Issue 11's kill of signing and archive in the middle of a 20,000-build run, on a private stack
