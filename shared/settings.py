@@ -208,6 +208,12 @@ class ServiceSettings(CocSettings):
         description="Service ports: intake +1, validation +2, render +3, signing +4, delivery +5, archive +6, "
         "status +7, workspace +8",
     )
+    service_urls: dict[str, str] = Field(
+        {},
+        description="Base URL of each other service that does not listen beside this one, by name, e.g. "
+        '{"status": "http://ecoc-status:8087"} (COC_SERVICE_URLS; the Helm chart sets one per service); '
+        "a service not named is at http_host and its port",
+    )
 
     http_keep_alive_s: int = Field(
         75,
@@ -230,7 +236,18 @@ class ServiceSettings(CocSettings):
         return self.port_base + SERVICE_PORT_OFFSETS[service]
 
     def url_of(self, service: str) -> str:
-        return f"http://{self.http_host}:{self.port_of(service)}"
+        return self.service_urls.get(service) or f"http://{self.http_host}:{self.port_of(service)}"
+
+    @field_validator("service_urls")
+    @classmethod
+    def _known_services_over_http(cls, urls: dict[str, str]) -> dict[str, str]:
+        for name, url in urls.items():
+            if name not in SERVICE_PORT_OFFSETS:
+                raise ValueError(f"{name!r} is no service (one of {', '.join(SERVICE_PORT_OFFSETS)})")
+            parsed = urlparse(url)
+            if parsed.scheme not in ("http", "https") or not parsed.hostname or len(url) > 500:
+                raise ValueError(f"{name}: {url[:80]!r} is no http(s) URL with a host")
+        return {name: url.rstrip("/") for name, url in urls.items()}
 
     @property
     def intake_url(self) -> str:
