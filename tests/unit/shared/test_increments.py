@@ -27,7 +27,7 @@ class Refusing:
 
 async def test_a_failed_write_fails_every_move_it_carried_and_the_next_move_is_written_again() -> None:
     refusing = Refusing()
-    increments = Increments(refusing)  # type: ignore[arg-type]
+    increments = Increments(refusing, take_turns=False)  # type: ignore[arg-type]
 
     results = await asyncio.gather(*(increments.move({"a": 1}) for _ in range(5)), return_exceptions=True)
 
