@@ -14,8 +14,11 @@ Conventions (design.md, "Topics" and "Delivery and failure"):
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
+import logging
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TypeAlias, TypeVar
@@ -31,8 +34,16 @@ from shared import topics
 from shared.contracts.base import reason_of
 from shared.settings import CocSettings
 
+log = logging.getLogger(__name__)
+
 M = TypeVar("M", bound=BaseModel)
 Record: TypeAlias = ConsumerRecord[bytes, bytes]
+
+CONSUMER_METADATA_MAX_AGE_MS = 5000  # see consumer_options
+# Reading a table topic whole (``read_to_end``): an attempt that makes no progress for this
+# long is given up and made again with a new consumer, at most this many times.
+TABLE_STALL_S = 10.0
+TABLE_ATTEMPTS = 4
 
 SCHEMA_VERSION_HEADER = "coc-schema-version"
 SERVICE_HEADER = "coc-service"
@@ -127,8 +138,17 @@ def make_broker(settings: CocSettings, *, client_id: str) -> KafkaBroker:
 
 
 def consumer_options(settings: CocSettings) -> dict[str, Any]:
-    """How every consumer of a stage reaches the broker."""
-    return client_options(settings)
+    """How every consumer of a stage reaches the broker, and how soon it learns of a new leader.
+
+    aiokafka 0.14 asks a partition's leader for the offset to start from (its
+    committed one, the earliest or the latest) and, answered NotLeaderForPartition,
+    asks the same broker again every 0.1 s without refreshing its metadata
+    (``Fetcher._update_fetch_positions``), so until the metadata is renewed on its own
+    after ``metadata_max_age_ms`` (five minutes by default). After a broker was killed
+    on the cluster, validation asked its old leader for four minutes before it read a
+    record. Metadata at most ``CONSUMER_METADATA_MAX_AGE_MS`` old bounds that to seconds.
+    """
+    return {**client_options(settings), "metadata_max_age_ms": CONSUMER_METADATA_MAX_AGE_MS}
 
 
 def make_producer(settings: CocSettings, *, client_id: str) -> AIOKafkaProducer:
@@ -258,22 +278,53 @@ async def read_to_end(settings: CocSettings, topic: str) -> list[Record]:
     approvals): no consumer group, nothing committed. The partitions come from
     the admin client: a consumer's ``topics()`` fetches metadata it does not
     keep, so its ``partitions_for_topic`` would still know none.
+
+    Bounded: on the cluster a service's start was seen to stall 30 s on each table
+    topic (after broker kills and on a loaded machine), the consumer getting no
+    record and no error. An attempt that gets nowhere for ``TABLE_STALL_S`` is
+    dropped and made again with a new consumer (``TABLE_ATTEMPTS`` in all, then
+    ``TableStalled``), each said in the log.
     """
     partitions = [TopicPartition(topic, p) for p in await partitions_of(settings, topic)]
     if not partitions:
         return []
+    for attempt in range(1, TABLE_ATTEMPTS + 1):
+        try:
+            return await _read_once(settings, partitions)
+        except TableStalled as stalled:
+            if attempt == TABLE_ATTEMPTS:
+                raise
+            log.warning("%s; reading it again with a new consumer (attempt %d)", stalled, attempt + 1)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+class TableStalled(TimeoutError):
+    """Reading a table topic whole made no progress for ``TABLE_STALL_S``."""
+
+
+async def _read_once(settings: CocSettings, partitions: list[TopicPartition]) -> list[Record]:
+    topic = partitions[0].topic
     consumer = AIOKafkaConsumer(**consumer_options(settings), enable_auto_commit=False)
-    await consumer.start()
+    step = "starting its consumer"
     try:
+        await asyncio.wait_for(consumer.start(), TABLE_STALL_S)
         consumer.assign(partitions)
+        step = "asking where it ends"
         await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
+        ends = await asyncio.wait_for(consumer.end_offsets(partitions), TABLE_STALL_S)
         records: list[Record] = []
-        while await _behind(consumer, ends):
+        step, moved = "reading its records", time.monotonic()
+        while await asyncio.wait_for(_behind(consumer, ends), TABLE_STALL_S):
             batches = await consumer.getmany(*partitions, timeout_ms=1000)
             for batch in batches.values():
                 records.extend(batch)
+            if any(batches.values()):
+                moved = time.monotonic()
+            elif time.monotonic() - moved > TABLE_STALL_S:
+                raise TimeoutError
         return records
+    except TimeoutError:
+        raise TableStalled(f"{topic}: no progress for {TABLE_STALL_S:.0f}s {step}") from None
     finally:
         await consumer.stop()
 
