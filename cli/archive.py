@@ -114,6 +114,7 @@ def audit(cert: Path | None, as_json: bool) -> int:
                 "seconds": round(seconds, 2),
                 "per_second": round(rate, 1),
                 "breaks": [b.__dict__ for b in summary.breaks],
+                "seals": [used.__dict__ for used in summary.seals],
                 "audit_log": log_json(log),
             }
         )
@@ -155,6 +156,9 @@ def show_audit(summary: Summary, seconds: float) -> None:
     if kinds:
         counted = ((f"{count:,}", kind) for kind, count in kinds.most_common())
         show(rows(table("breaks", "kind", right=("breaks",), show_header=False), counted))
+    if summary.seals:
+        used = ((f"{s.certificates:,}", s.subject, s.serial, s.sha256) for s in summary.seals)
+        show(rows(table("sealed", "seal subject", "serial", "sha256", right=("sealed",)), used))
     rate = summary.certificates / seconds if seconds else 0.0
     totals = [
         ("certificates checked", f"{summary.certificates:,}"),
@@ -197,6 +201,7 @@ async def audit_archive(settings: Any, schema: Any, anchors: list[Any]) -> tuple
             shown(summary.certificates, summary.certificates)
         summary.breaks.extend(auditor.chains(heads))
         summary.vins = len(set(auditor.links) | set(heads))
+        summary.seals = sorted(auditor.seals.values(), key=lambda used: -used.certificates)
         return summary, time.monotonic() - began
     finally:
         await client.close()

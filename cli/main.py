@@ -16,10 +16,10 @@ from typing import Any
 
 import click
 
-from cli import archive, client, demo, groups, keys, policy, samples, service, stack, users, workbench
+from cli import archive, client, demo, groups, keys, policy, samples, seals, service, stack, users, workbench
 from cli.errors import FAILED, USAGE, CommandError, short
 
-GROUPS = (stack, keys, samples, workbench, service, client, archive, demo, policy, groups, users)
+GROUPS = (stack, keys, seals, samples, workbench, service, client, archive, demo, policy, groups, users)
 CLOSED_PIPE = 141  # as a shell reports a process ended by SIGPIPE
 INTERRUPTED = 130  # as a shell reports a process ended by SIGINT
 

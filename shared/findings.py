@@ -340,6 +340,13 @@ CATALOGUE: tuple[Entry, ...] = (
         "at least an eIDAS advanced electronic seal (set-up manual)",
     ),
     Entry(
+        "SEAL_MISSING",
+        "seal",
+        "Register the approval holder's seal (coc seals add, or the seal named in the message made usable); "
+        "the records waiting for it are sealed then, without a resend.",
+        "only the type-approval holder or its EU representative seals (IVI 2.0 guidelines)",
+    ),
+    Entry(
         "DELIVERY_NO_ROUTE",
         "delivery",
         "Add the intended country to a destination's countries in COC_DELIVERY_DESTINATIONS; the "

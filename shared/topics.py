@@ -11,6 +11,7 @@ ARCHIVED = "coc.documents.archived.v1"
 STATUS = "coc.status.v1"
 POLICIES = "coc.policies.v1"  # key = vehicle group
 MASTERDATA = "coc.masterdata.v1"  # key = kind:name (plant:..., vehicle_group:...)
+SEALS = "coc.seals.v1"  # key = approval holder (shared.contracts.seals)
 
 ALL = (
     BUILDS,
@@ -24,8 +25,9 @@ ALL = (
     STATUS,
     POLICIES,
     MASTERDATA,
+    SEALS,
 )
-COMPACTED = frozenset({APPROVALS, POLICIES, MASTERDATA})
+COMPACTED = frozenset({APPROVALS, POLICIES, MASTERDATA, SEALS})
 
 
 def dlq(topic: str) -> str:

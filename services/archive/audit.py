@@ -52,10 +52,21 @@ class Link:
 
 
 @dataclass
+class SealUsed:
+    """A seal the audited certificates were sealed with: its certificate's subject, serial and SHA-256."""
+
+    subject: str
+    serial: str
+    sha256: str
+    certificates: int = 0
+
+
+@dataclass
 class Summary:
     certificates: int = 0
     vins: int = 0
     breaks: list[Break] = field(default_factory=list)
+    seals: list[SealUsed] = field(default_factory=list)  # every seal found, most certificates first
 
     def broken_vins(self) -> list[str]:
         return sorted({b.vin for b in self.breaks})
@@ -75,6 +86,7 @@ class Auditor:
         self.approval_hash = approval_hash  # sha256 named → sha256 the stored snapshot has (None: missing)
         self.links: dict[str, list[Link]] = {}
         self._trusted: dict[bytes, str | None] = {}  # DER of a signer → why it is not trusted
+        self.seals: dict[str, SealUsed] = {}  # fingerprint → the seal and how many certificates it sealed
 
     def certificate(self, row: Mapping[str, Any]) -> list[Break]:
         """The breaks of one stored certificate (none when it passes)."""
@@ -115,6 +127,15 @@ class Auditor:
         if result.certificate is None:
             return ["seal has no certificate"]
         der = result.certificate.public_bytes(Encoding.DER)
+        fingerprint = hashlib.sha256(der).hexdigest()
+        used = self.seals.get(fingerprint)
+        if used is None:
+            used = self.seals[fingerprint] = SealUsed(
+                result.certificate.subject.rfc4514_string(),
+                f"{result.certificate.serial_number:x}",
+                fingerprint,
+            )
+        used.certificates += 1
         if der not in self._trusted:
             when = archived_at if isinstance(archived_at, dt.datetime) else dt.datetime.now(dt.UTC)
             when = when if when.tzinfo else when.replace(tzinfo=dt.UTC)

@@ -56,6 +56,25 @@ def signer_pem(signed_xml: bytes) -> str | None:
     return f"-----BEGIN CERTIFICATE-----\n{body}\n-----END CERTIFICATE-----\n"
 
 
+def seal_named(pem: str | None, approval: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The seal a certificate was sealed with: its holder (the approval's), subject, serial, fingerprint, end."""
+    if pem is None:
+        return None
+    from cryptography import x509
+
+    from shared.contracts.seals import holder_in
+    from shared.xmldsig import certificate_fingerprint
+
+    certificate = x509.load_pem_x509_certificate(pem.encode())
+    return {
+        "holder": holder_in(approval.get("certificate") or {}) if approval is not None else None,
+        "subject": certificate.subject.rfc4514_string(),
+        "serial": f"{certificate.serial_number:x}",
+        "sha256": certificate_fingerprint(certificate),
+        "not_after": certificate.not_valid_after_utc.isoformat(),
+    }
+
+
 def chain_entries(chain: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     return [
         {
@@ -115,6 +134,7 @@ def bundle(
         "sha256": row["sha256"],
         "previous_sha256": row.get("previous_sha256"),
         "signer_fingerprint": row.get("signer_fingerprint"),
+        "seal": seal_named(pem, approval),
         "archived_at": _time(row.get("archived_at")),
         "trace_id": evidence.get("trace_id"),
         "approval_key": evidence.get("approval_key"),

@@ -9,6 +9,7 @@ from services.render.document import RenderError, render
 from services.render.settings import RenderSettings
 from shared import topics
 from shared.contracts.events import ApprovalPacks, Document, Evidence, State, ValidatedRecord
+from shared.contracts.seals import holder_of
 from shared.ivi import IviSchema
 from shared.stage import Stage, Unusable
 
@@ -36,6 +37,7 @@ def register(stage: Stage[RenderSettings], schema: IviSchema, versions: VersionN
             xml=xml.decode("utf-8"),
             sha256=hashlib.sha256(xml).hexdigest(),
             evidence=Evidence.of(build, record.approval, record.release, len(xml), packs.of(record.approval)),
+            seal_holder=holder_of(record.approval),  # signing seals with this holder's seal
         )
         await stage.emitter.send(topics.RENDERED, document, key=build.vin, correlation_id=record.record_id)
         await stage.emitter.status(vin=build.vin, revision=build.revision, state=State.RENDERED, build=build)

@@ -1,12 +1,20 @@
 """Signing: wiring only. The key (a file or a PKCS#11 token) is opened in the lifespan, once, and handed
-to the seal."""
+to the seal; the approval holders' seals of the registry are opened as they are registered."""
 
 from __future__ import annotations
 
 from fastapi import FastAPI
 
 from services.signing import subscribers
-from services.signing.adapters.keys import SealHolder, SealNotConfigured, load_seal, load_tsa
+from services.signing.adapters.keys import (
+    SealHolder,
+    SealNotConfigured,
+    load_seal,
+    load_tsa,
+    registered_opener,
+)
+from services.signing.adapters.waiting import WaitingDocuments
+from services.signing.registry import SealBook
 from services.signing.seal import SigningError
 from services.signing.settings import SigningSettings
 from shared.stage import CannotStart, Stage
@@ -15,6 +23,8 @@ from shared.stage import CannotStart, Stage
 def create_app(settings: SigningSettings | None = None) -> FastAPI:
     stage = Stage("signing", settings or SigningSettings())
     holder = SealHolder()
+    book = SealBook(default_holder=stage.settings.seal_holder)
+    waiting = WaitingDocuments(stage.database())
 
     def check_seal() -> None:
         """Read the seal once; a key or certificate that cannot seal stops the service before it starts."""
@@ -27,12 +37,15 @@ def create_app(settings: SigningSettings | None = None) -> FastAPI:
     async def read_seal() -> None:
         if holder.seal is None:
             check_seal()
+        book.default = holder.seal
 
     async def close_seal() -> None:
-        holder.close()  # the token's sessions and the signing threads
+        holder.close(book.all_seals())  # the token's sessions and the signing threads
 
     stage.preflight.append(check_seal)
     stage.on_start.append(read_seal)
     stage.on_stop.append(close_seal)
-    subscribers.register(stage, holder)
+    stage.on_start.append(
+        subscribers.register(stage, holder, book, waiting, registered_opener(stage.settings))
+    )
     return stage.asgi()

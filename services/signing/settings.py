@@ -31,6 +31,14 @@ class SigningSettings(ServiceSettings):
     seal_pkcs11_sessions: int = Field(
         2, ge=1, le=64, description="Token sessions kept open, and signing threads (COC_SEAL_PKCS11_SESSIONS)"
     )
+    seal_holder: str | None = Field(
+        None,
+        max_length=150,
+        description="The approval holder (ManufacturerName in its approvals) whose seal COC_SEAL_KEY/"
+        "COC_SEAL_CERT or the token key is. Unset: that seal seals for every holder without a seal in the "
+        "registry (coc.seals.v1), an installation for one holder. Set: it seals that holder's records only; "
+        "a record of another holder without a registered seal waits, SEAL_MISSING (COC_SEAL_HOLDER)",
+    )
     seal_format: Literal["xmldsig", "xades-b", "xades-t"] = Field(
         "xmldsig",
         description="Plain XML-DSig, as the EUCARIS set-up manual requires (default), XAdES baseline B "

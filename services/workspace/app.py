@@ -34,9 +34,11 @@ from shared.contracts import Approval, BuildRecord
 from shared.contracts.events import Review
 from shared.contracts.masterdata import MasterDataChange
 from shared.contracts.policies import PolicyChange
+from shared.contracts.seals import SealRegistration
 from shared.kafka import read_contracts
 from shared.master_table import MasterTable
 from shared.policy_table import PolicyTable
+from shared.seal_table import SealTable
 from shared.stage import Stage
 from shared.xml import load_ivi_schema
 
@@ -69,7 +71,7 @@ def create_app(settings: WorkspaceSettings | None = None) -> FastAPI:
     def schema() -> etree.XMLSchema:
         return load_ivi_schema(stage.settings.xsd_path())
 
-    policies, approvals, master = PolicyTable(), ApprovalBook(), MasterTable()
+    policies, approvals, master, seals = PolicyTable(), ApprovalBook(), MasterTable(), SealTable()
 
     async def read_tables() -> None:
         """The policy table and the approvals as their topics hold them now; the subscribers follow on."""
@@ -77,6 +79,8 @@ def create_app(settings: WorkspaceSettings | None = None) -> FastAPI:
             policies.add(change)
         for named, _record in await read_contracts(stage.settings, topics.MASTERDATA, MasterDataChange):
             master.add(named)
+        for registration, _record in await read_contracts(stage.settings, topics.SEALS, SealRegistration):
+            seals.add(registration)
         for approval, record in await read_contracts(stage.settings, topics.APPROVALS, Approval):
             at = dt.datetime.fromtimestamp(record.timestamp / 1000, dt.UTC)
             approvals.add(approval, at, subscribers.PUBLISHER)
@@ -86,7 +90,7 @@ def create_app(settings: WorkspaceSettings | None = None) -> FastAPI:
     stage.publisher(topics.POLICIES, PolicyChange)
     stage.publisher(topics.MASTERDATA, MasterDataChange)
     stage.publisher(topics.APPROVALS, Approval, "Approval master data uploaded by the type-approval team")
-    subscribers.register(stage, feed, policies, approvals, master)
+    subscribers.register(stage, feed, policies, approvals, master, seals)
 
     async def has_secret() -> None:
         stage.settings.secret()  # refuse to start without one, with the message saying how
@@ -117,6 +121,7 @@ def create_app(settings: WorkspaceSettings | None = None) -> FastAPI:
         policies=policies,
         approvals=approvals,
         master=master,
+        seals=seals,
         sessions=sessions,
         oidc=oidc,
     )

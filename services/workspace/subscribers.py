@@ -12,8 +12,10 @@ from shared.contracts import Approval
 from shared.contracts.events import StatusEvent
 from shared.contracts.masterdata import MasterDataChange
 from shared.contracts.policies import PolicyChange
+from shared.contracts.seals import SealRegistration
 from shared.master_table import MasterTable
 from shared.policy_table import PolicyTable
+from shared.seal_table import SealTable
 from shared.stage import Stage
 
 BATCH = 500
@@ -32,6 +34,7 @@ def register(
     policies: PolicyTable,
     approvals: ApprovalBook,
     master: MasterTable,
+    seals: SealTable | None = None,
 ) -> None:
     async def on_status(events: list[StatusEvent]) -> None:
         feed.take(events)
@@ -52,3 +55,9 @@ def register(
     stage.consume(topics.POLICIES, PolicyChange, on_policy, broadcast=True, broken_state=None)
     stage.consume(topics.APPROVALS, Approval, on_approval, broadcast=True, broken_state=None)
     stage.consume(topics.MASTERDATA, MasterDataChange, on_master_data, broadcast=True, broken_state=None)
+    if seals is not None:
+
+        async def on_seal(registration: SealRegistration) -> None:
+            seals.add(registration)
+
+        stage.consume(topics.SEALS, SealRegistration, on_seal, broadcast=True, broken_state=None)

@@ -233,6 +233,11 @@ class Document(Contract):
     sha256: str = Field(description="SHA-256 of the document bytes, hex")
     signer_fingerprint: str | None = Field(None, description="SHA-256 of the seal certificate (signed only)")
     evidence: Evidence | None = Field(None, description="What it was made from, for the release evidence")
+    seal_holder: str | None = Field(
+        None,
+        max_length=150,
+        description="The approval holder whose seal seals it (shared.contracts.seals.holder_of), set by render",
+    )
 
 
 class ArchiveReceipt(Contract):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import stat
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
@@ -18,10 +19,13 @@ from pathlib import Path
 from cryptography import x509
 
 from services.signing.adapters.tsa import Tsa, load_roots
+from services.signing.registry import Opener, SealUnusable
 from services.signing.seal import Seal, SigningError
 from services.signing.settings import SigningSettings
+from shared.contracts.seals import SealRegistration
 
 PIN_MAX_BYTES = 256
+KEY_FILE_MAX_BYTES = 64_000
 
 
 class SealNotConfigured(ValueError):
@@ -78,6 +82,55 @@ def load_token_seal(settings: SigningSettings) -> Seal:
         raise
 
 
+def registered_opener(settings: SigningSettings) -> Opener:
+    """Opens a holder's registered seal: its key file, or its key label on the token the settings name."""
+
+    def open_registered(registration: SealRegistration) -> Seal:
+        try:
+            if registration.key_file is not None:
+                return _registered_file_seal(registration, registration.key_file, settings)
+            return _registered_token_seal(registration, settings)
+        except (SigningError, SealNotConfigured, OSError) as exc:
+            raise SealUnusable(str(exc) or type(exc).__name__) from None
+
+    return open_registered
+
+
+def _registered_file_seal(registration: SealRegistration, key_file: str, settings: SigningSettings) -> Seal:
+    path = Path(key_file)
+    if path.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise SigningError(f"the key file {path} is readable by others: chmod 600 it")
+    if path.stat().st_size > KEY_FILE_MAX_BYTES:
+        raise SigningError(f"the key file {path} is larger than a seal key")
+    password = settings.seal_key_password.get_secret_value().encode() if settings.seal_key_password else None
+    return Seal.from_pem(
+        path.read_bytes(), registration.certificate_pem.encode(), password, settings.seal_format
+    )
+
+
+def _registered_token_seal(registration: SealRegistration, settings: SigningSettings) -> Seal:
+    from services.signing.adapters.pkcs11 import open_token_signer
+
+    module, token, pin_file = (
+        settings.seal_pkcs11_module,
+        settings.seal_pkcs11_token,
+        settings.seal_pkcs11_pin_file,
+    )
+    if module is None or not token or pin_file is None:
+        raise SealNotConfigured(
+            "a token key needs COC_SEAL_PKCS11_MODULE, COC_SEAL_PKCS11_TOKEN and COC_SEAL_PKCS11_PIN_FILE"
+        )
+    assert registration.pkcs11_key is not None
+    signer = open_token_signer(
+        module, token, registration.pkcs11_key, read_pin(pin_file), settings.seal_pkcs11_sessions
+    )
+    try:
+        return Seal(key=signer, certificate=registration.certificate, format=settings.seal_format)
+    except SigningError:
+        signer.close()
+        raise
+
+
 def read_pin(pin_file: Path) -> str:
     """The token PIN from its file: owner-only, one line, at most 256 bytes. Never logged."""
     mode = pin_file.stat().st_mode
@@ -121,12 +174,16 @@ class SealHolder:
         work = partial(seal.sign, unsigned_xml, timestamp=self.timestamp)
         return await asyncio.get_running_loop().run_in_executor(self._threads, work)
 
-    def close(self) -> None:
+    def close(self, others: Iterable[Seal] = ()) -> None:
+        """Stop the signing threads, then close the signers of this seal and of ``others`` (registered ones)."""
         if self._threads is not None:
             self._threads.shutdown(wait=True)
             self._threads = None
-        if self.seal is not None and hasattr(self.seal.signer, "close"):
-            self.seal.signer.close()
+        closed: set[int] = set()
+        for seal in (self.seal, *others):
+            if seal is not None and id(seal.signer) not in closed and hasattr(seal.signer, "close"):
+                closed.add(id(seal.signer))
+                seal.signer.close()
         if self.timestamp is not None:
             self.timestamp.close()
 

@@ -27,6 +27,7 @@ from services.workspace.routes import (
     reissue,
     review,
     rollout,
+    seals,
     sessions,
     signin,
     upload,
@@ -45,6 +46,7 @@ ROOMS = (
     approvals.router,
     reissue.router,
     rollout.router,
+    seals.router,
     audit.router,
 )
 

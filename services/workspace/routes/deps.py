@@ -43,6 +43,7 @@ from services.workspace.settings import WorkspaceSettings
 from services.workspace.upload.staged import StagedUploads
 from shared.master_table import MasterTable
 from shared.policy_table import PolicyTable
+from shared.seal_table import SealTable
 
 SESSION_COOKIE = "coc_session"
 PRESESSION_COOKIE = "coc_presession"  # binds the sign-in form's CSRF token before there is a session
@@ -90,6 +91,7 @@ class Workspace:
     oidc: OidcClient | None = None  # company sign-in, when configured
     clock: Clock = field(default_factory=SystemClock)
     master: MasterTable = field(default_factory=MasterTable)  # plants and groups, from coc.masterdata.v1
+    seals: SealTable = field(default_factory=SealTable)  # each approval holder's seal, from coc.seals.v1
     uploads: StagedUploads = field(
         default_factory=StagedUploads
     )  # approval uploads between dry run and publish

@@ -48,5 +48,5 @@ def test_signing_may_read_rendered_and_write_signed_but_nothing_else() -> None:
     assert Acl("User:signing", TOPIC, topics.SIGNED, WRITE) in acls
     assert Acl("User:signing", GROUP, f"coc-signing.{topics.RENDERED}", READ) in acls
     written = {acl.resource for acl in acls if acl.operation == WRITE}
-    assert written == {topics.SIGNED, topics.STATUS, topics.dlq(topics.RENDERED)}
+    assert written == {topics.SIGNED, topics.STATUS, topics.dlq(topics.RENDERED), topics.dlq(topics.SEALS)}
     assert not any(acl.resource == topics.BUILDS for acl in acls)

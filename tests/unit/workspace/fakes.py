@@ -33,11 +33,13 @@ from services.workspace.identity import (
 )
 from services.workspace.live import LiveFeed
 from services.workspace.routes import deps
+from services.workspace.routes.seals import seal_table
 from services.workspace.settings import WorkspaceSettings
 from services.workspace.upload.staged import StagedUploads
 from shared.contracts.masterdata import MasterDataChange, MasterKind
 from shared.master_table import MasterTable
 from shared.policy_table import PolicyTable
+from shared.seal_table import SealTable
 
 T0 = dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.UTC)
 SECRET = "a test secret of the workspace, long enough for HMAC"
@@ -239,6 +241,7 @@ class Site:
     policies: PolicyTable = field(default_factory=PolicyTable)
     approvals: ApprovalBook = field(default_factory=ApprovalBook)
     master: MasterTable = field(default_factory=lambda: MasterTable(KNOWN))
+    seals: SealTable = field(default_factory=SealTable)
     throttle: Throttle = field(default_factory=Throttle)
     schema: etree.XMLSchema | None = None
     last_cookies: str = ""  # the Set-Cookie header of the last form sent
@@ -266,6 +269,7 @@ class Site:
             deps.policies: self.policies,
             deps.approvals: self.approvals,
             deps.master: self.master,
+            seal_table: self.seals,
             deps.sessions: self.sessions,
             deps.oidc: None,
             deps.uploads: StagedUploads(),  # approval uploads between their dry run and publication
