@@ -15,15 +15,16 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 # What the tests use besides Python: the independent verifiers (xmlsec1, xmllint), the
-# browser (Debian's Chromium) and the software HSM (SoftHSM2) from Debian, installed only
-# when missing; axe-core from npm.
+# browser (Debian's Chromium), the software HSM (SoftHSM2) and Prometheus with promtool
+# (the alert rules' tests, `coc stack up --monitoring`) from Debian, installed only when
+# missing; axe-core from npm.
 system-deps: node_modules/axe-core/axe.min.js
-	@if ! command -v xmlsec1 >/dev/null || ! command -v xmllint >/dev/null || ! command -v chromium >/dev/null || ! command -v softhsm2-util >/dev/null; then \
+	@if ! command -v xmlsec1 >/dev/null || ! command -v xmllint >/dev/null || ! command -v chromium >/dev/null || ! command -v softhsm2-util >/dev/null || ! command -v promtool >/dev/null; then \
 	  if [ "$$(id -u)" = 0 ]; then \
-	    echo "installing xmlsec1, libxml2-utils, chromium and softhsm2 from Debian"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq xmlsec1 libxml2-utils chromium softhsm2 >/dev/null; \
+	    echo "installing xmlsec1, libxml2-utils, chromium, softhsm2 and prometheus from Debian"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq xmlsec1 libxml2-utils chromium softhsm2 prometheus >/dev/null; \
 	  else \
-	    echo "please install xmlsec1, libxml2-utils, chromium and softhsm2 (sudo apt-get install xmlsec1 libxml2-utils chromium softhsm2)"; exit 1; \
+	    echo "please install xmlsec1, libxml2-utils, chromium, softhsm2 and prometheus (sudo apt-get install xmlsec1 libxml2-utils chromium softhsm2 prometheus)"; exit 1; \
 	  fi; \
 	fi
 

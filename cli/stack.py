@@ -48,6 +48,17 @@ def _services(infra: bool, settings: StackSettings, replicas: int | None = None)
     return service_specs(settings, replica_count(settings, replicas))
 
 
+def _monitoring(
+    infra: bool, settings: StackSettings, count: int, requested: bool | None = None
+) -> list[ProcessSpec]:
+    """Prometheus scraping the services, when ``--monitoring`` asks (or the last ``up`` did)."""
+    from deploy.local.monitoring import monitoring_on, prometheus_spec
+
+    if infra or not monitoring_on(settings, requested):
+        return []
+    return [prometheus_spec(settings, count)]
+
+
 def _say(line: str) -> None:
     print(line, flush=True)
 
@@ -87,14 +98,21 @@ def install() -> None:
     help="Kafka brokers (default: COC_STACK_BROKERS, else as the last up, else 1); 3: a KRaft cluster "
     "with replication 3, SASL_SSL (SCRAM) and ACLs per service, brokers on the Kafka port + 100 * (k - 1)",
 )
-def up(infra: bool, replicas: int | None, brokers: str | None) -> None:
+@click.option(
+    "--monitoring/--no-monitoring",
+    default=None,
+    help="also Prometheus scraping every service with the alert rules (deploy/monitoring), on the port base "
+    "+ 1010 (9090) or COC_MONITORING_PORT (default: as the last up, else off)",
+)
+def up(infra: bool, replicas: int | None, brokers: str | None, monitoring: bool | None) -> None:
     """Start what is not running; wait until each answers.
 
     Kafka, FerretDB and the eight services (only the first two with --infra),
-    installed first if needed.
+    installed first if needed; Prometheus after them with --monitoring.
     """
     from deploy.local import supervise
     from deploy.local.cluster import broker_count, remember_brokers
+    from deploy.local.monitoring import remember_monitoring
     from deploy.local.services import remember_replicas, replica_count
     from deploy.local.settings import StackSettings
 
@@ -105,7 +123,10 @@ def up(infra: bool, replicas: int | None, brokers: str | None) -> None:
         remember_brokers(settings, broker_count(settings, int(brokers) if brokers else None))
         if not infra:
             remember_replicas(settings, count)
-        supervise.up(settings, extra_specs=_services(infra, settings, count), out=_say)
+        watch = _monitoring(infra, settings, count, monitoring)
+        if monitoring is not None:
+            remember_monitoring(settings, monitoring)
+        supervise.up(settings, extra_specs=[*_services(infra, settings, count), *watch], out=_say)
     _say(f"stack: ready in {time.monotonic() - began:.1f}s")
 
 
@@ -117,6 +138,7 @@ def down() -> int:
     """
     from deploy.local import supervise
     from deploy.local.cluster import forget_brokers
+    from deploy.local.monitoring import remember_monitoring
     from deploy.local.services import forget_replicas
     from deploy.local.settings import StackSettings
 
@@ -125,6 +147,7 @@ def down() -> int:
         still_open = supervise.down(settings, out=_say)
     forget_replicas(settings)
     forget_brokers(settings)
+    remember_monitoring(settings, False)
     for host, port in still_open:
         print(
             f"coc stack down: {host}:{port} still accepts connections, from a process "
@@ -141,10 +164,14 @@ def status(infra: bool, as_json: bool) -> int:
     """Each process of the stack: pid, address and health."""
     from cli.output import rows, show, show_json, table
     from deploy.local import supervise
+    from deploy.local.services import replica_count
     from deploy.local.settings import StackSettings
 
     settings = StackSettings()
-    found = supervise.status(settings, extra_specs=_services(infra, settings))
+    specs = _services(infra, settings)
+    found = supervise.status(
+        settings, extra_specs=[*specs, *_monitoring(infra, settings, replica_count(settings))]
+    )
     if as_json:
         show_json([asdict(row) for row in found])
     else:

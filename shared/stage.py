@@ -42,6 +42,8 @@ from shared.held import HoldPolicy
 from shared.identity import IDENTITY_BODY_MAX, Identity, key_identity
 from shared.kafka import ensure_topics, make_broker, make_producer
 from shared.mongo import MongoDoc, database, make_client
+from shared.observability.http import HttpMetrics
+from shared.observability.metrics import CONTENT_TYPE_LATEST, StageMetrics
 from shared.runtime.batches import Prepare, VinBatches
 from shared.runtime.consumer import ConsumerLoop, Mode, Subscription
 from shared.runtime.delivery import Backoff, Delivery, KeyCheck, Unusable
@@ -87,6 +89,7 @@ class Stage(Generic[S]):
         self.tracing = Tracing.of(settings, name)
         self.tracer_provider = self.tracing.provider
         self.tracer = self.tracing.tracer  # an HTTP request's own span (intake)
+        self.metrics = StageMetrics(name)  # served on /metrics (shared.observability)
         self.broker: KafkaBroker = make_broker(settings, client_id=f"coc-{name}")  # declarations only
         self.on_start: list[Hook] = []
         self.on_stop: list[Hook] = []
@@ -251,11 +254,19 @@ class Stage(Generic[S]):
         self.publisher(topics.dlq(topic), DeadLetter)
         backoff = Backoff(self.settings.retry_initial_s, self.settings.retry_max_s)
         return Delivery(
-            model, self.emitter, backoff, broken_state=broken_state, identity=identity, check_key=check_key
+            model,
+            self.emitter,
+            backoff,
+            broken_state=broken_state,
+            identity=identity,
+            check_key=check_key,
+            meter=self.metrics.topic(topic),
         )
 
     def _subscribe(self, subscription: Subscription, mode: Mode, model: type[BaseModel]) -> None:
-        loop = ConsumerLoop(self.settings, subscription, mode, client_id=f"coc-{self.name}")
+        meter = self.metrics.topic(subscription.topic)
+        loop = ConsumerLoop(self.settings, subscription, mode, client_id=f"coc-{self.name}", meter=meter)
+        self.metrics.consumer_lag(subscription.topic, loop.lags)
         self.loops.append(loop)
         self._declare_reading(subscription, model)
 
@@ -368,6 +379,12 @@ class Stage(Generic[S]):
             response.status_code = 200 if healthy else 503
             return {"service": self.instance, "healthy": healthy, "stuck": stuck_now}
 
+        @app.get("/metrics", tags=["health"], include_in_schema=False)
+        async def metrics() -> Response:
+            """The process's metrics in Prometheus's text format; like /healthz, no token (docs/operations.md)."""
+            return Response(self.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
+
+        app.add_middleware(HttpMetrics, metrics=self.metrics)
         return app
 
     def asyncapi(self) -> dict[str, Any]:

@@ -53,6 +53,18 @@ class StackSettings(ServiceSettings):
         description="Kafka brokers `coc stack up` runs (COC_STACK_BROKERS, or --brokers): 1 (PLAINTEXT), or 3 "
         "(KRaft quorum of three, replication 3, min in-sync 2, SASL_SSL with SCRAM and ACLs per service)",
     )
+    monitoring_port: int = Field(
+        0,
+        ge=0,
+        le=65_535,
+        description="Port of the Prometheus `coc stack up --monitoring` starts (0: the port base + 1010, 9090)",
+    )
+    monitoring_scrape_s: int = Field(
+        15, ge=1, le=300, description="Seconds between two scrapes (and rule evaluations) of that Prometheus"
+    )
+    monitoring_rules: Path | None = Field(
+        None, description="Alert rules file of that Prometheus (default: deploy/monitoring/alerts.yml)"
+    )
     replicas: int = Field(
         1,
         ge=1,

@@ -127,6 +127,7 @@ class Sender:
             await self.ledger.forget_pending(one)
 
     async def announce(self, delivery: Delivery) -> None:
+        """Say the delivery's state on the status topic, and count it for /metrics (per destination)."""
         finding = delivery.finding()
         await self.stage.emitter.status(
             vin=delivery.vin,
@@ -137,6 +138,10 @@ class Sender:
             owner=delivery.owner,
             destination=delivery.destination,
         )
+        metrics = self.stage.metrics
+        metrics.deliveries.labels(delivery.destination, delivery.step.value).inc()
+        if delivery.step is Step.RETRYING:
+            metrics.delivery_retries.labels(delivery.destination).inc()
 
     async def stop(self) -> None:
         for task in list(self.tasks):

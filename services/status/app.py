@@ -14,7 +14,10 @@ from services.status.adapters.store import StatusStore
 from services.status.adapters.worklists import Worklists
 from services.status.settings import StatusSettings
 from shared import topics
+from shared.observability.replication import ReplicationWatch
 from shared.stage import Stage
+
+REPLICATION_READ_S = 30.0  # how often the partitions' replication is read for /metrics
 
 
 def create_app(settings: StatusSettings | None = None) -> FastAPI:
@@ -38,6 +41,12 @@ def create_app(settings: StatusSettings | None = None) -> FastAPI:
     stage.on_stop.append(stop_recounts)
     subscribers.register(stage, store.records)
     folding = next(flow for flow in stage.flows if flow.topic == topics.STATUS)
+    stage.metrics.read_model_lag.add(
+        lambda: [((), float(folding.behind))] if folding.behind is not None else []
+    )
+    replication = ReplicationWatch(stage.settings, stage.metrics, REPLICATION_READ_S)
+    stage.on_start.append(replication.start)
+    stage.on_stop.append(replication.stop)
     app = stage.asgi()
     app.include_router(
         routes.router(

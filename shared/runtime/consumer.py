@@ -24,7 +24,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from itertools import chain
 from typing import Any
@@ -33,6 +33,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
 
 from shared.kafka import Record, consumer_options
+from shared.observability.metrics import TopicMeter
 from shared.settings import CocSettings
 
 log = logging.getLogger(__name__)
@@ -95,13 +96,21 @@ class ConsumerLoop:
     """One topic's consumer, polled by one task, its batches handed to one mode."""
 
     def __init__(
-        self, settings: CocSettings, subscription: Subscription, mode: Mode, *, client_id: str
+        self,
+        settings: CocSettings,
+        subscription: Subscription,
+        mode: Mode,
+        *,
+        client_id: str,
+        meter: TopicMeter | None = None,
     ) -> None:
         self.settings, self.subscription, self.mode, self.client_id = settings, subscription, mode, client_id
+        self.meter = meter or TopicMeter.unregistered()  # failed messages, time per batch
         self.consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._taken: dict[TopicPartition, int] = {}  # per partition, the offset after the last record taken
+        self._committed: dict[TopicPartition, int] = {}  # per partition, this process's last commit
 
     async def start(self) -> None:
         sub = self.subscription
@@ -170,11 +179,15 @@ class ConsumerLoop:
                 await self.mode.quiet(self)
             return
         records = tuple(chain.from_iterable(batches.values()))
+        handling = time.perf_counter()
         try:
             await self.mode.handle(records, self)
         except Exception:  # transient (the mode waited its back-off): the batch comes again
+            self.meter.failed.inc(len(records))
             self.seek({partition: found[0].offset for partition, found in batches.items() if found})
             return
+        finally:
+            self.meter.batches.observe(time.perf_counter() - handling)
         if sub.commit:
             await self.commit(
                 {partition: found[-1].offset + 1 for partition, found in batches.items() if found}
@@ -194,6 +207,21 @@ class ConsumerLoop:
             if end is not None and after is not None:
                 total += max(0, end - after)
         return total
+
+    def lags(self) -> Iterator[tuple[int, int]]:
+        """Per partition owned: the records on the broker past this process's last commit (else its reads).
+
+        By the high watermark of the last fetch; a partition not yet read since the
+        start gives nothing (its lag is not known yet). For /metrics.
+        """
+        consumer = self.consumer
+        if consumer is None:
+            return
+        for partition in consumer.assignment():
+            end = consumer.highwater(partition)
+            at = self._committed.get(partition, self._taken.get(partition))
+            if end is not None and at is not None:
+                yield partition.partition, max(0, end - at)
 
     def seek(self, offsets: dict[TopicPartition, int]) -> None:
         """Move partitions to offsets (those taken away meanwhile are left to their next owner)."""
@@ -215,6 +243,7 @@ class ConsumerLoop:
                 "%s: commit failed (%s); those records will be read again", self.subscription.topic, exc
             )
             return False
+        self._committed.update(offsets)
         return True
 
     async def rewind(self) -> None:

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Generic, TypeVar
 
@@ -25,6 +26,7 @@ from shared.contracts.builds import BuildRecord
 from shared.contracts.events import State
 from shared.identity import Identity, key_identity
 from shared.kafka import ContractError, Record, key_text, parse_as
+from shared.observability.metrics import TopicMeter
 
 if TYPE_CHECKING:
     from shared.runtime.emitter import Emitter
@@ -111,9 +113,11 @@ class Delivery(Generic[M]):
         broken_state: State | None = State.FAILED,
         identity: Identity = key_identity,
         check_key: KeyCheck[M] | None = None,
+        meter: TopicMeter | None = None,
     ) -> None:
         self.model, self.emitter, self.backoff = model, emitter, backoff
         self.broken_state, self.identity, self.check_key = broken_state, identity, check_key
+        self.meter = meter or TopicMeter.unregistered()  # handled, dead-lettered, time per message
 
     def read(self, record: Record) -> M | Unusable:
         """The message as its contract, or why it is unusable (the contract, or its key)."""
@@ -142,19 +146,25 @@ class Delivery(Generic[M]):
         if isinstance(parsed, Unusable):
             await self.keep(record, parsed)
             return
+        began = time.perf_counter()
         try:
             await handler(parsed)
         except Unusable as exc:
             await self.keep(record, exc)
+            return
         except PERMANENT as exc:
             # The same input makes the same output, which no retry can send or store.
             what = "too large for the broker" if isinstance(exc, MessageSizeTooLargeError) else "refused"
             reason = f"what this message makes is {what} ({type(exc).__name__}: {str(exc)[:300]}); kept here"
             await self.keep(record, self.unusable(record, reason))
+            return
+        self.meter.handling.observe(time.perf_counter() - began)
+        self.meter.handled.inc()
 
     async def keep(self, record: Record, unusable: Unusable) -> None:
         """Keep an unusable message in the DLQ, and say so on the status topic when the VIN is known."""
         await self.emitter.dead_letter(record, unusable.reason)
+        self.meter.dead_lettered.inc()
         if unusable.state is not None and unusable.vin:
             await self.emitter.status(
                 vin=unusable.vin,

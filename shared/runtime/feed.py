@@ -42,3 +42,4 @@ class Feed(Mode, Generic[M]):
                 else:
                     parsed.append(message)
             await self.delivery.transient(self.handler(parsed))
+            self.delivery.meter.handled.inc(len(parsed))

@@ -156,10 +156,12 @@ class HeldFold(Mode, Generic[M]):
                 while done < len(parts):
                     events = [parse_as(self.delivery.model, body) for body in taken.bodies(parts[done])]
                     await self.write(events)
+                    self.delivery.meter.handled.inc(len(events))
                     done += 1
                     if self.flow.behind is not None:  # the board's "not counted yet" moves as it is written
                         self.flow.behind = max(0, self.flow.behind - len(events))
             except Exception:
+                self.delivery.meter.failed.inc(taken.count)
                 self.flow.failing_since = self.flow.failing_since or time.monotonic()
                 await self.delivery.backoff.failed()
                 continue
