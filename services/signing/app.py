@@ -3,6 +3,8 @@ to the seal; the approval holders' seals of the registry are opened as they are 
 
 from __future__ import annotations
 
+import datetime as dt
+
 from fastapi import FastAPI
 
 from services.signing import subscribers
@@ -17,6 +19,7 @@ from services.signing.adapters.waiting import WaitingDocuments
 from services.signing.registry import SealBook
 from services.signing.seal import SigningError
 from services.signing.settings import SigningSettings
+from shared.observability.metrics import seal_readings
 from shared.stage import CannotStart, Stage
 
 
@@ -42,6 +45,12 @@ def create_app(settings: SigningSettings | None = None) -> FastAPI:
     async def close_seal() -> None:
         holder.close(book.all_seals())  # the token's sessions and the signing threads
 
+    def seals_in_use() -> list[tuple[str, dt.datetime]]:
+        """The settings' seal and each holder's current one, for /metrics (days to expiry)."""
+        in_use = {seal.fingerprint: seal for seal in (book.default, *book.seals.values()) if seal is not None}
+        return [(fingerprint, seal.certificate.not_valid_after_utc) for fingerprint, seal in in_use.items()]
+
+    stage.metrics.seal_expiry.add(seal_readings(seals_in_use))
     stage.preflight.append(check_seal)
     stage.on_start.append(read_seal)
     stage.on_stop.append(close_seal)
