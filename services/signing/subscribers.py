@@ -105,9 +105,12 @@ class Sealing:
             self.due.add(registration.holder)
 
     async def release_due(self) -> None:
-        """Seal the documents waiting for every holder whose seal came (after each batch of the registry)."""
+        """Seal the documents waiting for every holder whose seal came (after each batch of the registry).
+
+        The collection is asked, not this instance's view of it: another instance may have kept them.
+        """
         for key in sorted(self.due):
-            if key in self.waiting.holders and self.book.sealable(key):
+            if self.book.sealable(key):
                 await self.release(key)
             self.due.discard(key)
 

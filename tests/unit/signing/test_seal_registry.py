@@ -206,3 +206,26 @@ def test_a_record_without_its_holders_seal_waits_blocked_for_integration_then_is
     assert result.valid and result.certificate is not None
     assert "O=MOPANI UTILITY VEHICLES (PTY) LTD" in result.certificate.subject.rfc4514_string()
     assert not waiting.kept and not waiting.holders
+
+
+def test_a_registration_releases_documents_another_instance_kept(
+    tmp_path: Path, unsigned_specimen: bytes
+) -> None:
+    _, karoo_seal = sealed(tmp_path, KAROO, "karoo")
+    stage = Stage("signing", SigningSettings())
+    stage.publisher(topics.SIGNED, Document)
+    sent = Recording()
+    stage.emitter.outbound = sent
+    waiting = FakeWaiting()
+    book = SealBook(default=karoo_seal, default_holder=KAROO)
+    sealing = Sealing(stage, SealHolder(seal=karoo_seal), book, waiting, registered_opener(stage.settings))  # type: ignore[arg-type]
+    kept_elsewhere = document(unsigned_specimen, "MOPANI00000000002", MOPANI)
+    waiting.kept[kept_elsewhere.vin] = (MOPANI, kept_elsewhere)  # this instance never saw it
+
+    async def run() -> None:
+        await sealing.on_seal(sealed(tmp_path, MOPANI, "mopani")[0])
+        await sealing.release_due()
+
+    asyncio.run(run())
+    assert [d.vin for d in sent.models(topics.SIGNED, Document)] == ["MOPANI00000000002"]
+    assert not waiting.kept
