@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install system-deps dss stack-up stack-down lint test test-large test-cluster test-replicas demo bench clean
+.PHONY: install system-deps dss chart-tools chart-tools-started stack-up stack-down lint test test-large test-cluster test-replicas demo bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -47,6 +47,17 @@ $(DSS)/classes/DssCheck.class: tests/dss/pom.xml tests/dss/DssCheck.java
 	mvn -q -B -f tests/dss/pom.xml dependency:copy-dependencies -DoutputDirectory=$(CURDIR)/$(DSS)/lib -DincludeScope=runtime
 	javac -nowarn -cp '$(DSS)/lib/*' -d $(DSS)/classes tests/dss/DssCheck.java
 
+# helm and kubeconform for the Helm chart's offline checks (tests/unit/deploy/test_chart.py), built from their
+# Go modules into .cache/tools once (helm about 4-7 minutes on two cores the first time, then nothing).
+chart-tools:
+	deploy/helm/build-tools.sh .cache
+
+# `make test` starts that build in the background at its start, at low priority, so it overlaps with the
+# linters and the other tests; the chart test, which runs last, waits for it (the script holds a lock).
+chart-tools-started:
+	@mkdir -p .cache/tools
+	@nohup nice -n 10 deploy/helm/build-tools.sh .cache > .cache/tools/build.log 2>&1 &
+
 node_modules/axe-core/axe.min.js: package.json package-lock.json
 	npm ci --no-audit --no-fund --silent
 	@touch $@
@@ -73,13 +84,15 @@ export E2E_FAULT_BUILDS ?= 2000
 # Tests that use the shared stack (COC_ defaults, .state/); the other e2e tests start a private
 # stack of their own on other ports and run after the shared one is stopped, so only one stack
 # runs at a time.
-SHARED_STACK_TESTS := tests/unit tests/integration tests/e2e/test_stack.py
-PRIVATE_STACK_TESTS := tests/e2e --ignore=tests/e2e/test_stack.py
+# The chart's checks run last, so the build of helm started with `make test` is done by then.
+CHART_TESTS := tests/unit/deploy/test_chart.py
+SHARED_STACK_TESTS := tests/unit tests/integration tests/e2e/test_stack.py --ignore=$(CHART_TESTS)
+PRIVATE_STACK_TESTS := tests/e2e --ignore=tests/e2e/test_stack.py $(CHART_TESTS)
 
 # Lint; the unit, integration and stack tests with the shared stack up; stop it; the e2e tests
 # on their private stacks. The shared stack is stopped at the end even when tests fail, and the
 # exit status is that of the first part that failed.
-test: $(STAMP) system-deps dss lint
+test: chart-tools-started $(STAMP) system-deps dss lint
 	@status=0; \
 	  { $(BIN)/coc stack up && $(BIN)/pytest $(PYTEST_ARGS) --durations=10 $(SHARED_STACK_TESTS); } || status=$$?; \
 	  $(BIN)/coc stack down || true; \
