@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install system-deps dss chart-tools chart-tools-started stack-up stack-down lint test test-large test-cluster test-replicas demo bench clean
+.PHONY: install system-deps dss chart-tools chart-tools-started image stack-up stack-down lint test test-large test-cluster test-replicas demo bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -57,6 +57,11 @@ chart-tools:
 chart-tools-started:
 	@mkdir -p .cache/tools
 	@nohup nice -n 10 deploy/helm/build-tools.sh .cache > .cache/tools/build.log 2>&1 &
+
+# The one image of every service (Containerfile), built without pulling a base image: a Debian root made with
+# mmdebstrap, then buildah on vfs storage (deploy/image/build.sh; as root, about 4 minutes here); not part of `make test`.
+image:
+	deploy/image/build.sh
 
 node_modules/axe-core/axe.min.js: package.json package-lock.json
 	npm ci --no-audit --no-fund --silent
