@@ -134,6 +134,17 @@ async def test_every_service_serves_the_counts_the_run_implies_and_no_vin(
     status = await eventually(read_model_current, within_s=30, what="the read model current")
     folded = value(status, "coc_messages_handled_total", stage="status", topic=topics.STATUS) or 0
     assert folded >= 5 * BUILDS  # received, validated, rendered, signed, archived: at least
+    assert value(status, "coc_kafka_under_replicated_partitions", topic=topics.BUILDS) == 0  # one broker
+    assert (value(status, "coc_kafka_replication_checked_timestamp_seconds") or 0) > time.time() - 120
+    for service, topic in ONE_PER_BUILD.items():
+
+        def caught_up(service: str = service, topic: str = topic) -> list[float] | None:
+            _, samples = scrape(stack, service)
+            lags = [v for (name, labels), v in samples.items() if name == "coc_consumer_lag_messages"
+                    and ("topic", topic) in labels]  # fmt: skip
+            return lags if lags and not any(lags) else None
+
+        await eventually(caught_up, within_s=30, what=f"{service}'s lag on {topic} at 0 at rest")
     for service in (
         "intake",
         "validation",
