@@ -495,3 +495,19 @@ def test_the_scrape_job_gives_the_job_and_service_labels_the_alert_rules_use(
             labels["app.kubernetes.io/component"]
             == deployment["spec"]["template"]["spec"]["containers"][0]["args"][0]
         )
+
+
+def test_values_the_chart_cannot_use_are_refused_naming_each(tools: dict[str, Path]) -> None:
+    done = template(
+        tools,
+        "minimal",
+        "--set",
+        "services.signer.port=8084",
+        "--set",
+        "kafka.securityProtocol=SASL",
+        "--set",
+        "settings.PLANT_TIMEZONE=UTC",
+    )
+    assert done.returncode != 0
+    for named in ("'signer' not allowed", "/kafka/securityProtocol", "'PLANT_TIMEZONE' does not match"):
+        assert named in done.stderr
