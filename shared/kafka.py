@@ -19,7 +19,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from pathlib import Path
 from typing import Any, TypeAlias, TypeVar
 
@@ -37,6 +37,7 @@ from shared.settings import CocSettings
 log = logging.getLogger(__name__)
 
 M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
 Record: TypeAlias = ConsumerRecord[bytes, bytes]
 
 CONSUMER_METADATA_MAX_AGE_MS = 5000  # see consumer_options
@@ -44,6 +45,7 @@ CONSUMER_METADATA_MAX_AGE_MS = 5000  # see consumer_options
 # long is given up and made again with a new consumer, at most this many times.
 TABLE_STALL_S = 10.0
 TABLE_ATTEMPTS = 4
+TABLE_CLOSE_S = 2.0  # see _close
 
 SCHEMA_VERSION_HEADER = "coc-schema-version"
 SERVICE_HEADER = "coc-service"
@@ -178,6 +180,7 @@ def make_producer(settings: CocSettings, *, client_id: str) -> AIOKafkaProducer:
         enable_idempotence=idempotent(settings),
         linger_ms=settings.kafka_linger_ms,
         max_batch_size=settings.kafka_batch_bytes,
+        compression_type=None if settings.kafka_compression == "none" else settings.kafka_compression,
     )
 
 
@@ -285,12 +288,9 @@ async def read_to_end(settings: CocSettings, topic: str) -> list[Record]:
     dropped and made again with a new consumer (``TABLE_ATTEMPTS`` in all, then
     ``TableStalled``), each said in the log.
     """
-    partitions = [TopicPartition(topic, p) for p in await partitions_of(settings, topic)]
-    if not partitions:
-        return []
     for attempt in range(1, TABLE_ATTEMPTS + 1):
         try:
-            return await _read_once(settings, partitions)
+            return await _read_once(settings, topic)
         except TableStalled as stalled:
             if attempt == TABLE_ATTEMPTS:
                 raise
@@ -302,19 +302,24 @@ class TableStalled(TimeoutError):
     """Reading a table topic whole made no progress for ``TABLE_STALL_S``."""
 
 
-async def _read_once(settings: CocSettings, partitions: list[TopicPartition]) -> list[Record]:
-    topic = partitions[0].topic
-    consumer = AIOKafkaConsumer(**consumer_options(settings), enable_auto_commit=False)
-    step = "starting its consumer"
+async def _read_once(settings: CocSettings, topic: str) -> list[Record]:
+    consumer: AIOKafkaConsumer | None = None
+    step = "listing its partitions"
     try:
-        await asyncio.wait_for(consumer.start(), TABLE_STALL_S)
+        numbers = await _bounded(partitions_of(settings, topic), topic, step)
+        partitions = [TopicPartition(topic, p) for p in numbers]
+        if not partitions:
+            return []
+        consumer = AIOKafkaConsumer(**consumer_options(settings), enable_auto_commit=False)
+        step = "starting its consumer"
+        await _bounded(consumer.start(), topic, step)
         consumer.assign(partitions)
         step = "asking where it ends"
         await consumer.seek_to_beginning(*partitions)
-        ends = await asyncio.wait_for(consumer.end_offsets(partitions), TABLE_STALL_S)
+        ends = await _bounded(consumer.end_offsets(partitions), topic, step)
         records: list[Record] = []
         step, moved = "reading its records", time.monotonic()
-        while await asyncio.wait_for(_behind(consumer, ends), TABLE_STALL_S):
+        while await _bounded(_behind(consumer, ends), topic, step):
             batches = await consumer.getmany(*partitions, timeout_ms=1000)
             for batch in batches.values():
                 records.extend(batch)
@@ -326,7 +331,34 @@ async def _read_once(settings: CocSettings, partitions: list[TopicPartition]) ->
     except TimeoutError:
         raise TableStalled(f"{topic}: no progress for {TABLE_STALL_S:.0f}s {step}") from None
     finally:
-        await consumer.stop()
+        if consumer is not None:
+            await _close(consumer, topic)
+
+
+async def _close(consumer: AIOKafkaConsumer, topic: str) -> None:
+    """Stop the consumer, waiting ``TABLE_CLOSE_S`` at most for its connections to close.
+
+    Over TLS a connection closes once the broker answers the client's close_notify,
+    which a broker holding the consumer's last fetch did not do: Python then waits out
+    its 30 s ``ssl_shutdown_timeout`` (seen: every stop of a table reader on the cluster
+    took 30 s, two or three per service start). The reading is done by then, so the
+    connections are left to finish closing on their own.
+    """
+    try:
+        await asyncio.wait_for(asyncio.shield(consumer.stop()), TABLE_CLOSE_S)
+    except TimeoutError:
+        log.info("%s: the table reader's connections are left to close on their own", topic)
+
+
+async def _bounded(step: Awaitable[T], topic: str, what: str) -> T:
+    """``step`` within ``TABLE_STALL_S``; one that took more than half of that is said in the log."""
+    began = time.monotonic()
+    try:
+        return await asyncio.wait_for(step, TABLE_STALL_S)
+    finally:
+        took = time.monotonic() - began
+        if took > TABLE_STALL_S / 2:
+            log.warning("%s: %s took %.1fs", topic, what, took)
 
 
 async def read_contracts(settings: CocSettings, topic: str, model: type[M]) -> list[tuple[M, Record]]:

@@ -39,6 +39,11 @@ class CocSettings(BaseSettings):
         description="Most bytes of sends to one partition that travel as one batch (below the broker's "
         "1 MB message limit, so a batch is never refused for its size)",
     )
+    kafka_compression: Literal["none", "gzip", "lz4", "zstd"] = Field(
+        "none",
+        description="How producers compress their batches: none, gzip, or lz4 and zstd (these two need "
+        "the cramjam package)",
+    )
     kafka_security_protocol: Literal["PLAINTEXT", "SASL_SSL", "SSL"] = Field(
         "PLAINTEXT",
         description="How clients reach Kafka: PLAINTEXT (the local single broker), SASL_SSL (SASL over TLS, "

@@ -79,6 +79,15 @@ def test_the_producer_waits_for_all_replicas_and_is_idempotent(
     assert made["enable_idempotence"] is False
 
 
+def test_producers_compress_only_when_told_to(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    made: dict[str, object] = {}
+    monkeypatch.setattr(shared.kafka, "AIOKafkaProducer", lambda **kwargs: made.update(kwargs))
+    make_producer(settings_of(tmp_path), client_id="t")
+    assert made["compression_type"] is None
+    make_producer(settings_of(tmp_path, kafka_compression="gzip"), client_id="t")
+    assert made["compression_type"] == "gzip"
+
+
 def test_every_topic_refuses_unclean_leaders_and_waits_for_min_insync(tmp_path: Path) -> None:
     assert topic_configs(settings_of(tmp_path, topic_min_insync=2)) == {
         "min.insync.replicas": "2",

@@ -28,6 +28,7 @@ class TableConsumer:
 
     made: list[TableConsumer]
     stalls = 0
+    closing_s = 0.0  # how long stop() takes (over TLS: until the broker answers close_notify)
 
     def __init__(self, **options: Any) -> None:
         self.stalled = len(self.made) < self.stalls
@@ -57,6 +58,7 @@ class TableConsumer:
         return {PARTITION: ["a", "b", "c"]}
 
     async def stop(self) -> None:
+        await asyncio.sleep(self.closing_s)
         self.stopped = True
 
 
@@ -65,7 +67,7 @@ def table(monkeypatch: pytest.MonkeyPatch) -> type[TableConsumer]:
     async def partitions_of(settings: CocSettings, topic: str) -> list[int]:
         return [0]
 
-    TableConsumer.made, TableConsumer.stalls = [], 0
+    TableConsumer.made, TableConsumer.stalls, TableConsumer.closing_s = [], 0, 0.0
     monkeypatch.setattr(shared.kafka, "AIOKafkaConsumer", TableConsumer)
     monkeypatch.setattr(shared.kafka, "partitions_of", partitions_of)
     monkeypatch.setattr(shared.kafka, "TABLE_STALL_S", 0.05)
@@ -93,6 +95,18 @@ async def test_a_table_that_never_comes_is_refused_after_the_last_attempt(
         await asyncio.wait_for(read_to_end(settings_of(tmp_path), TOPIC), 20)
 
     assert len(table.made) == shared.kafka.TABLE_ATTEMPTS and all(c.stopped for c in table.made)
+
+
+async def test_the_records_are_returned_without_waiting_for_the_connections_to_close(
+    tmp_path: Path, table: type[TableConsumer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    table.closing_s = 30.0  # Python's ssl_shutdown_timeout, waited out when the broker does not answer
+    monkeypatch.setattr(shared.kafka, "TABLE_CLOSE_S", 0.05)
+
+    records = await asyncio.wait_for(read_to_end(settings_of(tmp_path), TOPIC), 5)
+
+    assert records == ["a", "b", "c"]
+    assert len(table.made) == 1 and not table.made[0].stopped  # still closing, on its own
 
 
 async def test_consumers_renew_their_metadata_within_seconds_so_a_moved_leader_is_found(
