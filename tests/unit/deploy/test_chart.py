@@ -131,12 +131,13 @@ def test_helm_lint_passes_with_each_values_file(tools: dict[str, Path], values: 
 
 
 @pytest.fixture(scope="module")
-def kubernetes_schemas(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def kubernetes_schemas(rendered: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
     """kubernetes-validate's schemas for KUBE_VERSION, with their references made relative for kubeconform.
 
     They name their shared definitions by an absolute id (/api/_definitions.json); kubeconform
     reads a schema from a file and resolves references against that file, so a copy refers to
-    the definitions beside it.
+    the definitions beside it. Only the kinds the chart renders are copied, named as kubeconform
+    looks for them (kind-group-version.json; a kind without a schema there is an error).
     """
     source = (
         Path(kubernetes_validate.utils.__file__).parent
@@ -144,7 +145,14 @@ def kubernetes_schemas(tmp_path_factory: pytest.TempPathFactory) -> Path:
         / f"v{KUBE_VERSION}-local-strict"
     )
     folder = tmp_path_factory.mktemp("kubernetes-schemas")
-    for path in source.glob("*.json"):
+    names = {"_definitions.json"}
+    for path in rendered.values():
+        for o in objects(path):
+            group, _, version = o["apiVersion"].rpartition("/")
+            names.add("-".join(filter(None, (o["kind"].lower(), group.split(".")[0], version))) + ".json")
+    for path in (source / name for name in sorted(names)):
+        if not path.is_file():
+            continue  # a custom resource: its schema is in deploy/schemas
         schema = json.loads(path.read_text())
         schema.pop("$id", None)
         text = json.dumps(schema).replace('"/api/_definitions.json#', '"_definitions.json#')
