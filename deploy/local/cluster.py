@@ -175,6 +175,11 @@ def _any_recorded(paths: StackPaths, names: Sequence[str]) -> bool:
 # --- the processes ------------------------------------------------------------------------------
 
 
+# A node started again after a SIGKILL recovers each of its partitions' logs before it answers
+# (132 here); on the loaded 2-core machine that took past the stack's usual 120 s.
+NODE_START_TIMEOUT = 300.0
+
+
 def cluster_specs(settings: StackSettings, paths: StackPaths, count: int) -> list[ProcessSpec]:
     """The nodes in start order: the first ones are not waited for (a quorum needs two), the last is."""
     from deploy.local.health import kafka_healthy
@@ -210,6 +215,7 @@ def cluster_specs(settings: StackSettings, paths: StackPaths, count: int) -> lis
                 wait=last,
                 ready=partial(configure, settings) if last else None,
                 stop_together=True,
+                start_timeout=NODE_START_TIMEOUT,
             )
         )
     return specs

@@ -542,15 +542,16 @@ class CertificateCheck:
 
 
 @contextlib.contextmanager
-def own_stack(request: Any, label: str, env: Mapping[str, str]) -> Iterator[PrivateStack]:
-    """``coc stack up`` on a state folder and ports of a module's own (``env``: its ports and settings),
-    without authorities (the certificates stop at the archive); ``coc stack down`` at the end, the
-    state removed after a green module and its logs kept, with their path said, after a red one."""
+def own_stack(request: Any, label: str, env: Mapping[str, str], *up: str) -> Iterator[PrivateStack]:
+    """``coc stack up [up...]`` on a state folder and ports of a module's own (``env``: its ports and
+    settings), without the test authorities unless ``env`` names destinations (else the certificates
+    stop at the archive); ``coc stack down`` at the end, the state removed after a green module and
+    its logs kept, with their path said, after a red one."""
     state_dir = Path(tempfile.mkdtemp(prefix=f"coc-e2e-{label.lower().replace(' ', '-')}-"))
     stack = PrivateStack.at(state_dir)
-    stack.env.update(env)
     for delivery_setting in ("COC_DELIVERY_DESTINATIONS", "COC_DELIVERY_SECRETS"):
         stack.env.pop(delivery_setting, None)
+    stack.env.update(env)
     stack.settings = settings_of(stack.env)
     taken = stack.taken_ports()
     if taken:
@@ -559,9 +560,11 @@ def own_stack(request: Any, label: str, env: Mapping[str, str]) -> Iterator[Priv
     failed_before, started = request.session.testsfailed, False
     try:
         began = time.monotonic()
-        result = stack.coc("stack", "up")
+        result = stack.coc("stack", "up", *up)
         if result.returncode != 0:
-            pytest.fail(f"coc stack up, {label} (state {state_dir}):\n{result.stdout}{result.stderr}")
+            pytest.fail(
+                f"coc stack up {' '.join(up)}, {label} (state {state_dir}):\n{result.stdout}{result.stderr}"
+            )
         started = True
         say(f"{label} stack up in {time.monotonic() - began:.0f}s, state {state_dir}")
         stack.load_tokens()

@@ -1,7 +1,8 @@
 """Faults in the cluster mode (`coc stack up --brokers 3 --replicas 2`): a large run loses nothing, doubles nothing.
 
 While one run of E2E_CLUSTER_FAULT_BUILDS builds (default 20,000; a tenth with defects)
-goes through, in turn: the leader of coc.builds.v1 partition 0 is SIGKILLed and
+goes through, published at a line's pace over E2E_CLUSTER_FAULT_PUBLISH_S (default 420 s)
+so that the faults land while builds still arrive, in turn: the leader of coc.builds.v1 partition 0 is SIGKILLed and
 started again, then the active controller, then one instance of each service (all
 brought back by ``coc stack up``), and one broker is paused (SIGSTOP) for 30 s. Each
 broker fault waits until the cluster is whole again (three brokers, no partition
@@ -23,10 +24,7 @@ import asyncio
 import contextlib
 import os
 import re
-import shutil
 import signal
-import subprocess
-import tempfile
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -39,6 +37,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from bench.resources import Usage, cpu_seconds, resident_mb, stack_processes
 from deploy.local.cluster import active_controller, admin_options, under_replicated
+from devkit.mes import progress_lines, publish_builds
 from devkit.watch import StatusWatch, topic_partitions
 from shared import topics
 from shared.auth import Role
@@ -49,9 +48,9 @@ from tests.e2e.helpers import (
     SampleRun,
     archive_problems,
     outcome_problems,
+    own_stack,
     sample_run,
     say,
-    settings_of,
     show,
 )
 
@@ -61,6 +60,7 @@ pytestmark = [
 ]
 
 FAULT_BUILDS = int(os.environ.get("E2E_CLUSTER_FAULT_BUILDS", "20000"))
+PUBLISH_S = float(os.environ.get("E2E_CLUSTER_FAULT_PUBLISH_S", "420"))  # the four faults take 3-5 minutes
 SETTLE_S = float(os.environ.get("E2E_CLUSTER_FAULT_TIMEOUT", str(max(900, FAULT_BUILDS / 10))))
 WHOLE_S = 300  # a broker back in sync with every partition, the machine loaded
 PAUSE_S = 30  # how long one broker is stopped: a duration of the fault, not a wait for something
@@ -94,62 +94,15 @@ LOG_SIGNS = {
 
 @pytest.fixture(scope="module")
 def cluster(request: pytest.FixtureRequest) -> Iterator[PrivateStack]:
-    """``coc stack up --brokers 3 --replicas 2`` on its own ports and state; ``coc stack down`` at the end.
+    """``coc stack up --brokers 3 --replicas 2`` on its own ports and state (``own_stack``).
 
     The test's tools (devkit's publisher and watch) find the cluster's admin login in
     the state folder, as ``coc`` does: COC_STATE_DIR points there.
     """
-    state_dir = Path(tempfile.mkdtemp(prefix="coc-e2e-cluster-faults-"))
-    stack = PrivateStack.at(state_dir)
-    stack.env.update(OWN_PORTS)
-    for delivery_setting in ("COC_DELIVERY_DESTINATIONS", "COC_DELIVERY_SECRETS"):
-        stack.env.pop(delivery_setting, None)  # no authority here: the certificates stop at the archive
-    stack.settings = settings_of(stack.env)
-    taken = stack.taken_ports()
-    if taken:
-        shutil.rmtree(state_dir, ignore_errors=True)
-        pytest.fail(f"ports of the cluster fault stack are taken ({', '.join(taken)}): another session?")
-    failed_before, started = request.session.testsfailed, False
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("COC_STATE_DIR", str(state_dir))
-        try:
-            began = time.monotonic()
-            result = up_again_if_slow(stack, stack.coc("stack", "up", "--brokers", "3", "--replicas", "2"))
-            if result.returncode != 0:
-                pytest.fail(
-                    f"coc stack up --brokers 3 --replicas 2 ({state_dir}):\n{result.stdout}{result.stderr}"
-                )
-            started = True
-            say(
-                f"cluster stack with two of each service up in {time.monotonic() - began:.0f}s, state {state_dir}"
-            )
-            stack.load_tokens()
-            yield stack
-        finally:
-            down = stack.coc("stack", "down")
-            say(down.stdout)
-            if started and down.returncode == 0 and request.session.testsfailed == failed_before:
-                shutil.rmtree(state_dir, ignore_errors=True)
-            else:
-                say(f"cluster fault stack's logs kept in {state_dir}/logs")
-
-
-def up_again_if_slow(
-    stack: PrivateStack, result: subprocess.CompletedProcess[str]
-) -> subprocess.CompletedProcess[str]:
-    """``coc stack up`` once more when a service was slower than its 60 s to answer.
-
-    A service of the cluster now and then stalls 30 s reading each table topic at start
-    (approvals, policies: seen after brokers were killed and on a loaded machine), which
-    passes its start bound; up again starts what is stopped, as an operator would.
-    """
-    if result.returncode == 0 or "not answering after" not in result.stdout + result.stderr:
-        return result
-    say(f"coc stack up: a service was slow to answer, up again:\n{result.stderr[-600:]}")
-    again = stack.coc("stack", "up")
-    return subprocess.CompletedProcess(
-        again.args, again.returncode, result.stdout + again.stdout, again.stderr
-    )
+    up = ("--brokers", "3", "--replicas", "2")
+    with own_stack(request, "cluster faults", OWN_PORTS, *up) as stack, pytest.MonkeyPatch.context() as env:
+        env.setenv("COC_STATE_DIR", str(stack.settings.state_dir))
+        yield stack
 
 
 @pytest.fixture(scope="module")
@@ -210,7 +163,7 @@ async def until_whole(stack: PrivateStack) -> None:
 async def kill_and_bring_back(stack: PrivateStack, *names: str) -> None:
     """SIGKILL the processes, then ``coc stack up``, which starts what died."""
     killed = {name: stack.kill(name) for name in names}
-    result = await asyncio.to_thread(lambda: up_again_if_slow(stack, stack.coc("stack", "up")))
+    result = await asyncio.to_thread(stack.coc, "stack", "up")
     output = result.stdout
     assert result.returncode == 0, f"coc stack up failed:\n{result.stdout}{result.stderr}"
     for name, pid in killed.items():
@@ -420,8 +373,17 @@ async def test_brokers_the_controller_and_one_instance_of_each_service_killed_an
     logs_before = log_sizes(stack)
     began = time.monotonic()
     async with tallying(stack) as tally, stack.watch(run.expected) as watch:
-        await stack.publish(run.builds)
-        harmed = await run_with_faults(stack, run, watch, began)
+        await stack.make_known(run.builds)
+        rate = len(run.builds) / PUBLISH_S
+        say(f"publishing {len(run.builds)} builds at {rate:.1f}/s, a line's pace, while the faults are done")
+        line = asyncio.create_task(
+            publish_builds(stack.bootstrap, run.builds, progress_lines(say), rate=rate)
+        )
+        try:
+            harmed = await run_with_faults(stack, run, watch, began)
+            await line
+        finally:
+            line.cancel()  # a fault that failed leaves no publisher behind
         records = await stack.settle(watch, run.expected, SETTLE_S, status_api=True)
     seconds = time.monotonic() - began
     problems = outcome_problems(run, records)
