@@ -10,9 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
-import tempfile
-import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,7 +24,7 @@ from deploy.local.cluster import ClusterPaths, principals
 from shared import topics
 from shared.kafka import client_options
 from shared.settings import CocSettings
-from tests.e2e.helpers import PrivateStack, sample_run, say, settings_of
+from tests.e2e.helpers import PrivateStack, own_stack, sample_run
 
 pytestmark = [
     pytest.mark.e2e,
@@ -47,39 +44,17 @@ PIPELINE_TOPICS = [*topics.ALL, *(topics.dlq(t) for t in topics.ALL)]
 
 @pytest.fixture(scope="module")
 def cluster(request: pytest.FixtureRequest) -> Iterator[PrivateStack]:
-    """``coc stack up --brokers 3`` on its own ports and state; ``coc stack down`` at the end.
+    """``coc stack up --brokers 3`` on its own ports and state (``own_stack``).
 
     The test process's tools (devkit's publisher and watch) find the cluster's
     admin login in the state folder, as ``coc`` does: COC_STATE_DIR points there.
     """
-    state_dir = Path(tempfile.mkdtemp(prefix="coc-e2e-cluster-"))
-    stack = PrivateStack.at(state_dir)
-    stack.env.update(OWN_PORTS)
-    for delivery_setting in ("COC_DELIVERY_DESTINATIONS", "COC_DELIVERY_SECRETS"):
-        stack.env.pop(delivery_setting, None)  # no authority here: the certificates stop at the archive
-    stack.settings = settings_of(stack.env)
-    taken = stack.taken_ports()
-    if taken:
-        shutil.rmtree(state_dir, ignore_errors=True)
-        pytest.fail(f"ports of the cluster stack are taken ({', '.join(taken)}): another session, or program")
-    failed_before = request.session.testsfailed
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("COC_STATE_DIR", str(state_dir))
-        try:
-            began = time.monotonic()
-            result = stack.coc("stack", "up", "--brokers", "3")
-            if result.returncode != 0:
-                pytest.fail(f"coc stack up --brokers 3 (state {state_dir}):\n{result.stdout}{result.stderr}")
-            say(f"cluster stack up in {time.monotonic() - began:.0f}s, state {state_dir}")
-            stack.load_tokens()
-            yield stack
-        finally:
-            down = stack.coc("stack", "down")
-            say(down.stdout)
-            if down.returncode == 0 and request.session.testsfailed == failed_before:
-                shutil.rmtree(state_dir, ignore_errors=True)
-            else:
-                say(f"cluster stack's logs kept in {state_dir}/logs")
+    with (
+        own_stack(request, "cluster", OWN_PORTS, "--brokers", "3") as stack,
+        pytest.MonkeyPatch.context() as env,
+    ):
+        env.setenv("COC_STATE_DIR", str(stack.settings.state_dir))
+        yield stack
 
 
 def as_service(stack: PrivateStack, name: str) -> CocSettings:
