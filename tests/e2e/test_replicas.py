@@ -13,11 +13,8 @@ import asyncio
 import json
 import os
 import re
-import shutil
-import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -35,9 +32,9 @@ from tests.e2e.helpers import (
     PrivateStack,
     archive_problems,
     outcome_problems,
+    own_stack,
     sample_run,
     say,
-    settings_of,
     show,
 )
 
@@ -107,33 +104,12 @@ def vca_destination() -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def replicas(request: pytest.FixtureRequest) -> Iterator[tuple[PrivateStack, Vca]]:
-    """``coc stack up --replicas 2`` on its own ports and state; ``coc stack down`` at the end."""
-    state_dir = Path(tempfile.mkdtemp(prefix="coc-e2e-replicas-"))
-    stack = PrivateStack.at(state_dir)
-    stack.env.update({**OWN_PORTS, **vca_destination()})
-    stack.settings = settings_of(stack.env)
-    taken = stack.taken_ports()
-    if taken:
-        shutil.rmtree(state_dir, ignore_errors=True)
-        pytest.fail(f"ports of the replica stack are taken ({', '.join(taken)}): another session, or program")
-    failed_before, started = request.session.testsfailed, False
-    with Vca(VCA_CLIENT, VCA_SECRET, port=VCA_PORT).running() as vca:
-        try:
-            began = time.monotonic()
-            result = stack.coc("stack", "up", "--replicas", "2")
-            if result.returncode != 0:
-                pytest.fail(f"coc stack up --replicas 2 (state {state_dir}):\n{result.stdout}{result.stderr}")
-            started = True
-            say(f"replica stack up in {time.monotonic() - began:.0f}s, state {state_dir}")
-            stack.load_tokens()
-            yield stack, vca  # type: ignore[misc]
-        finally:
-            down = stack.coc("stack", "down")
-            say(down.stdout)
-            if started and down.returncode == 0 and request.session.testsfailed == failed_before:
-                shutil.rmtree(state_dir, ignore_errors=True)
-            else:
-                say(f"replica stack's logs kept in {state_dir}/logs")
+    """``coc stack up --replicas 2`` on its own ports and state (``own_stack``), delivering to a test VCA."""
+    with (
+        Vca(VCA_CLIENT, VCA_SECRET, port=VCA_PORT).running() as vca,
+        own_stack(request, "replicas", {**OWN_PORTS, **vca_destination()}, "--replicas", "2") as stack,
+    ):
+        yield stack, vca  # type: ignore[misc]
 
 
 @pytest.fixture(scope="module")
