@@ -46,6 +46,7 @@ CONSUMER_METADATA_MAX_AGE_MS = 5000  # see consumer_options
 TABLE_STALL_S = 10.0
 TABLE_ATTEMPTS = 4
 TABLE_CLOSE_S = 2.0  # see _close
+METADATA_RETRY_S = 0.5  # see partitions_of
 
 SCHEMA_VERSION_HEADER = "coc-schema-version"
 SERVICE_HEADER = "coc-service"
@@ -375,14 +376,24 @@ async def read_contracts(settings: CocSettings, topic: str, model: type[M]) -> l
 
 
 async def partitions_of(settings: CocSettings, topic: str) -> list[int]:
-    """The partition numbers of ``topic``; none when it does not exist (it is not created here)."""
+    """The partition numbers of ``topic``; none when it does not exist (it is not created here).
+
+    A topic the cluster lists but describes with an error or without partitions (its
+    metadata not settled, a leader being elected after a broker died) is asked again
+    every ``METADATA_RETRY_S`` until it is described whole, never taken for an empty
+    table: a service would otherwise start without its approvals (callers bound the wait).
+    """
     admin = AIOKafkaAdminClient(**client_options(settings))
     await admin.start()
     try:
         if topic not in set(await admin.list_topics()):
             return []
-        (described,) = await admin.describe_topics([topic])
-        return sorted(p["partition"] for p in described["partitions"])
+        while True:
+            (described,) = await admin.describe_topics([topic])
+            if not described.get("error_code") and described["partitions"]:
+                return sorted(p["partition"] for p in described["partitions"])
+            log.info("%s: described with error %s, asked again", topic, described.get("error_code"))
+            await asyncio.sleep(METADATA_RETRY_S)
     finally:
         await admin.close()
 

@@ -16,6 +16,7 @@ from shared.settings import CocSettings
 pytestmark = pytest.mark.unit
 
 TOPIC = "coc.approvals.v1"
+partitions_of_real = shared.kafka.partitions_of
 PARTITION = TopicPartition(TOPIC, 0)
 
 
@@ -107,6 +108,57 @@ async def test_the_records_are_returned_without_waiting_for_the_connections_to_c
 
     assert records == ["a", "b", "c"]
     assert len(table.made) == 1 and not table.made[0].stopped  # still closing, on its own
+
+
+class UnsettledAdmin:
+    """An admin client whose topic is listed but described with LEADER_NOT_AVAILABLE ``unsettled`` times."""
+
+    unsettled = 0
+    described = 0
+
+    def __init__(self, **options: Any) -> None:
+        return None
+
+    async def start(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+    async def list_topics(self) -> list[str]:
+        return [TOPIC]
+
+    async def describe_topics(self, topics: list[str]) -> list[dict[str, Any]]:
+        UnsettledAdmin.described += 1
+        if UnsettledAdmin.described <= UnsettledAdmin.unsettled:
+            return [{"topic": TOPIC, "error_code": 5, "partitions": []}]
+        return [{"topic": TOPIC, "error_code": 0, "partitions": [{"partition": 1}, {"partition": 0}]}]
+
+
+async def test_a_table_topic_described_with_an_error_is_asked_again_never_taken_for_empty(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    UnsettledAdmin.unsettled, UnsettledAdmin.described = 2, 0
+    monkeypatch.setattr(shared.kafka, "AIOKafkaAdminClient", UnsettledAdmin)
+    monkeypatch.setattr(shared.kafka, "METADATA_RETRY_S", 0.01)
+
+    numbers = await asyncio.wait_for(shared.kafka.partitions_of(settings_of(tmp_path), TOPIC), 5)
+
+    assert numbers == [0, 1] and UnsettledAdmin.described == 3
+
+
+async def test_a_table_topic_never_described_whole_stops_the_start_instead_of_an_empty_table(
+    tmp_path: Path, table: type[TableConsumer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    UnsettledAdmin.unsettled, UnsettledAdmin.described = 10**9, 0
+    monkeypatch.setattr(shared.kafka, "AIOKafkaAdminClient", UnsettledAdmin)
+    monkeypatch.setattr(shared.kafka, "partitions_of", partitions_of_real)
+    monkeypatch.setattr(shared.kafka, "METADATA_RETRY_S", 0.01)
+
+    with pytest.raises(TableStalled, match="listing its partitions"):
+        await asyncio.wait_for(read_to_end(settings_of(tmp_path), TOPIC), 10)
+
+    assert table.made == []  # no reading of a table whose partitions are not known
 
 
 async def test_consumers_renew_their_metadata_within_seconds_so_a_moved_leader_is_found(
