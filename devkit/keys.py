@@ -61,6 +61,21 @@ class DevSeal:
     certificate: x509.Certificate
 
 
+# A seal signs content and commits to it: digitalSignature and nonRepudiation (contentCommitment),
+# critical, as ETSI EN 319 412-2 §4.3.2 / 412-3 profile it; every development seal carries it.
+SEAL_KEY_USAGE = x509.KeyUsage(
+    digital_signature=True,
+    content_commitment=True,
+    key_encipherment=False,
+    data_encipherment=False,
+    key_agreement=False,
+    key_cert_sign=False,
+    crl_sign=False,
+    encipher_only=False,
+    decipher_only=False,
+)
+
+
 def _new_key(algorithm: Algorithm) -> SealKey:
     if algorithm == "rsa-2048":
         return rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -95,22 +110,7 @@ def seal_certificate_builder(
         .serial_number(int.from_bytes(secrets.token_bytes(16), "big") >> 1)  # RFC 5280 §4.1.2.2
         .not_valid_before(start)
         .not_valid_after(start + VALIDITY)
-        # A seal signs content and commits to it: digitalSignature and nonRepudiation
-        # (contentCommitment), critical, as ETSI EN 319 412-2 §4.3.2 / 412-3 profile it.
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=True,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
+        .add_extension(SEAL_KEY_USAGE, critical=True)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
     )

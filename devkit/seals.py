@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-from devkit.keys import DevSeal
+from devkit.keys import SEAL_KEY_USAGE, DevSeal
 
 
 def holder_seal(holder: str, *, days: int = 730, now: dt.datetime | None = None) -> DevSeal:
@@ -29,17 +29,6 @@ def holder_seal(holder: str, *, days: int = 730, now: dt.datetime | None = None)
             x509.NameAttribute(NameOID.COMMON_NAME, "Development eCoC Seal"),
         ]
     )
-    usage = x509.KeyUsage(
-        digital_signature=True,
-        content_commitment=True,
-        key_encipherment=False,
-        data_encipherment=False,
-        key_agreement=False,
-        key_cert_sign=False,
-        crl_sign=False,
-        encipher_only=False,
-        decipher_only=False,
-    )
     certificate = (
         x509.CertificateBuilder()
         .subject_name(name)
@@ -48,7 +37,7 @@ def holder_seal(holder: str, *, days: int = 730, now: dt.datetime | None = None)
         .serial_number(x509.random_serial_number())
         .not_valid_before(start)
         .not_valid_after(start + dt.timedelta(days=days))
-        .add_extension(usage, critical=True)  # as devkit.keys' profile: a seal signs and commits
+        .add_extension(SEAL_KEY_USAGE, critical=True)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
     )
