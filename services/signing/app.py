@@ -7,7 +7,7 @@ import datetime as dt
 
 from fastapi import FastAPI
 
-from services.signing import subscribers
+from services.signing import routes, subscribers
 from services.signing.adapters.keys import (
     SealHolder,
     SealNotConfigured,
@@ -57,4 +57,7 @@ def create_app(settings: SigningSettings | None = None) -> FastAPI:
     stage.on_start.append(
         subscribers.register(stage, holder, book, waiting, registered_opener(stage.settings))
     )
-    return stage.asgi()
+    app = stage.asgi()
+    key = routes.key_of(stage.settings)
+    app.include_router(routes.router(lambda: book.default, book.default_holder, key, stage.authenticator()))
+    return app

@@ -56,6 +56,7 @@ def create_app(settings: WorkspaceSettings | None = None) -> FastAPI:
         stage.settings.archive_url,
         stage.settings.url_of("validation"),
         load_tokens(stage.settings, dict(os.environ)),
+        signing_url=stage.settings.url_of("signing"),
     )
 
     async def board() -> dict[str, Any]:

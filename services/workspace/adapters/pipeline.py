@@ -22,13 +22,19 @@ class PipelineApi:
     """Reads of the status and archive services. One client, closed with the workspace."""
 
     def __init__(
-        self, status_url: str, archive_url: str, validation_url: str, tokens: dict[Role, str]
+        self,
+        status_url: str,
+        archive_url: str,
+        validation_url: str,
+        tokens: dict[Role, str],
+        signing_url: str = "",
     ) -> None:
         token = tokens.get(Role.VIEWER)
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._client = httpx.AsyncClient(headers=headers, timeout=TIMEOUT)
         self.status_url, self.archive_url = status_url.rstrip("/"), archive_url.rstrip("/")
         self.validation_url = validation_url.rstrip("/")
+        self.signing_url = signing_url.rstrip("/")
 
     async def close(self) -> None:
         await self._client.aclose()
@@ -75,6 +81,13 @@ class PipelineApi:
         """The values the lists' filters can take (groups, codes, record types, countries); {} if unknown."""
         found = await self._json(f"{self.status_url}/v1/facets")
         return found if isinstance(found, dict) else {}
+
+    async def settings_seal(self) -> dict[str, Any] | None:
+        """Signing's own seal (of its settings, not of the registry): public facts only; None if not known."""
+        if not self.signing_url:
+            return None
+        found = await self._json(f"{self.signing_url}/v1/seal")
+        return found if isinstance(found, dict) else None
 
     async def record(self, vin: str) -> dict[str, Any] | None:
         found: dict[str, Any] | None = await self._json(f"{self.status_url}/v1/records/{vin}")

@@ -298,10 +298,10 @@ def test_only_the_callers_of_a_service_reach_it_besides_ingress_and_prometheus(
         ]
         for name in SERVICES
     }
-    # the workspace reads status, archive and validation; delivery and archive ask each other
+    # the workspace reads status, archive, validation and signing's own seal; delivery and archive ask each other
     assert callers["status"] == [["workspace"]] and callers["validation"] == [["workspace"]]
     assert callers["archive"] == [["workspace", "delivery"]] and callers["delivery"] == [["archive"]]
-    assert callers["signing"] == [] and callers["render"] == []
+    assert callers["signing"] == [["workspace"]] and callers["render"] == []
 
 
 def test_signing_is_scaled_by_an_hpa_up_to_the_partitions_of_its_topic(rendered: dict[str, Path]) -> None:

@@ -81,6 +81,7 @@ class FakePipeline:
     bases: dict[str, bytes] = field(default_factory=dict)  # imported base certificates by SHA-256
     facet_answer: dict[str, Any] = field(default_factory=dict)  # GET /v1/facets; {} as an older status
     defaults: dict[str, Any] = field(default_factory=dict)  # validation's GET /v1/policy-defaults
+    seal_answer: dict[str, Any] | None = None  # signing's GET /v1/seal (the settings' seal)
     down: bool = False
     asked: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
@@ -102,6 +103,10 @@ class FakePipeline:
 
     async def facets(self) -> dict[str, Any]:
         return dict(self._answer(self.facet_answer))
+
+    async def settings_seal(self) -> dict[str, Any] | None:
+        found: dict[str, Any] | None = self._answer(self.seal_answer)
+        return found
 
     async def record(self, vin: str) -> dict[str, Any] | None:
         found: dict[str, Any] | None = self._answer(self.records.get(vin))
