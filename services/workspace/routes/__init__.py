@@ -16,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse
 
 from services.workspace.adapters.pipeline import PipelineUnavailable
+from services.workspace.form_limit import FormFieldLimit
 from services.workspace.routes import (
     approvals,
     archived,
@@ -60,6 +61,7 @@ def include(app: FastAPI, workspace: deps.Workspace | None = None) -> None:
     app.exception_handler(deps.SignInRequired)(sign_in_first)
     app.exception_handler(PipelineUnavailable)(unavailable)
     app.exception_handler(RequestValidationError)(bad_request)
+    app.add_middleware(FormFieldLimit)  # a form's text field over 1 MB: 413 naming it, not Starlette's 400
 
 
 async def sign_in_first(_request: Request, exc: deps.SignInRequired) -> RedirectResponse:
