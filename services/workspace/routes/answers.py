@@ -14,7 +14,7 @@ from fastapi.templating import Jinja2Templates
 from services.workspace import words
 from services.workspace.identity import PersonRole
 from services.workspace.routes.deps import Visit
-from services.workspace.routes.views import Page, age_since, age_text
+from services.workspace.routes.views import RECORD_TYPES, Page, age_since, age_text
 from shared.contracts.findings import Owner
 
 TEMPLATES = Path(__file__).parents[1] / "templates"
@@ -27,6 +27,7 @@ def templates() -> Jinja2Templates:
     found = Jinja2Templates(directory=TEMPLATES)
     found.env.filters["age"] = age_text
     found.env.filters["age_since"] = age_since
+    found.env.globals["record_type_choices"] = list(RECORD_TYPES.items())  # the filter form's (filters.html)
     words.install(found.env)  # the default zone; the app installs its setting's (create_app)
     return found
 

@@ -22,7 +22,7 @@ from services.workspace.destinations import NO_COUNTRY, country_name
 from services.workspace.routes.answers import render
 from services.workspace.routes.deps import Pipeline, Reads, Settings, Time, Visitor
 from services.workspace.routes.lists import facets
-from services.workspace.routes.views import RECORD_TYPES, Choices, Json, choices_of
+from services.workspace.routes.views import Choices, Json, choices_of
 
 if TYPE_CHECKING:
     from services.workspace.routes.views import Page
@@ -93,7 +93,6 @@ class ArchivedPage:
     query: str
     problem: str | None
     now: dt.datetime
-    record_types: dict[str, str]
     export_max: int = 100_000
 
 
@@ -122,7 +121,6 @@ async def archived_list(
         query=search.query(),
         problem=reads.problem,
         now=clock.now(),
-        record_types=RECORD_TYPES,
     )
     return render(request, who, cast("Page", page))  # a page of its own, outside views' union
 
