@@ -31,6 +31,7 @@ from typing import Any
 
 import pytest
 from cryptography import x509
+from playwright.async_api import Browser, expect
 
 from devkit.seals import write_holder_seal
 from shared.auth import Role
@@ -38,6 +39,7 @@ from shared.contracts.seals import holder_of
 from shared.xml import DSIG_NS, parse_bytes
 from shared.xmldsig import certificate_fingerprint, verify
 from tests.conftest import eventually
+from tests.e2e.browser import add_person, axe_violations, new_context, screenshot, sign_in
 from tests.e2e.helpers import PrivateStack, SampleRun, own_stack, sample_run, say, show
 
 pytestmark = pytest.mark.e2e
@@ -141,6 +143,42 @@ def test_a_holder_without_a_seal_waits_on_the_integration_worklist_and_is_sealed
     assert waiting <= first_run["worklist"]
     assert {r["state"] for r in first_run["after"].values()} == {"archived"}
     assert not waiting & first_run["left_on_worklist"]
+
+
+async def test_the_seals_page_shows_the_settings_seal_serving_karoo_beside_mopanis_registered_one(
+    seal_stack: PrivateStack, first_run: dict[str, Any], browser: Browser, request: pytest.FixtureRequest
+) -> None:
+    """The settings' seal (COC_SEAL_HOLDER KAROO's, from signing's GET /v1/seal) is a row of its own, reached
+    by keyboard from the page's navigation, and the page has no serious accessibility violation."""
+    viewer = add_person(seal_stack, "Sipho Seals", "viewer")
+    default = x509.load_pem_x509_certificate(
+        (seal_stack.settings.state_dir / "keys" / "seal.crt").read_bytes()
+    )
+    mopani = x509.load_pem_x509_certificate(first_run["mopani_cert"].read_bytes())
+    context = await new_context(browser)
+    try:
+        page = await sign_in(context, seal_stack.url("workspace"), viewer, "/seals")
+        own = page.locator("tr[data-settings-seal]")
+        await expect(own.locator("[data-serves]")).to_have_text(
+            f"serves {KAROO}, unless a seal of its own is registered"
+        )
+        await expect(own.locator("[data-fingerprint]")).to_have_text(certificate_fingerprint(default))
+        registered = page.locator(f'tr[data-holder="{MOPANI}"]')
+        await expect(registered.locator("[data-fingerprint]")).to_have_text(certificate_fingerprint(mopani))
+        assert int(await own.locator("[data-days]").inner_text()) > 30
+        assert await page.locator("p.error[role=alert]").count() == 0
+        assert await axe_violations(page) == []
+        for _ in range(20):  # by keyboard: from the top of the page to the Seals link, and it opens the page
+            await page.keyboard.press("Tab")
+            if await page.evaluate("document.activeElement.getAttribute('href')") == "/seals":
+                break
+        else:
+            pytest.fail("the Seals link was not reached by Tab")
+        await page.keyboard.press("Enter")
+        await expect(own).to_be_visible()
+        await screenshot(page, request)
+    finally:
+        await context.close()
 
 
 @pytest.fixture(scope="module")
