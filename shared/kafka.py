@@ -215,27 +215,66 @@ def describe(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def wanted_topics(settings: CocSettings) -> list[NewTopic]:
+def wanted_topics(settings: CocSettings, leaders: Sequence[int] = ()) -> list[NewTopic]:
+    """The pipeline's topics and their dead-letter topics, as ``ensure_topics`` makes them.
+
+    With ``leaders`` (the brokers' node ids) each topic's partitions are all led by
+    one broker, the topics taking the brokers in turn (see ``placed_on``).
+    """
     # Small compacted tables every instance reads whole: one partition keeps them in one order.
     single_partition = {topics.APPROVALS, topics.POLICIES, topics.MASTERDATA}
     names = [*topics.ALL, *(topics.dlq(t) for t in topics.ALL)]
     configs = topic_configs(settings)
     return [
-        NewTopic(
+        placed_on(
             name,
-            num_partitions=1 if name in single_partition else settings.topic_partitions,
-            replication_factor=settings.topic_replication,
-            topic_configs={**configs, "cleanup.policy": "compact"} if name in topics.COMPACTED else configs,
+            1 if name in single_partition else settings.topic_partitions,
+            settings.topic_replication,
+            in_turn(leaders, index),
+            {**configs, "cleanup.policy": "compact"} if name in topics.COMPACTED else configs,
         )
-        for name in names
+        for index, name in enumerate(names)
     ]
 
 
-async def ensure_topics(settings: CocSettings, extra: Sequence[str] = ()) -> list[str]:
+def in_turn(brokers: Sequence[int], index: int) -> list[int]:
+    """``brokers`` starting at the ``index``-th (in a circle); nothing when there are none."""
+    if not brokers:
+        return []
+    start = index % len(brokers)
+    return [*brokers[start:], *brokers[:start]]
+
+
+def placed_on(
+    name: str, partitions: int, replication: int, brokers: Sequence[int], configs: dict[str, str]
+) -> NewTopic:
+    """A topic whose partitions are all led by ``brokers[0]`` and followed by the next ones (else Kafka places them).
+
+    A consumer fetches from each broker that leads one of its partitions, and a
+    producer sends to each; with Kafka spreading a topic's partitions over three
+    brokers, each of a stage's consumers asked all three. With a topic's partitions
+    on one leader (the topics spread over the brokers instead), it asks one
+    (``coc stack up --brokers 3``). Replication is unchanged, and a broker's death
+    moves its topics' leadership to their followers as before.
+    """
+    if len(brokers) < replication:
+        return NewTopic(
+            name, num_partitions=partitions, replication_factor=replication, topic_configs=configs
+        )
+    replicas = list(brokers[:replication])
+    return NewTopic(
+        name, -1, -1, replica_assignments={p: replicas for p in range(partitions)}, topic_configs=configs
+    )
+
+
+async def ensure_topics(
+    settings: CocSettings, extra: Sequence[str] = (), *, leaders: Sequence[int] = ()
+) -> list[str]:
     """Create the pipeline's topics, and ``extra`` ones (as plain topics), that do not exist yet; return those made.
 
     Nothing with ``kafka_make_topics`` off: the platform (the local cluster's
-    ``coc stack up``, a company's topic operator) makes them.
+    ``coc stack up``, a company's topic operator) makes them. ``leaders``: see
+    ``wanted_topics``.
     """
     if not settings.kafka_make_topics:
         return []
@@ -244,7 +283,7 @@ async def ensure_topics(settings: CocSettings, extra: Sequence[str] = ()) -> lis
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        wanted = wanted_topics(settings)
+        wanted = wanted_topics(settings, leaders)
         known = {t.name for t in wanted}
         wanted += [plain_topic(settings, name) for name in dict.fromkeys(extra) if name not in known]
         missing = [t for t in wanted if t.name not in existing]

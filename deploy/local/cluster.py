@@ -432,7 +432,7 @@ async def _configure(settings: StackSettings) -> None:
     cluster = settings.model_copy(
         update={"topic_replication": REPLICATION, "topic_min_insync": MIN_INSYNC, "kafka_make_topics": True}
     )
-    await ensure_topics(_as_admin(cluster))
+    await ensure_topics(_as_admin(cluster), leaders=[node.node_id for node in nodes(settings, REPLICATION)])
     await apply_acls(admin_options(settings), acl_entries(principals()))
 
 

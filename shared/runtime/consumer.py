@@ -34,6 +34,7 @@ from aiokafka.errors import KafkaError
 
 from shared.kafka import Record, consumer_options
 from shared.observability.metrics import TopicMeter
+from shared.runtime.partitions import HeldPartitions
 from shared.settings import CocSettings
 
 log = logging.getLogger(__name__)
@@ -70,6 +71,31 @@ class Subscription:
             "fetch_min_bytes": GATHER_BYTES if self.gather_ms else 1,
             "fetch_max_wait_ms": self.gather_ms or 500,  # 500: the consumer's own default
         }
+
+
+def gather_while_flowing(consumer: AIOKafkaConsumer, sub: Subscription, *, flowing: bool) -> None:
+    """Let the broker gather a subscription's fetches while records flow, and wait for the first when quiet.
+
+    A gathering fetch (``gather_ms``) is answered after ``gather_ms`` even when it
+    found nothing, so an idle gathering consumer asked each broker leading one of
+    its partitions 25 times a second (at 40 ms): on the three-broker cluster that
+    was about 600 empty fetches a second at rest, a third of a core of the
+    brokers' CPU (their JMX counters and CPU time, 2026-12-08). Once a poll waited
+    its whole time for nothing, the fetches wait instead for the first record (up
+    to ``poll_ms``), as the consumer's defaults do; the first poll that brings
+    records turns the gathering on again.
+
+    aiokafka 0.14 takes both values from its fetcher for each fetch request it
+    builds and has no public way to change them on a running consumer;
+    ``tests/unit/shared/test_consumer_loop.py`` fails if that stops being so.
+    """
+    if not sub.gather_ms:
+        return
+    fetcher = getattr(consumer, "_fetcher", None)
+    if fetcher is None:
+        return
+    fetcher._fetch_min_bytes = GATHER_BYTES if flowing else 1
+    fetcher._fetch_max_wait_ms = sub.gather_ms if flowing else sub.poll_ms
 
 
 class Mode:
@@ -122,6 +148,8 @@ class ConsumerLoop:
         if listener is None or sub.group_id is None:
             self.consumer.subscribe([sub.topic])
         else:
+            if isinstance(listener, HeldPartitions):
+                listener.consumer = self.consumer  # to know the topic's size at an assignment
             self.consumer.subscribe([sub.topic], listener=listener)
         self._stopping = False
         self._task = asyncio.create_task(self._run(self.consumer), name=f"consume {sub.topic}")
@@ -176,8 +204,10 @@ class ConsumerLoop:
             if time.monotonic() - began < sub.poll_ms / 2000:
                 await asyncio.sleep(EMPTY_POLL_PAUSE_S)
             else:
+                gather_while_flowing(consumer, sub, flowing=False)
                 await self.mode.quiet(self)
             return
+        gather_while_flowing(consumer, sub, flowing=True)
         records = tuple(chain.from_iterable(batches.values()))
         handling = time.perf_counter()
         try:

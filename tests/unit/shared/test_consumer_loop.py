@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
 from collections.abc import Sequence
 
 import pytest
 from aiokafka import TopicPartition
+from aiokafka.consumer.fetcher import Fetcher as AiokafkaFetcher
 
 from shared.kafka import Record
-from shared.runtime.consumer import EMPTY_POLL_PAUSE_S, ConsumerLoop, Mode, Subscription
+from shared.runtime.consumer import EMPTY_POLL_PAUSE_S, GATHER_BYTES, ConsumerLoop, Mode, Subscription
 from shared.settings import CocSettings
 from tests.unit.shared.runtime_fakes import record
 
@@ -181,3 +183,54 @@ def test_a_subscription_asks_the_broker_to_gather_only_when_told_to() -> None:
     assert gathering.options()["fetch_max_wait_ms"] == 250 and gathering.options()["fetch_min_bytes"] > 1
     assert gathering.options()["auto_offset_reset"] == "latest"
     assert all(s.options()["enable_auto_commit"] is False for s in (plain, gathering))
+
+
+class Fetcher:
+    """What aiokafka's fetcher builds each fetch request from."""
+
+    def __init__(self, min_bytes: int, max_wait_ms: int) -> None:
+        self._fetch_min_bytes, self._fetch_max_wait_ms = min_bytes, max_wait_ms
+
+
+def gathering_loop(consumer: Consumer, mode: Mode, *, gather_ms: int) -> ConsumerLoop:
+    sub = Subscription("t", group_id="g", max_records=7, poll_ms=300, gather_ms=gather_ms)
+    loop = ConsumerLoop(CocSettings(), sub, mode, client_id="c")
+    options = sub.options()
+    consumer._fetcher = Fetcher(options["fetch_min_bytes"], options["fetch_max_wait_ms"])  # type: ignore[attr-defined]
+    loop.consumer = consumer  # type: ignore[assignment]
+    return loop
+
+
+async def test_a_gathering_consumer_waits_for_the_first_record_once_quiet_and_gathers_again_when_records_come() -> (
+    None
+):
+    consumer, mode = Consumer([{}, {P0: at(P0, 1)}]), Kept()  # a poll that waited for nothing, then a record
+    loop = gathering_loop(consumer, mode, gather_ms=40)
+    fetcher = consumer._fetcher  # type: ignore[attr-defined]
+    assert (fetcher._fetch_min_bytes, fetcher._fetch_max_wait_ms) == (GATHER_BYTES, 40)
+    consumer.wait_used = True
+    consumer.batches = []
+    await loop.poll_once(consumer)  # type: ignore[arg-type]
+    assert mode.quiet_polls == 1
+    assert (fetcher._fetch_min_bytes, fetcher._fetch_max_wait_ms) == (1, 300)  # answered at the first record
+    consumer.batches = [{P0: at(P0, 1)}]
+    await loop.poll_once(consumer)  # type: ignore[arg-type]
+    assert mode.handled == [[1]]
+    assert (fetcher._fetch_min_bytes, fetcher._fetch_max_wait_ms) == (GATHER_BYTES, 40)
+
+
+async def test_a_consumer_that_never_gathers_keeps_its_fetches_as_they_were() -> None:
+    consumer, mode = Consumer([]), Kept()
+    loop = gathering_loop(consumer, mode, gather_ms=0)
+    await loop.poll_once(consumer)  # type: ignore[arg-type]
+    fetcher = consumer._fetcher  # type: ignore[attr-defined]
+    assert (fetcher._fetch_min_bytes, fetcher._fetch_max_wait_ms) == (1, 500)
+
+
+def test_aiokafkas_fetcher_still_builds_each_fetch_request_from_the_two_values_the_loop_changes() -> None:
+    # gather_while_flowing changes them on a running consumer; an aiokafka that read them once would ignore it
+    source = inspect.getsource(AiokafkaFetcher)
+    assert "self._fetch_min_bytes = fetch_min_bytes" in source
+    assert "self._fetch_max_wait_ms = fetch_max_wait_ms" in source
+    built = inspect.getsource(AiokafkaFetcher._get_actions_per_node)
+    assert "self._fetch_min_bytes" in built and "self._fetch_max_wait_ms" in built

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 import shared.kafka
-from shared.kafka import client_options, idempotent, make_producer, topic_configs
+from shared import topics
+from shared.kafka import client_options, idempotent, make_producer, topic_configs, wanted_topics
 from shared.settings import CocSettings
 
 pytestmark = pytest.mark.unit
@@ -93,3 +94,31 @@ def test_every_topic_refuses_unclean_leaders_and_waits_for_min_insync(tmp_path: 
         "min.insync.replicas": "2",
         "unclean.leader.election.enable": "false",
     }
+
+
+def test_on_the_local_cluster_each_topic_has_one_leader_and_the_topics_take_the_brokers_in_turn(
+    tmp_path: Path,
+) -> None:
+    settings = settings_of(tmp_path, topic_replication=3, topic_partitions=6)
+    made = wanted_topics(settings, leaders=[1, 2, 3])
+    leaders = []
+    for topic in made:
+        assert (topic.num_partitions, topic.replication_factor) == (-1, -1)
+        replicas = {tuple(r) for r in topic.replica_assignments.values()}
+        assert len(replicas) == 1  # every partition of the topic on the same three brokers, the same leader
+        (placed,) = replicas
+        assert sorted(placed) == [1, 2, 3]
+        leaders.append(placed[0])
+        wanted = 1 if topic.name in {topics.APPROVALS, topics.POLICIES, topics.MASTERDATA} else 6
+        assert sorted(topic.replica_assignments) == list(range(wanted))
+    assert leaders[:6] == [1, 2, 3, 1, 2, 3]
+    assert max(leaders.count(b) for b in (1, 2, 3)) - min(leaders.count(b) for b in (1, 2, 3)) <= 1
+
+
+def test_without_brokers_named_or_with_fewer_than_the_replication_kafka_places_the_partitions(
+    tmp_path: Path,
+) -> None:
+    settings = settings_of(tmp_path, topic_replication=3, topic_partitions=6)
+    for made in (wanted_topics(settings), wanted_topics(settings, leaders=[1, 2])):
+        builds = next(t for t in made if t.name == topics.BUILDS)
+        assert (builds.num_partitions, builds.replication_factor, builds.replica_assignments) == (6, 3, {})
