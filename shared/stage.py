@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Generic, TypeVar
@@ -51,6 +52,7 @@ from shared.runtime.emitter import Emitter, owner_of
 from shared.runtime.feed import Feed
 from shared.runtime.fold import HeldFold
 from shared.runtime.health import HEALTH_ANSWERS, Flow, HealthCheck, checked, stuck
+from shared.runtime.partitions import HeldPartitions
 from shared.runtime.process import instance_name, port_of, settle_collector
 from shared.runtime.table import TableReader
 from shared.settings import ServiceSettings
@@ -62,6 +64,7 @@ __all__ = [
     "CannotStart",
     "Emitter",
     "Flow",
+    "HeldPartitions",
     "Stage",
     "Unusable",
     "key_identity",
@@ -70,6 +73,9 @@ __all__ = [
     "settle_collector",
 ]
 
+log = logging.getLogger(__name__)
+# How long a hand-over of partitions waits for the tables to be read to their end.
+TABLES_READ_S = 30.0
 S = TypeVar("S", bound=ServiceSettings)
 M = TypeVar("M", bound=BaseModel)
 Hook = Callable[[], Awaitable[None]]
@@ -143,6 +149,7 @@ class Stage(Generic[S]):
         check_key: KeyCheck[M] | None = None,
         prepare: Prepare[M] | None = None,
         settle: Callable[[], Awaitable[None]] | None = None,
+        held: HeldPartitions | None = None,
     ) -> None:
         """Subscribe ``handler`` to ``topic``, one message at a time, with the delivery policy.
 
@@ -157,7 +164,8 @@ class Stage(Generic[S]):
         only) is given each batch's first usable message of each VIN first
         (``shared.runtime.batches.Prepare``). ``settle`` (``broadcast`` only) is
         awaited after each batch's rows were handled: work the rows leave for
-        once per batch (``TableReader``).
+        once per batch (``TableReader``). ``held`` (consumer groups only) is told
+        which partitions the process holds (``shared.runtime.partitions``).
         """
         delivery = self._delivery(topic, model, broken_state, identity, check_key)
         flow = self._flow(topic)
@@ -181,6 +189,7 @@ class Stage(Generic[S]):
                 flow=flow,
                 overlap=self.settings.consume_overlap,
                 prepare=prepare,
+                held=held,
             )
         self._subscribe(subscription, mode, model)
 
@@ -293,6 +302,23 @@ class Stage(Generic[S]):
     def _group(self, topic: str) -> str:
         """The stage's consumer group of ``topic``: ``coc-<stage>.<topic>``, one consumer per process."""
         return f"coc-{self.name}.{topic}"
+
+    async def tables_read(self, within_s: float = TABLES_READ_S) -> bool:
+        """Wait until each table the stage reads whole has handled its rows as of now; False if not within ``within_s``.
+
+        Before a hand-over of partitions (``HeldPartitions.ready``): the records
+        there are decided against tables caught up. Past the bound the hand-over
+        goes on (logged): a row read later is decided by the table's own handler,
+        the partitions being held by then.
+        """
+        deadline = asyncio.get_running_loop().time() + within_s
+        for loop in self.loops:
+            if isinstance(loop.mode, TableReader):
+                left = deadline - asyncio.get_running_loop().time()
+                if not await loop.mode.read_to_now(loop, left):
+                    log.warning("%s: not read to its end within %.0fs", loop.subscription.topic, within_s)
+                    return False
+        return True
 
     def stuck(self) -> list[str]:
         """The subscriptions failing, or in one batch, for longer than ``stall_after_s``."""

@@ -13,8 +13,9 @@ from services.validation.handlers import Validation
 from services.validation.policy import PolicyInForce
 from services.validation.rules import ApprovalTable
 from services.validation.settings import ValidationSettings
+from shared import topics
 from shared.ivi import IviSchema
-from shared.stage import Backoff, Stage
+from shared.stage import Backoff, HeldPartitions, Stage
 
 
 def create_app(settings: ValidationSettings | None = None) -> FastAPI:
@@ -24,6 +25,8 @@ def create_app(settings: ValidationSettings | None = None) -> FastAPI:
     pending = PendingStore(stage.database()[COLLECTION], clock)
     placements = PlacementStore(stage.database()[COLLECTION], stage.database()[MOVES])
     in_force = PolicyInForce(stage.settings.policy())
+    # The partitions of coc.records.accepted.v1 this instance holds: the records it decides again (of two, one).
+    held = HeldPartitions(topics.ACCEPTED, ready=stage.tables_read)
     validation = Validation(
         approvals=table,
         pending=pending,
@@ -33,7 +36,9 @@ def create_app(settings: ValidationSettings | None = None) -> FastAPI:
         plant_zone=stage.settings.plant_zone(),
         backoff=Backoff(stage.settings.retry_initial_s, stage.settings.retry_max_s),
         placements=placements,
+        ownership=held,
     )
+    held.on_assigned.append(validation.take_over)
 
     async def start() -> None:
         await pending.setup()
@@ -46,7 +51,7 @@ def create_app(settings: ValidationSettings | None = None) -> FastAPI:
         await placements.setup()
 
     stage.on_start.append(start)
-    subscribers.register(stage, validation)
+    subscribers.register(stage, validation, held)
     app = stage.asgi()
     app.include_router(routes.router(pending, stage.authenticator(), in_force))
     return app

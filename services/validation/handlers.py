@@ -16,6 +16,7 @@ from services.validation.decide import (
     WAITING,
     NotWaiting,
     Outcome,
+    Pending,
     When,
     decide,
     names_unknown,
@@ -28,6 +29,7 @@ from services.validation.ports import (
     Clock,
     Emitter,
     NewDecision,
+    Ownership,
     PendingRecords,
     Placements,
     Policies,
@@ -41,6 +43,11 @@ from shared.contracts.events import AcceptedRecord, Decision, Review, Settlement
 from shared.contracts.masterdata import MasterDataChange
 from shared.contracts.policies import PolicyChange
 from shared.stage import Backoff, Unusable
+
+
+def rejected(waiting: Pending) -> bool:
+    """Whether a reviewer rejected the record (it stays blocked until a correction comes)."""
+    return waiting.state is State.BLOCKED and waiting.reviewed_by is not None
 
 
 class FirstDecisions:
@@ -82,12 +89,14 @@ class Validation:
         plant_zone: dt.tzinfo,
         backoff: Backoff,
         placements: Placements | None = None,
+        ownership: Ownership | None = None,
     ) -> None:
         """``placements``: where revisions put their VIN (the service always has it; without it, as in
-        tests of other handlers, no move between groups or plants is looked for)."""
+        tests of other handlers, no move between groups or plants is looked for). ``ownership``: the
+        VINs this instance decides again when a table changes (None: every VIN, as one instance)."""
         self.approvals, self.pending, self.policies = approvals, pending, policies
         self.emitter, self.clock, self.plant_zone, self.backoff = emitter, clock, plant_zone, backoff
-        self.placements = placements
+        self.placements, self.ownership = placements, ownership
         self.firsts = FirstDecisions()
         self._generation = 0  # moves on with each approval, policy change or review taken
         self._unsettled: set[str] = set()  # approvals kept whose waiting records are yet to be decided again
@@ -205,7 +214,8 @@ class Validation:
         waiting = await self.pending.waiting_on_any(keys)
         for key in keys:
             for build in waiting.get(key, []):
-                await self._apply(build)
+                if self._mine(build.vin):
+                    await self._apply(build)
             self._unsettled.discard(key)
 
     async def on_policy(self, change: PolicyChange) -> None:
@@ -219,6 +229,8 @@ class Validation:
         # carried out" above, and its group's records would stay held.
         self._generation += 1
         for waiting in await self.backoff.retry(partial(self.pending.waiting_in, change.vehicle_group)):
+            if not self._mine(waiting.build.vin):
+                continue
             moved = await self.backoff.retry(partial(self._moved_from, waiting.build))
             outcome = redecide(waiting, self.approvals, self.policies.policy, self.when(), moved)
             if outcome is not None:
@@ -241,13 +253,53 @@ class Validation:
         for waiting in await self.backoff.retry(
             partial(self.placements.waiting_named, change.kind, change.name)
         ):
-            if waiting.state is State.BLOCKED and waiting.reviewed_by is not None:
-                continue  # rejected by a reviewer: a correction comes as a new revision
+            if not self._mine(waiting.build.vin) or rejected(waiting):
+                continue  # another instance's, or rejected by a reviewer: a correction comes as a new revision
             if change.known and waiting.state is not State.BLOCKED:
                 continue  # a name added unblocks; a held or reviewed record stays as it is
             await self.backoff.retry(
                 partial(self._apply, waiting.build, waiting.reviewed_by, waiting.settlement)
             )
+
+    # --- which records are this instance's ---------------------------------------------------------
+
+    def _mine(self, vin: str) -> bool:
+        """Whether this instance decides the VIN's waiting record again when a table changes.
+
+        The one holding the VIN's partition of coc.records.accepted.v1: with two instances
+        each record is decided once, not by both (``take_over`` does it for the
+        partitions an instance comes to hold).
+        """
+        return self.ownership is None or self.ownership.holds(vin)
+
+    async def take_over(self, partitions: frozenset[int]) -> None:
+        """Partitions of coc.records.accepted.v1 newly held: their waiting records decided again, in one read.
+
+        Called once the tables are read to their end (``HeldPartitions``): an
+        approval, policy or master-data change that came while no instance held
+        a partition, or before this one started, is carried out for its records
+        now. Only a decision that changes a record's state is carried out (a
+        record still blocked, held or waiting for review says nothing again); a
+        record a reviewer rejected stays rejected. Retried in place: the
+        assignment is not made again.
+        """
+        ownership = self.ownership
+        for waiting in await self.backoff.retry(self.pending.waiting):
+            if ownership is None or ownership.among(waiting.build.vin, partitions):
+                await self.backoff.retry(partial(self._decide_again, waiting))
+
+    async def _decide_again(self, waiting: Pending) -> None:
+        """A waiting record against the tables as they are; carried out if its state changes."""
+        if rejected(waiting):
+            return
+        build, by, settlement = waiting.build, waiting.reviewed_by, waiting.settlement
+        policy = self.policies.policy
+        outcome = decide(build, self.approvals, policy, self.when(), by, settlement)
+        if outcome.state is not State.BLOCKED:  # a move of group or plant adds a warning, never an error
+            moved = await self._moved_from(build)
+            outcome = decide(build, self.approvals, policy, self.when(), by, settlement, moved)
+        if outcome.state is not waiting.state:
+            await self._carry_out(build, outcome, by, settlement)
 
     # --- carrying decisions out ----------------------------------------------------------------
 

@@ -8,7 +8,7 @@ emitter and the system clock; unit tests with small in-memory stand-ins.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Protocol
 
 from pydantic import BaseModel
@@ -81,6 +81,26 @@ class PendingRecords(Protocol):
 
     async def waiting_in(self, vehicle_group: str) -> list[Pending]:
         """The waiting records of one vehicle group."""
+        ...
+
+    async def waiting(self) -> list[Pending]:
+        """Every waiting record (one read)."""
+        ...
+
+
+class Ownership(Protocol):
+    """The VINs whose records this instance decides again (``shared.runtime.partitions.HeldPartitions``).
+
+    A VIN's records come on one partition of coc.records.accepted.v1; the instance
+    whose consumer holds it decides them again when a table changes.
+    """
+
+    def holds(self, key: str) -> bool:
+        """Whether the VIN's partition is held by this instance now."""
+        ...
+
+    def among(self, key: str, partitions: Collection[int]) -> bool:
+        """Whether the VIN falls on one of ``partitions``."""
         ...
 
 

@@ -8,7 +8,8 @@
   batches to one handler), ``fold`` (messages held between two writes);
 - ``emitter``: what a stage publishes, with the envelope conventions;
 - ``health``: each subscription's movement and /healthz;
-- ``process``: the process's name, port and garbage collector.
+- ``process``: the process's name, port and garbage collector;
+- ``partitions``: which partitions of a group's topic the process holds, and where a key falls.
 
 ``shared.stage.Stage`` assembles them. FastStream keeps the declarations of the
 topics each stage reads and writes, which give the AsyncAPI document.

@@ -15,6 +15,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
+from aiokafka import ConsumerRebalanceListener
 from pydantic import BaseModel
 
 from shared.kafka import Record
@@ -22,6 +23,7 @@ from shared.runtime.consumer import ConsumerLoop, Mode
 from shared.runtime.delivery import Delivery, Unusable
 from shared.runtime.emitter import Emitter
 from shared.runtime.health import Flow
+from shared.runtime.partitions import HeldPartitions
 from shared.telemetry import Tracing
 
 M = TypeVar("M", bound=BaseModel)
@@ -44,9 +46,14 @@ class VinBatches(Mode, Generic[M]):
         flow: Flow,
         overlap: int,
         prepare: Prepare[M] | None = None,
+        held: HeldPartitions | None = None,
     ) -> None:
         self.delivery, self.handler, self.emitter, self.tracing = delivery, handler, emitter, tracing
         self.flow, self.overlap, self.prepare = flow, max(1, overlap), prepare
+        self.held = held  # told of the partitions this process holds (``shared.runtime.partitions``)
+
+    def listener(self) -> ConsumerRebalanceListener | None:
+        return self.held
 
     async def handle(self, records: Sequence[Record], loop: ConsumerLoop) -> None:
         with self.flow.batch():

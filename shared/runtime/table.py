@@ -4,13 +4,20 @@ No consumer group, nothing committed: each instance keeps the whole table, read
 again from the beginning at every start. Each message is handled in the trace it
 came with, one at a time in offset order. A transient fault waits out the
 back-off and reads the batch again (a table row applied twice is applied once).
+``read_to_now`` waits until the rows on the topic as of a moment are handled:
+a hand-over of partitions (``shared.runtime.partitions``) decides against
+tables caught up.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
+from aiokafka import TopicPartition
 from pydantic import BaseModel
 
 from shared.kafka import Record
@@ -20,6 +27,8 @@ from shared.runtime.health import Flow
 from shared.telemetry import Tracing
 
 M = TypeVar("M", bound=BaseModel)
+# How long ``read_to_now`` waits for a note before it looks again (the loop may be starting).
+NOTE_WAIT_S = 1.0
 
 
 class TableReader(Mode, Generic[M]):
@@ -36,10 +45,41 @@ class TableReader(Mode, Generic[M]):
     ) -> None:
         self.delivery, self.handler, self.tracing, self.flow = delivery, handler, tracing, flow
         self.settle = settle  # awaited after each batch's rows: what they leave to do once per batch
+        self.read: dict[TopicPartition, int] = {}  # per partition, where the rows handled end
+        self._moved = asyncio.Event()  # set each time ``read`` is noted
 
     async def handle(self, records: Sequence[Record], loop: ConsumerLoop) -> None:
         with self.flow.batch():
             await self.delivery.transient(self._batch(records))
+        await self._note(loop)
+
+    async def quiet(self, loop: ConsumerLoop) -> None:
+        await self._note(loop)
+
+    async def _note(self, loop: ConsumerLoop) -> None:
+        """Where the rows handled end: the consumer's position once a batch is handled, or nothing came."""
+        consumer = loop.consumer
+        if consumer is None:
+            return
+        for partition in consumer.assignment():
+            self.read[partition] = await consumer.position(partition)
+        self._moved.set()
+
+    async def read_to_now(self, loop: ConsumerLoop, within_s: float) -> bool:
+        """Wait until every row on the topic as of now is handled (with its settle); False if not within ``within_s``."""
+        deadline = time.monotonic() + within_s
+        ends: dict[TopicPartition, int] | None = None
+        while (left := deadline - time.monotonic()) > 0:
+            self._moved.clear()
+            consumer = loop.consumer
+            if ends is None and consumer is not None and consumer.assignment():
+                with contextlib.suppress(TimeoutError):
+                    ends = await asyncio.wait_for(consumer.end_offsets(list(consumer.assignment())), left)
+            if ends is not None and all(self.read.get(tp, 0) >= end for tp, end in ends.items()):
+                return True
+            with contextlib.suppress(TimeoutError):  # a batch handled or a quiet poll sets it; else ask again
+                await asyncio.wait_for(self._moved.wait(), min(max(left, 0.0), NOTE_WAIT_S))
+        return False
 
     async def _batch(self, records: Sequence[Record]) -> None:
         await self._rows(records)

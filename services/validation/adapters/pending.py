@@ -133,6 +133,15 @@ class PendingStore:
         cursor = self.collection.find({"build.vehicle_group": vehicle_group, "waiting": True})
         return [pending_of(doc) async for doc in cursor]
 
+    async def waiting(self) -> list[Pending]:
+        """Every waiting record with its state: what a hand-over of partitions filters (``Validation.take_over``).
+
+        One read for every partition handed over, filtered by the caller: on
+        FerretDB any query but by ``_id`` reads the whole collection (see
+        shared.mongo), so one per partition would cost that many.
+        """
+        return [pending_of(doc) async for doc in self.collection.find({"waiting": True})]
+
 
 def fingerprints_of(doc: MongoDoc) -> dict[int, str]:
     """The content fingerprints a VIN's document keeps, by revision (none in a document kept before them)."""

@@ -123,6 +123,11 @@ class MemoryPending:
         self._maybe_fail()
         return [p for p in self.records.values() if p.build.vehicle_group == vehicle_group and p.waiting]
 
+    async def waiting(self) -> list[Pending]:
+        self._maybe_fail()
+        self.scans += 1
+        return [p for p in self.records.values() if p.waiting]
+
 
 class Sent:
     """The emitter, keeping what it would publish."""
