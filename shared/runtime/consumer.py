@@ -34,6 +34,7 @@ from aiokafka.errors import KafkaError
 
 from shared.kafka import Record, consumer_options
 from shared.observability.metrics import TopicMeter
+from shared.runtime.partitions import HeldPartitions
 from shared.settings import CocSettings
 
 log = logging.getLogger(__name__)
@@ -147,6 +148,8 @@ class ConsumerLoop:
         if listener is None or sub.group_id is None:
             self.consumer.subscribe([sub.topic])
         else:
+            if isinstance(listener, HeldPartitions):
+                listener.consumer = self.consumer  # to know the topic's size at an assignment
             self.consumer.subscribe([sub.topic], listener=listener)
         self._stopping = False
         self._task = asyncio.create_task(self._run(self.consumer), name=f"consume {sub.topic}")
