@@ -118,6 +118,7 @@ async def test_two_instances_in_one_group_each_hold_the_vins_the_broker_gives_th
 
     assert sorted(got[0] + got[1]) == sorted(VINS)
     assert helds[0].held.isdisjoint(helds[1].held)
+    assert [held.count for held in helds] == [count, count]  # each knew the topic's size from its consumer
     for held, vins in zip(helds, got, strict=True):
         assert vins and all(held.holds(vin) for vin in vins)
     placed = await records_of(settings, vehicles_topic, list(range(count)), len(VINS))
