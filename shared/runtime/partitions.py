@@ -88,6 +88,9 @@ class HeldPartitions(ConsumerRebalanceListener):
             "%s: partitions %s newly held; their waiting records decided again", self.topic, sorted(newly)
         )
         if self.ready is not None:
-            await self.ready()
+            try:
+                await self.ready()
+            except Exception:  # the hand-over goes on: a row read later is decided by its own handler
+                log.exception("%s: the tables were not read to their end before the hand-over", self.topic)
         for hand_over in self.on_assigned:
             await hand_over(newly)

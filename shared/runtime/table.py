@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
 from aiokafka import TopicPartition
+from aiokafka.errors import KafkaError
 from pydantic import BaseModel
 
 from shared.kafka import Record
@@ -26,6 +28,7 @@ from shared.runtime.delivery import Delivery
 from shared.runtime.health import Flow
 from shared.telemetry import Tracing
 
+log = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
 # How long ``read_to_now`` waits for a note before it looks again (the loop may be starting).
 NOTE_WAIT_S = 1.0
@@ -61,8 +64,11 @@ class TableReader(Mode, Generic[M]):
         consumer = loop.consumer
         if consumer is None:
             return
-        for partition in consumer.assignment():
-            self.read[partition] = await consumer.position(partition)
+        try:
+            for partition in consumer.assignment():
+                self.read[partition] = await consumer.position(partition)
+        except KafkaError as exc:  # the assignment moved meanwhile: noted at the next batch
+            log.info("%s: position not read (%s)", self.flow.topic, exc)
         self._moved.set()
 
     async def read_to_now(self, loop: ConsumerLoop, within_s: float) -> bool:
@@ -73,7 +79,7 @@ class TableReader(Mode, Generic[M]):
             self._moved.clear()
             consumer = loop.consumer
             if ends is None and consumer is not None and consumer.assignment():
-                with contextlib.suppress(TimeoutError):
+                with contextlib.suppress(TimeoutError, KafkaError):  # asked again after the next note
                     ends = await asyncio.wait_for(consumer.end_offsets(list(consumer.assignment())), left)
             if ends is not None and all(self.read.get(tp, 0) >= end for tp, end in ends.items()):
                 return True

@@ -146,3 +146,18 @@ async def test_tables_are_read_to_their_end_once_every_row_as_of_now_is_handled(
     consumer.end = 4  # a row more; a quiet poll notes where the reader is, still behind
     await reader.quiet(loop)
     assert not await stage.tables_read(within_s=0.05)
+
+
+async def test_partitions_are_handed_over_even_when_the_tables_could_not_be_read_to_their_end() -> None:
+    held, handed = held_of(), list[frozenset[int]]()
+
+    async def broker_away() -> bool:
+        raise ConnectionError("the broker is away")
+
+    async def hand_over(partitions: frozenset[int]) -> None:
+        handed.append(partitions)
+
+    held.ready = broker_away
+    held.on_assigned.append(hand_over)
+    await held.on_partitions_assigned(tps(4, 5))
+    assert handed == [frozenset({4, 5})]  # decided against the tables as they are, not lost
