@@ -300,7 +300,7 @@ async def read_model_current(settings: ServiceSettings, timeout: float) -> float
     try:
         while True:
             # A partition the group committed nothing on yet counts whole (``consumer_lags``).
-            lags = await consumer_lags(admin, ends, settings.kafka_bootstrap, (STATUS_GROUP,), ())
+            lags = await consumer_lags(admin, ends, (STATUS_GROUP,), ())
             behind = lags[STATUS_GROUP]
             if behind <= 0:
                 return loop_time() - began

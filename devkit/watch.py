@@ -385,7 +385,7 @@ async def until_consumed(
         began = last = time.monotonic()
         while True:
             try:
-                lags = await consumer_lags(admin, ends, bootstrap, only, exclude)
+                lags = await consumer_lags(admin, ends, only, exclude)
             except KafkaError as exc:  # a broker just restarted may not answer everything yet
                 lags = {"(unknown)": -1}
                 out(f"  consumer lag unknown ({type(exc).__name__}), asking again")
@@ -402,23 +402,27 @@ async def until_consumed(
         await admin.close()
 
 
-async def consumer_lags(
-    admin: Any, ends: Any, bootstrap: str, only: Sequence[str], exclude: Sequence[str]
-) -> dict[str, int]:
+async def consumer_lags(admin: Any, ends: Any, only: Sequence[str], exclude: Sequence[str]) -> dict[str, int]:
     """Per consumer group, the messages of its topics it has not committed yet."""
     from aiokafka import TopicPartition
 
     groups = list(only) or [g for g, _kind in await admin.list_consumer_groups() if g not in exclude]
+    offsets = {group: await admin.list_consumer_group_offsets(group) for group in groups}
+    read = {
+        group: sorted({tp.topic for tp in committed} or ([topics.STATUS] if group == STATUS_GROUP else []))
+        for group, committed in offsets.items()
+    }
+    # One request on the admin client given, not a client of its own per topic: on the cluster each
+    # new client is a TLS and SCRAM handshake with a broker, and this runs every half second.
+    wanted = sorted({topic for names in read.values() for topic in names})
+    described = await admin.describe_topics(wanted) if wanted else []
+    partitions_of = {
+        t["topic"]: sorted(p["partition"] for p in t["partitions"]) for t in described if not t["error_code"]
+    }
     lags = {}
     for group in groups:
-        committed = await admin.list_consumer_group_offsets(group)
-        partitions = [
-            TopicPartition(topic, p)
-            for topic in sorted(
-                {tp.topic for tp in committed} or ([topics.STATUS] if group == STATUS_GROUP else [])
-            )
-            for p in await topic_partitions(bootstrap, topic)
-        ]
+        committed = offsets[group]
+        partitions = [TopicPartition(topic, p) for topic in read[group] for p in partitions_of.get(topic, [])]
         end = await ends.end_offsets(partitions) if partitions else {}
         lags[group] = sum(
             end[tp] - max(committed[tp].offset, 0) if tp in committed else end[tp] for tp in partitions
