@@ -1,6 +1,7 @@
 """The pipeline on three brokers against one, in the same run: two fresh private stacks, one after the other.
 
-    python -m bench.cluster [--builds N] [--cluster-first] [--port-base P]
+    python -m bench.cluster [--builds N] [--preload N] [--setting NAME=VALUE ...] [--cluster-first]
+                            [--port-base P]
 
 For each of the two modes a fresh stack is started on a state folder and ports of
 its own (``coc stack up``, then ``coc stack up --brokers 3``: three KRaft brokers,
@@ -9,7 +10,11 @@ with ``acks=all``), ``python -m bench.pipeline --builds N`` is run against it, a
 the stack is stopped and its folder removed. Printed: each run's own figures, then
 both side by side with their ratio (cluster / one broker): builds archived per
 second, the efficiency, and the CPU seconds per 1,000 certificates of all
-processes and of Kafka alone (first publish to at rest).
+processes and of Kafka alone (first publish to at rest). ``--preload N`` is passed
+to each run (the stack first brought to N certificates, untimed: the brokers'
+JIT compilation then falls before the measure, as on a cluster that has been
+running); ``--setting COC_...=VALUE`` gives both stacks a setting (e.g.
+``COC_KAFKA_COMPRESSION=zstd``).
 
 The stacks use ports from ``--port-base`` (default 26080: services 26081-26088,
 Kafka 26092/26192/26292, controllers 26093/26193/26293, FerretDB 26017), so a
@@ -70,9 +75,10 @@ def parse(mode: str, output: str, returncode: int) -> Run:
     )
 
 
-def environment(state_dir: Path, port_base: int) -> dict[str, str]:
-    """This process's environment without its ``COC_`` settings, pointed at a private stack."""
+def environment(state_dir: Path, port_base: int, settings: Mapping[str, str] | None = None) -> dict[str, str]:
+    """This process's environment without its ``COC_`` settings, pointed at a private stack, with ``settings``."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("COC_")}
+    env.update(settings or {})
     env.update(
         {
             "COC_STATE_DIR": str(state_dir),
@@ -97,10 +103,19 @@ def coc(env: Mapping[str, str], *args: str, timeout: float = STACK_UP_S) -> subp
     )
 
 
-def measure(mode: str, brokers: int, builds: int, port_base: int) -> Run:
+@dataclass(frozen=True)
+class Plan:
+    builds: int
+    preload: int
+    port_base: int
+    settings: Mapping[str, str]
+
+
+def measure(mode: str, brokers: int, plan: Plan) -> Run:
     """A fresh stack of ``brokers`` brokers, one bench.pipeline run against it, the stack removed."""
     state_dir = Path(tempfile.mkdtemp(prefix=f"coc-bench-{mode.replace(' ', '-')}-"))
-    env = environment(state_dir, port_base)
+    env = environment(state_dir, plan.port_base, plan.settings)
+    builds = plan.builds
     say(f"{mode}: coc stack up --brokers {brokers} (state {state_dir})")
     began = time.monotonic()
     try:
@@ -108,9 +123,10 @@ def measure(mode: str, brokers: int, builds: int, port_base: int) -> Run:
         if up.returncode != 0:
             raise RuntimeError(f"{mode}: coc stack up failed:\n{(up.stdout + up.stderr)[-3000:]}")
         say(f"{mode}: stack up in {time.monotonic() - began:.0f} s; bench.pipeline --builds {builds}")
-        timeout = max(900.0, builds / 20)
+        timeout = max(900.0, (builds + plan.preload) / 20)
+        command = ["--builds", str(builds), "--preload", str(plan.preload), "--timeout", str(timeout)]
         done = subprocess.run(
-            [sys.executable, "-m", "bench.pipeline", "--builds", str(builds), "--timeout", str(timeout)],
+            [sys.executable, "-m", "bench.pipeline", *command],
             cwd=ROOT,
             env=env,
             capture_output=True,
@@ -153,18 +169,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="python -m bench.cluster", description=(__doc__ or "").splitlines()[0]
     )
     parser.add_argument("--builds", type=int, default=10_000, help="builds per run (default 10,000)")
+    parser.add_argument("--preload", type=int, default=0, help="passed to bench.pipeline (default 0)")
+    parser.add_argument(
+        "--setting",
+        action="append",
+        default=[],
+        metavar="COC_NAME=VALUE",
+        help="a setting for both stacks (repeatable)",
+    )
     parser.add_argument("--cluster-first", action="store_true", help="run the three brokers first")
     parser.add_argument("--port-base", type=int, default=26_080, help="the stacks' port base (default 26080)")
     args = parser.parse_args(argv)
-    if args.builds < 1:
-        parser.error("--builds must be 1 or more")
+    if args.builds < 1 or args.preload < 0:
+        parser.error("--builds must be 1 or more and --preload 0 or more")
+    settings = dict(item.split("=", 1) for item in args.setting if "=" in item)
+    if len(settings) != len(args.setting) or not all(name.startswith("COC_") for name in settings):
+        parser.error("--setting takes COC_NAME=VALUE")
     if not 1_100 <= args.port_base <= 60_000:
         parser.error("--port-base must be between 1100 and 60000")
     modes = [("one broker", 1), ("three brokers", 3)]
     if args.cluster_first:
         modes.reverse()
     try:
-        runs = {mode: measure(mode, brokers, args.builds, args.port_base) for mode, brokers in modes}
+        plan = Plan(args.builds, args.preload, args.port_base, settings)
+        runs = {mode: measure(mode, brokers, plan) for mode, brokers in modes}
     except (RuntimeError, ValueError, subprocess.TimeoutExpired) as exc:
         print(f"bench.cluster: {exc}", file=sys.stderr)
         return 1

@@ -65,3 +65,9 @@ def test_the_private_stack_gets_its_own_ports_and_state_and_none_of_the_callers_
     assert env["COC_KAFKA_CONTROLLER_PORT"] == "26093"
     assert env["COC_MONGO_URL"] == "mongodb://127.0.0.1:26017"
     assert env["COC_PORT_BASE"] == "26080"
+
+
+def test_a_setting_given_reaches_both_stacks_but_cannot_move_their_ports_or_state(tmp_path: Path) -> None:
+    env = environment(tmp_path, 26080, {"COC_KAFKA_COMPRESSION": "zstd", "COC_STATE_DIR": "/elsewhere"})
+    assert env["COC_KAFKA_COMPRESSION"] == "zstd"
+    assert env["COC_STATE_DIR"] == str(tmp_path)
