@@ -19,8 +19,9 @@ from services.signing.adapters.waiting import WaitingDocuments
 from services.signing.registry import SealBook
 from services.signing.seal import SigningError
 from services.signing.settings import SigningSettings
+from shared import topics
 from shared.observability.metrics import seal_readings
-from shared.stage import CannotStart, Stage
+from shared.stage import CannotStart, HeldPartitions, Stage
 
 
 def create_app(settings: SigningSettings | None = None) -> FastAPI:
@@ -28,6 +29,8 @@ def create_app(settings: SigningSettings | None = None) -> FastAPI:
     holder = SealHolder()
     book = SealBook(default_holder=stage.settings.seal_holder)
     waiting = WaitingDocuments(stage.database())
+    # The partitions of coc.documents.rendered.v1 this instance holds: the waiting documents it seals (of two, one).
+    held = HeldPartitions(topics.RENDERED, ready=stage.tables_read)
 
     def check_seal() -> None:
         """Read the seal once; a key or certificate that cannot seal stops the service before it starts."""
@@ -55,7 +58,7 @@ def create_app(settings: SigningSettings | None = None) -> FastAPI:
     stage.on_start.append(read_seal)
     stage.on_stop.append(close_seal)
     stage.on_start.append(
-        subscribers.register(stage, holder, book, waiting, registered_opener(stage.settings))
+        subscribers.register(stage, holder, book, waiting, registered_opener(stage.settings), held)
     )
     app = stage.asgi()
     key = routes.key_of(stage.settings)

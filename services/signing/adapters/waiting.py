@@ -56,6 +56,10 @@ class WaitingDocuments:
             Document.model_validate_json(doc["document"]) async for doc in self.docs.find({"holder": holder})
         ]
 
+    async def every(self) -> list[Document]:
+        """Every waiting document, in one read: what a hand-over of partitions filters (``Sealing.take_over``)."""
+        return [Document.model_validate_json(doc["document"]) async for doc in self.docs.find({})]
+
     async def done(self, document: Document) -> None:
         """``document`` (or an older revision of its VIN) was sealed: it waits no more."""
         await self.docs.delete_one({"_id": document.vin, "revision": {"$lte": document.revision}})
