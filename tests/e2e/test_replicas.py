@@ -14,18 +14,22 @@ import json
 import os
 import re
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
 import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
 
 from deploy.local.services import SERVICES, instance_name, instance_url
 from devkit.authorities import Vca
+from devkit.watch import topic_partitions
 from shared import topics
 from shared.auth import Role
+from shared.kafka import options_for
 from tests.conftest import eventually
 from tests.e2e.browser import add_person
 from tests.e2e.helpers import (
@@ -156,6 +160,54 @@ async def test_both_instances_of_each_consuming_stage_hold_partitions_of_its_top
         assert all(members.values()), f"{stage}: an instance holds no partition: {members}"
         assert sorted(p for parts in members.values() for p in parts) == list(range(6)), members
     say("  partitions per instance: " + "; ".join(f"{s} {sorted(m.values())}" for s, m in held.items()))
+
+
+async def test_an_approval_that_comes_later_validates_each_waiting_record_once_with_two_validations(
+    warm: tuple[PrivateStack, Vca],
+) -> None:
+    """Both validation instances read the approval; only the one holding a VIN's partition decides it again."""
+    stack, _vca = warm
+    run = sample_run(60, seed=2903, tag="W", defect_share=0.0)
+    later = {a.key: a.model_copy(update={"version": f"{a.version}-W"}) for a in run.approvals}
+    builds = [
+        b.model_copy(
+            update={"approval": b.approval.model_copy(update={"version": later[b.approval.key].version})}
+        )
+        for b in run.builds
+    ]
+    waiting = await stack.publish_and_settle(builds, SETTLE_S)
+    assert {r["state"] for r in waiting.values()} == {"blocked"}, waiting  # their approvals not known yet
+    expected = {b.vin: b.revision for b in builds}
+    async with stack.watch(expected) as watch:
+        response = await stack.post_approvals(list(later.values()))
+        assert response.status_code == 202, f"POST /v1/approvals: {response.status_code} {response.text}"
+        records = await stack.settle(watch, expected, SETTLE_S)
+    assert {r["state"] for r in records.values()} == {"archived"}, records
+    validated = await keys_on(stack.bootstrap, topics.VALIDATED, set(expected))
+    twice = {vin: n for vin, n in validated.items() if n != 1}
+    assert set(validated) == set(expected) and not twice, f"validated more than once: {twice}"
+
+
+async def keys_on(bootstrap: str, topic: str, wanted: set[str]) -> Counter[str]:
+    """How many records of ``topic`` (from its beginning to its end now) each key in ``wanted`` has."""
+    consumer = AIOKafkaConsumer(**options_for(bootstrap), group_id=None, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(topic, p) for p in await topic_partitions(bootstrap, topic)]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        found: Counter[str] = Counter()
+
+        async def read_to_end() -> bool:
+            for batch in (await consumer.getmany(timeout_ms=500)).values():
+                found.update(key for r in batch if (key := (r.key or b"").decode()) in wanted)
+            return all([await consumer.position(p) >= ends[p] for p in partitions])
+
+        await eventually(read_to_end, within_s=60, every_s=0, what=f"{topic} read to its end")
+        return found
+    finally:
+        await consumer.stop()
 
 
 async def stable_assignment(
