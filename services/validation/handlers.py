@@ -211,11 +211,13 @@ class Validation:
         keys = sorted(self._unsettled)
         if not keys:
             return
-        waiting = await self.pending.waiting_on_any(keys)
+        found = await self.pending.waiting_on_any(keys)
         for key in keys:
-            for build in waiting.get(key, []):
-                if self._mine(build.vin):
-                    await self._apply(build)
+            for waiting in found.get(key, []):
+                # Another instance's, or rejected by a reviewer: a rejection stands until a correction
+                # comes as a new revision, whatever the approval now says.
+                if self._mine(waiting.build.vin) and not rejected(waiting):
+                    await self._apply(waiting.build, waiting.reviewed_by, waiting.settlement)
             self._unsettled.discard(key)
 
     async def on_policy(self, change: PolicyChange) -> None:

@@ -75,8 +75,8 @@ class PendingRecords(Protocol):
         """The waiting records built to one approval version."""
         ...
 
-    async def waiting_on_any(self, approval_keys: Sequence[str]) -> dict[str, list[BuildRecord]]:
-        """The waiting records built to any of these approval versions, by key (one read for all)."""
+    async def waiting_on_any(self, approval_keys: Sequence[str]) -> dict[str, list[Pending]]:
+        """The waiting records built to any of these approval versions, with their state, by key (one read for all)."""
         ...
 
     async def waiting_in(self, vehicle_group: str) -> list[Pending]:

@@ -68,8 +68,8 @@ def router(pending: PendingStore, auth: Authenticator, in_force: PolicyInForce) 
         found = await pending.waiting_on_any(keys)
         by_key = {
             key: [
-                {"vin": b.vin, "revision": b.revision}
-                for b in sorted(found.get(key, []), key=lambda b: b.vin)
+                {"vin": w.build.vin, "revision": w.build.revision}
+                for w in sorted(found.get(key, []), key=lambda w: w.build.vin)
             ]
             for key in keys
         }

@@ -105,9 +105,11 @@ class PendingStore:
         return Kept(BuildRecord.model_validate(doc["build"]), fingerprints_of(doc))
 
     async def waiting_on(self, approval_key: str) -> list[BuildRecord]:
-        return (await self.waiting_on_any([approval_key])).get(approval_key, [])
+        return [
+            waiting.build for waiting in (await self.waiting_on_any([approval_key])).get(approval_key, [])
+        ]
 
-    async def waiting_on_any(self, approval_keys: Sequence[str]) -> dict[str, list[BuildRecord]]:
+    async def waiting_on_any(self, approval_keys: Sequence[str]) -> dict[str, list[Pending]]:
         """The waiting records of several approvals, by key: one read for all.
 
         Not a read by ``_id``: FerretDB reads the whole collection for it (see
@@ -117,9 +119,9 @@ class PendingStore:
         if not approval_keys:
             return {}
         cursor = self.collection.find({"approval_key": {"$in": list(approval_keys)}, "waiting": True})
-        found: dict[str, list[BuildRecord]] = {}
+        found: dict[str, list[Pending]] = {}
         async for doc in cursor:
-            found.setdefault(doc["approval_key"], []).append(BuildRecord.model_validate(doc["build"]))
+            found.setdefault(doc["approval_key"], []).append(pending_of(doc))
         return found
 
     async def waiting_in(self, vehicle_group: str) -> list[Pending]:

@@ -110,13 +110,13 @@ class MemoryPending:
         self._maybe_fail()
         return [p.build for p in self.records.values() if p.build.approval.key == approval_key and p.waiting]
 
-    async def waiting_on_any(self, approval_keys: Sequence[str]) -> dict[str, list[BuildRecord]]:
+    async def waiting_on_any(self, approval_keys: Sequence[str]) -> dict[str, list[Pending]]:
         self._maybe_fail()
         self.scans += 1
-        found: dict[str, list[BuildRecord]] = {}
+        found: dict[str, list[Pending]] = {}
         for p in self.records.values():
             if p.build.approval.key in approval_keys and p.waiting:
-                found.setdefault(p.build.approval.key, []).append(p.build)
+                found.setdefault(p.build.approval.key, []).append(p)
         return found
 
     async def waiting_in(self, vehicle_group: str) -> list[Pending]:
@@ -490,6 +490,25 @@ async def test_a_reviewers_rejection_blocks_the_record_and_a_review_of_nothing_w
         await validation.on_review(
             Review(vin=waiting.vin, revision=2, decision=Decision.ACCEPT, reviewer="R. Reviewer")
         )
+
+
+async def test_a_record_a_reviewer_rejected_stays_blocked_when_its_approval_is_corrected(
+    specimen: tuple[Approval, BuildRecord], schema: IviSchema
+) -> None:
+    approval, build = specimen
+    waiting = vin_of(build, "000033")
+    store = MemoryPending([Pending(waiting, State.HELD)])
+    validation, sent = made(store, ApprovalTable.of(schema, [approval]))
+    await validation.on_review(
+        Review(vin=waiting.vin, revision=1, decision=Decision.REJECT, reviewer="R. Reviewer", comment="dent")
+    )
+
+    corrected = approval.model_copy(update={"issue_date": approval.issue_date + dt.timedelta(days=1)})
+    await validation.on_approval(corrected)
+
+    assert validation.approvals.get(approval.key) is corrected  # the correction was taken
+    assert sent.states() == [State.BLOCKED]  # and released nothing: the rejection stands
+    assert store.records[waiting.vin].state is State.BLOCKED and store.records[waiting.vin].reviewed_by
 
 
 # --- the plant's calendar ----------------------------------------------------------------------

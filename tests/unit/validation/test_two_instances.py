@@ -51,7 +51,7 @@ LOWER, UPPER = frozenset(range(6)), frozenset(range(6, PARTITIONS))
 class AtOnce(MemoryPending):
     """Reads of the waiting records let the other instance read too before anything is saved."""
 
-    async def waiting_on_any(self, approval_keys: object) -> dict[str, list[BuildRecord]]:
+    async def waiting_on_any(self, approval_keys: object) -> dict[str, list[Pending]]:
         found = await super().waiting_on_any(approval_keys)  # type: ignore[arg-type]
         await asyncio.sleep(0)
         return found

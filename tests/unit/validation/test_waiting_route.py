@@ -27,7 +27,9 @@ class Waiting:
     async def waiting_on_any(self, keys: Sequence[str]) -> dict[str, list[SimpleNamespace]]:
         self.reads += 1
         return {
-            k: [SimpleNamespace(vin=v, revision=1) for v in self.by_key[k]] for k in keys if k in self.by_key
+            k: [SimpleNamespace(build=SimpleNamespace(vin=v, revision=1)) for v in self.by_key[k]]
+            for k in keys
+            if k in self.by_key
         }
 
 
