@@ -1,7 +1,7 @@
 """The pipeline on three brokers against one, in the same run: two fresh private stacks, one after the other.
 
-    python -m bench.cluster [--builds N] [--preload N] [--setting NAME=VALUE ...] [--cluster-first]
-                            [--port-base P]
+    python -m bench.cluster [--builds N] [--preload N] [--replicas N] [--setting NAME=VALUE ...]
+                            [--cluster-first] [--port-base P]
 
 For each of the two modes a fresh stack is started on a state folder and ports of
 its own (``coc stack up``, then ``coc stack up --brokers 3``: three KRaft brokers,
@@ -13,12 +13,13 @@ second, the efficiency, and the CPU seconds per 1,000 certificates of all
 processes and of Kafka alone (first publish to at rest). ``--preload N`` is passed
 to each run (the stack first brought to N certificates, untimed: the brokers'
 JIT compilation then falls before the measure, as on a cluster that has been
-running); ``--setting COC_...=VALUE`` gives both stacks a setting (e.g.
-``COC_KAFKA_COMPRESSION=zstd``).
+running); ``--replicas N`` runs N instances of each service in both stacks
+(``coc stack up --replicas N``); ``--setting COC_...=VALUE`` gives both stacks a
+setting (e.g. ``COC_KAFKA_COMPRESSION=zstd``).
 
 The stacks use ports from ``--port-base`` (default 26080: services 26081-26088,
-Kafka 26092/26192/26292, controllers 26093/26193/26293, FerretDB 26017), so a
-running development stack is left alone. The machine should be otherwise quiet:
+their second instances 26091-26098, Kafka 27092/27192/27292, controllers
+27093/27193/27293, FerretDB 26017), so a running development stack is left alone. The machine should be otherwise quiet:
 both modes share its cores with whatever else runs.
 """
 
@@ -38,7 +39,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 STACK_UP_S = 900.0  # a cluster node recovering its logs on a loaded machine may take minutes
-RUN_MARGIN_S = 600.0  # on top of the pipeline's own timeout: its stage-code measures and read model
+RUN_MARGIN_S = 600.0
+KAFKA_OFFSET = 1_012  # Kafka's port from the port base: clear of the services' instances (+1..+8, +11..+18, ...)  # on top of the pipeline's own timeout: its stage-code measures and read model
 
 
 @dataclass(frozen=True)
@@ -83,8 +85,8 @@ def environment(state_dir: Path, port_base: int, settings: Mapping[str, str] | N
         {
             "COC_STATE_DIR": str(state_dir),
             "COC_PORT_BASE": str(port_base),
-            "COC_KAFKA_BOOTSTRAP": f"127.0.0.1:{port_base + 12}",
-            "COC_KAFKA_CONTROLLER_PORT": str(port_base + 13),
+            "COC_KAFKA_BOOTSTRAP": f"127.0.0.1:{port_base + KAFKA_OFFSET}",
+            "COC_KAFKA_CONTROLLER_PORT": str(port_base + KAFKA_OFFSET + 1),
             "COC_MONGO_URL": f"mongodb://127.0.0.1:{port_base - 63}",
         }
     )
@@ -109,6 +111,7 @@ class Plan:
     preload: int
     port_base: int
     settings: Mapping[str, str]
+    replicas: int = 1
 
 
 def measure(mode: str, brokers: int, plan: Plan) -> Run:
@@ -116,10 +119,10 @@ def measure(mode: str, brokers: int, plan: Plan) -> Run:
     state_dir = Path(tempfile.mkdtemp(prefix=f"coc-bench-{mode.replace(' ', '-')}-"))
     env = environment(state_dir, plan.port_base, plan.settings)
     builds = plan.builds
-    say(f"{mode}: coc stack up --brokers {brokers} (state {state_dir})")
+    say(f"{mode}: coc stack up --brokers {brokers} --replicas {plan.replicas} (state {state_dir})")
     began = time.monotonic()
     try:
-        up = coc(env, "stack", "up", "--brokers", str(brokers))
+        up = coc(env, "stack", "up", "--brokers", str(brokers), "--replicas", str(plan.replicas))
         if up.returncode != 0:
             raise RuntimeError(f"{mode}: coc stack up failed:\n{(up.stdout + up.stderr)[-3000:]}")
         say(f"{mode}: stack up in {time.monotonic() - began:.0f} s; bench.pipeline --builds {builds}")
@@ -170,6 +173,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--builds", type=int, default=10_000, help="builds per run (default 10,000)")
     parser.add_argument("--preload", type=int, default=0, help="passed to bench.pipeline (default 0)")
+    parser.add_argument("--replicas", type=int, default=1, help="instances of each service (default 1)")
     parser.add_argument(
         "--setting",
         action="append",
@@ -180,8 +184,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--cluster-first", action="store_true", help="run the three brokers first")
     parser.add_argument("--port-base", type=int, default=26_080, help="the stacks' port base (default 26080)")
     args = parser.parse_args(argv)
-    if args.builds < 1 or args.preload < 0:
-        parser.error("--builds must be 1 or more and --preload 0 or more")
+    if args.builds < 1 or args.preload < 0 or not 1 <= args.replicas <= 3:
+        parser.error("--builds must be 1 or more, --preload 0 or more and --replicas 1 to 3")
     settings = dict(item.split("=", 1) for item in args.setting if "=" in item)
     if len(settings) != len(args.setting) or not all(name.startswith("COC_") for name in settings):
         parser.error("--setting takes COC_NAME=VALUE")
@@ -191,7 +195,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.cluster_first:
         modes.reverse()
     try:
-        plan = Plan(args.builds, args.preload, args.port_base, settings)
+        plan = Plan(args.builds, args.preload, args.port_base, settings, args.replicas)
         runs = {mode: measure(mode, brokers, plan) for mode, brokers in modes}
     except (RuntimeError, ValueError, subprocess.TimeoutExpired) as exc:
         print(f"bench.cluster: {exc}", file=sys.stderr)

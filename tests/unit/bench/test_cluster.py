@@ -61,8 +61,8 @@ def test_the_private_stack_gets_its_own_ports_and_state_and_none_of_the_callers_
     env = environment(tmp_path, 26080)
     assert "COC_STACK_BROKERS" not in env and "COC_KAFKA_SECURITY_PROTOCOL" not in env
     assert env["COC_STATE_DIR"] == str(tmp_path)
-    assert env["COC_KAFKA_BOOTSTRAP"] == "127.0.0.1:26092"
-    assert env["COC_KAFKA_CONTROLLER_PORT"] == "26093"
+    assert env["COC_KAFKA_BOOTSTRAP"] == "127.0.0.1:27092"  # clear of the services' second instances
+    assert env["COC_KAFKA_CONTROLLER_PORT"] == "27093"
     assert env["COC_MONGO_URL"] == "mongodb://127.0.0.1:26017"
     assert env["COC_PORT_BASE"] == "26080"
 
