@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiokafka import ConsumerRecord
+from aiokafka import ConsumerRecord, TopicPartition
 from pydantic import BaseModel
 
 from shared.kafka import Record
+from shared.runtime.partitions import HeldPartitions
 
 
 def record(
@@ -51,3 +53,20 @@ class Recording:
 
     def models(self, topic: str, model: type[BaseModel]) -> list[Any]:
         return [model.model_validate_json(value) for sent_to, value, _, _ in self.sent if sent_to == topic]
+
+
+class TopicMetadata:
+    """What ``HeldPartitions`` asks of its consumer at an assignment: the number of partitions of its topic."""
+
+    def __init__(self, topic: str, partitions: int) -> None:
+        self.topic, self.partitions = topic, partitions
+
+    def partitions_for_topic(self, topic: str) -> set[int]:
+        assert topic == self.topic
+        return set(range(self.partitions))
+
+
+async def holding(held: HeldPartitions, partitions: Iterable[int]) -> None:
+    """The group assigns ``partitions`` of the listener's topic to its instance (after revoking what it held)."""
+    await held.on_partitions_revoked({TopicPartition(held.topic, p) for p in held.held})
+    await held.on_partitions_assigned({TopicPartition(held.topic, p) for p in partitions})

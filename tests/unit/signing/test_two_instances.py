@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import cast
 
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 
 from services.signing.adapters.keys import SealHolder, registered_opener
 from services.signing.adapters.waiting import WaitingDocuments
@@ -30,7 +30,7 @@ from shared.contracts.events import Document, State, StatusEvent
 from shared.contracts.seals import SealRegistration
 from shared.runtime.partitions import HeldPartitions, partition_of
 from shared.stage import Backoff, Stage
-from tests.unit.shared.runtime_fakes import Recording
+from tests.unit.shared.runtime_fakes import Recording, TopicMetadata, holding
 from tests.unit.signing.test_seal_registry import KAROO, MOPANI, FakeWaiting, document, sealed
 
 pytestmark = pytest.mark.unit
@@ -57,20 +57,6 @@ class AtOnce(FakeWaiting):
         return found
 
 
-class Metadata:
-    """What ``HeldPartitions`` asks of its consumer at an assignment: the topic's partitions."""
-
-    def partitions_for_topic(self, topic: str) -> set[int]:
-        assert topic == topics.RENDERED
-        return set(range(PARTITIONS))
-
-
-async def holding(held: HeldPartitions, partitions: Iterable[int]) -> None:
-    """The group assigns ``partitions`` of coc.documents.rendered.v1 (after revoking what the instance held)."""
-    await held.on_partitions_revoked({TopicPartition(topics.RENDERED, p) for p in held.held})
-    await held.on_partitions_assigned({TopicPartition(topics.RENDERED, p) for p in partitions})
-
-
 @dataclass
 class Instance:
     sealing: Sealing
@@ -94,7 +80,7 @@ def instance(tmp_path: Path, store: AtOnce) -> Instance:
     sent = Recording()
     stage.emitter.outbound = sent
     held = HeldPartitions(topics.RENDERED)
-    held.consumer = cast(AIOKafkaConsumer, Metadata())
+    held.consumer = cast(AIOKafkaConsumer, TopicMetadata(topics.RENDERED, PARTITIONS))
     sealing = Sealing(
         stage,
         SealHolder(seal=karoo_seal),

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from typing import cast
 
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 
 from services.validation.decide import Pending
 from services.validation.handlers import Validation
@@ -31,6 +31,7 @@ from shared.contracts.policies import PolicyChange
 from shared.ivi import IviSchema
 from shared.runtime.partitions import HeldPartitions, partition_of
 from shared.stage import Backoff
+from tests.unit.shared.runtime_fakes import TopicMetadata, holding
 from tests.unit.validation.test_handlers import (
     GROUP,
     NOON,
@@ -62,25 +63,11 @@ class AtOnce(MemoryPending):
         return found
 
 
-class Metadata:
-    """What ``HeldPartitions`` asks of its consumer at an assignment: the topic's partitions."""
-
-    def partitions_for_topic(self, topic: str) -> set[int]:
-        assert topic == topics.ACCEPTED
-        return set(range(PARTITIONS))
-
-
-async def holding(held: HeldPartitions, partitions: Iterable[int]) -> None:
-    """The group assigns ``partitions`` of coc.records.accepted.v1 to the instance (after revoking what it held)."""
-    await held.on_partitions_revoked({TopicPartition(topics.ACCEPTED, p) for p in held.held})
-    await held.on_partitions_assigned({TopicPartition(topics.ACCEPTED, p) for p in partitions})
-
-
 def instance(
     store: MemoryPending, approvals: Iterable[Approval], schema: IviSchema, **policy: ReleasePolicy
 ) -> tuple[Validation, Sent, HeldPartitions]:
     held = HeldPartitions(topics.ACCEPTED)
-    held.consumer = cast(AIOKafkaConsumer, Metadata())
+    held.consumer = cast(AIOKafkaConsumer, TopicMetadata(topics.ACCEPTED, PARTITIONS))
     sent, in_force = Sent(), PolicyInForce(ValidationSettings(release_policy=policy).policy())
     validation = Validation(
         approvals=ApprovalTable.of(schema, list(approvals)),  # each instance its own table
