@@ -292,6 +292,11 @@ class ServiceSettings(CocSettings):
         description="How long the broker may hold a stage's fetch to gather more records (0: answer "
         "with the first); at a line's pace a stage then handles a few records per batch instead of one",
     )
+    consume_ahead: bool = Field(
+        True,
+        description="A stage reads and handles its next batch while the last one's sends wait for "
+        "their acknowledgements (committed in order once acknowledged); false: it waits before reading on",
+    )
     consume_overlap: int = Field(
         64, ge=1, le=1_000, description="VINs of one batch a stage works on at once (each VIN in order)"
     )

@@ -180,6 +180,7 @@ class Stage(Generic[S]):
                 max_records=self.settings.consume_batch,
                 poll_ms=self.settings.consume_wait_ms,
                 gather_ms=self.settings.consume_gather_ms,
+                ahead=self.settings.consume_ahead,
             )
             mode = VinBatches(
                 delivery,

@@ -21,7 +21,7 @@ from pydantic import BaseModel
 from shared.kafka import Record
 from shared.runtime.consumer import ConsumerLoop, Mode
 from shared.runtime.delivery import Delivery, Unusable
-from shared.runtime.emitter import Emitter
+from shared.runtime.emitter import Emitter, Sends
 from shared.runtime.health import Flow
 from shared.runtime.partitions import HeldPartitions
 from shared.telemetry import Tracing
@@ -55,11 +55,17 @@ class VinBatches(Mode, Generic[M]):
     def listener(self) -> ConsumerRebalanceListener | None:
         return self.held
 
-    async def handle(self, records: Sequence[Record], loop: ConsumerLoop) -> None:
+    async def handle(self, records: Sequence[Record], loop: ConsumerLoop) -> Awaitable[None]:
         with self.flow.batch():
-            await self.delivery.transient(self._batch(records))
+            sends = await self.delivery.transient(self._batch(records))
+        return self._confirmed(sends)
 
-    async def _batch(self, records: Sequence[Record]) -> None:
+    async def _confirmed(self, sends: Sends) -> None:
+        """The batch's acknowledgements, awaited by the loop while it reads and handles the next batch."""
+        with self.flow.settling():
+            await self.delivery.transient(sends.confirmed())
+
+    async def _batch(self, records: Sequence[Record]) -> Sends:
         by_key: dict[bytes | None, list[tuple[Record, M | Unusable]]] = {}
         firsts: dict[bytes | None, tuple[M, str | None]] = {}
         for record in records:
@@ -80,9 +86,10 @@ class VinBatches(Mode, Generic[M]):
         with self.emitter.confirming() as sends:
             outcomes = await asyncio.gather(*(in_order(m) for m in by_key.values()), return_exceptions=True)
         faults = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
+        if not faults:
+            return sends  # acknowledged later (``_confirmed``), while the loop goes on
         try:
             await sends.confirmed()  # awaited even after a fault: no send is left unconfirmed behind
         except Exception as exc:
             faults.append(exc)
-        if faults:
-            raise faults[0]
+        raise faults[0]

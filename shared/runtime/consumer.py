@@ -5,9 +5,16 @@ each batch of records (in offset order per partition) to its ``Mode``:
 
 - the mode returns: the loop commits the batch's offsets (``Subscription.commit``;
   a mode that commits for itself, the held fold, sets it off);
-- the mode raises (a transient fault, after its back-off): the loop moves each
-  partition of the batch back to the batch's first record, so the batch comes
-  again, uncommitted;
+- the mode returns what is still to come of the batch (``Settling``: its sends'
+  acknowledgements): the loop reads and handles the next batch meanwhile, then
+  awaits it and commits, in order, with at most one batch settling at a time. On
+  a cluster each acknowledgement waits for two brokers (``acks=all``) and each
+  commit for the offsets topic's replicas: a stage that waited for both before
+  reading on left the machine's cores idle between its batches;
+- the mode raises (a transient fault, after its back-off), or a batch's settling
+  does: the loop moves each partition back to the first record not committed
+  (of the batch settling, else of the batch), so those batches come again,
+  uncommitted;
 - a poll that waited its whole time and brought nothing tells the mode the topic
   is quiet; one that came back at once with nothing (a rebalance in progress)
   pauses a little, so the loop cannot spin.
@@ -22,9 +29,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import chain
 from typing import Any
@@ -47,6 +55,8 @@ EMPTY_POLL_PAUSE_S = 0.05
 GATHER_BYTES = 1 << 20
 # How long a stopping loop lets its current batch finish before it is cancelled (then redelivered).
 STOP_GRACE_S = 10.0
+# How long a rebalance waits for the batch settling to be committed before it takes partitions away.
+REVOKE_SETTLE_S = 30.0
 # The pause after a poll the broker did not answer, before the next.
 BROKER_AWAY_PAUSE_S = 1.0
 
@@ -62,6 +72,7 @@ class Subscription:
     poll_ms: int = 500
     gather_ms: int = 0  # how long the broker may hold a fetch to gather records (0: answer with the first)
     commit: bool = True  # commit each handled batch; False: the mode commits for itself
+    ahead: bool = True  # read and handle the next batch while the last one settles (module docstring)
 
     def options(self) -> dict[str, Any]:
         return {
@@ -98,10 +109,24 @@ def gather_while_flowing(consumer: AIOKafkaConsumer, sub: Subscription, *, flowi
     fetcher._fetch_max_wait_ms = sub.gather_ms if flowing else sub.poll_ms
 
 
+# What a mode may return from ``handle``: the rest of the batch's work (its sends' acknowledgements),
+# awaited by the loop before it commits the batch, while it reads and handles the next one.
+Settling = Awaitable[None]
+
+
+@dataclass
+class Unsettled:
+    """A batch handled and committed only once its settling is done (``ConsumerLoop``)."""
+
+    first: dict[TopicPartition, int]  # per partition, the batch's first offset (where a fault goes back)
+    after: dict[TopicPartition, int]  # per partition, the offset after its last record (what is committed)
+    done: asyncio.Task[None]
+
+
 class Mode:
     """What a consume mode gives the loop; the defaults do nothing."""
 
-    async def handle(self, records: Sequence[Record], loop: ConsumerLoop) -> None:
+    async def handle(self, records: Sequence[Record], loop: ConsumerLoop) -> Settling | None:
         raise NotImplementedError
 
     async def quiet(self, loop: ConsumerLoop) -> None:
@@ -116,6 +141,32 @@ class Mode:
     def listener(self) -> ConsumerRebalanceListener | None:
         """Told of partitions assigned and taken away (a group subscription only)."""
         return None
+
+
+class SettledFirst(ConsumerRebalanceListener):
+    """Before partitions are taken away, the batch settling is committed while they are still held.
+
+    Then the mode's own listener, if any, is told.
+    """
+
+    def __init__(self, loop: ConsumerLoop, then: ConsumerRebalanceListener | None) -> None:
+        self.loop, self.then = loop, then
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        unsettled = self.loop._unsettled
+        if unsettled is not None:
+            # Its failure is the loop's to handle (``settle``); here it is only awaited.
+            await asyncio.wait([unsettled.done], timeout=REVOKE_SETTLE_S)
+        if self.then is not None:
+            told = self.then.on_partitions_revoked(revoked)
+            if inspect.isawaitable(told):
+                await told
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        if self.then is not None:
+            told = self.then.on_partitions_assigned(assigned)
+            if inspect.isawaitable(told):
+                await told
 
 
 class ConsumerLoop:
@@ -137,6 +188,7 @@ class ConsumerLoop:
         self._stopping = False
         self._taken: dict[TopicPartition, int] = {}  # per partition, the offset after the last record taken
         self._committed: dict[TopicPartition, int] = {}  # per partition, this process's last commit
+        self._unsettled: Unsettled | None = None  # the batch handled, its sends not yet all acknowledged
 
     async def start(self) -> None:
         sub = self.subscription
@@ -145,12 +197,12 @@ class ConsumerLoop:
         )
         await self.consumer.start()
         listener = self.mode.listener()
-        if listener is None or sub.group_id is None:
+        if sub.group_id is None:
             self.consumer.subscribe([sub.topic])
         else:
             if isinstance(listener, HeldPartitions):
                 listener.consumer = self.consumer  # to know the topic's size at an assignment
-            self.consumer.subscribe([sub.topic], listener=listener)
+            self.consumer.subscribe([sub.topic], listener=SettledFirst(self, listener))
         self._stopping = False
         self._task = asyncio.create_task(self._run(self.consumer), name=f"consume {sub.topic}")
 
@@ -178,14 +230,20 @@ class ConsumerLoop:
         return True
 
     async def _run(self, consumer: AIOKafkaConsumer) -> None:
-        while not self._stopping:
-            try:
-                await self.poll_once(consumer)
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # a fault of the loop itself: logged, and the loop goes on
-                log.exception("%s: consume loop fault; polling again", self.subscription.topic)
-                await asyncio.sleep(BROKER_AWAY_PAUSE_S)
+        try:
+            while not self._stopping:
+                try:
+                    await self.poll_once(consumer)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # a fault of the loop itself: logged, and the loop goes on
+                    log.exception("%s: consume loop fault; polling again", self.subscription.topic)
+                    await asyncio.sleep(BROKER_AWAY_PAUSE_S)
+            await self.settle()
+        finally:
+            if self._unsettled is not None:  # cancelled: its records are read again, uncommitted
+                self._unsettled.done.cancel()
+                self._unsettled = None
 
     async def poll_once(self, consumer: AIOKafkaConsumer) -> None:
         """One poll, and what follows from it: the batch handled and committed, or rewound; or a quiet topic."""
@@ -201,6 +259,7 @@ class ConsumerLoop:
                 self._taken[partition] = records[-1].offset + 1
         self.mode.behind(self._behind(consumer))
         if not batches:
+            await self.settle()
             if time.monotonic() - began < sub.poll_ms / 2000:
                 await asyncio.sleep(EMPTY_POLL_PAUSE_S)
             else:
@@ -209,20 +268,62 @@ class ConsumerLoop:
             return
         gather_while_flowing(consumer, sub, flowing=True)
         records = tuple(chain.from_iterable(batches.values()))
+        first = {partition: found[0].offset for partition, found in batches.items() if found}
+        after = {partition: found[-1].offset + 1 for partition, found in batches.items() if found}
         handling = time.perf_counter()
         try:
-            await self.mode.handle(records, self)
+            settling = await self.mode.handle(records, self)
+            if settling is not None and not sub.ahead:
+                await settling
+                settling = None
         except Exception:  # transient (the mode waited its back-off): the batch comes again
             self.meter.failed.inc(len(records))
-            self.seek({partition: found[0].offset for partition, found in batches.items() if found})
+            self.seek({**first, **await self.settle()})
             return
         finally:
             self.meter.batches.observe(time.perf_counter() - handling)
-        if sub.commit:
-            await self.commit(
-                {partition: found[-1].offset + 1 for partition, found in batches.items() if found}
-            )
-            log.info("%s: handled %d records", sub.topic, len(records))
+        redo = await self.settle()  # the batch before, settling while this one was read and handled
+        if redo:  # it failed: this batch comes again after it, uncommitted
+            if settling is not None:
+                with contextlib.suppress(Exception):  # its sends are awaited, not left behind
+                    await settling
+            self.seek({**first, **redo})
+            return
+        if settling is None:
+            if sub.commit:
+                await self.commit(after)
+                log.info("%s: handled %d records", sub.topic, len(records))
+            return
+        self._unsettled = Unsettled(
+            first, after, asyncio.create_task(self._settled(settling, after, len(records)))
+        )
+
+    async def _settled(self, settling: Settling, after: dict[TopicPartition, int], count: int) -> None:
+        """A batch's settling awaited, then its offsets committed (``Subscription.commit``)."""
+        await settling
+        if self.subscription.commit:
+            await self.commit(after)
+            log.info("%s: handled %d records", self.subscription.topic, count)
+
+    async def settle(self) -> dict[TopicPartition, int]:
+        """Await the batch settling, if any; when it failed, its first offsets (where to go back), else {}.
+
+        Whoever gets a non-empty answer moves the partitions back (``seek``) before
+        the next poll; this method does not, so a caller can go back further.
+        """
+        unsettled = self._unsettled
+        if unsettled is None:
+            return {}
+        try:
+            await unsettled.done
+        except asyncio.CancelledError:  # the loop is cancelled: its ``_run`` cancels the batch settling
+            raise
+        except Exception:  # transient (the mode waited its back-off): the batch comes again
+            self._unsettled = None
+            self.meter.failed.inc(sum(unsettled.after[p] - unsettled.first[p] for p in unsettled.first))
+            return unsettled.first
+        self._unsettled = None
+        return {}
 
     def _behind(self, consumer: AIOKafkaConsumer) -> int:
         """Records on the broker not yet taken, by the high watermarks of the last fetches.

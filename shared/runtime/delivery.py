@@ -174,11 +174,12 @@ class Delivery(Generic[M]):
                 reason=unusable.reason,
             )
 
-    async def transient(self, work: Awaitable[None]) -> None:
+    async def transient(self, work: Awaitable[T]) -> T:
         """Await ``work``; on a fault wait out the back-off, then let the fault propagate (redelivery)."""
         try:
-            await work
+            done = await work
         except Exception:
             await self.backoff.failed()
             raise
         self.backoff.succeeded()
+        return done

@@ -46,6 +46,15 @@ class Flow:
         finally:
             self.busy_since = None
 
+    @contextlib.contextmanager
+    def settling(self) -> Iterator[None]:
+        """A handled batch's sends awaited while the next batch runs: a fault marks the flow failing."""
+        try:
+            yield
+        except Exception:
+            self.failing_since = self.failing_since or time.monotonic()
+            raise
+
 
 def stuck(flows: Sequence[Flow], after_s: float) -> list[str]:
     """The subscriptions failing, or in one batch, for longer than ``after_s``."""

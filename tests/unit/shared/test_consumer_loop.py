@@ -5,14 +5,22 @@ from __future__ import annotations
 import asyncio
 import inspect
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import pytest
-from aiokafka import TopicPartition
+from aiokafka import ConsumerRebalanceListener, TopicPartition
 from aiokafka.consumer.fetcher import Fetcher as AiokafkaFetcher
 
 from shared.kafka import Record
-from shared.runtime.consumer import EMPTY_POLL_PAUSE_S, GATHER_BYTES, ConsumerLoop, Mode, Subscription
+from shared.runtime.consumer import (
+    EMPTY_POLL_PAUSE_S,
+    GATHER_BYTES,
+    ConsumerLoop,
+    Mode,
+    SettledFirst,
+    Settling,
+    Subscription,
+)
 from shared.settings import CocSettings
 from tests.unit.shared.runtime_fakes import record
 
@@ -63,10 +71,11 @@ class Kept(Mode):
         self.told: list[int] = []
         self.failing = failing
 
-    async def handle(self, records: Sequence[Record], loop: ConsumerLoop) -> None:
+    async def handle(self, records: Sequence[Record], loop: ConsumerLoop) -> Settling | None:
         self.handled.append([r.offset for r in records])
         if self.failing:
             raise ConnectionError("database away")
+        return None
 
     async def quiet(self, loop: ConsumerLoop) -> None:
         self.quiet_polls += 1
@@ -234,3 +243,160 @@ def test_aiokafkas_fetcher_still_builds_each_fetch_request_from_the_two_values_t
     assert "self._fetch_max_wait_ms = fetch_max_wait_ms" in source
     built = inspect.getsource(AiokafkaFetcher._get_actions_per_node)
     assert "self._fetch_min_bytes" in built and "self._fetch_max_wait_ms" in built
+
+
+class Settles(Kept):
+    """A mode whose batches settle (their sends acknowledged) only when the test says so."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.settling: list[asyncio.Future[None]] = []
+        self.events: list[str] = []
+
+    async def handle(self, records: Sequence[Record], loop: ConsumerLoop) -> Settling:
+        await super().handle(records, loop)
+        self.settling.append(asyncio.get_running_loop().create_future())
+        return self.settling[-1]
+
+    async def quiet(self, loop: ConsumerLoop) -> None:
+        await super().quiet(loop)
+        self.events.append(f"quiet after {len(loop.consumer.committed)} commits")  # type: ignore[union-attr]
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    for _ in range(200):
+        if condition():
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError("never came")
+
+
+async def test_the_next_batch_is_handled_while_the_last_ones_sends_settle_and_each_is_committed_in_order() -> (
+    None
+):
+    consumer = Consumer([{P0: at(P0, 1, 2)}, {P0: at(P0, 3), P1: at(P1, 8)}, {}], wait_used=False)
+    mode = Settles()
+    loop = loop_of(consumer, mode)
+    await loop.poll_once(consumer)  # type: ignore[arg-type]
+    assert mode.handled == [[1, 2]] and consumer.committed == [], "not committed before its sends settle"
+    second = asyncio.create_task(loop.poll_once(consumer))  # type: ignore[arg-type]
+    await until(lambda: len(mode.handled) == 2)
+    assert mode.handled[1] == [3, 8] and consumer.committed == [], "read and handled while the first settles"
+    assert not second.done(), "a second batch does not go on before the first is committed"
+    mode.settling[0].set_result(None)
+    await asyncio.wait_for(second, 1)
+    assert consumer.committed == [{P0: 3}]
+    mode.settling[1].set_result(None)
+    await loop.poll_once(consumer)  # nothing came: what settles is committed before the next poll
+    assert consumer.committed == [{P0: 3}, {P0: 4, P1: 9}]
+    assert consumer.seeks == []
+
+
+async def test_a_batch_whose_settling_fails_comes_again_from_its_first_record_with_the_batch_after_it() -> (
+    None
+):
+    consumer = Consumer([{P0: at(P0, 1, 2), P1: at(P1, 5)}, {P0: at(P0, 3), P2: at(P2, 7)}], wait_used=False)
+    consumer.ends = {P0: None, P1: None, P2: None}
+    mode = Settles()
+    loop = loop_of(consumer, mode)
+    await loop.poll_once(consumer)  # type: ignore[arg-type]
+    mode.settling[0].set_exception(ConnectionError("not acknowledged"))
+    second = asyncio.create_task(loop.poll_once(consumer))  # type: ignore[arg-type]
+    await until(lambda: len(mode.settling) == 2)
+    await asyncio.sleep(0.02)
+    assert not second.done(), "the second batch's sends are awaited before it goes back, not left behind"
+    mode.settling[1].set_result(None)
+    await asyncio.wait_for(second, 1)
+    assert mode.handled == [[1, 2, 5], [3, 7]]
+    assert consumer.committed == []
+    assert dict(consumer.seeks) == {P0: 1, P1: 5, P2: 7}, (
+        "each partition back to its first uncommitted record"
+    )
+
+
+async def test_a_batch_failing_while_the_last_one_settles_goes_back_after_that_one_is_committed() -> None:
+    consumer = Consumer([{P0: at(P0, 1, 2)}, {P0: at(P0, 3), P1: at(P1, 8)}], wait_used=False)
+    mode = Settles()
+    loop = loop_of(consumer, mode)
+    await loop.poll_once(consumer)  # type: ignore[arg-type]
+    mode.settling[0].set_result(None)
+    mode.failing = True
+    await loop.poll_once(consumer)  # type: ignore[arg-type]
+    assert consumer.committed == [{P0: 3}]
+    assert dict(consumer.seeks) == {P0: 3, P1: 8}
+
+
+async def test_a_quiet_topic_commits_the_batch_settling_before_the_mode_is_told() -> None:
+    consumer = Consumer([{P0: at(P0, 1)}])
+    mode = Settles()
+    loop = loop_of(consumer, mode, poll_ms=50)
+    await loop.poll_once(consumer)  # type: ignore[arg-type]
+    mode.settling[0].set_result(None)
+    await loop.poll_once(consumer)  # type: ignore[arg-type]
+    assert mode.events == ["quiet after 1 commits"]
+
+
+async def test_a_stopping_loop_commits_the_batch_settling_before_the_mode_writes() -> None:
+    order: list[str] = []
+
+    class Stoppable(Consumer):
+        async def commit(self, offsets: dict[TopicPartition, int]) -> None:
+            await super().commit(offsets)
+            order.append("committed")
+
+        async def stop(self) -> None:
+            order.append("left")
+
+    class Writes(Settles):
+        async def stopping(self, loop: ConsumerLoop) -> None:
+            order.append("mode wrote")
+
+    consumer, mode = Stoppable([{P0: at(P0, 1)}]), Writes()
+    loop = loop_of(consumer, mode)
+    loop._task = asyncio.create_task(loop._run(consumer))  # type: ignore[arg-type]
+    await until(lambda: len(mode.settling) == 1)
+    stopping = asyncio.create_task(loop.stop())
+    await asyncio.sleep(0.05)
+    assert order == [], "stop waits for the batch to settle"
+    mode.settling[0].set_result(None)
+    await asyncio.wait_for(stopping, 2)
+    assert order == ["committed", "mode wrote", "left"]
+    assert consumer.committed == [{P0: 2}]
+
+
+async def test_partitions_taken_away_wait_for_the_batch_settling_to_be_committed_then_the_mode_is_told() -> (
+    None
+):
+    told: list[str] = []
+
+    class Listener(ConsumerRebalanceListener):
+        async def on_partitions_revoked(self, revoked: object) -> None:
+            told.append(f"revoked after {len(consumer.committed)} commits")
+
+        async def on_partitions_assigned(self, assigned: object) -> None:
+            told.append("assigned")
+
+    consumer, mode = Consumer([{P0: at(P0, 1)}]), Settles()
+    loop = loop_of(consumer, mode)
+    await loop.poll_once(consumer)  # type: ignore[arg-type]
+    listener = SettledFirst(loop, Listener())
+    revoking = asyncio.create_task(listener.on_partitions_revoked({P0}))
+    await asyncio.sleep(0.05)
+    assert not revoking.done() and told == []
+    mode.settling[0].set_result(None)
+    await asyncio.wait_for(revoking, 1)
+    await listener.on_partitions_assigned({P1})
+    assert told == ["revoked after 1 commits", "assigned"]
+
+
+async def test_a_loop_told_not_to_read_ahead_commits_each_batch_once_settled_before_it_polls_again() -> None:
+    consumer, mode = Consumer([{P0: at(P0, 1)}, {P0: at(P0, 2)}], wait_used=False), Settles()
+    loop = ConsumerLoop(CocSettings(), Subscription("t", group_id="g", ahead=False), mode, client_id="c")
+    loop.consumer = consumer  # type: ignore[assignment]
+    first = asyncio.create_task(loop.poll_once(consumer))  # type: ignore[arg-type]
+    await until(lambda: len(mode.settling) == 1)
+    await asyncio.sleep(0.02)
+    assert not first.done() and consumer.committed == []
+    mode.settling[0].set_result(None)
+    await asyncio.wait_for(first, 1)
+    assert consumer.committed == [{P0: 2}] and consumer.asked == [(500, 500)]

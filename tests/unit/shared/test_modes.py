@@ -50,8 +50,10 @@ async def test_a_batch_whose_sends_are_not_acknowledged_raises_so_it_is_not_comm
 
     stage.consume(TOPIC, Finding, handle)
     loop = only_loop(stage)
+    settling = await loop.mode.handle([record(TOPIC, body("a"), key=b"V", offset=0)], loop)
+    assert settling is not None, "a batch's acknowledgements are left for the loop to await"
     with pytest.raises(KafkaTimeoutError):
-        await loop.mode.handle([record(TOPIC, body("a"), key=b"V", offset=0)], loop)
+        await settling
     assert handled == ["a"] and [topic for topic, *_ in sent.sent] == [ONWARD]
 
 
@@ -89,9 +91,11 @@ async def test_inside_a_batch_sends_are_queued_and_confirmed_together_outside_ea
     stage.consume(TOPIC, Finding, handle)
     loop = only_loop(stage)
     records = [record(TOPIC, body(str(n)), key=f"V{n}".encode(), offset=n) for n in range(3)]
-    batch = asyncio.create_task(loop.mode.handle(records, loop))
-    await eventually(lambda: len(returned) == 3, what="every handler returned")
-    assert not batch.done(), "the batch waits for its sends' acknowledgements"
+    settling = await asyncio.wait_for(loop.mode.handle(records, loop), 5)  # handled, not acknowledged
+    assert len(returned) == 3 and settling is not None
+    batch = asyncio.ensure_future(settling)
+    await asyncio.sleep(0.05)
+    assert not batch.done(), "the batch's settling waits for its sends' acknowledgements"
     sent.acknowledge()
     await asyncio.wait_for(batch, 5)
 
