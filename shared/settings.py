@@ -297,6 +297,13 @@ class ServiceSettings(CocSettings):
         description="A stage reads and handles its next batch while the last one's sends wait for "
         "their acknowledgements (committed in order once acknowledged); false: it waits before reading on",
     )
+    consume_commit_ms: int = Field(
+        200,
+        ge=0,
+        le=5_000,
+        description="While records flow, a stage commits the batches whose sends were acknowledged "
+        "together, at most this often (0: each batch); at once when its topic goes quiet",
+    )
     consume_overlap: int = Field(
         64, ge=1, le=1_000, description="VINs of one batch a stage works on at once (each VIN in order)"
     )

@@ -181,6 +181,7 @@ class Stage(Generic[S]):
                 poll_ms=self.settings.consume_wait_ms,
                 gather_ms=self.settings.consume_gather_ms,
                 ahead=self.settings.consume_ahead,
+                commit_every_ms=self.settings.consume_commit_ms,
             )
             mode = VinBatches(
                 delivery,

@@ -15,6 +15,11 @@ each batch of records (in offset order per partition) to its ``Mode``:
   does: the loop moves each partition back to the first record not committed
   (of the batch settling, else of the batch), so those batches come again,
   uncommitted;
+- with ``commit_every_ms``, settled batches are committed together, at most that
+  often, and at once when the topic goes quiet, before partitions are taken
+  away and when the loop stops: each commit is a replicated write of its own
+  on a cluster. A process that dies reads again what it handled since its last
+  commit, as after any crash (every stage is idempotent);
 - a poll that waited its whole time and brought nothing tells the mode the topic
   is quiet; one that came back at once with nothing (a rebalance in progress)
   pauses a little, so the loop cannot spin.
@@ -73,6 +78,7 @@ class Subscription:
     gather_ms: int = 0  # how long the broker may hold a fetch to gather records (0: answer with the first)
     commit: bool = True  # commit each handled batch; False: the mode commits for itself
     ahead: bool = True  # read and handle the next batch while the last one settles (module docstring)
+    commit_every_ms: int = 0  # settled batches committed together at most this often (0: each batch)
 
     def options(self) -> dict[str, Any]:
         return {
@@ -157,6 +163,7 @@ class SettledFirst(ConsumerRebalanceListener):
         if unsettled is not None:
             # Its failure is the loop's to handle (``settle``); here it is only awaited.
             await asyncio.wait([unsettled.done], timeout=REVOKE_SETTLE_S)
+        await self.loop.commit_settled()  # while the partitions are still held
         if self.then is not None:
             told = self.then.on_partitions_revoked(revoked)
             if inspect.isawaitable(told):
@@ -189,6 +196,8 @@ class ConsumerLoop:
         self._taken: dict[TopicPartition, int] = {}  # per partition, the offset after the last record taken
         self._committed: dict[TopicPartition, int] = {}  # per partition, this process's last commit
         self._unsettled: Unsettled | None = None  # the batch handled, its sends not yet all acknowledged
+        self._settled_offsets: dict[TopicPartition, int] = {}  # settled, not yet committed (commit_every_ms)
+        self._last_commit = 0.0  # time.monotonic() of the last commit of settled batches
 
     async def start(self) -> None:
         sub = self.subscription
@@ -240,6 +249,7 @@ class ConsumerLoop:
                     log.exception("%s: consume loop fault; polling again", self.subscription.topic)
                     await asyncio.sleep(BROKER_AWAY_PAUSE_S)
             await self.settle()
+            await self.commit_settled()
         finally:
             if self._unsettled is not None:  # cancelled: its records are read again, uncommitted
                 self._unsettled.done.cancel()
@@ -260,6 +270,7 @@ class ConsumerLoop:
         self.mode.behind(self._behind(consumer))
         if not batches:
             await self.settle()
+            await self.commit_settled()
             if time.monotonic() - began < sub.poll_ms / 2000:
                 await asyncio.sleep(EMPTY_POLL_PAUSE_S)
             else:
@@ -299,11 +310,22 @@ class ConsumerLoop:
         )
 
     async def _settled(self, settling: Settling, after: dict[TopicPartition, int], count: int) -> None:
-        """A batch's settling awaited, then its offsets committed (``Subscription.commit``)."""
+        """A batch's settling awaited, then its offsets committed (``Subscription.commit``), or kept to be."""
         await settling
-        if self.subscription.commit:
-            await self.commit(after)
-            log.info("%s: handled %d records", self.subscription.topic, count)
+        sub = self.subscription
+        if not sub.commit:
+            return
+        self._settled_offsets.update(after)
+        log.info("%s: handled %d records", sub.topic, count)
+        if (time.monotonic() - self._last_commit) * 1000 >= sub.commit_every_ms:
+            await self.commit_settled()
+
+    async def commit_settled(self) -> None:
+        """Commit the offsets of the batches settled since the last such commit, if any."""
+        offsets, self._settled_offsets = self._settled_offsets, {}
+        if offsets:
+            self._last_commit = time.monotonic()
+            await self.commit(offsets)
 
     async def settle(self) -> dict[TopicPartition, int]:
         """Await the batch settling, if any; when it failed, its first offsets (where to go back), else {}.

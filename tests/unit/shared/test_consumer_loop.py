@@ -400,3 +400,39 @@ async def test_a_loop_told_not_to_read_ahead_commits_each_batch_once_settled_bef
     mode.settling[0].set_result(None)
     await asyncio.wait_for(first, 1)
     assert consumer.committed == [{P0: 2}] and consumer.asked == [(500, 500)]
+
+
+async def test_batches_settled_within_the_commit_interval_are_committed_together_when_the_topic_goes_quiet() -> (
+    None
+):
+    consumer = Consumer([{P0: at(P0, 1)}, {P0: at(P0, 2), P1: at(P1, 6)}, {P0: at(P0, 3)}], wait_used=False)
+    mode = Settles()
+    sub = Subscription("t", group_id="g", poll_ms=50, commit_every_ms=60_000)
+    loop = ConsumerLoop(CocSettings(), sub, mode, client_id="c")
+    loop.consumer = consumer  # type: ignore[assignment]
+    await loop.poll_once(consumer)  # type: ignore[arg-type]
+    mode.settling[0].set_result(None)
+    await loop.poll_once(consumer)  # type: ignore[arg-type]
+    assert consumer.committed == [{P0: 2}], "the first settled batch is committed: none was before"
+    mode.settling[1].set_result(None)
+    await loop.poll_once(consumer)  # type: ignore[arg-type]
+    mode.settling[2].set_result(None)
+    assert consumer.committed == [{P0: 2}], "within the interval the settled batches wait"
+    consumer.wait_used = True
+    await loop.poll_once(consumer)  # type: ignore[arg-type]  # nothing comes: quiet
+    assert consumer.committed == [{P0: 2}, {P0: 4, P1: 7}]
+    assert mode.quiet_polls == 1
+
+
+async def test_partitions_taken_away_first_get_the_settled_batches_committed_within_the_interval() -> None:
+    consumer, mode = Consumer([{P0: at(P0, 1)}, {P0: at(P0, 2)}], wait_used=False), Settles()
+    sub = Subscription("t", group_id="g", commit_every_ms=60_000)
+    loop = ConsumerLoop(CocSettings(), sub, mode, client_id="c")
+    loop.consumer = consumer  # type: ignore[assignment]
+    await loop.poll_once(consumer)  # type: ignore[arg-type]
+    mode.settling[0].set_result(None)
+    await loop.poll_once(consumer)  # type: ignore[arg-type]
+    mode.settling[1].set_result(None)
+    assert consumer.committed == [{P0: 2}]
+    await SettledFirst(loop, None).on_partitions_revoked({P0})
+    assert consumer.committed == [{P0: 2}, {P0: 3}]
