@@ -277,7 +277,7 @@ async def test_the_next_batch_is_handled_while_the_last_ones_sends_settle_and_ea
     consumer = Consumer([{P0: at(P0, 1, 2)}, {P0: at(P0, 3), P1: at(P1, 8)}, {}], wait_used=False)
     mode = Settles()
     loop = loop_of(consumer, mode)
-    await loop.poll_once(consumer)  # type: ignore[arg-type]
+    await asyncio.wait_for(loop.poll_once(consumer), 1)  # type: ignore[arg-type]  # returns before it settles
     assert mode.handled == [[1, 2]] and consumer.committed == [], "not committed before its sends settle"
     second = asyncio.create_task(loop.poll_once(consumer))  # type: ignore[arg-type]
     await until(lambda: len(mode.handled) == 2)
