@@ -19,7 +19,7 @@ from aiokafka import ConsumerRebalanceListener
 from pydantic import BaseModel
 
 from shared.kafka import Record
-from shared.runtime.consumer import ConsumerLoop, Mode
+from shared.runtime.consumer import ConsumerLoop, Mode, Settling
 from shared.runtime.delivery import Delivery, Unusable
 from shared.runtime.emitter import Emitter, Sends
 from shared.runtime.health import Flow
@@ -55,7 +55,7 @@ class VinBatches(Mode, Generic[M]):
     def listener(self) -> ConsumerRebalanceListener | None:
         return self.held
 
-    async def handle(self, records: Sequence[Record], loop: ConsumerLoop) -> Awaitable[None]:
+    async def handle(self, records: Sequence[Record], loop: ConsumerLoop) -> Settling:
         with self.flow.batch():
             sends = await self.delivery.transient(self._batch(records))
         return self._confirmed(sends)
